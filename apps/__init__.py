@@ -1,0 +1,1 @@
+"""Sample Flask apps the harness serves under gunicorn."""

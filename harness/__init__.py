@@ -1,0 +1,1 @@
+"""flask-cache-coherence: do gunicorn workers see each other's cache writes?"""

@@ -1,0 +1,81 @@
+"""The expectations file: documented behaviour per backend and scenario.
+
+Expectations are data, not code, so that the scenarios (which assert them)
+and the reports (which print them) cannot disagree.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from .errors import UsageError
+
+
+@dataclass(frozen=True, kw_only=True)
+class Expectation:
+    """The verdict a backend should get in a scenario, and why."""
+
+    backend: str
+    scenario: str
+    verdict: str
+    reason: str
+    ref: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scenario:
+    """A scenario's stable id, its one-line summary and its verdict vocabulary."""
+
+    id: str
+    summary: str
+    verdicts: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Catalog:
+    scenarios: dict[str, Scenario]
+    expectations: dict[tuple[str, str], Expectation]
+
+    def expected(self, backend: str, scenario: str) -> Expectation | None:
+        return self.expectations.get((backend, scenario))
+
+    def check_scenarios(self, ids: list[str]) -> None:
+        for sid in ids:
+            if sid not in self.scenarios:
+                raise UsageError(
+                    f"unknown scenario {sid!r}: choose from {', '.join(self.scenarios)} "
+                    "(see 'coherence list')"
+                )
+
+
+def parse(data: dict[str, Any]) -> Catalog:
+    scenarios = {
+        sid: Scenario(id=sid, summary=s["summary"], verdicts=tuple(s["verdicts"]))
+        for sid, s in data.get("scenarios", {}).items()
+    }
+    expectations: dict[tuple[str, str], Expectation] = {}
+    for backend, per_scenario in data.get("expect", {}).items():
+        for sid, e in per_scenario.items():
+            if sid not in scenarios:
+                raise ValueError(f"expectation for unknown scenario {sid!r} ({backend})")
+            if e["verdict"] not in scenarios[sid].verdicts:
+                raise ValueError(
+                    f"expectation {backend}/{sid} has verdict {e['verdict']!r}, "
+                    f"not one of {scenarios[sid].verdicts}"
+                )
+            expectations[(backend, sid)] = Expectation(
+                backend=backend, scenario=sid, verdict=e["verdict"],
+                reason=e["reason"], ref=e["ref"],
+            )
+    return Catalog(scenarios=scenarios, expectations=expectations)
+
+
+@cache
+def load() -> Catalog:
+    """The packaged expectations file, parsed and validated once."""
+    text = resources.files("harness").joinpath("expectations.toml").read_text("utf-8")
+    return parse(tomllib.loads(text))

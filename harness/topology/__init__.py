@@ -1,0 +1,1 @@
+"""Processes under test: backend servers, gunicorn masters and their workers."""

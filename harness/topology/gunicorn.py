@@ -1,0 +1,264 @@
+"""Start one gunicorn master for an app and address each of its workers.
+
+:func:`serve` is a context manager: it starts gunicorn in its own process
+group with an explicit config file, bind address, working directory and a
+cleaned environment, waits until every worker answers on its private
+socket, yields a :class:`Gunicorn`, and on the way out stops the whole
+process group whatever happened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ..client import WorkerClient
+from ..errors import BootError
+from .ports import HOST, ensure_free, free_port
+
+WorkerClass = Literal["sync", "gthread", "gevent"]
+WORKER_CLASSES: tuple[WorkerClass, ...] = ("sync", "gthread", "gevent")
+
+#: Longest wait for all workers to answer.  Healthy boots take well under a
+#: second (FINDINGS: 0.3-0.6 s for 4 workers), and bad input must be
+#: reported within 15 s, so this leaves room for a slow machine and no more.
+BOOT_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+
+CONF_FILE = Path(__file__).with_name("gunicorn_conf.py")
+
+# Variables gunicorn or the app would read on their own, changing what we
+# start behind our back (FINDINGS: gunicorn honours GUNICORN_CMD_ARGS and PORT).
+_SCRUBBED = ("GUNICORN_CMD_ARGS", "PORT", "WEB_CONCURRENCY", "PYTHONSTARTUP")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GunicornSpec:
+    """Everything that decides how a gunicorn instance is started."""
+
+    app: str
+    app_root: Path
+    workers: int = 4
+    worker_class: WorkerClass = "sync"
+    preload: bool = False
+    config: dict[str, Any] = field(default_factory=dict)
+    port: int | None = None
+    max_requests: int = 0
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1, got {self.workers!r}")
+        if self.worker_class not in WORKER_CLASSES:
+            raise ValueError(f"worker_class must be one of {WORKER_CLASSES}")
+
+
+@dataclass(kw_only=True)
+class Gunicorn:
+    """A running gunicorn master and the clients for its live workers."""
+
+    spec: GunicornSpec
+    process: subprocess.Popen[bytes]
+    port: int
+    socket_dir: Path
+    log: Path
+    workers: list[WorkerClient]
+
+    @property
+    def master_pid(self) -> int:
+        return self.process.pid
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text("utf-8", "replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def discover(self, *, count: int, exclude: set[int] = frozenset(),  # type: ignore[assignment]
+                 timeout: float = BOOT_TIMEOUT) -> list[WorkerClient]:
+        """Wait until ``count`` workers (pids not in ``exclude``) answer."""
+        return _await_workers(self, count=count, exclude=exclude, timeout=timeout)
+
+
+def worker_env(spec: GunicornSpec, socket_dir: Path) -> dict[str, str]:
+    """The cleaned environment gunicorn and its workers run with."""
+    env = {
+        k: v for k, v in os.environ.items()
+        if k not in _SCRUBBED and not k.startswith("FLASK_")
+    }
+    # The app reads its config with Flask's from_prefixed_env(), which
+    # JSON-decodes each value, so JSON-encode every value on the way in.
+    for key, value in spec.config.items():
+        env[f"FLASK_{key}"] = json.dumps(value)
+    env["COHERENCE_SOCKET_DIR"] = str(socket_dir)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(spec.app_root), *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
+    )
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def command(spec: GunicornSpec, port: int) -> list[str]:
+    cmd = [
+        sys.executable, "-m", "gunicorn",
+        "-c", str(CONF_FILE),
+        "--bind", f"{HOST}:{port}",
+        "--workers", str(spec.workers),
+        "--worker-class", spec.worker_class,
+        # Short graceful timeout: scenarios have finished their requests by
+        # the time we stop, so waiting longer only slows every run down.
+        "--graceful-timeout", "2",
+        "--timeout", "30",
+        "--log-level", "info",
+    ]
+    if spec.worker_class == "gthread":
+        cmd += ["--threads", "4"]
+    if spec.preload:
+        cmd.append("--preload")
+    if spec.max_requests:
+        cmd += ["--max-requests", str(spec.max_requests)]
+    return [*cmd, spec.app]
+
+
+@contextmanager
+def serve(spec: GunicornSpec, workdir: Path) -> Iterator[Gunicorn]:
+    """Run gunicorn for ``spec`` until the block exits; see the module doc."""
+    if spec.port is not None:
+        ensure_free(spec.port)
+    port = spec.port if spec.port is not None else free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    socket_dir = workdir / "sockets"
+    socket_dir.mkdir(exist_ok=True)
+    log = workdir / "gunicorn.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            command(spec, port),
+            cwd=spec.app_root,
+            env=worker_env(spec, socket_dir),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # own process group: stopped as one unit
+        )
+    g = Gunicorn(spec=spec, process=proc, port=port, socket_dir=socket_dir, log=log, workers=[])
+    try:
+        g.workers = _await_workers(g, count=spec.workers, exclude=set(), timeout=BOOT_TIMEOUT)
+        yield g
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop gunicorn's whole process group: QUIT, then KILL after a timeout."""
+    pgid = proc.pid  # start_new_session made the master its group leader
+    # SIGQUIT is gunicorn's quick shutdown: scenarios have no request in flight
+    # by now, so a graceful drain would only add seconds to every run.
+    for sig, wait in ((signal.SIGQUIT, STOP_TIMEOUT), (signal.SIGKILL, STOP_TIMEOUT)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        # The master is gone; make sure no orphaned worker outlives it.
+        _wait_group_gone(pgid, wait)
+        break
+    if proc.poll() is None:
+        proc.wait()
+
+
+def _wait_group_gone(pgid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.02)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+_SOCK = re.compile(r"^w-(\d+)\.sock$")
+
+
+def _await_workers(
+    g: Gunicorn, *, count: int, exclude: set[int], timeout: float
+) -> list[WorkerClient]:
+    deadline = time.monotonic() + timeout
+    ready: dict[int, WorkerClient] = {}
+    while True:
+        if g.process.poll() is not None:
+            raise BootError(_boot_failure(g), log=g.log)
+        for entry in sorted(os.listdir(g.socket_dir)):
+            m = _SOCK.match(entry)
+            if not m or int(m.group(1)) in ready or int(m.group(1)) in exclude:
+                continue
+            pid = int(m.group(1))
+            path = str(g.socket_dir / entry)
+            client = WorkerClient(index=len(ready), pid=pid, socket_path=path)
+            try:
+                reply = client.whoami(timeout=1.0)
+            except OSError:
+                continue  # still importing the app, or already gone
+            if reply.status == 404:
+                raise BootError(
+                    f"app {g.spec.app!r} does not serve the harness routes "
+                    "(/__coherence__/whoami, /ops/<op>); call "
+                    "harness.app.install(app, cache) in it, as apps/demo.py does",
+                    log=g.log,
+                )
+            if reply.status == 200 and reply.pid == pid:
+                ready[pid] = client
+        if len(ready) >= count:
+            return [
+                WorkerClient(index=i, pid=c.pid, socket_path=c.socket_path)
+                for i, c in enumerate(sorted(ready.values(), key=lambda c: c.pid)[:count])
+            ]
+        if time.monotonic() > deadline:
+            raise BootError(
+                f"only {len(ready)} of {count} gunicorn workers answered within "
+                f"{timeout:g}s for {g.spec.app!r} ({g.spec.worker_class}); "
+                f"see {g.log}",
+                log=g.log,
+            )
+        time.sleep(0.02)
+
+
+def _boot_failure(g: Gunicorn) -> str:
+    """One line saying why gunicorn exited, taken from the last error in its log."""
+    text = g.log_tail(200)
+    error = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*:", stripped) or \
+                stripped.startswith("Error:"):
+            error = stripped
+    if error and ("ModuleNotFoundError" in error or "ImportError" in error):
+        return (
+            f"app {g.spec.app!r} failed to import in the gunicorn worker: {error}; "
+            "fix the module path or add its directory to PYTHONPATH"
+        )
+    if error and ("Connection" in error or "refused" in error):
+        return (
+            f"gunicorn workers for {g.spec.app!r} could not reach the cache server: {error}; "
+            "check the CACHE_* server settings"
+        )
+    reason = error or f"exit status {g.process.returncode}"
+    return (
+        f"gunicorn exited during start-up for {g.spec.app!r} "
+        f"({g.spec.worker_class}): {reason}; see {g.log}"
+    )

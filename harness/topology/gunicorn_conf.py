@@ -1,0 +1,41 @@
+"""Gunicorn config file that gives every worker a private unix socket.
+
+Gunicorn hands connections on its shared listener to whichever worker
+accepts first, so a client cannot choose who answers.  Here each worker also
+listens on ``$COHERENCE_SOCKET_DIR/w-<pid>.sock``; a request sent there is
+always answered by that pid, which is what lets a scenario say "set on
+worker 1, get on worker 3".
+
+Loaded with ``gunicorn -c <this file>``; it must not import the harness,
+because it runs inside gunicorn's own interpreter.
+"""
+
+import os
+
+from gunicorn.sock import UnixSocket
+
+_DIR = os.environ["COHERENCE_SOCKET_DIR"]
+
+
+def _path(pid):
+    return os.path.join(_DIR, "w-%d.sock" % pid)
+
+
+def post_fork(server, worker):
+    # post_fork, not post_worker_init: the sync worker fixes the set of
+    # sockets it waits on before post_worker_init runs.
+    path = _path(os.getpid())
+    tmp = path + ".tmp"
+    sock = UnixSocket(tmp, worker.cfg, worker.log)
+    # Bind under a temporary name, then rename: the harness treats the
+    # socket's appearance as "this worker exists", so it must never see a
+    # half-created one.
+    os.replace(tmp, path)
+    worker.sockets.append(sock)
+
+
+def worker_exit(server, worker):
+    try:
+        os.unlink(_path(worker.pid))
+    except OSError:
+        pass
