@@ -1,0 +1,1 @@
+"""Generators: which operations to send to which worker, and when."""

@@ -1,0 +1,112 @@
+"""Who saw whose write: the sharing verdict from an N x N visibility matrix.
+
+For each write (a ``set`` on worker i) and each reader j, the checker asks:
+did j's first read return the written value (*immediate*), did a later
+poll within the settle window return it (*late*, with the lag), or never
+(*miss*)?  Aggregated over all rounds:
+
+* ``shared``      every read saw every write at once;
+* ``eventual``    every read saw every write, some only after a lag;
+* ``per-worker``  writers always saw their own write, nobody else ever did;
+* ``none``        not even the writer saw its write;
+* ``partial``     anything else (the evidence lists the cells);
+* ``error``       some operation failed, so the matrix is incomplete.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..history import History, Op
+from ..verdict import Verdict
+
+_MAX_SAMPLES = 5
+
+
+@dataclass
+class _Cell:
+    immediate: int = 0
+    late: int = 0
+    miss: int = 0
+    lags: list[float] = field(default_factory=list)
+
+    def mark(self) -> str:
+        total = self.immediate + self.late + self.miss
+        if self.immediate == total:
+            return "Y"
+        if self.miss == total:
+            return "-"
+        if self.miss == 0:
+            return "~"
+        return f"{self.immediate + self.late}/{total}"
+
+
+def check(history: History, *, pids: list[int]) -> Verdict:
+    failures = history.failures()
+    if failures:
+        return Verdict(verdict="error", evidence={
+            "failed_ops": len(failures),
+            "samples": [_describe(op) for op in failures[:_MAX_SAMPLES]],
+        })
+    writes = {op.key: op for op in history if op.f == "set"}
+    n = len(pids)
+    cells = [[_Cell() for _ in range(n)] for _ in range(n)]
+    reads: dict[tuple[str, int], list[Op]] = defaultdict(list)
+    for op in history:
+        if op.f == "get" and op.key in writes:
+            reads[(op.key, op.process)].append(op)
+    misses: list[dict[str, Any]] = []
+    for key, w in writes.items():
+        want = w.args.get("value")
+        for reader in range(n):
+            cell = cells[w.process][reader]
+            seen = [op for op in reads[(key, reader)] if op.value == want]
+            first = reads[(key, reader)][0] if reads[(key, reader)] else None
+            if first is None:
+                raise ValueError(f"write of {key!r} was never read on worker {reader}")
+            if first.value == want:
+                cell.immediate += 1
+            elif seen:
+                cell.late += 1
+                cell.lags.append(seen[0].end - w.end)
+            else:
+                cell.miss += 1
+                if len(misses) < _MAX_SAMPLES:
+                    misses.append({"key": key, "writer_pid": w.pid,
+                                   "reader_pid": pids[reader], "read": first.value})
+    flat = [c for row in cells for c in row]
+    diagonal = [cells[i][i] for i in range(n)]
+    off = [cells[i][j] for i in range(n) for j in range(n) if i != j]
+    if all(c.late == 0 and c.miss == 0 for c in flat):
+        verdict = "shared"
+    elif all(c.miss == 0 for c in flat):
+        verdict = "eventual"
+    elif all(c.miss == 0 for c in diagonal) and all(
+            c.immediate == 0 and c.late == 0 for c in off):
+        verdict = "per-worker"
+    elif all(c.immediate == 0 and c.late == 0 for c in flat):
+        verdict = "none"
+    else:
+        verdict = "partial"
+    lags = [lag for c in flat for lag in c.lags]
+    evidence: dict[str, Any] = {
+        "pids": pids,
+        # Row i = writes made on pids[i]; column j = reads on pids[j].
+        # Y: always seen at once, ~: always seen, some late, -: never seen.
+        "matrix": [[c.mark() for c in row] for row in cells],
+        "writes": len(writes),
+        "reads": sum(len(v) for v in reads.values()),
+        "late_reads": sum(c.late for c in flat),
+        "missed_reads": sum(c.miss for c in flat),
+    }
+    if lags:
+        evidence["max_lag_s"] = round(max(lags), 3)
+    if misses:
+        evidence["miss_samples"] = misses
+    return Verdict(verdict=verdict, evidence=evidence)
+
+
+def _describe(op: Op) -> dict[str, Any]:
+    return {"pid": op.pid, "f": op.f, "key": op.key, "type": op.type, "error": op.error}

@@ -1,0 +1,185 @@
+"""One topology per (backend, worker class, workers, preload) per run.
+
+The pool starts each backend server once and keeps it for the whole run,
+and starts gunicorn lazily for each combination.  Tests are ordered by
+combination, so only one gunicorn runs at a time and none starts twice.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from ..backends import Backend, ServerKind
+from ..errors import HarnessError, ServerUnreachable
+from .gunicorn import Gunicorn, GunicornSpec, WorkerClass, serve
+from .ports import reachable
+from .servers import Server, XProcessLike, running
+
+# Config keys by which a user points a backend at a server of their own;
+# when given, the harness starts no server of that kind and checks theirs.
+_USER_SERVER_KEYS: dict[ServerKind, tuple[str, ...]] = {
+    "redis": ("CACHE_REDIS_URL", "CACHE_REDIS_HOST", "CACHE_REDIS_PORT"),
+    "memcached": ("CACHE_MEMCACHED_SERVERS",),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class TopologyKey:
+    backend: Backend
+    worker_class: WorkerClass
+    workers: int
+    preload: bool = False
+
+    @property
+    def label(self) -> str:
+        pre = "+preload" if self.preload else ""
+        return f"{self.backend.name} {self.worker_class}x{self.workers}{pre}"
+
+
+@dataclass(kw_only=True)
+class Topology:
+    """A running gunicorn plus the servers behind it."""
+
+    key: TopologyKey
+    gunicorn: Gunicorn
+    servers: dict[ServerKind, Server]
+    config: dict[str, Any]
+    workdir: Path
+
+    @property
+    def workers(self) -> list[Any]:
+        return self.gunicorn.workers
+
+    @property
+    def pids(self) -> list[int]:
+        return [w.pid for w in self.gunicorn.workers]
+
+
+@dataclass(kw_only=True)
+class TopologyPool:
+    """Owns every process of a run; :meth:`close` stops them all."""
+
+    xprocess: XProcessLike
+    app: str
+    app_root: Path
+    user_config: dict[str, Any] = field(default_factory=dict)
+    port: int | None = None
+    _stack: ExitStack = field(default_factory=ExitStack)
+    _servers: dict[ServerKind, Server] = field(default_factory=dict)
+    _current: tuple[TopologyKey, Topology, ExitStack] | None = None
+    # A topology that failed to start fails the same way for every later
+    # test that asks for it, instead of paying the boot timeout again.
+    _failed: dict[TopologyKey, HarnessError] = field(default_factory=dict)
+    _root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="coherence-")))
+
+    def server(self, kind: ServerKind) -> Server:
+        """The run's server of ``kind``, started on first use."""
+        if kind not in self._servers:
+            self._servers[kind] = self._stack.enter_context(
+                running(self.xprocess, kind, name=f"coherence-{kind}")
+            )
+        return self._servers[kind]
+
+    def needed_servers(self, backend: Backend) -> tuple[ServerKind, ...]:
+        return tuple(
+            kind for kind in backend.servers
+            if not any(k in self.user_config for k in _USER_SERVER_KEYS[kind])
+        )
+
+    def get(self, key: TopologyKey) -> Topology:
+        """The running topology for ``key``, replacing any other one."""
+        if self._current is not None:
+            if self._current[0] == key:
+                return self._current[1]
+            self._current[2].close()
+            self._current = None
+        if key in self._failed:
+            raise self._failed[key]
+        stack = ExitStack()
+        try:
+            topo = self._start(key, stack)
+        except HarnessError as exc:
+            stack.close()
+            self._failed[key] = exc
+            raise
+        except BaseException:
+            stack.close()
+            raise
+        self._current = (key, topo, stack)
+        return topo
+
+    def start(self, key: TopologyKey, *, name: str, stack: ExitStack,
+              config: dict[str, Any] | None = None, **spec: Any) -> Topology:
+        """Start a topology the caller owns (its ``stack`` stops it).
+
+        For scenarios that need an instance of their own, such as a second
+        master or extra config, outside the shared one-per-key cache.
+        """
+        return self._start(key, stack, name=name, extra_config=config or {}, **spec)
+
+    def _start(self, key: TopologyKey, stack: ExitStack, *, name: str = "",
+               extra_config: dict[str, Any] | None = None, **spec: Any) -> Topology:
+        servers = {kind: self.server(kind) for kind in self.needed_servers(key.backend)}
+        workdir = self._root / _slug(key.label + ("-" + name if name else ""))
+        if workdir.exists():
+            shutil.rmtree(workdir)
+        cache_dir = workdir / "cache"
+        cache_dir.mkdir(parents=True)
+        config = key.backend.cache_config(
+            cache_dir=str(cache_dir), server_urls={k: s.url for k, s in servers.items()}
+        )
+        config.update(self.user_config)
+        config.update(extra_config or {})
+        check_configured_servers(config)
+        gspec = GunicornSpec(
+            app=spec.pop("app", self.app), app_root=self.app_root, workers=key.workers,
+            worker_class=key.worker_class, preload=key.preload, config=config,
+            port=self.port if not name else None, **spec,
+        )
+        g = stack.enter_context(serve(gspec, workdir))
+        return Topology(key=key, gunicorn=g, servers=servers, config=config, workdir=workdir)
+
+    def close(self) -> None:
+        try:
+            if self._current is not None:
+                self._current[2].close()
+                self._current = None
+        finally:
+            self._stack.close()
+            shutil.rmtree(self._root, ignore_errors=True)
+
+
+def check_configured_servers(config: dict[str, Any]) -> None:
+    """Raise ServerUnreachable if a server named in ``config`` refuses TCP."""
+    targets: list[tuple[str, str, int]] = []
+    url = config.get("CACHE_REDIS_URL")
+    if isinstance(url, str) and url.startswith(("redis://", "rediss://")):
+        parsed = urlparse(url)
+        targets.append(("CACHE_REDIS_URL", parsed.hostname or "localhost", parsed.port or 6379))
+    elif "CACHE_REDIS_HOST" in config or "CACHE_REDIS_PORT" in config:
+        targets.append(("CACHE_REDIS_HOST/PORT", str(config.get("CACHE_REDIS_HOST", "localhost")),
+                        int(config.get("CACHE_REDIS_PORT", 6379))))
+    servers = config.get("CACHE_MEMCACHED_SERVERS") or []
+    for entry in [servers] if isinstance(servers, str) else servers:
+        if isinstance(entry, str) and not entry.startswith("unix:"):
+            host, _, port = entry.rpartition(":")
+            if host and port.isdigit():
+                targets.append(("CACHE_MEMCACHED_SERVERS", host, int(port)))
+    for source, host, port in targets:
+        problem = reachable(host, port)
+        if problem is not None:
+            raise ServerUnreachable(
+                f"cache server {host}:{port} from {source} is unreachable ({problem}); "
+                f"start it, correct --config {source.split('/')[0]}, or drop that "
+                "--config to let the harness start its own server"
+            )
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)

@@ -1,0 +1,1 @@
+"""Scenario files are plain pytest tests; the harness plugin provides fixtures."""
