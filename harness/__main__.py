@@ -1,0 +1,5 @@
+"""``python -m harness`` is the ``coherence`` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,239 @@
+"""The ``coherence`` command: a thin front door onto the pytest scenarios.
+
+``coherence run`` validates its options with the same code the plugin uses,
+then runs ``scenarios/`` through ``pytest.main`` with the plugin and a quiet
+progress reporter, and prints the verdict matrix.  There is no second copy
+of any scenario or server logic here.
+
+Exit status: 0 when every verdict matches its expectation (or has none),
+1 when any verdict is unexpected or inconclusive, 2 for usage or
+environment errors, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+
+from . import backends as _backends
+from .errors import HarnessError, MissingBinary
+from .expectations import load as load_expectations
+from .options import PROJECT_ROOT, RunOptions, build
+from .plugin import ITEM_RESULT, OPTIONS, REPORT_PATH, RESULTS, scenario_of
+from .report import terminal_table
+from .topology.servers import find_binary, missing_reason
+from .verdict import Result
+from .workloads.settle import DEFAULT_SETTLE
+
+SCENARIO_DIR = PROJECT_ROOT / "scenarios"
+
+
+def _fail(message: str) -> None:
+    click.echo(f"coherence: error: {message}", err=True)
+    sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Check whether gunicorn workers see each other's Flask-Caching writes."""
+
+
+@main.command()
+@click.option("--backend", "backends", multiple=True, metavar="CACHE_TYPE",
+              help="CACHE_TYPE name or import path (repeatable).")
+@click.option("--server", "servers", multiple=True, type=click.Choice(["redis", "memcached"]),
+              help="Start this server for custom backends too (repeatable).")
+@click.option("--workers", default=4, show_default=True, help="Gunicorn workers.")
+@click.option("--worker-class", "worker_classes", multiple=True,
+              type=click.Choice(["sync", "gthread", "gevent"]),
+              help="Worker class (repeatable; default sync).")
+@click.option("--preload", is_flag=True, help="Start gunicorn with --preload.")
+@click.option("--scenario", "scenarios", multiple=True, help="Scenario id (repeatable).")
+@click.option("--config", "config", multiple=True, metavar="KEY=VALUE",
+              help="Extra Flask config (repeatable; value parsed as JSON when it parses).")
+@click.option("--report-dir", default="reports", show_default=True, type=click.Path())
+@click.option("--settle", default=DEFAULT_SETTLE, show_default=True,
+              help="Seconds to wait for a late write to show up on another worker.")
+@click.option("--port", type=int, default=None,
+              help="TCP port for gunicorn's shared listener (default: a free one).")
+@click.option("--app", default="apps.demo:app", show_default=True, help="App to serve.")
+def run(backends: tuple[str, ...], servers: tuple[str, ...], workers: int,
+        worker_classes: tuple[str, ...], preload: bool, scenarios: tuple[str, ...],
+        config: tuple[str, ...], report_dir: str, settle: float, port: int | None,
+        app: str) -> None:
+    """Run the scenarios and print the backend x scenario verdict matrix."""
+    if not SCENARIO_DIR.is_dir():
+        _fail(f"scenario files not found at {SCENARIO_DIR}; install from a checkout "
+              "with 'pip install -e .'")
+    chosen = list(backends)
+    if not chosen:
+        chosen = []
+        for name in _backends.DEFAULT_BACKENDS:
+            kind = _backends.BUILTIN[name]
+            if kind is not None and find_binary(kind) is None:
+                click.echo(f"{name}: skipped: {missing_reason(kind)}")
+            else:
+                chosen.append(name)
+    try:
+        options = build(backends=chosen, servers=servers, workers=workers,
+                        worker_classes=worker_classes, preload=preload, scenarios=scenarios,
+                        config=config, report_dir=Path(report_dir).resolve(), settle=settle,
+                        port=port, app=app)
+        _require_binaries(options)
+    except HarnessError as exc:
+        _fail(str(exc))
+    sys.exit(_run_pytest(options, servers=servers, config=config))
+
+
+def _require_binaries(options: RunOptions) -> None:
+    user_keys = set(options.config)
+    for b in options.backends:
+        for kind in b.servers:
+            if kind == "redis" and user_keys & {"CACHE_REDIS_URL", "CACHE_REDIS_HOST"}:
+                continue
+            if kind == "memcached" and "CACHE_MEMCACHED_SERVERS" in user_keys:
+                continue
+            if find_binary(kind) is None:
+                raise MissingBinary(f"backend {b.name} needs {missing_reason(kind)}")
+
+
+class _Progress:
+    """A quiet pytest reporter: one line per scenario, errors kept for the CLI."""
+
+    def __init__(self) -> None:
+        self.error: HarnessError | None = None
+        self.done = 0
+        self.total = 0
+        self.results: list[Result] = []
+        self.report_path: Path | None = None
+        self.started = time.monotonic()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_configure(self, config: pytest.Config) -> None:
+        # The CLI prints its own progress and table; pytest's terminal
+        # reporter would add dots and a second summary.
+        reporter = config.pluginmanager.getplugin("terminalreporter")
+        if reporter is not None:
+            config.pluginmanager.unregister(reporter)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            click.echo(f"coherence: collecting {report.nodeid} failed:\n{report.longreprtext}",
+                       err=True)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.total = len(session.items)
+        click.echo(f"running {self.total} scenario checks")
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        rep = yield
+        if call.excinfo is not None and call.excinfo.errisinstance(HarnessError) \
+                and self.error is None:
+            self.error = call.excinfo.value  # type: ignore[assignment]
+            item.session.shouldstop = "environment error"
+        if (rep.when == "call") or (rep.when == "setup" and not rep.passed):
+            self._line(item, rep)
+        return rep
+
+    def _line(self, item: pytest.Item, rep: pytest.TestReport) -> None:
+        self.done += 1
+        label = item.name.split("[", 1)[-1].rstrip("]")
+        scenario = scenario_of(item) or item.name
+        result = item.stash.get(ITEM_RESULT, None)
+        if rep.skipped:
+            longrepr = rep.longrepr
+            why = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+            status = f"skipped: {why.removeprefix('Skipped: ')}"
+        elif result is not None:
+            status = {True: "ok", False: "UNEXPECTED", None: "recorded"}[result.ok]
+            status = f"{result.verdict} ({status})"
+        elif self.error is not None:
+            status = "error"
+        else:
+            status = "FAILED" if rep.failed else rep.outcome
+            if rep.failed:
+                status += "\n" + rep.longreprtext
+        click.echo(f"[{self.done}/{self.total}] {label} {scenario}: {status}")
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.results = list(session.config.stash.get(RESULTS, []))
+        self.options = session.config.stash.get(OPTIONS, None)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self.report_path = config.stash.get(REPORT_PATH, None)
+
+
+def _run_pytest(options: RunOptions, *, servers: tuple[str, ...],
+                config: tuple[str, ...]) -> int:
+    # --assert=plain: the CLI has already imported the plugin and xprocess,
+    # which pytest could otherwise only warn it cannot rewrite.
+    args = [str(SCENARIO_DIR), "-p", "no:randomly", "--assert=plain",
+            "--rootdir", str(PROJECT_ROOT), "--workers", str(options.workers),
+            "--report-dir", str(options.report_dir), "--settle", str(options.settle),
+            "--app", options.app]
+    for b in options.backends:
+        args += ["--backend", b.name]
+    for s in servers:
+        args += ["--server", s]
+    for wc in options.worker_classes:
+        args += ["--worker-class", wc]
+    for sid in options.scenarios:
+        args += ["--scenario", sid]
+    for pair in config:
+        args += ["--config", pair]
+    if options.preload:
+        args.append("--preload")
+    if options.port is not None:
+        args += ["--port", str(options.port)]
+    progress = _Progress()
+    with tempfile.TemporaryDirectory(prefix="coherence-cache-") as cache_dir:
+        # xprocess keeps its pid files in pytest's cache dir; a private one
+        # keeps CLI runs from touching the checkout's .pytest_cache.
+        code = pytest.main([*args, "-o", f"cache_dir={cache_dir}"], plugins=[progress])
+    if progress.error is not None:
+        click.echo(f"coherence: error: {progress.error}", err=True)
+        return 2
+    if code == pytest.ExitCode.INTERRUPTED:
+        click.echo("coherence: interrupted; all started processes were stopped", err=True)
+        return 130
+    if code == pytest.ExitCode.USAGE_ERROR:
+        return 2
+    if progress.results:
+        click.echo("")
+        click.echo(terminal_table(progress.results))
+    if progress.report_path is not None:
+        click.echo(f"\nreport: {progress.report_path / 'report.md'}")
+    elapsed = time.monotonic() - progress.started
+    unexpected = [r for r in progress.results if r.ok is False]
+    click.echo(f"{len(progress.results)} verdicts, {len(unexpected)} unexpected, "
+               f"in {elapsed:.1f}s")
+    if code == pytest.ExitCode.NO_TESTS_COLLECTED and not progress.results:
+        return 0
+    return 1 if unexpected or code != pytest.ExitCode.OK else 0
+
+
+@main.command(name="list")
+def list_() -> None:
+    """Show backends, scenarios and the expected verdicts."""
+    catalog = load_expectations()
+    click.echo("backends:")
+    for name, kind in _backends.BUILTIN.items():
+        need = ""
+        if kind is not None:
+            need = f"  (needs {missing_reason(kind).split(' not found')[0]}" + (
+                ", found)" if find_binary(kind) else ", NOT found)")
+        click.echo(f"  {name}{need}")
+    click.echo("  <import.path.Class>  (custom backend; use --server to start a server for it)")
+    click.echo("\nscenarios:")
+    for s in catalog.scenarios.values():
+        click.echo(f"  {s.id}: {s.summary}")
+    click.echo("\nexpectations:")
+    for e in catalog.expectations.values():
+        click.echo(f"  {e.backend:16} {e.scenario:18} {e.verdict:11} {e.reason}")
