@@ -100,7 +100,7 @@ def _require_binaries(options: RunOptions) -> None:
             if kind == "memcached" and "CACHE_MEMCACHED_SERVERS" in user_keys:
                 continue
             if find_binary(kind) is None:
-                raise MissingBinary(f"backend {b.name} needs {missing_reason(kind)}")
+                raise MissingBinary(f"cannot check {b.name}: {missing_reason(kind)}")
 
 
 class _Progress:

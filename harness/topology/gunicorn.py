@@ -247,6 +247,12 @@ def _boot_failure(g: Gunicorn) -> str:
         if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*:", stripped) or \
                 stripped.startswith("Error:"):
             error = stripped
+    cache_type = str(g.spec.config.get("CACHE_TYPE", ""))
+    if error and "." in cache_type and cache_type.rpartition(".")[0] in error:
+        return (
+            f"gunicorn workers could not create the cache backend {cache_type!r}: {error}; "
+            "check the class name in --backend and that its module imports"
+        )
     if error and ("ModuleNotFoundError" in error or "ImportError" in error):
         return (
             f"app {g.spec.app!r} failed to import in the gunicorn worker: {error}; "
