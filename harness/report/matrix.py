@@ -11,7 +11,7 @@ def _row_label(r: Result, multi: bool) -> str:
     if not multi:
         return r.backend
     pre = "+preload" if r.preload else ""
-    return f"{r.backend} ({r.worker_class}x{r.workers}{pre})"
+    return f"{r.backend} ({r.worker_class} x{r.workers}{pre})"
 
 
 def cell(r: Result) -> str:

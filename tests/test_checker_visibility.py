@@ -1,0 +1,72 @@
+"""The visibility checker's verdicts, on hand-built histories."""
+
+from __future__ import annotations
+
+from harness.checkers.visibility import check
+from harness.history import History, Op
+from harness.verdict import safely
+
+PIDS = [101, 102, 103]
+
+
+def _history(seen: dict[tuple[int, int], str], late: set[tuple[int, int]] = frozenset(),
+             fail: bool = False) -> History:
+    """One write per worker; ``seen[(w, r)]`` is what reader r first returned."""
+    h = History()
+    for w in range(3):
+        key, value = f"k{w}", f"v{w}"
+        h.add(Op(process=w, pid=PIDS[w], f="set", key=key, args={"value": value},
+                 type="fail" if fail and w == 1 else "ok", value=True, end=1.0))
+        for r in range(3):
+            h.add(Op(process=r, pid=PIDS[r], f="get", key=key, type="ok",
+                     value=seen.get((w, r)), end=1.1))
+    for w, r in late:
+        h.add(Op(process=r, pid=PIDS[r], f="get", key=f"k{w}", args={"poll": True},
+                 type="ok", value=f"v{w}", end=1.5))
+    return h
+
+
+def _all() -> dict[tuple[int, int], str]:
+    return {(w, r): f"v{w}" for w in range(3) for r in range(3)}
+
+
+def test_everyone_sees_everything_is_shared() -> None:
+    assert check(_history(_all()), pids=PIDS).verdict == "shared"
+
+
+def test_only_the_writer_sees_is_per_worker() -> None:
+    v = check(_history({(w, w): f"v{w}" for w in range(3)}), pids=PIDS)
+    assert v.verdict == "per-worker"
+    assert v.evidence["matrix"] == [["Y", "-", "-"], ["-", "Y", "-"], ["-", "-", "Y"]]
+    assert v.evidence["pids"] == PIDS
+
+
+def test_nobody_sees_is_none() -> None:
+    assert check(_history({}), pids=PIDS).verdict == "none"
+
+
+def test_late_arrival_is_eventual_with_lag() -> None:
+    seen = _all()
+    del seen[(0, 2)]
+    v = check(_history(seen, late={(0, 2)}), pids=PIDS)
+    assert v.verdict == "eventual"
+    assert v.evidence["max_lag_s"] == 0.5
+
+
+def test_one_missing_cell_is_partial() -> None:
+    seen = _all()
+    del seen[(0, 2)]
+    v = check(_history(seen), pids=PIDS)
+    assert v.verdict == "partial"
+    assert v.evidence["miss_samples"][0]["reader_pid"] == 103
+
+
+def test_failed_operation_is_error_not_a_verdict() -> None:
+    assert check(_history(_all(), fail=True), pids=PIDS).verdict == "error"
+
+
+def test_crashing_checker_is_unknown() -> None:
+    h = _history(_all())
+    v = safely(lambda hist: check(hist, pids=[1]), h)  # too few pids: IndexError
+    assert v.verdict == "unknown"
+    assert "checker_error" in v.evidence

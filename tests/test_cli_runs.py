@@ -1,0 +1,87 @@
+"""End-to-end CLI runs: verdicts per backend and worker class, reports, hygiene."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.report import SCHEMA
+from harness.topology.servers import find_binary
+
+FIVE = ["NullCache", "SimpleCache", "FileSystemCache", "RedisCache", "MemcachedCache"]
+EXPECTED = {"NullCache": "none", "SimpleCache": "per-worker", "FileSystemCache": "shared",
+            "RedisCache": "shared", "MemcachedCache": "shared"}
+
+
+def _need_servers() -> None:
+    for kind in ("redis", "memcached"):
+        if find_binary(kind) is None:
+            pytest.skip(f"{kind} server not installed")
+
+
+def test_five_backends_four_workers_all_worker_classes(cli) -> None:
+    """The foundation's acceptance run, for sync, gthread and gevent at once."""
+    _need_servers()
+    args = [a for b in FIVE for a in ("--backend", b)]
+    run = cli(*args, "--workers", "4", "--scenario", "visibility",
+              "--worker-class", "sync", "--worker-class", "gthread", "--worker-class", "gevent")
+    assert run.code == 0, run.stdout + run.stderr
+    verdicts = run.verdicts()
+    for backend, verdict in EXPECTED.items():
+        for wc in ("sync", "gthread", "gevent"):
+            assert verdicts[(backend, wc, "visibility")] == verdict
+    assert run.leftovers == []
+    report = run.report()
+    assert report["schema"] == SCHEMA
+    for field in ("python", "flask", "flask_caching", "cachelib", "gunicorn",
+                  "redis-server", "memcached"):
+        assert report["environment"][field]
+    row = report["results"][0]
+    assert set(row) >= {"backend", "worker_class", "workers", "preload", "scenario",
+                        "verdict", "expected", "ok", "evidence"}
+    assert all(r["ok"] is True for r in report["results"])
+    md = (run.report_dir / "latest" / "report.md").read_text()
+    assert "| backend | visibility |" in md
+    assert "| SimpleCache (gevent x4) | per-worker ok |" in md
+    assert "SimpleCache" in run.stdout and "per-worker" in run.stdout
+
+
+def test_custom_backend_by_import_path_is_per_worker(cli) -> None:
+    run = cli("--backend", "apps.custom_backends.PerProcessFileSystemCache",
+              "--scenario", "visibility")
+    assert run.code == 0, run.stdout + run.stderr
+    [row] = run.report()["results"]
+    assert row["backend"] == "apps.custom_backends.PerProcessFileSystemCache"
+    assert row["verdict"] == "per-worker"
+    assert row["expected"] is None and row["ok"] is None
+    assert len(set(row["evidence"]["pids"])) == 4
+
+
+def test_unexpected_verdict_exits_1(cli) -> None:
+    """A backend misconfigured so it cannot be shared must fail its expectation."""
+    run = cli("--backend", "FileSystemCache", "--scenario", "visibility",
+              "--config", "CACHE_TYPE=apps.custom_backends.PerProcessFileSystemCache")
+    assert run.code == 1, run.stdout + run.stderr
+    [row] = run.report()["results"]
+    assert (row["verdict"], row["expected"], row["ok"]) == ("per-worker", "shared", False)
+    assert "UNEXPECTED" in run.stdout
+
+
+def test_list_shows_backends_scenarios_expectations() -> None:
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "harness", "list"], capture_output=True,
+                         text=True, check=True).stdout
+    for name in FIVE:
+        assert name in out
+    assert "visibility" in out and "per-worker" in out
+
+
+def test_report_json_is_valid_json_with_latest_link(cli) -> None:
+    run = cli("--backend", "SimpleCache", "--workers", "2", "--scenario", "visibility")
+    assert run.code == 0
+    latest = run.report_dir / "latest"
+    assert latest.is_symlink()
+    data = json.loads((latest / "report.json").read_text())
+    assert data["results"][0]["evidence"]["matrix"] == [["Y", "-"], ["-", "Y"]]
