@@ -68,7 +68,7 @@ def _perform(cache: Cache, op: str, key: str | None, body: dict[str, Any]) -> An
     if op == "inc":
         # Flask-Caching's Cache has no inc proxy; the backend's own inc is
         # what users reach, and its atomicity is what we want to observe.
-        return cache.cache.inc(key, int(body.get("delta", 1)))
+        return cache.cache.inc(str(key), int(body.get("delta", 1)))
     if op == "clear":
         return bool(cache.clear())
     raise AssertionError(op)

@@ -163,7 +163,8 @@ class _Progress:
         click.echo(f"[{self.done}/{self.total}] {label} {scenario}: {status}")
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        self.results = list(session.config.stash.get(RESULTS, []))
+        found: list[Result] = session.config.stash.get(RESULTS, [])
+        self.results = list(found)
         self.options = session.config.stash.get(OPTIONS, None)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:

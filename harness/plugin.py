@@ -106,7 +106,11 @@ def pytest_collection_modifyitems(
             items[:] = keep
     # Group tests by topology so each gunicorn starts exactly once per run.
     order = {k: n for n, k in enumerate(_keys(options))}
-    items.sort(key=lambda i: order.get(_topology_key(i), -1) if _uses_topology(i) else -1)
+    def position(item: pytest.Item) -> int:
+        key = _topology_key(item)
+        return order.get(key, -1) if key is not None else -1
+
+    items.sort(key=position)
 
 
 def _uses_topology(item: pytest.Item) -> bool:

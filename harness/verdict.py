@@ -47,7 +47,8 @@ def safely(check: Callable[[History], Verdict], history: History) -> Verdict:
     try:
         return check(history)
     except Exception as exc:  # noqa: BLE001 - any checker bug must become 'unknown'
-        return Verdict(verdict="unknown", evidence={"checker_error": f"{type(exc).__name__}: {exc}"})
+        error = f"{type(exc).__name__}: {exc}"
+        return Verdict(verdict="unknown", evidence={"checker_error": error})
 
 
 @dataclass(frozen=True, kw_only=True)

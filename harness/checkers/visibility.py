@@ -53,7 +53,7 @@ def check(history: History, *, pids: list[int]) -> Verdict:
     writes = {op.key: op for op in history if op.f == "set"}
     n = len(pids)
     cells = [[_Cell() for _ in range(n)] for _ in range(n)]
-    reads: dict[tuple[str, int], list[Op]] = defaultdict(list)
+    reads: dict[tuple[str | None, int], list[Op]] = defaultdict(list)
     for op in history:
         if op.f == "get" and op.key in writes:
             reads[(op.key, op.process)].append(op)

@@ -11,17 +11,18 @@ because it runs inside gunicorn's own interpreter.
 """
 
 import os
+from typing import Any
 
 from gunicorn.sock import UnixSocket
 
 _DIR = os.environ["COHERENCE_SOCKET_DIR"]
 
 
-def _path(pid):
-    return os.path.join(_DIR, "w-%d.sock" % pid)
+def _path(pid: int) -> str:
+    return os.path.join(_DIR, f"w-{pid}.sock")
 
 
-def post_fork(server, worker):
+def post_fork(server: object, worker: Any) -> None:
     # post_fork, not post_worker_init: the sync worker fixes the set of
     # sockets it waits on before post_worker_init runs.
     path = _path(os.getpid())
@@ -34,7 +35,7 @@ def post_fork(server, worker):
     worker.sockets.append(sock)
 
 
-def worker_exit(server, worker):
+def worker_exit(server: object, worker: Any) -> None:
     try:
         os.unlink(_path(worker.pid))
     except OSError:

@@ -168,9 +168,9 @@ def check_configured_servers(config: dict[str, Any]) -> None:
     servers = config.get("CACHE_MEMCACHED_SERVERS") or []
     for entry in [servers] if isinstance(servers, str) else servers:
         if isinstance(entry, str) and not entry.startswith("unix:"):
-            host, _, port = entry.rpartition(":")
-            if host and port.isdigit():
-                targets.append(("CACHE_MEMCACHED_SERVERS", host, int(port)))
+            host, _, port_text = entry.rpartition(":")
+            if host and port_text.isdigit():
+                targets.append(("CACHE_MEMCACHED_SERVERS", host, int(port_text)))
     for source, host, port in targets:
         problem = reachable(host, port)
         if problem is not None:
