@@ -19,10 +19,10 @@ def _history(seen: dict[tuple[int, int], str], late: set[tuple[int, int]] = froz
                  type="fail" if fail and w == 1 else "ok", value=True, end=1.0))
         for r in range(3):
             h.add(Op(process=r, pid=PIDS[r], f="get", key=key, type="ok",
-                     value=seen.get((w, r)), end=1.1))
+                     value=seen.get((w, r)), start=1.05, end=1.1))
     for w, r in late:
         h.add(Op(process=r, pid=PIDS[r], f="get", key=f"k{w}", args={"poll": True},
-                 type="ok", value=f"v{w}", end=1.5))
+                 type="ok", value=f"v{w}", start=1.4, end=1.5))
     return h
 
 

@@ -50,13 +50,17 @@ def check(history: History, *, pids: list[int]) -> Verdict:
             "failed_ops": len(failures),
             "samples": [_describe(op) for op in failures[:_MAX_SAMPLES]],
         })
+    # The last write of each key is the one judged; reads count only once
+    # that write completed, so warm-up reads of an older value are ignored.
     writes = {op.key: op for op in history if op.f == "set"}
     n = len(pids)
     cells = [[_Cell() for _ in range(n)] for _ in range(n)]
     reads: dict[tuple[str | None, int], list[Op]] = defaultdict(list)
     for op in history:
-        if op.f == "get" and op.key in writes:
+        if op.f == "get" and op.key in writes and op.start >= writes[op.key].end:
             reads[(op.key, op.process)].append(op)
+    stale = [op for ops in reads.values() for op in ops
+             if op.value is not None and op.value != writes[op.key].args.get("value")]
     misses: list[dict[str, Any]] = []
     for key, w in writes.items():
         want = w.args.get("value")
@@ -101,6 +105,12 @@ def check(history: History, *, pids: list[int]) -> Verdict:
         "late_reads": sum(c.late for c in flat),
         "missed_reads": sum(c.miss for c in flat),
     }
+    if stale:
+        # An older value read after an overwrite: the clearest incoherence.
+        evidence["stale_reads"] = len(stale)
+        evidence["stale_samples"] = [
+            {"key": op.key, "reader_pid": op.pid, "read": op.value} for op in stale[:_MAX_SAMPLES]
+        ]
     if lags:
         evidence["max_lag_s"] = round(max(lags), 3)
     if misses:

@@ -1,0 +1,128 @@
+"""Property checkers for delete, clear and ttl.
+
+Each answers ``holds`` or ``violated`` with counts, or ``error`` when an
+operation failed.  A property over zero observations is never claimed:
+the evidence always states how many trials stood behind the verdict, and
+how many values were visible before the invalidation (zero on NullCache,
+where "nothing is read after delete" holds only vacuously).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from ..history import History, Op
+from ..verdict import Verdict
+
+_MAX_SAMPLES = 5
+
+
+def _errors(history: History) -> Verdict | None:
+    failures = history.failures()
+    if not failures:
+        return None
+    return Verdict(verdict="error", evidence={
+        "failed_ops": len(failures),
+        "samples": [{"pid": op.pid, "f": op.f, "key": op.key, "error": op.error}
+                    for op in failures[:_MAX_SAMPLES]],
+    })
+
+
+def _invalidated(history: History, invalidations: dict[str, Op], label: str,
+                 horizons: dict[str, float] | None = None) -> Verdict:
+    """Shared by delete and clear: after the invalidation, no worker reads the value.
+
+    ``horizons`` bounds the reads that count for a key: a later clear would
+    also remove a stale value, and must not pass for a late invalidation.
+    """
+    values = {op.key: op.args.get("value") for op in history if op.f == "set"}
+    warm_seen = 0
+    after: dict[tuple[str, int], list[Op]] = defaultdict(list)
+    for op in history:
+        if op.f != "get" or op.key not in invalidations:
+            continue
+        inv = invalidations[op.key]
+        if op.end <= inv.start and op.value == values[op.key]:
+            warm_seen += 1
+        elif op.start >= inv.end and op.end <= (horizons or {}).get(op.key, float("inf")):
+            after[(op.key, op.process)].append(op)
+    if not after:
+        raise ValueError(f"no read followed any {label}")
+    stale, late, samples = 0, 0, []
+    for (key, _), ops in after.items():
+        if ops[0].value is None:
+            continue
+        if ops[-1].value is None:
+            late += 1
+            continue
+        stale += 1
+        if len(samples) < _MAX_SAMPLES:
+            samples.append({"key": key, f"{label}_pid": invalidations[key].pid,
+                            "reader_pid": ops[0].pid, "read": ops[0].value})
+    evidence: dict[str, Any] = {
+        f"{label}s": len({id(op) for op in invalidations.values()}),
+        "keys": len(invalidations),
+        "reads_after": len(after),
+        "stale_reads": stale,
+        "late_invalidations": late,
+        "values_visible_before": warm_seen,
+    }
+    if samples:
+        evidence["stale_samples"] = samples
+    return Verdict(verdict="violated" if stale else "holds", evidence=evidence)
+
+
+def check_delete(history: History) -> Verdict:
+    if (err := _errors(history)) is not None:
+        return err
+    deletes = {op.key: op for op in history if op.f == "delete" and op.key is not None}
+    return _invalidated(history, deletes, "delete")
+
+
+def check_clear(history: History) -> Verdict:
+    if (err := _errors(history)) is not None:
+        return err
+    clears = [op for op in history if op.f == "clear"]
+    by_key: dict[str, Op] = {}
+    horizons: dict[str, float] = {}
+    for op in history:
+        if op.f == "set" and op.key is not None:
+            following = [c for c in clears if c.start >= op.end]
+            if following:
+                by_key[op.key] = following[0]
+                if len(following) > 1:
+                    horizons[op.key] = following[1].start
+    return _invalidated(history, by_key, "clear", horizons)
+
+
+def check_ttl(history: History, *, workers: int) -> Verdict:
+    """Visible on every worker before expiry, gone on every worker after it."""
+    if (err := _errors(history)) is not None:
+        return err
+    values = {op.key: op.args.get("value") for op in history if op.f == "set"}
+    before = [op for op in history if op.f == "get" and op.args.get("phase") == "before"]
+    after = [op for op in history if op.f == "get" and op.args.get("phase") == "after"]
+    if not before or not after:
+        raise ValueError("ttl history lacks reads before or after expiry")
+    missing_before = [op for op in before if op.value != values[op.key]]
+    present_after = [op for op in after if op.value is not None]
+    sets = [op for op in history if op.f == "set"]
+    evidence: dict[str, Any] = {
+        "keys": len(values),
+        "ttl_s": sets[0].args.get("timeout"),
+        "reads_before": len(before),
+        "reads_after": len(after),
+        "missing_before_expiry": len(missing_before),
+        "present_after_expiry": len(present_after),
+        "waited_s": round(min(op.start for op in after) - max(op.end for op in sets), 2),
+        "workers": workers,
+    }
+    if missing_before:
+        evidence["missing_samples"] = [{"key": op.key, "reader_pid": op.pid}
+                                       for op in missing_before[:_MAX_SAMPLES]]
+    if present_after:
+        evidence["present_samples"] = [{"key": op.key, "reader_pid": op.pid, "read": op.value}
+                                       for op in present_after[:_MAX_SAMPLES]]
+    violated = missing_before or present_after
+    return Verdict(verdict="violated" if violated else "holds", evidence=evidence)

@@ -1,0 +1,112 @@
+"""Plain key operations across workers: overwrite, delete, clear and ttl.
+
+Each workload repeats its step until at least :data:`MIN_TRIALS` of the
+operation under test have happened, with every worker taking its turn as
+writer, deleter or clearer, so an intermittent fault (say, one delete in two
+silently ignored) is caught with probability above 99.9 %.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from ..client import WorkerClient
+from ..history import History
+from .keys import Keyspace
+from .settle import PendingRead, settle
+from .visibility import rounds_for
+
+#: Seconds a ttl key lives.
+TTL = 2
+#: Extra seconds allowed after expiry: FileSystemCache and memcached keep
+#: expiry times in whole seconds, so a key may outlive its TTL by up to 1 s.
+TTL_TOLERANCE = 1.0
+
+
+def _read_all(workers: Sequence[WorkerClient], key: str, history: History,
+              want: object, pending: list[PendingRead]) -> None:
+    for reader in workers:
+        op = history.add(reader.op("get", key))
+        if op.type == "ok" and op.value != want:
+            pending.append(PendingRead(client=reader, key=key, want=want))
+
+
+def overwrite(workers: Sequence[WorkerClient], *, settle_window: float) -> History:
+    """Set v1 on w_i, read everywhere, overwrite with v2 on w_(i+1), read everywhere."""
+    keys, history, pending = Keyspace("overwrite"), History(), []
+    n = len(workers)
+    for _ in range(rounds_for(n)):
+        for i, first in enumerate(workers):
+            second = workers[(i + 1) % n]
+            key = keys.fresh(f"w{first.index}-w{second.index}")
+            history.add(first.op("set", key, value=keys.value("v1")))
+            for reader in workers:  # warm any per-worker layer with v1
+                history.add(reader.op("get", key, warm=True))
+            v2 = keys.value("v2")
+            history.add(second.op("set", key, value=v2))
+            _read_all(workers, key, history, v2, pending)
+    settle(pending, history, window=settle_window)
+    return history
+
+
+def delete(workers: Sequence[WorkerClient], *, settle_window: float) -> History:
+    """Set on w_i, read everywhere, delete on w_(i+1), read everywhere."""
+    keys, history, pending = Keyspace("delete"), History(), []
+    n = len(workers)
+    for _ in range(rounds_for(n)):
+        for i, writer in enumerate(workers):
+            deleter = workers[(i + 1) % n]
+            key = keys.fresh(f"w{writer.index}-d{deleter.index}")
+            history.add(writer.op("set", key, value=keys.value()))
+            for reader in workers:
+                history.add(reader.op("get", key, warm=True))
+            history.add(deleter.op("delete", key))
+            _read_all(workers, key, history, None, pending)
+    settle(pending, history, window=settle_window)
+    return history
+
+
+def clear(workers: Sequence[WorkerClient], *, settle_window: float) -> History:
+    """Every worker writes a key, one worker (in turn) clears, all read all keys."""
+    keys, history, pending = Keyspace("clear"), History(), []
+    n = len(workers)
+    # One clear per round, so rounds (not writes) must reach MIN_TRIALS.
+    for r in range(rounds_for(n) * n):
+        written = []
+        for writer in workers:
+            key = keys.fresh(f"w{writer.index}")
+            history.add(writer.op("set", key, value=keys.value()))
+            written.append(key)
+        for key in written:
+            for reader in workers:
+                history.add(reader.op("get", key, warm=True))
+        history.add(workers[r % n].op("clear"))
+        for key in written:
+            _read_all(workers, key, history, None, pending)
+    settle(pending, history, window=settle_window)
+    return history
+
+
+def ttl(workers: Sequence[WorkerClient]) -> History:
+    """Set keys with a 2 s timeout, read before expiry, wait, read after expiry.
+
+    All keys are written first and share one wait, so the scenario costs one
+    TTL plus tolerance however many trials it makes.
+    """
+    keys, history = Keyspace("ttl"), History()
+    n = len(workers)
+    written = []
+    for _ in range(rounds_for(n)):
+        for writer in workers:
+            key = keys.fresh(f"w{writer.index}")
+            history.add(writer.op("set", key, value=keys.value(), timeout=TTL))
+            written.append(key)
+            for reader in workers:
+                history.add(reader.op("get", key, phase="before"))
+    last_set = max(op.end for op in history if op.f == "set")
+    time.sleep(max(0.0, last_set + TTL + TTL_TOLERANCE - time.monotonic()))
+    for key in written:
+        for reader in workers:
+            history.add(reader.op("get", key, phase="after"))
+    return history
