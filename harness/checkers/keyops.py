@@ -49,7 +49,8 @@ def _invalidated(history: History, invalidations: dict[str, Op], label: str,
             after[(op.key, op.process)].append(op)
     if not after:
         raise ValueError(f"no read followed any {label}")
-    stale, late, samples = 0, 0, []
+    stale, late = 0, 0
+    samples: list[dict[str, Any]] = []
     for (key, _), ops in after.items():
         if ops[0].value is None:
             continue

@@ -34,7 +34,8 @@ def _read_all(workers: Sequence[WorkerClient], key: str, history: History,
 
 def overwrite(workers: Sequence[WorkerClient], *, settle_window: float) -> History:
     """Set v1 on w_i, read everywhere, overwrite with v2 on w_(i+1), read everywhere."""
-    keys, history, pending = Keyspace("overwrite"), History(), []
+    keys, history = Keyspace("overwrite"), History()
+    pending: list[PendingRead] = []
     n = len(workers)
     for _ in range(rounds_for(n)):
         for i, first in enumerate(workers):
@@ -52,7 +53,8 @@ def overwrite(workers: Sequence[WorkerClient], *, settle_window: float) -> Histo
 
 def delete(workers: Sequence[WorkerClient], *, settle_window: float) -> History:
     """Set on w_i, read everywhere, delete on w_(i+1), read everywhere."""
-    keys, history, pending = Keyspace("delete"), History(), []
+    keys, history = Keyspace("delete"), History()
+    pending: list[PendingRead] = []
     n = len(workers)
     for _ in range(rounds_for(n)):
         for i, writer in enumerate(workers):
@@ -69,7 +71,8 @@ def delete(workers: Sequence[WorkerClient], *, settle_window: float) -> History:
 
 def clear(workers: Sequence[WorkerClient], *, settle_window: float) -> History:
     """Every worker writes a key, one worker (in turn) clears, all read all keys."""
-    keys, history, pending = Keyspace("clear"), History(), []
+    keys, history = Keyspace("clear"), History()
+    pending: list[PendingRead] = []
     n = len(workers)
     # One clear per round, so rounds (not writes) must reach MIN_TRIALS.
     for r in range(rounds_for(n) * n):
