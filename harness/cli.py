@@ -24,6 +24,7 @@ import pytest
 from . import backends as _backends
 from .errors import HarnessError, MissingBinary
 from .expectations import load as load_expectations
+from .expectations import profiles_markdown
 from .options import PROJECT_ROOT, RunOptions, build
 from .plugin import ITEM_RESULT, OPTIONS, REPORT_PATH, RESULTS, scenario_of
 from .report import terminal_table
@@ -221,9 +222,14 @@ def _run_pytest(options: RunOptions, *, servers: tuple[str, ...],
 
 
 @main.command(name="list")
-def list_() -> None:
+@click.option("--profiles", is_flag=True,
+              help="Print only the backend profiles table (Markdown), as in the README.")
+def list_(profiles: bool) -> None:
     """Show backends, scenarios and the expected verdicts."""
     catalog = load_expectations()
+    if profiles:
+        click.echo(profiles_markdown(catalog))
+        return
     click.echo("backends:")
     for name, kind in _backends.BUILTIN.items():
         need = ""

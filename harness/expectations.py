@@ -52,6 +52,18 @@ class Catalog:
                 )
 
 
+def profiles_markdown(catalog: Catalog) -> str:
+    """The README's "backend profiles" table: expected verdicts, backend x scenario."""
+    backends = list(dict.fromkeys(b for b, _ in catalog.expectations))
+    scenarios = list(catalog.scenarios)
+    lines = ["| backend | " + " | ".join(scenarios) + " |",
+             "|---|" + "---|" * len(scenarios)]
+    for b in backends:
+        cells = [e.verdict if (e := catalog.expected(b, s)) else "-" for s in scenarios]
+        lines.append(f"| {b} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def parse(data: dict[str, Any]) -> Catalog:
     scenarios = {
         sid: Scenario(id=sid, summary=s["summary"], verdicts=tuple(s["verdicts"]))
