@@ -1,0 +1,195 @@
+"""Cached views and memoized functions, computed on one worker and read on all.
+
+``apps/features.py`` returns a fresh generation id whenever a decorated
+body really runs, so a read that returns the id computed on worker *i* is
+a cache hit of *i*'s result.  Each sub-feature gets a fresh key per trial
+and every worker takes a turn as the one that computes:
+
+* ``compute`` on worker *i*, then ``read`` on every worker *j*;
+* for features with an invalidation: ``held`` (read again on every *j*,
+  to learn what *j* had cached), ``forget`` on *i*, ``after`` on every *j*.
+
+Ops are recorded with ``f = "<feature>:<phase>"``, ``key`` = the fresh
+token, ``value`` = the generation id, and ``args`` holding the trial, the
+url and any reply fields the checker reports (``observed``).
+"""
+
+from __future__ import annotations
+
+import http.client
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..client import WorkerClient, request
+from ..history import History, Op
+from .keys import Keyspace
+from .visibility import rounds_for
+
+#: The app the feature scenarios serve instead of the demo service.
+FEATURES_APP = "apps.features:app"
+
+#: Added to the TTL a CachedResponse reports before expiry is checked:
+#: FileSystemCache and memcached store whole-second expiry times, so an
+#: entry may outlive its TTL by up to a second (FINDINGS: 1 s granularity).
+EXPIRY_MARGIN = 1.0
+
+UrlFor = Callable[[str], str]
+
+
+def call(worker: WorkerClient, f: str, method: str, url: str, payload: Any = None, *,
+         key: str, observe: Sequence[str] = (), **args: Any) -> Op:
+    """One request to any app route, recorded like :meth:`WorkerClient.op`.
+
+    ``value`` is the reply's generation id (``gen``), or its ``result`` for
+    routes that compute nothing; ``observe`` names reply fields copied into
+    ``args["observed"]`` as evidence.
+    """
+    args = {**args, "url": url, "method": method}
+    if payload is not None:
+        args["payload"] = payload
+    start = time.monotonic()
+    try:
+        reply = request(worker.socket_path, method, url, payload)
+    except (OSError, http.client.HTTPException) as exc:
+        return Op(process=worker.index, pid=worker.pid, f=f, key=key, args=args, type="info",
+                  error=f"{type(exc).__name__}: {exc}", start=start, end=time.monotonic())
+    end = time.monotonic()
+    body = reply.body if isinstance(reply.body, dict) else {"error": str(reply.body)}
+    error: str | None = None
+    if reply.pid != worker.pid:
+        error = f"answered by pid {reply.pid}, not {worker.pid}"
+    elif reply.status != 200:
+        error = str(body.get("error", f"HTTP {reply.status}"))
+    elif "gen" not in body and "result" not in body:
+        error = f"reply has neither 'gen' nor 'result': {body!r}"
+    if error is not None:
+        return Op(process=worker.index, pid=worker.pid, f=f, key=key, args=args, type="fail",
+                  error=error, start=start, end=end)
+    if observe:
+        args["observed"] = {name: body.get(name) for name in observe}
+    return Op(process=worker.index, pid=worker.pid, f=f, key=key, args=args, type="ok",
+              value=body.get("gen", body.get("result")), start=start, end=end)
+
+
+def _spread(history: History, workers: Sequence[WorkerClient], feature: str, phase: str,
+            url: str, *, key: str, trial: int, observe: Sequence[str] = ()) -> None:
+    for w in workers:
+        history.add(call(w, f"{feature}:{phase}", "GET", url, key=key, trial=trial,
+                         observe=observe))
+
+
+def _compute_and_read(history: History, workers: Sequence[WorkerClient], origin: WorkerClient,
+                      feature: str, url: str, *, key: str, trial: int,
+                      observe: Sequence[str] = ()) -> None:
+    history.add(call(origin, f"{feature}:compute", "GET", url, key=key, trial=trial,
+                     observe=observe))
+    _spread(history, workers, feature, "read", url, key=key, trial=trial, observe=observe)
+
+
+def _forget_round(history: History, workers: Sequence[WorkerClient], origin: WorkerClient,
+                  feature: str, url: str, forget_url: str, *, key: str, trial: int,
+                  **forget_args: Any) -> None:
+    _compute_and_read(history, workers, origin, feature, url, key=key, trial=trial)
+    _spread(history, workers, feature, "held", url, key=key, trial=trial)
+    history.add(call(origin, f"{feature}:forget", "POST", forget_url, key=key, trial=trial,
+                     **forget_args))
+    _spread(history, workers, feature, "after", url, key=key, trial=trial)
+
+
+def run_cached_view(workers: Sequence[WorkerClient], *, rounds: int | None = None,
+                    sleep: Callable[[float], None] = time.sleep) -> History:
+    """The ``cached-view`` workload; waits once, for the CachedResponse TTL."""
+    keys = Keyspace("cached-view")
+    history = History()
+    for t in range(rounds if rounds is not None else rounds_for(len(workers))):
+        for origin in workers:
+            k = keys.fresh(f"w{origin.index}")
+            # Alternate the two ways a user invalidates a view: the 2.5 API and
+            # the raw default key "view/<path>".
+            how = "delete_cached" if (t + origin.index) % 2 == 0 else "delete"
+            _forget_round(history, workers, origin, "view", f"/feat/view/{k}",
+                          f"/feat/forget/view/{k}?how={how}", key=k, trial=t, how=how)
+            k = keys.fresh(f"w{origin.index}")
+            _compute_and_read(history, workers, origin, "pluggable", f"/feat/pluggable/{k}",
+                              key=k, trial=t)
+            k = keys.fresh(f"w{origin.index}")
+            _compute_and_read(history, workers, origin, "helper", f"/feat/helper?topic={k}",
+                              key=k, trial=t)
+            _post_body(history, workers, origin, keys.fresh(f"w{origin.index}"), trial=t)
+            _unless(history, workers, origin, keys.fresh(f"w{origin.index}"), trial=t)
+    _cached_response(history, workers, keys, sleep=sleep)
+    return history
+
+
+def _post_body(history: History, workers: Sequence[WorkerClient], origin: WorkerClient,
+               k: str, *, trial: int) -> None:
+    url = "/feat/search"
+    history.add(call(origin, "post-body:compute", "POST", url, {"q": k, "trial": trial},
+                     key=k, trial=trial))
+    for w in workers:
+        # Same body with its keys in the other order: the key must not care.
+        history.add(call(w, "post-body:read", "POST", url, {"trial": trial, "q": k},
+                         key=k, trial=trial))
+        # A body never sent before must be computed, never served from cache.
+        history.add(call(w, "post-body:other", "POST", url,
+                         {"q": k, "trial": trial, "other": w.index}, key=k, trial=trial))
+
+
+def _unless(history: History, workers: Sequence[WorkerClient], origin: WorkerClient,
+            k: str, *, trial: int) -> None:
+    url = f"/feat/unless/{k}"
+    history.add(call(origin, "unless:compute", "GET", url, key=k, trial=trial))
+    for w in workers:
+        # The bypassed call runs the body and must not overwrite the cached
+        # entry, which the plain read right after it would reveal.
+        history.add(call(w, "unless:bypass", "GET", url + "?bypass=1", key=k, trial=trial))
+        history.add(call(w, "unless:read", "GET", url, key=k, trial=trial))
+
+
+def _cached_response(history: History, workers: Sequence[WorkerClient], keys: Keyspace, *,
+                     sleep: Callable[[float], None]) -> None:
+    """Every worker computes one short-lived entry; one wait; every worker re-reads all."""
+    fresh: list[str] = []
+    for origin in workers:
+        k = keys.fresh(f"w{origin.index}")
+        fresh.append(k)
+        _compute_and_read(history, workers, origin, "cached-response", f"/feat/short/{k}",
+                          key=k, trial=0, observe=("ttl",))
+    ttls = [op.args["observed"]["ttl"] for op in history
+            if op.f == "cached-response:compute" and op.type == "ok"]
+    ttl = max((float(t) for t in ttls if isinstance(t, int | float)), default=0.0)
+    if ttl <= 0:
+        return  # nothing was cached with a TTL; the checker reports the failed ops
+    sleep(ttl + EXPIRY_MARGIN)
+    for k in fresh:
+        _spread(history, workers, "cached-response", "expired", f"/feat/short/{k}",
+                key=k, trial=0)
+
+
+def run_memoize(workers: Sequence[WorkerClient], *, rounds: int | None = None) -> History:
+    """The ``memoize`` workload: functions, methods and classmethods, with deletes."""
+    keys = Keyspace("memoize")
+    history = History()
+    for t in range(rounds if rounds is not None else rounds_for(len(workers))):
+        for origin in workers:
+            k = keys.fresh(f"w{origin.index}")
+            _forget_round(history, workers, origin, "function", f"/memo/f/{k}",
+                          f"/memo/f/forget/{k}", key=k, trial=t)
+            k = keys.fresh(f"w{origin.index}")
+            _forget_round(history, workers, origin, "function-all", f"/memo/f/{k}",
+                          "/memo/f/forget", key=k, trial=t)
+            k = keys.fresh(f"w{origin.index}")
+            _forget_round(history, workers, origin, "item", f"/memo/item/{k}",
+                          f"/memo/item/{k}/forget", key=k, trial=t)
+            k = keys.fresh(f"w{origin.index}")
+            _forget_round(history, workers, origin, "classmethod", f"/memo/cls/{k}",
+                          f"/memo/cls/forget/{k}", key=k, trial=t)
+            # The default-repr gotcha: keys contain the instance's address.
+            k = keys.fresh(f"w{origin.index}")
+            _compute_and_read(history, workers, origin, "singleton", f"/memo/plain/singleton/{k}",
+                              key=k, trial=t, observe=("caller", "instance"))
+            k = keys.fresh(f"w{origin.index}")
+            _compute_and_read(history, workers, origin, "per-request", f"/memo/plain/fresh/{k}",
+                              key=k, trial=t, observe=("caller", "instance"))
+    return history

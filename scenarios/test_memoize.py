@@ -1,0 +1,37 @@
+"""Scenario ``memoize``: is a ``@cache.memoize`` result, and its deletion, seen by every worker?
+
+A memoized function, a method of a class whose ``repr`` is its id, and a
+classmethod are each computed on one worker and read on all, then deleted
+on one worker (``delete_memoized(f, x)``, ``delete_memoized(f)``, a bound
+method, ``delete_memoized(Cls.method, Cls, x)``) and re-read on all.  The
+default-``repr`` gotcha (a singleton made at import, and a new instance
+per request) is measured and reported, not judged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+
+import pytest
+
+from harness.checkers import features as checker
+from harness.plugin import assert_expected
+from harness.topology.pool import Topology, TopologyPool
+from harness.verdict import Result, Verdict, safely
+from harness.workloads import features as workload
+
+
+@pytest.fixture
+def features(coherence_pool: TopologyPool, topology: Topology) -> Iterator[Topology]:
+    """The features app for this test's backend; ``topology`` supplies key and skips."""
+    with ExitStack() as stack:
+        yield coherence_pool.start(topology.key, name="memoize", stack=stack,
+                                   app=workload.FEATURES_APP)
+
+
+@pytest.mark.scenario("memoize")
+def test_memoize(features: Topology, record: Callable[[Verdict], Result]) -> None:
+    history = workload.run_memoize(features.workers)
+    verdict = safely(lambda h: checker.check_memoize(h, pids=features.pids), history)
+    assert_expected(record(verdict))
