@@ -24,9 +24,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from harness import backends
 from harness.backends import ServerKind
@@ -39,14 +39,11 @@ RESULTS = Path(__file__).resolve().parent / "results"
 COHERENCE = Path(sys.executable).with_name("coherence")
 #: Verdicts whose pending reads keep polling until the settle window ends.
 SETTLED = ("per-worker", "none", "partial")
-
-
-def _server_cmd(kind: ServerKind, port: int) -> list[str]:
-    if kind == "redis":
-        return ["redis-server", "--port", str(port), "--bind", HOST,
-                "--save", "", "--appendonly", "no"]
-    return ["memcached", "-l", HOST, "-p", str(port), "-U", "0",
-            *(["-u", "root"] if os.geteuid() == 0 else [])]
+SERVER_CMD: dict[ServerKind, list[str]] = {
+    "redis": ["redis-server", "--bind", HOST, "--save", "", "--appendonly", "no", "--port"],
+    "memcached": ["memcached", "-l", HOST, "-U", "0",
+                  *(["-u", "root"] if os.geteuid() == 0 else []), "-p"],
+}
 
 
 @contextmanager
@@ -56,11 +53,10 @@ def cache_servers() -> Iterator[tuple[dict[ServerKind, str], float]]:
     urls: dict[ServerKind, str] = {}
     try:
         t0 = time.perf_counter()
-        for kind in backends.SERVER_KINDS:
+        for kind, cmd in SERVER_CMD.items():
             port = free_port()
-            procs.append(subprocess.Popen(_server_cmd(kind, port), stdin=subprocess.DEVNULL,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                          start_new_session=True))
+            procs.append(subprocess.Popen([*cmd, str(port)], stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL, start_new_session=True))
             deadline = time.monotonic() + 10
             while reachable(HOST, port, timeout=0.2) is not None:
                 if procs[-1].poll() is not None or time.monotonic() > deadline:
@@ -69,17 +65,13 @@ def cache_servers() -> Iterator[tuple[dict[ServerKind, str], float]]:
             urls[kind] = f"redis://{HOST}:{port}/0" if kind == "redis" else f"{HOST}:{port}"
         yield urls, time.perf_counter() - t0
     finally:
-        for p in procs:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)  # its own group, started above
-            except ProcessLookupError:
-                pass
-        for p in procs:
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+        for p in procs:  # each leads its own process group, started above
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                with suppress(ProcessLookupError):
+                    os.killpg(p.pid, sig)
+                with suppress(subprocess.TimeoutExpired):
+                    p.wait(timeout=5)
+                    break
 
 
 def measure_floor(urls: dict[ServerKind, str], rtt_requests: int) -> dict[str, dict[str, float]]:
@@ -110,30 +102,29 @@ def measure_floor(urls: dict[ServerKind, str], rtt_requests: int) -> dict[str, d
 
 def timed_run(report_dir: Path) -> dict[str, Any]:
     """Run ``coherence run --report-dir`` and time it, stamping each output line."""
-    cmd = [str(COHERENCE), "run", "--report-dir", str(report_dir)]
     lines: list[tuple[float, str]] = []
     t0 = time.perf_counter()
-    # Own session: Ctrl-C reaches only us, and we send the child exactly one SIGINT,
+    # Own session, so Ctrl-C reaches only us; we then send the child one SIGINT,
     # which it answers by stopping every process it started.
-    proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen([str(COHERENCE), "run", "--report-dir", str(report_dir)],
+                            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
             lines.append((time.perf_counter() - t0, line.rstrip()))
         code = proc.wait()
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        for sig in (signal.SIGINT, signal.SIGKILL):
+            if proc.poll() is None:
+                proc.send_signal(sig)
+                with suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=30)
     wall = time.perf_counter() - t0
     verdicts = [t for t, text in lines if text.startswith("[")]
-    started = next((t for t, text in lines if text.startswith("running ")), float("nan"))
-    return {"wall_s": wall, "exit": code, "to_first_progress_line_s": started,
+    return {"wall_s": wall, "exit": code,
+            "to_first_progress_line_s": next(
+                (t for t, text in lines if text.startswith("running ")), float("nan")),
             "last_verdict_to_exit_s": wall - verdicts[-1] if verdicts else float("nan"),
             "output": [f"{t:7.3f} {text}" for t, text in lines]}
 
@@ -162,8 +153,9 @@ def account(report: dict[str, Any]) -> dict[str, Any]:
         if isinstance(ev.get("waited_s"), int | float):
             waited += float(ev["waited_s"])
         requests[r["backend"]] = requests.get(r["backend"], 0) + n
-    return {"requests": requests, "settle_polls_excluded": polls, "settle_windows": windows,
-            "settle_s": settle, "waited_s": waited, "waits_s": windows * settle + waited}
+    return {"requests": requests, "request_count": sum(requests.values()),
+            "settle_polls_excluded": polls, "settle_windows": windows, "settle_s": settle,
+            "waited_s": waited, "waits_s": windows * settle + waited}
 
 
 def one_repeat(urls: dict[ServerKind, str], rtt_requests: int) -> dict[str, Any]:
@@ -171,62 +163,55 @@ def one_repeat(urls: dict[ServerKind, str], rtt_requests: int) -> dict[str, Any]
         run = timed_run(Path(tmp))
         path = Path(tmp) / "latest" / "report.json"
         if not path.exists():
-            sys.exit("coherence run wrote no report:\n" + "\n".join(run["output"]))
+            raise SystemExit("coherence run wrote no report:\n" + "\n".join(run["output"]))
         acc = account(json.loads(path.read_text("utf-8")))
     per = measure_floor(urls, rtt_requests)
-    fallback = statistics.median(v["rtt_s"] for v in per.values())
+    fallback = {"rtt_s": statistics.median(v["rtt_s"] for v in per.values())}
     boot = sum(v["boot_s"] for v in per.values())
-    req = sum(n * per.get(b, {"rtt_s": fallback})["rtt_s"] for b, n in acc["requests"].items())
+    req = sum(n * per.get(b, fallback)["rtt_s"] for b, n in acc["requests"].items())
     floor = boot + req + acc["waits_s"]
     return {**run, **acc, "backends": per, "boot_sum_s": boot, "requests_x_rtt_s": req,
-            "request_count": sum(acc["requests"].values()), "floor_s": floor,
-            "ratio": run["wall_s"] / floor,
+            "floor_s": floor, "ratio": run["wall_s"] / floor,
             "gunicorn_stop_sum_s": sum(v["stop_s"] for v in per.values())}
 
 
-def _med(runs: list[dict[str, Any]], key: str) -> float:
-    return float(statistics.median(r[key] for r in runs))
-
-
-def _term(signum: int, frame: object) -> NoReturn:
-    raise KeyboardInterrupt  # so every finally block runs on SIGTERM too
-
-
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3, help="timed runs (median reported)")
     ap.add_argument("--rtt-requests", type=int, default=200, help="gets per backend for RTT")
     args = ap.parse_args()
-    signal.signal(signal.SIGTERM, _term)
+    # SIGTERM raises KeyboardInterrupt as Ctrl-C does, so every finally block runs.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    runs: list[dict[str, Any]] = []
     with cache_servers() as (urls, server_start):
-        runs = []
         for i in range(args.repeat):
-            runs.append(one_repeat(urls, args.rtt_requests))
-            print(f"run {i + 1}/{args.repeat}: wall {runs[-1]['wall_s']:.2f} s, "
-                  f"floor {runs[-1]['floor_s']:.2f} s, exit {runs[-1]['exit']}", flush=True)
-    keys = ("wall_s", "boot_sum_s", "requests_x_rtt_s", "waits_s", "floor_s",
-            "to_first_progress_line_s", "last_verdict_to_exit_s", "gunicorn_stop_sum_s")
-    med: dict[str, Any] = {k: _med(runs, k) for k in keys}
+            runs.append(r := one_repeat(urls, args.rtt_requests))
+            print(f"run {i + 1}/{args.repeat}: wall {r['wall_s']:.2f} s, floor "
+                  f"{r['floor_s']:.2f} s, exit {r['exit']}", flush=True)
+    med = {k: float(statistics.median(r[k] for r in runs)) for k in (
+        "wall_s", "boot_sum_s", "requests_x_rtt_s", "waits_s", "floor_s",
+        "to_first_progress_line_s", "gunicorn_stop_sum_s", "last_verdict_to_exit_s")}
     med["ratio"] = med["wall_s"] / med["floor_s"]
-    last = runs[-1]
-    rtt = statistics.median(v["rtt_s"] for v in last["backends"].values())
-    rows = [
-        ("wall time of `coherence run`", med["wall_s"], ""),
-        ("(1) gunicorn boot-to-ready, sum", med["boot_sum_s"], f"{len(last['backends'])} x 4"),
-        ("(2) requests x median RTT", med["requests_x_rtt_s"],
-         f"{last['request_count']} x ~{rtt * 1e3:.2f} ms"),
-        ("(3) deliberate waits", med["waits_s"],
-         f"{last['settle_windows']} x {last['settle_s']:g} s settle + {last['waited_s']:g} s"),
-        ("floor = (1)+(2)+(3)", med["floor_s"], ""),
-        ("not in floor: start to first progress line", med["to_first_progress_line_s"], ""),
-        ("not in floor: gunicorn shutdown, sum", med["gunicorn_stop_sum_s"], ""),
-        ("not in floor: last verdict line to exit", med["last_verdict_to_exit_s"], ""),
-        ("not in floor: redis+memcached start (once)", server_start, ""),
-    ]
+    med["rest_s"] = (med["wall_s"] - med["floor_s"] - med["to_first_progress_line_s"]
+                     - med["gunicorn_stop_sum_s"])
+    rtt = statistics.median(v["rtt_s"] for v in r["backends"].values())
     print(f"\nmedian of {args.repeat} run(s), {os.cpu_count()} CPUs")
-    for label, value, note in rows:
-        print(f"  {label:44} {value:7.2f} s  {note}")
-    print(f"  {'ratio wall / floor':44} {med['ratio']:7.2f} x  (goal <= 1.5)")
+    for label, key, note in (
+        ("wall time of `coherence run`", "wall_s", ""),
+        ("(1) gunicorn boot-to-ready, sum", "boot_sum_s", f"{len(r['backends'])} x 4 sync"),
+        ("(2) requests x median get RTT", "requests_x_rtt_s",
+         f"{r['request_count']} x ~{rtt * 1e3:.2f} ms"),
+        ("(3) deliberate waits", "waits_s",
+         f"{r['settle_windows']} x {r['settle_s']:g} s settle + {r['waited_s']:g} s waited_s"),
+        ("floor = (1)+(2)+(3)", "floor_s", ""),
+        ("ratio wall / floor", "ratio", "x  (goal <= 1.5)"),
+        ("excess: start to first progress line", "to_first_progress_line_s", ""),
+        ("excess: gunicorn shutdown, sum", "gunicorn_stop_sum_s", "(timed on the floor runs)"),
+        ("excess: rest (wall-floor-start-shutdown)", "rest_s", ""),
+        ("note: last verdict line to exit", "last_verdict_to_exit_s", "(incl. 1 shutdown)"),
+    ):
+        print(f"  {label:42} {med[key]:6.2f} {'' if key == 'ratio' else 's'} {note}")
+    print(f"  {'(bench only) redis+memcached start':42} {server_start:6.2f} s")
     RESULTS.mkdir(exist_ok=True)
     out = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(), "repeat": args.repeat,
            "server_start_s": server_start, "median": med, "runs": runs}
@@ -236,4 +221,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("bench: interrupted; every process it started was stopped", file=sys.stderr)
+        sys.exit(130)
