@@ -19,6 +19,7 @@ import pytest
 from . import environment, report
 from .errors import HarnessError
 from .expectations import load as load_expectations
+from .history import History
 from .options import RunOptions, build
 from .topology.pool import Topology, TopologyKey, TopologyPool
 from .topology.servers import find_binary, missing_reason
@@ -171,14 +172,15 @@ def record(request: pytest.FixtureRequest, topology: Topology) -> Callable[[Verd
         raise pytest.UsageError(f"{request.node.nodeid} needs @pytest.mark.scenario('<id>')")
     catalog = load_expectations()
 
-    def _record(verdict: Verdict, *, scenario: str | None = None) -> Result:
+    def _record(verdict: Verdict, *, scenario: str | None = None,
+                history: History | None = None) -> Result:
         name = scenario or sid
         expectation = catalog.expected(topology.key.backend.name, name)
         result = Result(
             backend=topology.key.backend.name, worker_class=topology.key.worker_class,
             workers=topology.key.workers, preload=topology.key.preload, scenario=name,
             verdict=verdict.verdict, expected=expectation.verdict if expectation else None,
-            evidence=verdict.evidence,
+            evidence=verdict.evidence, history=history,
         )
         request.config.stash[RESULTS].append(result)
         request.node.stash[ITEM_RESULT] = result

@@ -11,7 +11,7 @@ turned into a pass.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .history import History
@@ -63,6 +63,9 @@ class Result:
     verdict: str
     expected: str | None
     evidence: dict[str, Any] = field(default_factory=dict)
+    #: The operations the verdict rests on; written beside the report as
+    #: JSON lines, never inlined into report.json.
+    history: History | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool | None:
@@ -77,6 +80,7 @@ class Result:
         return self.verdict == self.expected
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Not asdict: it would deep-copy the whole history only to drop it.
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "history"}
         data["ok"] = self.ok
         return data

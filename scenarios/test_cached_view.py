@@ -34,4 +34,4 @@ def features(coherence_pool: TopologyPool, topology: Topology) -> Iterator[Topol
 def test_cached_view(features: Topology, record: Callable[[Verdict], Result]) -> None:
     history = workload.run_cached_view(features.workers)
     verdict = safely(lambda h: checker.check_cached_view(h, pids=features.pids), history)
-    assert_expected(record(verdict))
+    assert_expected(record(verdict, history=history))

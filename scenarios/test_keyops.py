@@ -13,23 +13,23 @@ from harness.workloads import keyops as workload
 def test_overwrite(topology, coherence_options, record):
     history = workload.overwrite(topology.workers, settle_window=coherence_options.settle)
     verdict = safely(lambda h: visibility.check(h, pids=topology.pids), history)
-    assert_expected(record(verdict))
+    assert_expected(record(verdict, history=history))
 
 
 @pytest.mark.scenario("delete")
 def test_delete(topology, coherence_options, record):
     history = workload.delete(topology.workers, settle_window=coherence_options.settle)
-    assert_expected(record(safely(keyops.check_delete, history)))
+    assert_expected(record(safely(keyops.check_delete, history), history=history))
 
 
 @pytest.mark.scenario("clear")
 def test_clear(topology, coherence_options, record):
     history = workload.clear(topology.workers, settle_window=coherence_options.settle)
-    assert_expected(record(safely(keyops.check_clear, history)))
+    assert_expected(record(safely(keyops.check_clear, history), history=history))
 
 
 @pytest.mark.scenario("ttl")
 def test_ttl(topology, record):
     history = workload.ttl(topology.workers)
     verdict = safely(lambda h: keyops.check_ttl(h, workers=len(topology.workers)), history)
-    assert_expected(record(verdict))
+    assert_expected(record(verdict, history=history))

@@ -34,4 +34,4 @@ def features(coherence_pool: TopologyPool, topology: Topology) -> Iterator[Topol
 def test_memoize(features: Topology, record: Callable[[Verdict], Result]) -> None:
     history = workload.run_memoize(features.workers)
     verdict = safely(lambda h: checker.check_memoize(h, pids=features.pids), history)
-    assert_expected(record(verdict))
+    assert_expected(record(verdict, history=history))

@@ -17,4 +17,4 @@ from harness.workloads import visibility as workload
 def test_visibility(topology, coherence_options, record):
     history = workload.run(topology.workers, settle_window=coherence_options.settle)
     verdict = safely(lambda h: checker.check(h, pids=topology.pids), history)
-    assert_expected(record(verdict))
+    assert_expected(record(verdict, history=history))

@@ -1,7 +1,8 @@
 """Write a run's report directory and point ``latest`` at it.
 
 Layout: ``<report-dir>/<UTC timestamp>/report.json`` and ``report.md``,
-with ``<report-dir>/latest`` a symlink to the newest run.
+plus ``histories/*.jsonl`` (one operation per line, named by each result's
+``history`` field), with ``<report-dir>/latest`` a symlink to the newest run.
 """
 
 from __future__ import annotations
@@ -21,14 +22,45 @@ SCHEMA = "coherence-report/1"
 
 
 def to_json(results: Sequence[Result], *, created: datetime,
-            environment: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+            environment: dict[str, Any], run: dict[str, Any],
+            history_paths: Sequence[str | None] = ()) -> dict[str, Any]:
+    rows = []
+    for n, r in enumerate(results):
+        row = r.to_json()
+        row["history"] = history_paths[n] if n < len(history_paths) else None
+        rows.append(row)
     return {
         "schema": SCHEMA,
         "created": created.isoformat(timespec="seconds").replace("+00:00", "Z"),
         "environment": environment,
         "run": run,
-        "results": [r.to_json() for r in results],
+        "results": rows,
     }
+
+
+def write_histories(results: Sequence[Result], target: Path) -> list[str | None]:
+    """Write each result's history as ``histories/NNN-<scenario>.jsonl``.
+
+    Returns the paths relative to ``target``, one per result (None when a
+    result carries no history), for report.json to point at.
+    """
+    paths: list[str | None] = []
+    for n, r in enumerate(results):
+        if r.history is None:
+            paths.append(None)
+            continue
+        rel = f"histories/{n:03d}-{_slug(r.backend)}-{r.worker_class}-{_slug(r.scenario)}.jsonl"
+        path = target / rel
+        path.parent.mkdir(exist_ok=True)
+        with path.open("w", encoding="utf-8") as fh:
+            for op in r.history:
+                fh.write(json.dumps(op.to_json(), default=str) + "\n")
+        paths.append(rel)
+    return paths
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text.rsplit(".", 1)[-1])
 
 
 def to_markdown(results: Sequence[Result], *, created: datetime,
@@ -74,7 +106,9 @@ def write_run(results: Sequence[Result], report_dir: Path, *,
     stamp = created.strftime("%Y%m%dT%H%M%S%fZ")
     target = report_dir / stamp
     target.mkdir(parents=True, exist_ok=False)
-    data = to_json(results, created=created, environment=environment, run=run)
+    history_paths = write_histories(results, target)
+    data = to_json(results, created=created, environment=environment, run=run,
+                   history_paths=history_paths)
     (target / "report.json").write_text(json.dumps(data, indent=2, default=str) + "\n", "utf-8")
     (target / "report.md").write_text(
         to_markdown(results, created=created, environment=environment), "utf-8")
