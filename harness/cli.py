@@ -25,7 +25,7 @@ from . import backends as _backends
 from .errors import HarnessError, MissingBinary
 from .expectations import load as load_expectations
 from .expectations import profiles_markdown
-from .options import PROJECT_ROOT, RunOptions, build
+from .options import DEFAULT_APP, PROJECT_ROOT, RunOptions, build
 from .plugin import ITEM_RESULT, OPTIONS, REPORT_PATH, RESULTS, scenario_of
 from .report import terminal_table
 from .topology.servers import find_binary, missing_reason
@@ -63,7 +63,8 @@ def main() -> None:
               help="Seconds to wait for a late write to show up on another worker.")
 @click.option("--port", type=int, default=None,
               help="TCP port for gunicorn's shared listener (default: a free one).")
-@click.option("--app", default="apps.demo:app", show_default=True, help="App to serve.")
+@click.option("--app", default=DEFAULT_APP, show_default=True,
+              help="App to serve for the key-operation scenarios.")
 def run(backends: tuple[str, ...], servers: tuple[str, ...], workers: int,
         worker_classes: tuple[str, ...], preload: bool, scenarios: tuple[str, ...],
         config: tuple[str, ...], report_dir: str, settle: float, port: int | None,

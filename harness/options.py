@@ -20,7 +20,7 @@ from .workloads.settle import DEFAULT_SETTLE
 
 #: The project checkout, which holds ``apps/`` and ``scenarios/``.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_APP = "apps.demo:app"
+DEFAULT_APP = "apps.features:app"
 
 
 @dataclass(frozen=True, kw_only=True)

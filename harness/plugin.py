@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +52,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="seconds to wait for a late write to become visible (default 1)")
     g.addoption("--port", type=int, default=None,
                 help="TCP port for gunicorn's shared listener (default: a free one)")
-    g.addoption("--app", default=None, help="app to serve, MODULE:NAME (default apps.demo:app)")
+    g.addoption("--app", default=None,
+                help="app to serve for the key-operation scenarios, MODULE:NAME "
+                     "(default apps.features:app)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "scenario(id): the stable scenario id a test reports under")
+    config.addinivalue_line("markers", "app(MODULE:NAME): the app whose routes a scenario needs")
     opt = config.getoption
     report_dir = opt("report_dir") or (config.rootpath / "reports")
     kwargs: dict[str, Any] = {}
@@ -77,14 +81,22 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _keys(options: RunOptions) -> list[TopologyKey]:
     return [
-        TopologyKey(backend=b, worker_class=wc, workers=options.workers, preload=options.preload)
+        TopologyKey(backend=b, worker_class=wc, workers=options.workers, preload=options.preload,
+                    app=options.app)
         for b in options.backends for wc in options.worker_classes
     ]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "topology" in metafunc.fixturenames:
-        keys = _keys(metafunc.config.stash[OPTIONS])
+        options = metafunc.config.stash[OPTIONS]
+        keys = _keys(options)
+        # A scenario that needs particular routes names its app with
+        # @pytest.mark.app(...); with the default app (which has them all)
+        # its key equals the others', so the same gunicorn serves it.
+        marker = metafunc.definition.get_closest_marker("app")
+        if marker is not None:
+            keys = [replace(k, app=str(marker.args[0])) for k in keys]
         metafunc.parametrize(
             "topology_key", keys, ids=[k.label.replace(" ", "-") for k in keys], scope="function"
         )
@@ -105,11 +117,15 @@ def pytest_collection_modifyitems(
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
-    # Group tests by topology so each gunicorn starts exactly once per run.
-    order = {k: n for n, k in enumerate(_keys(options))}
-    def position(item: pytest.Item) -> int:
+    # Group tests by topology so each gunicorn starts exactly once per run;
+    # within one backend and worker class, the default app's tests come first.
+    order = {replace(k, app=""): n for n, k in enumerate(_keys(options))}
+
+    def position(item: pytest.Item) -> tuple[int, bool, str]:
         key = _topology_key(item)
-        return order.get(key, -1) if key is not None else -1
+        if key is None:
+            return (-1, False, "")
+        return (order.get(replace(key, app=""), -1), key.app != options.app, key.app)
 
     items.sort(key=position)
 

@@ -4,34 +4,27 @@ Views, a class-based view, a helper with a callable ``key_prefix``, a POST
 keyed on its body and an ``unless`` route are each computed on one worker
 and read on all; a view is invalidated on one worker and re-read on all;
 and a ``CachedResponse`` with a 1 s TTL must have expired everywhere after
-one short wait.  ``apps/features.py`` serves the routes, in a gunicorn of
-this scenario's own next to the shared demo one.
+one short wait.  ``apps/features.py`` serves the routes, on the run's shared
+topology when it is the default app, or in a gunicorn of its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from collections.abc import Callable
 
 import pytest
 
 from harness.checkers import features as checker
 from harness.plugin import assert_expected
-from harness.topology.pool import Topology, TopologyPool
+from harness.topology.pool import Topology
 from harness.verdict import Result, Verdict, safely
 from harness.workloads import features as workload
 
-
-@pytest.fixture
-def features(coherence_pool: TopologyPool, topology: Topology) -> Iterator[Topology]:
-    """The features app for this test's backend; ``topology`` supplies key and skips."""
-    with ExitStack() as stack:
-        yield coherence_pool.start(topology.key, name="cached-view", stack=stack,
-                                   app=workload.FEATURES_APP)
+pytestmark = pytest.mark.app(workload.FEATURES_APP)
 
 
 @pytest.mark.scenario("cached-view")
-def test_cached_view(features: Topology, record: Callable[[Verdict], Result]) -> None:
-    history = workload.run_cached_view(features.workers)
-    verdict = safely(lambda h: checker.check_cached_view(h, pids=features.pids), history)
+def test_cached_view(topology: Topology, record: Callable[[Verdict], Result]) -> None:
+    history = workload.run_cached_view(topology.workers)
+    verdict = safely(lambda h: checker.check_cached_view(h, pids=topology.pids), history)
     assert_expected(record(verdict, history=history))

@@ -10,28 +10,21 @@ per request) is measured and reported, not judged.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from collections.abc import Callable
 
 import pytest
 
 from harness.checkers import features as checker
 from harness.plugin import assert_expected
-from harness.topology.pool import Topology, TopologyPool
+from harness.topology.pool import Topology
 from harness.verdict import Result, Verdict, safely
 from harness.workloads import features as workload
 
-
-@pytest.fixture
-def features(coherence_pool: TopologyPool, topology: Topology) -> Iterator[Topology]:
-    """The features app for this test's backend; ``topology`` supplies key and skips."""
-    with ExitStack() as stack:
-        yield coherence_pool.start(topology.key, name="memoize", stack=stack,
-                                   app=workload.FEATURES_APP)
+pytestmark = pytest.mark.app(workload.FEATURES_APP)
 
 
 @pytest.mark.scenario("memoize")
-def test_memoize(features: Topology, record: Callable[[Verdict], Result]) -> None:
-    history = workload.run_memoize(features.workers)
-    verdict = safely(lambda h: checker.check_memoize(h, pids=features.pids), history)
+def test_memoize(topology: Topology, record: Callable[[Verdict], Result]) -> None:
+    history = workload.run_memoize(topology.workers)
+    verdict = safely(lambda h: checker.check_memoize(h, pids=topology.pids), history)
     assert_expected(record(verdict, history=history))

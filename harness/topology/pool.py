@@ -1,4 +1,4 @@
-"""One topology per (backend, worker class, workers, preload) per run.
+"""One topology per (backend, worker class, workers, preload, app) per run.
 
 The pool starts each backend server once and keeps it for the whole run,
 and starts gunicorn lazily for each combination.  Tests are ordered by
@@ -35,6 +35,8 @@ class TopologyKey:
     worker_class: WorkerClass
     workers: int
     preload: bool = False
+    #: MODULE:NAME of the app gunicorn serves; "" means the pool's default.
+    app: str = ""
 
     @property
     def label(self) -> str:
@@ -126,7 +128,7 @@ class TopologyPool:
     def _start(self, key: TopologyKey, stack: ExitStack, *, name: str = "",
                extra_config: dict[str, Any] | None = None, **spec: Any) -> Topology:
         servers = {kind: self.server(kind) for kind in self.needed_servers(key.backend)}
-        workdir = self._root / _slug(key.label + ("-" + name if name else ""))
+        workdir = self._root / _slug("-".join(p for p in (key.label, key.app, name) if p))
         if workdir.exists():
             shutil.rmtree(workdir)
         cache_dir = workdir / "cache"
@@ -138,7 +140,7 @@ class TopologyPool:
         config.update(extra_config or {})
         check_configured_servers(config)
         gspec = GunicornSpec(
-            app=spec.pop("app", self.app), app_root=self.app_root, workers=key.workers,
+            app=spec.pop("app", key.app or self.app), app_root=self.app_root, workers=key.workers,
             worker_class=key.worker_class, preload=key.preload, config=config,
             port=self.port if not name else None, **spec,
         )
