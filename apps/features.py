@@ -23,9 +23,9 @@ import os
 from typing import Any
 from uuid import uuid4
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, render_template, request
 from flask.views import View
-from flask_caching import Cache, CachedResponse
+from flask_caching import Cache, CachedResponse, make_template_fragment_key
 
 from harness.app import install
 
@@ -228,3 +228,60 @@ def memo_cls(x: str) -> Response:
 def memo_cls_forget(x: str) -> Response:
     cache.delete_memoized(Registry.lookup, Registry, x)
     return jsonify(result=True)
+
+
+# --- Jinja {% cache %} fragments ------------------------------------------
+# Templates live in apps/templates/fragments/; each renders only its cached
+# fragment, whose body is a fresh generation id.
+
+app.jinja_env.globals["generation"] = generation
+
+
+def _fragment(template: str, **context: Any) -> Response:
+    return jsonify(gen=render_template(template, **context).strip())
+
+
+def _default_fragment_key() -> str:
+    """The key ``{% cache 60 %}`` uses: the template's path plus the tag's line."""
+    assert app.jinja_env.loader is not None
+    source, filename, _ = app.jinja_env.loader.get_source(app.jinja_env,
+                                                         "fragments/default.html")
+    line = next(n for n, text in enumerate(source.splitlines(), 1) if "{% cache" in text)
+    return make_template_fragment_key(f"{filename}{line}")
+
+
+@app.get("/frag/default")
+def fragment_default() -> Response:
+    return _fragment("fragments/default.html")
+
+
+@app.post("/frag/default/reset")
+def fragment_default_reset() -> Response:
+    # One key for the whole template, so trials start by deleting it.
+    key = _default_fragment_key()
+    cache.delete(key)
+    return jsonify(result=True, key=key)
+
+
+@app.get("/frag/card/<token>")
+def fragment_card(token: str) -> Response:
+    return _fragment("fragments/card.html", token=token, lang=request.args.get("lang", "en"))
+
+
+@app.post("/frag/card/<token>/forget")
+def fragment_card_forget(token: str) -> Response:
+    """Invalidate from Python, the way a view that changed the data would."""
+    key = make_template_fragment_key("card", vary_on=[token, request.args.get("lang", "en")])
+    return jsonify(result=bool(cache.delete(key)), key=key)
+
+
+@app.post("/frag/card/<token>/del")
+def fragment_card_del(token: str) -> Response:
+    """Invalidate from a template, with ``{% cache 'del', ... %}``."""
+    render_template("fragments/card_del.html", token=token, lang=request.args.get("lang", "en"))
+    return jsonify(result=True)
+
+
+@app.get("/frag/forever/<token>")
+def fragment_forever(token: str) -> Response:
+    return _fragment("fragments/forever.html", token=token)

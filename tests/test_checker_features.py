@@ -1,4 +1,4 @@
-"""The cached-view and memoize checkers' verdicts, on hand-built histories.
+"""The cached-view, memoize and template-fragment checkers' verdicts, on hand-built histories.
 
 Histories are built the way :mod:`harness.workloads.features` records them,
 from a small model of the cache: ``shared`` (one store), ``per-worker`` (a
@@ -17,8 +17,10 @@ import pytest
 from harness.checkers.features import (
     CACHED_VIEW_MATRICES,
     MEMOIZE_MATRICES,
+    TEMPLATE_FRAGMENT_MATRICES,
     check_cached_view,
     check_memoize,
+    check_template_fragment,
     forget_matrix,
     hit_matrix,
 )
@@ -281,3 +283,44 @@ def test_hit_matrix_marks_mixed_cells_with_counts() -> None:
     assert cls == "partial"
     assert evidence["matrix"][0] == ["Y", "1/2", "Y"]
     assert evidence["cross_worker_hits"] == N * (N - 1) * 2 - 1
+
+
+def fragment_history(kind: str) -> History:
+    m = Model(kind)
+    h = History()
+    for origin in range(N):
+        for feature in TEMPLATE_FRAGMENT_MATRICES:
+            key = f"{feature}-{origin}"
+            if feature == "fragment-default":
+                for j in range(N):
+                    m.forget(j, key)
+                    h.add(m.op(j, "fragment-default:reset", key, True,
+                               observed={"key": "_template_fragment_cache_default.html2"}))
+            _matrix(h, m, feature, key, origin, forget=feature == "fragment-named")
+            if feature == "fragment-named":
+                for j in range(N):
+                    h.add(m.op(j, "fragment-named:other", key, m.get(j, f"{key}-lang-{j}")))
+        _matrix(h, m, "fragment-del", f"fragment-del-{origin}", origin, forget=True)
+    return h
+
+
+@pytest.mark.parametrize("kind", ["shared", "per-worker", "none"])
+def test_template_fragment_verdict_follows_the_cache_model(kind: str) -> None:
+    v = check_template_fragment(fragment_history(kind), pids=PIDS)
+    assert v.verdict == kind, v.evidence
+    assert set(v.evidence["sharing"]) == {
+        "fragment-default", "fragment-named", "fragment-none",
+        "fragment-named:forget", "fragment-del:forget"}
+    assert v.evidence["fragment-default"]["cache_keys"] == [
+        "_template_fragment_cache_default.html2"]
+
+
+def test_fragment_with_another_vary_on_value_served_from_cache_is_partial() -> None:
+    h = fragment_history("shared")
+    i = next(n for n, op in enumerate(h) if op.f == "fragment-named:other")
+    compute = next(op for op in h if op.f == "fragment-named:compute")
+    _replace(h, i, value=compute.value)
+    v = check_template_fragment(h, pids=PIDS)
+    assert v.verdict == "partial"
+    assert v.evidence["violations"] == [
+        "a fragment with another vary-on value was served from cache"]

@@ -1,4 +1,4 @@
-"""Are decorator-cached results and their invalidations seen across workers?
+"""Are decorator-cached results, template fragments and their invalidations seen across workers?
 
 Judges the histories of :mod:`harness.workloads.features`.  Each feature
 gives one or two N x N matrices, row *i* = the worker that computed (or
@@ -15,7 +15,8 @@ invalidated), column *j* = the worker that read:
 The scenario's verdict is the class every matrix agrees on, and
 ``partial`` when they disagree or when a property that does not depend on
 sharing failed: ``unless`` must bypass, a different POST body must miss, a
-CachedResponse must expire on every worker.  Any failed operation gives
+CachedResponse must expire on every worker, a fragment with another
+vary-on value must render afresh.  Any failed operation gives
 ``error``.  The default-``repr`` memoize routes are reported but never
 judged: their keys hold memory addresses, an accident of allocation rather
 than a property of the backend.
@@ -38,6 +39,8 @@ CACHED_VIEW_FORGETS = ("view",)
 MEMOIZE_MATRICES = ("function", "function-all", "item", "classmethod")
 MEMOIZE_FORGETS = ("function", "function-all", "item", "classmethod")
 DEFAULT_REPR = ("singleton", "per-request")
+TEMPLATE_FRAGMENT_MATRICES = ("fragment-default", "fragment-named", "fragment-none")
+TEMPLATE_FRAGMENT_FORGETS = ("fragment-named", "fragment-del")
 
 
 @dataclass
@@ -310,3 +313,26 @@ def check_memoize(history: History, *, pids: list[int]) -> Verdict:
     evidence["default_repr"] = {f: _default_repr(history, f, n) for f in DEFAULT_REPR}
     evidence["trials_per_feature"] = evidence["function"]["computes"]
     return Verdict(verdict=_judge(sharing, ()), evidence=evidence)
+
+
+
+def check_template_fragment(history: History, *, pids: list[int]) -> Verdict:
+    failed = _failed(history)
+    if failed is not None:
+        return failed
+    n = len(pids)
+    evidence: dict[str, Any] = {"pids": pids}
+    sharing = _sharing(history, n, TEMPLATE_FRAGMENT_MATRICES, TEMPLATE_FRAGMENT_FORGETS,
+                       evidence)
+    evidence["fragment-named"]["other_vary_on"] = _fresh(history, "fragment-named:other")
+    other = evidence["fragment-named"]["other_vary_on"]
+    violations = ([] if other["fresh"] == other["checked"]
+                  else ["a fragment with another vary-on value was served from cache"])
+    keys = {(op.args.get("observed") or {}).get("key")
+            for op in _by(history, "fragment-default:reset")}
+    evidence["fragment-default"]["cache_keys"] = sorted(str(k) for k in keys)
+    evidence["sharing"] = sharing
+    if violations:
+        evidence["violations"] = violations
+    evidence["trials_per_feature"] = evidence["fragment-named"]["computes"]
+    return Verdict(verdict=_judge(sharing, violations), evidence=evidence)

@@ -193,3 +193,39 @@ def run_memoize(workers: Sequence[WorkerClient], *, rounds: int | None = None) -
             _compute_and_read(history, workers, origin, "per-request", f"/memo/plain/fresh/{k}",
                               key=k, trial=t, observe=("caller", "instance"))
     return history
+
+
+def run_template_fragment(workers: Sequence[WorkerClient], *,
+                          rounds: int | None = None) -> History:
+    """The ``template-fragment`` workload: ``{% cache %}`` keys and their deletion.
+
+    The default-key fragment has one key for the whole template, so each of
+    its trials first deletes it on every worker (each worker's own copy, on
+    a per-worker backend) and then computes on one worker and reads on all.
+    """
+    keys = Keyspace("template-fragment")
+    history = History()
+    for t in range(rounds if rounds is not None else rounds_for(len(workers))):
+        for origin in workers:
+            k = keys.fresh(f"w{origin.index}")
+            for w in workers:
+                history.add(call(w, "fragment-default:reset", "POST", "/frag/default/reset",
+                                 key=k, trial=t, observe=("key",)))
+            _compute_and_read(history, workers, origin, "fragment-default", "/frag/default",
+                              key=k, trial=t)
+            k = keys.fresh(f"w{origin.index}")
+            _forget_round(history, workers, origin, "fragment-named", f"/frag/card/{k}?lang=en",
+                          f"/frag/card/{k}/forget?lang=en", key=k, trial=t,
+                          how="make_template_fragment_key")
+            for w in workers:
+                # The same name and token with another vary-on value is another
+                # fragment: it must render afresh, never come from the cache.
+                history.add(call(w, "fragment-named:other", "GET",
+                                 f"/frag/card/{k}?lang=w{w.index}", key=k, trial=t))
+            k = keys.fresh(f"w{origin.index}")
+            _forget_round(history, workers, origin, "fragment-del", f"/frag/card/{k}?lang=de",
+                          f"/frag/card/{k}/del?lang=de", key=k, trial=t, how="del")
+            k = keys.fresh(f"w{origin.index}")
+            _compute_and_read(history, workers, origin, "fragment-none", f"/frag/forever/{k}",
+                              key=k, trial=t)
+    return history

@@ -1,0 +1,30 @@
+"""Scenario ``template-fragment``: are Jinja ``{% cache %}`` fragments seen by every worker?
+
+Four fragments from ``apps/templates/fragments/``: the default key (the
+template's path plus the tag's line), a named key varied on a token and a
+language, ``None`` as the timeout, and ``'del'``.  Each is rendered on one
+worker and read on all; the named fragment is deleted on one worker both
+from Python (``make_template_fragment_key`` then ``cache.delete``) and from
+a template (``'del'``), then re-read on all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from harness.checkers import features as checker
+from harness.plugin import assert_expected
+from harness.topology.pool import Topology
+from harness.verdict import Result, safely
+from harness.workloads import features as workload
+
+pytestmark = pytest.mark.app(workload.FEATURES_APP)
+
+
+@pytest.mark.scenario("template-fragment")
+def test_template_fragment(topology: Topology, record: Callable[..., Result]) -> None:
+    history = workload.run_template_fragment(topology.workers)
+    verdict = safely(lambda h: checker.check_template_fragment(h, pids=topology.pids), history)
+    assert_expected(record(verdict, history=history))
