@@ -5,7 +5,9 @@ An app under test calls :func:`install` once.  It adds:
 * ``POST /ops/<op>`` for get, set, delete, add, inc, has and clear, with a
   JSON body ``{"key": ..., "value": ..., "timeout": ..., "delta": ...}``;
 * ``GET /__coherence__/whoami``, which the launcher uses for readiness;
-* an ``X-Worker-Pid`` header on every response, the evidence of who answered.
+* an ``X-Worker-Pid`` header on every response, the evidence of who answered;
+* with config ``COHERENCE_IMPORT_WRITE=<key>``, one write of
+  ``{"pid": <importing pid>}`` to that key, made right now, at import.
 
 This module runs inside gunicorn workers, so it imports nothing but Flask.
 """
@@ -51,6 +53,12 @@ def install(app: Flask, cache: Cache) -> None:
     def stamp_pid(resp: Response) -> Response:
         resp.headers["X-Worker-Pid"] = str(os.getpid())
         return resp
+
+    # The preload scenario asks for one write while the app is imported:
+    # under --preload that is the master, before any worker is forked.
+    import_key = app.config.get("COHERENCE_IMPORT_WRITE")
+    if isinstance(import_key, str) and import_key:
+        cache.set(import_key, {"pid": os.getpid()})
 
 
 def _perform(cache: Cache, op: str, key: str | None, body: dict[str, Any]) -> Any:

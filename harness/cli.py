@@ -26,7 +26,7 @@ from .errors import HarnessError, MissingBinary
 from .expectations import load as load_expectations
 from .expectations import profiles_markdown
 from .options import DEFAULT_APP, PROJECT_ROOT, RunOptions, build
-from .plugin import ITEM_RESULT, OPTIONS, REPORT_PATH, RESULTS, scenario_of
+from .plugin import ITEM_RESULTS, OPTIONS, REPORT_PATH, RESULTS, scenario_of
 from .report import terminal_table
 from .topology.servers import find_binary, missing_reason
 from .verdict import Result
@@ -148,20 +148,34 @@ class _Progress:
         self.done += 1
         label = item.name.split("[", 1)[-1].rstrip("]")
         scenario = scenario_of(item) or item.name
-        result = item.stash.get(ITEM_RESULT, None)
+        results = item.stash.get(ITEM_RESULTS, [])
+        if results:
+            # A test may report several scenarios; give each its own line.
+            for result in results[:-1]:
+                self._echo(label, result.scenario, self._status(result))
+            scenario, result = results[-1].scenario, results[-1]
+        else:
+            result = None
         if rep.skipped:
             longrepr = rep.longrepr
             why = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
             status = f"skipped: {why.removeprefix('Skipped: ')}"
         elif result is not None:
-            status = {True: "ok", False: "UNEXPECTED", None: "recorded"}[result.ok]
-            status = f"{result.verdict} ({status})"
+            status = self._status(result)
         elif self.error is not None:
             status = "error"
         else:
             status = "FAILED" if rep.failed else rep.outcome
             if rep.failed:
                 status += "\n" + rep.longreprtext
+        self._echo(label, scenario, status)
+
+    @staticmethod
+    def _status(result: Result) -> str:
+        judged = {True: "ok", False: "UNEXPECTED", None: "recorded"}[result.ok]
+        return f"{result.verdict} ({judged})"
+
+    def _echo(self, label: str, scenario: str, status: str) -> None:
         click.echo(f"[{self.done}/{self.total}] {label} {scenario}: {status}")
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

@@ -38,6 +38,9 @@ class History:
     """An append-only list of operations, in completion order."""
 
     ops: list[Op] = field(default_factory=list)
+    #: Events that are not cache operations but explain them, such as a
+    #: worker being replaced; checkers may quote them as evidence.
+    notes: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, op: Op) -> Op:
         self.ops.append(op)

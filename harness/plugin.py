@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -29,7 +30,7 @@ from .verdict import INCONCLUSIVE, Result, Verdict
 OPTIONS = pytest.StashKey[RunOptions]()
 RESULTS = pytest.StashKey[list[Result]]()
 REPORT_PATH = pytest.StashKey[Path]()
-ITEM_RESULT = pytest.StashKey[Result]()
+ITEM_RESULTS = pytest.StashKey[list[Result]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -58,7 +59,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "scenario(id): the stable scenario id a test reports under")
+    config.addinivalue_line("markers", "scenario(*ids): the stable scenario ids a test reports "
+                                       "under, its main one first")
     config.addinivalue_line("markers", "app(MODULE:NAME): the app whose routes a scenario needs")
     opt = config.getoption
     report_dir = opt("report_dir") or (config.rootpath / "reports")
@@ -102,9 +104,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         )
 
 
-def scenario_of(item: pytest.Item) -> str | None:
+def scenarios_of(item: pytest.Item) -> tuple[str, ...]:
+    """The scenario ids a test reports under; the first is its main one."""
     marker = item.get_closest_marker("scenario")
-    return str(marker.args[0]) if marker else None
+    return tuple(str(a) for a in marker.args) if marker else ()
+
+
+def scenario_of(item: pytest.Item) -> str | None:
+    ids = scenarios_of(item)
+    return ids[0] if ids else None
 
 
 def pytest_collection_modifyitems(
@@ -112,7 +120,8 @@ def pytest_collection_modifyitems(
 ) -> None:
     options = config.stash[OPTIONS]
     if options.scenarios:
-        keep = [i for i in items if scenario_of(i) in options.scenarios or not _uses_topology(i)]
+        keep = [i for i in items
+                if set(scenarios_of(i)) & set(options.scenarios) or not _uses_topology(i)]
         drop = [i for i in items if i not in keep]
         if drop:
             config.hook.pytest_deselected(items=drop)
@@ -180,6 +189,30 @@ def topology(coherence_pool: TopologyPool, topology_key: TopologyKey) -> Topolog
     return coherence_pool.get(topology_key)
 
 
+class Launch(Protocol):
+    def __call__(self, name: str, *, workers: int | None = None, preload: bool | None = None,
+                 config: dict[str, Any] | None = None, app: str | None = None) -> Topology: ...
+
+
+@pytest.fixture
+def launch(coherence_pool: TopologyPool, topology: Topology) -> Iterator[Launch]:
+    """Start extra gunicorn instances of this test's backend, stopped after the test.
+
+    For scenarios that need instances of their own: a second app, a second
+    master, ``--preload``, or workers they may kill.
+    """
+    with ExitStack() as stack:
+        def _launch(name: str, *, workers: int | None = None, preload: bool | None = None,
+                    config: dict[str, Any] | None = None, app: str | None = None) -> Topology:
+            key = topology.key
+            key = replace(key, workers=workers if workers is not None else key.workers,
+                          preload=preload if preload is not None else key.preload)
+            spec: dict[str, Any] = {"app": app} if app else {}
+            return coherence_pool.start(key, name=name, stack=stack, config=config, **spec)
+
+        yield _launch
+
+
 @pytest.fixture
 def record(request: pytest.FixtureRequest, topology: Topology) -> Callable[[Verdict], Result]:
     """Turn this test's verdict into a report row, compared to the expectations file."""
@@ -191,6 +224,9 @@ def record(request: pytest.FixtureRequest, topology: Topology) -> Callable[[Verd
     def _record(verdict: Verdict, *, scenario: str | None = None,
                 history: History | None = None) -> Result:
         name = scenario or sid
+        if name not in scenarios_of(request.node):
+            raise pytest.UsageError(f"{request.node.nodeid} records {name!r} but its "
+                                    f"scenario marker lists only {scenarios_of(request.node)}")
         expectation = catalog.expected(topology.key.backend.name, name)
         result = Result(
             backend=topology.key.backend.name, worker_class=topology.key.worker_class,
@@ -199,7 +235,7 @@ def record(request: pytest.FixtureRequest, topology: Topology) -> Callable[[Verd
             evidence=verdict.evidence, history=history,
         )
         request.config.stash[RESULTS].append(result)
-        request.node.stash[ITEM_RESULT] = result
+        request.node.stash.setdefault(ITEM_RESULTS, []).append(result)
         return result
 
     return _record

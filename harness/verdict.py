@@ -1,11 +1,11 @@
 """Verdicts and results: what a checker concluded, and how it compares.
 
 Two vocabularies exist.  Sharing scenarios answer how far a write travels
-(``shared``, ``eventual``, ``per-worker``, ``none``, ``partial``).  Property
-scenarios answer whether a property held (``holds``, ``violated``).  Both
-may answer ``error`` (an operation failed, so there is nothing to judge) or
-``unknown`` (the checker itself could not decide), and neither is ever
-turned into a pass.
+(``shared``, ``eventual``, ``per-instance``, ``per-worker``, ``none``,
+``partial``).  Property scenarios answer whether a property held
+(``holds``, ``violated``).  Both may answer ``error`` (an operation
+failed, so there is nothing to judge) or ``unknown`` (the checker itself
+could not decide), and neither is ever turned into a pass.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from .history import History
 
-SHARING = ("shared", "eventual", "per-worker", "none", "partial")
+SHARING = ("shared", "eventual", "per-instance", "per-worker", "none", "partial")
 PROPERTY = ("holds", "violated")
 INCONCLUSIVE = ("error", "unknown")
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from ..history import History, Op
 from ..verdict import Verdict
+from . import failed
 
 _MAX_SAMPLES = 5
 
@@ -243,17 +244,6 @@ def _default_repr(history: History, feature: str, n: int) -> dict[str, Any]:
             "repr_samples": distinct[:_MAX_SAMPLES]}
 
 
-def _failed(history: History) -> Verdict | None:
-    failures = history.failures()
-    if not failures:
-        return None
-    return Verdict(verdict="error", evidence={
-        "failed_ops": len(failures),
-        "samples": [{"pid": op.pid, "f": op.f, "key": op.key, "type": op.type,
-                     "error": op.error} for op in failures[:_MAX_SAMPLES]],
-    })
-
-
 def _judge(sharing: dict[str, str], violations: Iterable[str]) -> str:
     if list(violations):
         return "partial"
@@ -273,9 +263,8 @@ def _sharing(history: History, n: int, matrices: Iterable[str], forgets: Iterabl
 
 
 def check_cached_view(history: History, *, pids: list[int]) -> Verdict:
-    failed = _failed(history)
-    if failed is not None:
-        return failed
+    if (err := failed(history)) is not None:
+        return err
     n = len(pids)
     evidence: dict[str, Any] = {"pids": pids}
     sharing = _sharing(history, n, CACHED_VIEW_MATRICES, CACHED_VIEW_FORGETS, evidence)
@@ -303,9 +292,8 @@ def check_cached_view(history: History, *, pids: list[int]) -> Verdict:
 
 
 def check_memoize(history: History, *, pids: list[int]) -> Verdict:
-    failed = _failed(history)
-    if failed is not None:
-        return failed
+    if (err := failed(history)) is not None:
+        return err
     n = len(pids)
     evidence: dict[str, Any] = {"pids": pids}
     sharing = _sharing(history, n, MEMOIZE_MATRICES, MEMOIZE_FORGETS, evidence)
@@ -317,9 +305,8 @@ def check_memoize(history: History, *, pids: list[int]) -> Verdict:
 
 
 def check_template_fragment(history: History, *, pids: list[int]) -> Verdict:
-    failed = _failed(history)
-    if failed is not None:
-        return failed
+    if (err := failed(history)) is not None:
+        return err
     n = len(pids)
     evidence: dict[str, Any] = {"pids": pids}
     sharing = _sharing(history, n, TEMPLATE_FRAGMENT_MATRICES, TEMPLATE_FRAGMENT_FORGETS,

@@ -14,19 +14,9 @@ from typing import Any
 
 from ..history import History, Op
 from ..verdict import Verdict
+from . import failed
 
 _MAX_SAMPLES = 5
-
-
-def _errors(history: History) -> Verdict | None:
-    failures = history.failures()
-    if not failures:
-        return None
-    return Verdict(verdict="error", evidence={
-        "failed_ops": len(failures),
-        "samples": [{"pid": op.pid, "f": op.f, "key": op.key, "error": op.error}
-                    for op in failures[:_MAX_SAMPLES]],
-    })
 
 
 def _invalidated(history: History, invalidations: dict[str, Op], label: str,
@@ -75,14 +65,14 @@ def _invalidated(history: History, invalidations: dict[str, Op], label: str,
 
 
 def check_delete(history: History) -> Verdict:
-    if (err := _errors(history)) is not None:
+    if (err := failed(history)) is not None:
         return err
     deletes = {op.key: op for op in history if op.f == "delete" and op.key is not None}
     return _invalidated(history, deletes, "delete")
 
 
 def check_clear(history: History) -> Verdict:
-    if (err := _errors(history)) is not None:
+    if (err := failed(history)) is not None:
         return err
     clears = [op for op in history if op.f == "clear"]
     by_key: dict[str, Op] = {}
@@ -99,7 +89,7 @@ def check_clear(history: History) -> Verdict:
 
 def check_ttl(history: History, *, workers: int) -> Verdict:
     """Visible on every worker before expiry, gone on every worker after it."""
-    if (err := _errors(history)) is not None:
+    if (err := failed(history)) is not None:
         return err
     values = {op.key: op.args.get("value") for op in history if op.f == "set"}
     before = [op for op in history if op.f == "get" and op.args.get("phase") == "before"]

@@ -9,6 +9,8 @@ poll within the settle window return it (*late*, with the lag), or never
 * ``eventual``    every read saw every write, some only after a lag;
 * ``per-worker``  writers always saw their own write, nobody else ever did;
 * ``none``        not even the writer saw its write;
+* ``per-instance`` (several gunicorn instances) every worker saw exactly
+                  the writes made in its own instance;
 * ``partial``     anything else (the evidence lists the cells);
 * ``error``       some operation failed, so the matrix is incomplete.
 """
@@ -43,7 +45,12 @@ class _Cell:
         return f"{self.immediate + self.late}/{total}"
 
 
-def check(history: History, *, pids: list[int]) -> Verdict:
+def check(history: History, *, pids: list[int], instances: list[int] | None = None) -> Verdict:
+    """The sharing verdict; ``instances[i]`` is the gunicorn instance of ``pids[i]``.
+
+    With several instances, writes seen by exactly the workers of the
+    writer's own instance give ``per-instance``.
+    """
     failures = history.failures()
     if failures:
         return Verdict(verdict="error", evidence={
@@ -92,6 +99,11 @@ def check(history: History, *, pids: list[int]) -> Verdict:
         verdict = "per-worker"
     elif all(c.immediate == 0 and c.late == 0 for c in flat):
         verdict = "none"
+    elif instances is not None and all(
+            (cells[i][j].miss == 0) if instances[i] == instances[j]
+            else (cells[i][j].immediate + cells[i][j].late == 0)
+            for i in range(n) for j in range(n)):
+        verdict = "per-instance"
     else:
         verdict = "partial"
     lags = [lag for c in flat for lag in c.lags]
@@ -100,6 +112,7 @@ def check(history: History, *, pids: list[int]) -> Verdict:
         # Row i = writes made on pids[i]; column j = reads on pids[j].
         # Y: always seen at once, ~: always seen, some late, -: never seen.
         "matrix": [[c.mark() for c in row] for row in cells],
+        **({"instances": instances} if instances is not None else {}),
         "writes": len(writes),
         "reads": sum(len(v) for v in reads.values()),
         "late_reads": sum(c.late for c in flat),

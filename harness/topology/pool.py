@@ -78,6 +78,7 @@ class TopologyPool:
     # A topology that failed to start fails the same way for every later
     # test that asks for it, instead of paying the boot timeout again.
     _failed: dict[TopologyKey, HarnessError] = field(default_factory=dict)
+    _started: int = 0
     _root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="coherence-")))
 
     def server(self, kind: ServerKind) -> Server:
@@ -116,6 +117,14 @@ class TopologyPool:
         self._current = (key, topo, stack)
         return topo
 
+    def scratch(self, name: str) -> Path:
+        """A fresh directory for this run, e.g. a CACHE_DIR two instances share."""
+        path = self._root / "scratch" / _slug(name)
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+        return path
+
     def start(self, key: TopologyKey, *, name: str, stack: ExitStack,
               config: dict[str, Any] | None = None, **spec: Any) -> Topology:
         """Start a topology the caller owns (its ``stack`` stops it).
@@ -128,7 +137,11 @@ class TopologyPool:
     def _start(self, key: TopologyKey, stack: ExitStack, *, name: str = "",
                extra_config: dict[str, Any] | None = None, **spec: Any) -> Topology:
         servers = {kind: self.server(kind) for kind in self.needed_servers(key.backend)}
-        workdir = self._root / _slug("-".join(p for p in (key.label, key.app, name) if p))
+        # Numbered and short: worker sockets live under it, and AF_UNIX
+        # paths are limited to 107 bytes.
+        self._started += 1
+        label = _slug("-".join(p for p in (key.label, name) if p))[:40]
+        workdir = self._root / f"{self._started:03d}-{label}"
         if workdir.exists():
             shutil.rmtree(workdir)
         cache_dir = workdir / "cache"

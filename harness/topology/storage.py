@@ -1,0 +1,105 @@
+"""Direct access to a backend's storage, bypassing every app.
+
+The ``clear-blast-radius`` scenario needs a key that no Flask app wrote: a
+neighbour sharing the same Redis database, memcached or cache directory.
+A :class:`Storage` writes and reads such a foreign entry the way that
+neighbour would, with the raw client (or a plain file), so whether an
+app's ``clear()`` reaches it is measured rather than assumed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..backends import Backend
+
+
+class Storage(Protocol):
+    """A neighbour's view of the backend's storage."""
+
+    where: str
+
+    def put(self, key: str, value: str) -> None: ...
+
+    def get(self, key: str) -> str | None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(kw_only=True)
+class RedisStorage:
+    url: str
+
+    def __post_init__(self) -> None:
+        import redis
+
+        self.where = self.url
+        self._client: Any = redis.Redis.from_url(self.url, socket_timeout=5)
+
+    def put(self, key: str, value: str) -> None:
+        self._client.set(key, value)
+
+    def get(self, key: str) -> str | None:
+        raw = self._client.get(key)
+        return None if raw is None else raw.decode()
+
+    def close(self) -> None:
+        self._client.close()
+
+
+@dataclass(kw_only=True)
+class MemcachedStorage:
+    servers: list[str]
+
+    def __post_init__(self) -> None:
+        import memcache
+
+        self.where = ",".join(self.servers)
+        self._client: Any = memcache.Client(self.servers, socket_timeout=5)
+
+    def put(self, key: str, value: str) -> None:
+        if not self._client.set(key, value):
+            raise OSError(f"memcached at {self.where} refused to store {key!r}")
+
+    def get(self, key: str) -> str | None:
+        value = self._client.get(key)
+        return None if value is None else str(value)
+
+    def close(self) -> None:
+        self._client.disconnect_all()
+
+
+@dataclass(kw_only=True)
+class DirectoryStorage:
+    """Another program's file in the cache directory, e.g. a second app's cache."""
+
+    path: Path
+
+    def __post_init__(self) -> None:
+        self.where = str(self.path)
+
+    def put(self, key: str, value: str) -> None:
+        (self.path / key).write_text(value, "utf-8")
+
+    def get(self, key: str) -> str | None:
+        try:
+            return (self.path / key).read_text("utf-8")
+        except FileNotFoundError:
+            return None
+
+    def close(self) -> None:
+        pass
+
+
+def open_storage(backend: Backend, config: dict[str, Any]) -> Storage | None:
+    """The backend's shared storage, or None when it has none (Null, Simple)."""
+    if backend.server == "redis" and isinstance(config.get("CACHE_REDIS_URL"), str):
+        return RedisStorage(url=config["CACHE_REDIS_URL"])
+    if backend.server == "memcached" and config.get("CACHE_MEMCACHED_SERVERS"):
+        servers = config["CACHE_MEMCACHED_SERVERS"]
+        return MemcachedStorage(servers=[servers] if isinstance(servers, str) else list(servers))
+    if backend.name == "FileSystemCache" and config.get("CACHE_DIR"):
+        return DirectoryStorage(path=Path(config["CACHE_DIR"]))
+    return None
