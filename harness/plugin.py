@@ -201,7 +201,8 @@ def launch(coherence_pool: TopologyPool, topology: Topology) -> Iterator[Launch]
     For scenarios that need instances of their own: a second app, a second
     master, ``--preload``, or workers they may kill.
     """
-    with ExitStack() as stack:
+    stack = ExitStack()
+    try:
         def _launch(name: str, *, workers: int | None = None, preload: bool | None = None,
                     config: dict[str, Any] | None = None, app: str | None = None) -> Topology:
             key = topology.key
@@ -211,6 +212,8 @@ def launch(coherence_pool: TopologyPool, topology: Topology) -> Iterator[Launch]
             return coherence_pool.start(key, name=name, stack=stack, config=config, **spec)
 
         yield _launch
+    finally:
+        coherence_pool.retire(stack)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +80,8 @@ class TopologyPool:
     # test that asks for it, instead of paying the boot timeout again.
     _failed: dict[TopologyKey, HarnessError] = field(default_factory=dict)
     _started: int = 0
+    _retiring: list[threading.Thread] = field(default_factory=list)
+    _retire_errors: list[BaseException] = field(default_factory=list)
     _root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="coherence-")))
 
     def server(self, kind: ServerKind) -> Server:
@@ -100,7 +103,11 @@ class TopologyPool:
         if self._current is not None:
             if self._current[0] == key:
                 return self._current[1]
-            self._current[2].close()
+            # A fixed --port must be free again before the next instance binds it.
+            if self.port is None:
+                self.retire(self._current[2])
+            else:
+                self._current[2].close()
             self._current = None
         if key in self._failed:
             raise self._failed[key]
@@ -116,6 +123,22 @@ class TopologyPool:
             raise
         self._current = (key, topo, stack)
         return topo
+
+    def retire(self, stack: ExitStack) -> None:
+        """Stop what ``stack`` owns in the background; :meth:`close` waits for it.
+
+        Gunicorn takes about half a second to stop; the run need not wait
+        for that before it boots the next instance on another port.
+        """
+        def _close() -> None:
+            try:
+                stack.close()
+            except BaseException as exc:  # noqa: BLE001 - re-raised by close()
+                self._retire_errors.append(exc)
+
+        thread = threading.Thread(target=_close, name="coherence-retire")
+        thread.start()
+        self._retiring.append(thread)
 
     def scratch(self, name: str) -> Path:
         """A fresh directory for this run, e.g. a CACHE_DIR two instances share."""
@@ -166,8 +189,14 @@ class TopologyPool:
                 self._current[2].close()
                 self._current = None
         finally:
-            self._stack.close()
-            shutil.rmtree(self._root, ignore_errors=True)
+            try:
+                for thread in self._retiring:
+                    thread.join()
+            finally:
+                self._stack.close()
+                shutil.rmtree(self._root, ignore_errors=True)
+        if self._retire_errors:
+            raise self._retire_errors[0]
 
 
 def check_configured_servers(config: dict[str, Any]) -> None:

@@ -1,0 +1,164 @@
+"""The blast-radius, restart, import-write and per-instance verdicts, on hand-built histories.
+
+Each history is what the workload would record against a small model of a
+backend, so every verdict is reached by the behaviour it names.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from harness.checkers import blast, lifecycle, visibility
+from harness.history import History, Op
+from harness.verdict import safely
+
+_clock = itertools.count()
+
+
+def op(process: int, pid: int, f: str, key: str | None, result: Any = None,
+       **args: Any) -> Op:
+    """An ``ok`` op returning ``result``; ``args`` are the request's (e.g. value=)."""
+    t = float(next(_clock))
+    return Op(process=process, pid=pid, f=f, key=key, args=args, type="ok",
+              value=result, start=t, end=t + 0.5)
+
+
+def blast_history(wipes: set[str], *, stores: bool = True, foreign: bool = True) -> History:
+    """One round: each group writes two keys, reads, clear() wipes ``wipes``, reads."""
+    h = History()
+    groups = ["clearing", "neighbour"] + (["foreign"] if foreign else [])
+    keys = {g: [f"{g}-{n}" for n in range(2)] for g in groups}
+    for g in groups:
+        for k in keys[g]:
+            h.add(op(0, 10, "set", k, True, value=f"v-{k}", app=g, phase="write"))
+    for phase in ("before", "after"):
+        if phase == "after":
+            h.add(op(0, 10, "clear", None, True, app="clearing", phase="clear"))
+        for g in groups:
+            for k in keys[g]:
+                present = stores and (phase == "before" or g not in wipes)
+                h.add(op(0, 10, "get", k, f"v-{k}" if present else None,
+                         want=f"v-{k}", app=g, phase=phase))
+    return h
+
+
+def test_clear_confined_to_its_app_holds() -> None:
+    v = blast.check(blast_history({"clearing"}))
+    assert v.verdict == "holds", v.evidence
+    assert v.evidence["neighbour"] == {"written": 2, "readable_before": 2, "readable_after": 2}
+
+
+def test_clear_that_wipes_the_neighbour_is_violated() -> None:
+    v = blast.check(blast_history({"clearing", "neighbour", "foreign"}))
+    assert v.verdict == "violated"
+    assert v.evidence["violations"] == ["clear() wiped neighbour entries",
+                                        "clear() wiped foreign entries"]
+
+
+def test_clear_that_wipes_only_the_foreign_key_is_violated() -> None:
+    v = blast.check(blast_history({"clearing", "foreign"}))
+    assert v.verdict == "violated"
+    assert v.evidence["violations"] == ["clear() wiped foreign entries"]
+
+
+def test_clear_that_leaves_its_own_keys_is_violated() -> None:
+    v = blast.check(blast_history(set()))
+    assert v.verdict == "violated"
+    assert v.evidence["violations"] == ["clear() left the clearing app's own entries"]
+
+
+def test_nothing_stored_is_none_not_holds() -> None:
+    v = blast.check(blast_history(set(), stores=False))
+    assert v.verdict == "none"
+
+
+def test_no_storage_reports_the_foreign_entry_as_absent() -> None:
+    v = blast.check(blast_history({"clearing"}, foreign=False))
+    assert v.verdict == "holds"
+    assert v.evidence["foreign"] == "no shared storage to write into"
+
+
+def test_blast_history_without_clear_is_unknown() -> None:
+    h = History(ops=[o for o in blast_history({"clearing"}) if o.f != "clear"])
+    assert safely(blast.check, h).verdict == "unknown"
+
+
+def restart_history(new_worker_sees: bool, *, stored: bool = True) -> History:
+    h = History()
+    for w in (1, 2):
+        h.add(op(w, w, "set", f"k{w}", True, phase="write"))
+        h.add(op(w, w, "get", f"k{w}", f"v{w}" if stored else None, want=f"v{w}",
+                 phase="before", role="writer"))
+    h.notes.append({"restart": 0, "victim_pid": 1, "new_pids": [3]})
+    for w in (1, 2):
+        h.add(op(3, 3, "get", f"k{w}", f"v{w}" if new_worker_sees and stored else None,
+                 want=f"v{w}", phase="after", role="new"))
+    h.add(op(2, 2, "get", "k2", "v2" if stored else None, want="v2", phase="after",
+             role="survivor"))
+    return h
+
+
+def test_values_read_on_the_replacement_worker_hold() -> None:
+    v = lifecycle.check_restart(restart_history(True))
+    assert v.verdict == "holds"
+    assert (v.evidence["new_worker_reads"], v.evidence["new_worker_hits"]) == (2, 2)
+    assert v.evidence["restarts"][0]["victim_pid"] == 1
+
+
+def test_values_lost_with_the_worker_are_violated() -> None:
+    v = lifecycle.check_restart(restart_history(False))
+    assert v.verdict == "violated"
+    assert v.evidence["new_worker_hits"] == 0
+    assert v.evidence["survivor_own_hits"] == 1
+
+
+def test_restart_with_nothing_stored_is_none() -> None:
+    assert lifecycle.check_restart(restart_history(False, stored=False)).verdict == "none"
+
+
+@pytest.mark.parametrize("writers, verdict", [
+    ({11: 10, 12: 10}, "shared"),       # the master (pid 10) wrote before the fork
+    ({11: 11, 12: 12}, "per-worker"),   # each worker imported the app itself
+    ({11: None, 12: None}, "none"),
+    ({11: 10, 12: None}, "partial"),
+])
+def test_import_write_verdict_names_who_wrote(writers: dict[int, int | None],
+                                              verdict: str) -> None:
+    h = History()
+    for n, (pid, writer) in enumerate(writers.items()):
+        h.add(op(n, pid, "get", "imp", None if writer is None else {"pid": writer},
+                 phase="import"))
+    v = lifecycle.check_import_write(h, pids=list(writers))
+    assert v.verdict == verdict, v.evidence
+
+
+def visibility_history(seen: Any, pids: list[int]) -> History:
+    h = History()
+    for i, wp in enumerate(pids):
+        h.add(op(i, wp, "set", f"k{i}", True, value=f"v{i}"))
+        for j, rp in enumerate(pids):
+            h.add(op(j, rp, "get", f"k{i}", f"v{i}" if seen(i, j) else None))
+    return h
+
+
+def test_writes_seen_only_within_an_instance_are_per_instance() -> None:
+    pids, groups = [1, 2, 3, 4], [0, 0, 1, 1]
+    h = visibility_history(lambda i, j: groups[i] == groups[j], pids)
+    v = visibility.check(h, pids=pids, instances=groups)
+    assert v.verdict == "per-instance"
+    assert v.evidence["matrix"][0] == ["Y", "Y", "-", "-"]
+
+
+def test_one_cross_instance_read_makes_it_partial() -> None:
+    pids, groups = [1, 2, 3, 4], [0, 0, 1, 1]
+    h = visibility_history(lambda i, j: groups[i] == groups[j] or (i, j) == (0, 3), pids)
+    assert visibility.check(h, pids=pids, instances=groups).verdict == "partial"
+
+
+def test_without_instances_the_same_matrix_is_partial() -> None:
+    pids, groups = [1, 2, 3, 4], [0, 0, 1, 1]
+    h = visibility_history(lambda i, j: groups[i] == groups[j], pids)
+    assert visibility.check(h, pids=pids).verdict == "partial"
