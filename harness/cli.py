@@ -27,7 +27,9 @@ from .expectations import load as load_expectations
 from .expectations import profiles_markdown
 from .options import DEFAULT_APP, PROJECT_ROOT, RunOptions, build
 from .plugin import ITEM_RESULTS, OPTIONS, REPORT_PATH, RESULTS, scenario_of
+from .report import render as render_report
 from .report import terminal_table
+from .report.chromium import find as find_chromium
 from .topology.servers import find_binary, missing_reason
 from .verdict import Result
 from .workloads.settle import DEFAULT_SETTLE
@@ -234,6 +236,30 @@ def _run_pytest(options: RunOptions, *, servers: tuple[str, ...],
     if code == pytest.ExitCode.NO_TESTS_COLLECTED and not progress.results:
         return 0
     return 1 if unexpected or code != pytest.ExitCode.OK else 0
+
+
+@main.command(name="report")
+@click.argument("path", default="reports/latest", type=click.Path(path_type=Path))
+def report_(path: Path) -> None:
+    """Re-render report.md, report.html (and report.png) from PATH's report.json.
+
+    PATH is a run directory or its report.json (default reports/latest).
+    Nothing is re-run: the verdicts, evidence and histories are read back.
+    """
+    try:
+        rendered = render_report(path, png=find_chromium() is not None)
+    except HarnessError as exc:
+        _fail(str(exc))
+        return
+    except OSError as exc:
+        _fail(f"cannot write the report files beside {str(path)!r} ({exc.strerror}): "
+              "check that the directory is writable")
+        return
+    for written in (rendered.markdown, rendered.html, rendered.png):
+        if written is not None:
+            click.echo(f"report: {written}")
+    if rendered.png_problem is not None:
+        click.echo(f"coherence: report.png not written: {rendered.png_problem}", err=True)
 
 
 @main.command(name="list")

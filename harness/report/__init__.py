@@ -1,6 +1,8 @@
-"""Reports: one run directory with JSON and Markdown, plus a terminal table."""
+"""Reports: one run directory with JSON, Markdown and HTML, plus a terminal table."""
 
 from .matrix import matrix_rows, terminal_table
-from .writer import SCHEMA, write_run
+from .model import SCHEMA, RunReport, load
+from .writer import Rendered, render, write_run
 
-__all__ = ["SCHEMA", "matrix_rows", "terminal_table", "write_run"]
+__all__ = ["SCHEMA", "Rendered", "RunReport", "load", "matrix_rows", "render",
+           "terminal_table", "write_run"]

@@ -1,4 +1,4 @@
-"""The backend x scenario matrix, shared by the Markdown report and the terminal."""
+"""The backend x scenario matrix, shared by the reports and the terminal."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from ..verdict import Result
 
 
-def _row_label(r: Result, multi: bool) -> str:
+def row_label(r: Result, multi: bool) -> str:
+    """The row a result belongs to; names the topology only when a run has several."""
     if not multi:
         return r.backend
     pre = "+preload" if r.preload else ""
@@ -23,16 +24,23 @@ def cell(r: Result) -> str:
     return f"{r.verdict} UNEXPECTED{expected}"
 
 
-def matrix_rows(results: Sequence[Result]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows: one row per backend (and topology), one column per scenario."""
+def matrix_grid(results: Sequence[Result]) -> tuple[list[str], list[tuple[str, dict[str, int]]]]:
+    """Scenario columns, and rows of (label, scenario -> index into ``results``)."""
     combos = {(r.worker_class, r.workers, r.preload) for r in results}
     multi = len(combos) > 1
     scenarios = list(dict.fromkeys(r.scenario for r in results))
-    rows: dict[str, dict[str, str]] = {}
-    for r in results:
-        rows.setdefault(_row_label(r, multi), {})[r.scenario] = cell(r)
+    rows: dict[str, dict[str, int]] = {}
+    for n, r in enumerate(results):
+        rows.setdefault(row_label(r, multi), {})[r.scenario] = n
+    return scenarios, list(rows.items())
+
+
+def matrix_rows(results: Sequence[Result]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: one row per backend (and topology), one column per scenario."""
+    scenarios, grid = matrix_grid(results)
     header = ["backend", *scenarios]
-    body = [[label, *(cols.get(s, "-") for s in scenarios)] for label, cols in rows.items()]
+    body = [[label, *(cell(results[cols[s]]) if s in cols else "-" for s in scenarios)]
+            for label, cols in grid]
     return header, body
 
 

@@ -1,24 +1,40 @@
 """Write a run's report directory and point ``latest`` at it.
 
-Layout: ``<report-dir>/<UTC timestamp>/report.json`` and ``report.md``,
-plus ``histories/*.jsonl`` (one operation per line, named by each result's
-``history`` field), with ``<report-dir>/latest`` a symlink to the newest run.
+Layout: ``<report-dir>/<UTC timestamp>/report.json``, ``histories/*.jsonl``
+(one operation per line, named by each result's ``history`` field), then
+``report.md``, ``report.html`` and, when Chromium is installed,
+``report.png``, with ``<report-dir>/latest`` a symlink to the newest run.
+The last three are rendered from report.json as written, by the same code
+``coherence report`` uses to re-render an old run.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..expectations import load as load_expectations
 from ..verdict import Result
-from .matrix import matrix_rows
+from . import chromium
+from .html import render_html
+from .markdown import render_markdown
+from .matrix import matrix_grid
+from .model import SCHEMA, RunReport, load
 
-SCHEMA = "coherence-report/1"
+
+@dataclass(frozen=True, kw_only=True)
+class Rendered:
+    """The files a render wrote, and why report.png is missing if it was asked for."""
+
+    markdown: Path
+    html: Path
+    png: Path | None
+    png_problem: str | None
 
 
 def to_json(results: Sequence[Result], *, created: datetime,
@@ -63,45 +79,37 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in text.rsplit(".", 1)[-1])
 
 
-def to_markdown(results: Sequence[Result], *, created: datetime,
-                environment: dict[str, Any]) -> str:
-    header, body = matrix_rows(results)
-    catalog = load_expectations()
-    out = [
-        "# Cache coherence report",
-        "",
-        f"Created {created.strftime('%Y-%m-%d %H:%M:%S')} UTC.  "
-        + ", ".join(f"{k} {v}" for k, v in environment.items() if v and k != "platform"),
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
-        *("| " + " | ".join(row) + " |" for row in body),
-        "",
-    ]
-    unexpected = [r for r in results if r.ok is False]
-    if unexpected:
-        out += ["## Unexpected results", ""]
-        for r in unexpected:
-            out.append(f"- **{r.backend}** {r.worker_class}x{r.workers} `{r.scenario}`: "
-                       f"got `{r.verdict}`, expected `{r.expected}`. "
-                       f"Evidence: `{json.dumps(r.evidence, default=str)[:600]}`")
-        out.append("")
-    reasons = [
-        e for e in (catalog.expected(r.backend, r.scenario) for r in results) if e is not None
-    ]
-    if reasons:
-        out += ["## Why these are the expected verdicts", "",
-                "| backend | scenario | expected | reason | upstream |",
-                "|---|---|---|---|---|"]
-        for e in dict.fromkeys(reasons):
-            out.append(f"| {e.backend} | {e.scenario} | {e.verdict} | {e.reason} | `{e.ref}` |")
-        out.append("")
-    return "\n".join(out)
+def screenshot_height(report: RunReport) -> int:
+    """Tall enough for the overview, the matrix and the start of the first result."""
+    _, rows = matrix_grid(report.results)
+    return max(900, min(2000, 1100 + 40 * len(rows)))
+
+
+def render(path: Path, *, png: bool = True) -> Rendered:
+    """(Re)write report.md, report.html and, if ``png``, report.png from report.json.
+
+    ``path`` is a run directory or its report.json; a path that is neither
+    raises UsageError saying what to pass instead.
+    """
+    report = load(path)
+    target = report.directory
+    md = target / "report.md"
+    md.write_text(render_markdown(report), "utf-8")
+    page = target / "report.html"
+    page.write_text(render_html(report), "utf-8")
+    shot: Path | None = None
+    problem: str | None = None
+    if png:
+        shot = target / "report.png"
+        problem = chromium.screenshot(page, shot, height=screenshot_height(report))
+        if problem is not None:
+            shot = None
+    return Rendered(markdown=md, html=page, png=shot, png_problem=problem)
 
 
 def write_run(results: Sequence[Result], report_dir: Path, *,
               environment: dict[str, Any], run: dict[str, Any]) -> Path:
-    """Write report.json and report.md into a new timestamped directory."""
+    """Write report.json, the histories and the renderings into a new timestamped directory."""
     created = datetime.now(UTC)
     stamp = created.strftime("%Y%m%dT%H%M%S%fZ")
     target = report_dir / stamp
@@ -110,8 +118,10 @@ def write_run(results: Sequence[Result], report_dir: Path, *,
     data = to_json(results, created=created, environment=environment, run=run,
                    history_paths=history_paths)
     (target / "report.json").write_text(json.dumps(data, indent=2, default=str) + "\n", "utf-8")
-    (target / "report.md").write_text(
-        to_markdown(results, created=created, environment=environment), "utf-8")
+    rendered = render(target, png=chromium.find() is not None)
+    if rendered.png_problem is not None:
+        # Chromium is installed but failed: worth a line, never worth failing the run.
+        print(f"coherence: report.png not written: {rendered.png_problem}", file=sys.stderr)
     latest = report_dir / "latest"
     tmp = report_dir / f".latest-{os.getpid()}"
     if tmp.is_symlink() or tmp.exists():

@@ -1,0 +1,117 @@
+"""Headless Chromium, when installed: report.png, and the DOM a browser builds.
+
+Chromium is optional: without it a run writes no screenshot and says
+nothing.  Each call runs one browser in its own process group with a
+throwaway profile, and a browser that outlives its timeout is killed by
+that group, never by name.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+NAMES = ("chromium", "chromium-browser")
+TIMEOUT = 30.0
+WIDTH = 1400
+#: Flags for a quiet, offline, one-shot browser: no first-run UI, no
+#: background fetches, no GPU; --no-sandbox because CI often runs as root.
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-extensions",
+         "--disable-component-update", "--disable-default-apps", "--disable-sync",
+         "--hide-scrollbars", "--mute-audio")
+
+
+def find() -> str | None:
+    """The Chromium binary on PATH, or None."""
+    for name in NAMES:
+        path = shutil.which(name)
+        if path is not None:
+            return path
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    code: int | None
+    stdout: str
+    stderr: str
+    timed_out: bool
+
+    @property
+    def console(self) -> list[str]:
+        """What the page wrote to its console (chromium logs it as CONSOLE lines)."""
+        return [line for line in self.stderr.splitlines() if ":CONSOLE" in line]
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    # The browser's helpers (zygote, renderer, GPU) share its process group.
+    _signal_group(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+    _signal_group(proc.pid, signal.SIGKILL)
+
+
+def run(binary: str, *args: str, timeout: float = TIMEOUT) -> Outcome:
+    """Run one headless browser to completion, or kill its group at ``timeout``."""
+    with tempfile.TemporaryDirectory(prefix="coherence-chromium-") as profile:
+        cmd = [binary, *FLAGS, f"--user-data-dir={profile}", *args]
+        env = {**os.environ, "HOME": profile}
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, text=True, env=env,
+                                start_new_session=True)
+        timed_out = False
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _stop(proc)
+            out, err = proc.communicate()
+        else:
+            # A helper left behind by a browser that did exit goes with it.
+            _signal_group(proc.pid, signal.SIGKILL)
+    return Outcome(code=None if timed_out else proc.returncode, stdout=out, stderr=err,
+                   timed_out=timed_out)
+
+
+def screenshot(html: Path, png: Path, *, height: int, binary: str | None = None,
+               timeout: float = TIMEOUT) -> str | None:
+    """Write ``png`` from ``html``; None on success, else why it was not written."""
+    binary = binary or find()
+    if binary is None:
+        return "chromium not found on PATH"
+    png.unlink(missing_ok=True)
+    try:
+        outcome = run(binary, f"--screenshot={png}", f"--window-size={WIDTH},{height}",
+                      html.resolve().as_uri(), timeout=timeout)
+    except OSError as exc:
+        return f"could not start {binary}: {exc}"
+    if outcome.timed_out:
+        return f"{binary} took longer than {timeout:g}s and was stopped"
+    if not png.is_file():
+        tail = outcome.stderr.strip().splitlines()[-1:] or ["no output"]
+        return f"{binary} exited {outcome.code} without writing it: {tail[0]}"
+    return None
+
+
+def dump_dom(html: Path, *, binary: str | None = None, timeout: float = TIMEOUT) -> Outcome:
+    """Load ``html`` and return the DOM after its scripts ran, plus console lines."""
+    binary = binary or find()
+    if binary is None:
+        raise FileNotFoundError("chromium not found on PATH")
+    return run(binary, "--enable-logging=stderr", "--v=0", "--dump-dom",
+               html.resolve().as_uri(), timeout=timeout)

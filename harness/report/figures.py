@@ -1,0 +1,232 @@
+"""Drawings for report.html, made server-side: op timelines and visibility heatmaps.
+
+Drawn here as inline SVG and HTML rather than by script in the page, so the
+page works with scripts off, its screenshot needs no waiting, and tests can
+count lanes in the markup without a browser.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import Markup, escape
+
+#: Most ops drawn per timeline: a few thousand rects keep a page of forty
+#: results quick to open; the full history stays in its .jsonl file.
+DRAW_CAP = 2000
+
+_LEFT = 128        # lane labels
+_PLOT_W = 1150
+_RIGHT = 12
+_AXIS_H = 22
+_ROW_H = 11
+_ROW_GAP = 2
+_LANE_PAD = 5
+#: Ops of one lane that overlap in time are stacked into rows, up to this
+#: many; beyond it they overlap (the tooltip still tells them apart).
+_MAX_ROWS = 6
+_MIN_W = 1.5
+_TITLE_PART = 160
+
+
+@dataclass(frozen=True, kw_only=True)
+class Timeline:
+    """A drawn timeline and what it left out, for the page to say so."""
+
+    svg: Markup
+    lanes: list[str]
+    total: int
+    #: Indices of the history lines drawn, in line order.
+    drawn: list[int]
+    highlighted: int
+
+    @property
+    def capped(self) -> bool:
+        return len(self.drawn) < self.total
+
+
+def window(total: int, highlight: Sequence[int], cap: int = DRAW_CAP) -> list[int]:
+    """Which ops to draw: all, or ``cap`` consecutive ones around the highlight.
+
+    With a counterexample the window is centred on it, and any of its ops
+    that still fall outside are added, so the highlight is always drawn.
+    """
+    if total <= cap:
+        return list(range(total))
+    marks = sorted({i for i in highlight if 0 <= i < total})
+    if not marks:
+        return list(range(cap))
+    span = marks[-1] - marks[0] + 1
+    start = marks[0] if span >= cap else marks[0] - (cap - span) // 2
+    start = max(0, min(start, total - cap))
+    return sorted(set(range(start, start + cap)) | set(marks))
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= _TITLE_PART else text[:_TITLE_PART - 1] + "…"
+
+
+def _num(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def op_title(i: int, op: dict[str, Any], t0: float) -> str:
+    """The tooltip of one op: what was asked, what came back, where and when."""
+    head = f"#{i} {op.get('f', '?')} {op.get('key') or ''}".rstrip()
+    if op.get("args"):
+        head += f" {_short(op['args'])}"
+    head += f" → {_short(op.get('value'))}"
+    if op.get("error"):
+        head += f"  error: {_short(op['error'])}"
+    start, end = _num(op.get("start")), _num(op.get("end"))
+    return (f"{head}\n{op.get('type', '?')} · process {op.get('process', '?')} · "
+            f"pid {op.get('pid', '?')} · at {(start - t0) * 1000:.1f} ms, "
+            f"took {(end - start) * 1000:.1f} ms")
+
+
+def _ticks(span: float) -> list[float]:
+    if span <= 0:
+        return [0.0]
+    raw = span / 8
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    return [k * step for k in range(int(span / step) + 1)]
+
+
+def _tick_label(t: float, span: float) -> str:
+    if span < 2:
+        return f"{t * 1000:g} ms"
+    return f"{t:g} s"
+
+
+def _pack(ops: list[tuple[int, float, float]]) -> dict[int, int]:
+    """Row within its lane for each op index, greedy by start time."""
+    rows: list[float] = []
+    placed: dict[int, int] = {}
+    for i, start, end in sorted(ops, key=lambda o: (o[1], o[0])):
+        free = next((r for r, last in enumerate(rows) if last <= start), None)
+        if free is None and len(rows) < _MAX_ROWS:
+            rows.append(end)
+            free = len(rows) - 1
+        elif free is None:
+            free = min(range(len(rows)), key=rows.__getitem__)
+        rows[free] = max(rows[free], end)
+        placed[i] = free
+    return placed
+
+
+def timeline(ops: Sequence[dict[str, Any]], *, highlight: Sequence[int] = (),
+             lane_order: Sequence[Any] = (), lane_by: str = "pid",
+             cap: int = DRAW_CAP) -> Timeline:
+    """One swimlane per worker pid (or ``lane_by`` field), one box per op.
+
+    Lanes come from the whole history, so a window still shows every worker;
+    ``lane_order`` (the evidence's pids) fixes their order when given.
+    """
+    drawn = window(len(ops), highlight, cap)
+    marked = set(highlight)
+    keys = list(dict.fromkeys([*(k for k in lane_order if any(o.get(lane_by) == k for o in ops)),
+                               *(o.get(lane_by) for o in ops)]))
+    spans = {i: (_num(ops[i].get("start")), _num(ops[i].get("end"))) for i in drawn}
+    t0 = min((s for s, _ in spans.values()), default=0.0)
+    t1 = max((max(s, e) for s, e in spans.values()), default=0.0)
+    span = t1 - t0
+    scale = _PLOT_W / span if span > 0 else 0.0
+
+    per_lane: dict[Any, list[tuple[int, float, float]]] = {k: [] for k in keys}
+    for i in drawn:
+        s, e = spans[i]
+        per_lane[ops[i].get(lane_by)].append((i, s, max(s, e)))
+
+    parts: list[str] = []
+    y = _AXIS_H
+    for n, key in enumerate(keys):
+        lane_ops = per_lane[key]
+        rows = _pack(lane_ops)
+        nrows = max(rows.values(), default=0) + 1
+        height = nrows * (_ROW_H + _ROW_GAP) - _ROW_GAP + 2 * _LANE_PAD
+        label = f"{lane_by} {key}"
+        parts.append(f'<g class="lane" data-lane="{escape(str(key))}">'
+                     f'<rect class="lane-bg{" odd" if n % 2 else ""}" x="0" y="{y}" '
+                     f'width="{_LEFT + _PLOT_W + _RIGHT}" height="{height}"/>'
+                     f'<text class="lane-label" x="6" y="{y + height / 2 + 4:.1f}">'
+                     f'{escape(label)}</text>'
+                     f'<text class="lane-count" x="{_LEFT - 6}" y="{y + height / 2 + 4:.1f}" '
+                     f'text-anchor="end">{len(lane_ops)}</text>')
+        # Highlighted ops last, so their outline is drawn on top of neighbours.
+        for i, s, e in sorted(lane_ops, key=lambda o: o[0] in marked):
+            op = ops[i]
+            kind = op.get("type") if op.get("type") in ("ok", "fail", "info") else "other"
+            cls = f"op t-{kind}" + (" cx" if i in marked else "")
+            x = _LEFT + (s - t0) * scale
+            w = max(_MIN_W, (e - s) * scale)
+            oy = y + _LANE_PAD + rows[i] * (_ROW_H + _ROW_GAP)
+            parts.append(f'<rect class="{cls}" data-i="{i}" x="{x:.1f}" y="{oy}" '
+                         f'width="{w:.1f}" height="{_ROW_H}">'
+                         f'<title>{escape(op_title(i, op, t0))}</title></rect>')
+        parts.append("</g>")
+        y += height
+    axis = []
+    for t in _ticks(span):
+        x = _LEFT + t * scale
+        axis.append(f'<line class="tick" x1="{x:.1f}" x2="{x:.1f}" y1="{_AXIS_H - 4}" '
+                    f'y2="{y}"/><text class="tick-label" x="{x:.1f}" y="{_AXIS_H - 8}" '
+                    f'text-anchor="middle">{escape(_tick_label(t, span))}</text>')
+    width = _LEFT + _PLOT_W + _RIGHT
+    svg = (f'<svg class="timeline" xmlns="http://www.w3.org/2000/svg" '
+           f'viewBox="0 0 {width} {y + 4}" width="{width}" height="{y + 4}" role="img" '
+           f'aria-label="timeline of {len(drawn)} operations in {len(keys)} lanes">'
+           + "".join(axis) + "".join(parts) + "</svg>")
+    return Timeline(svg=Markup(svg), lanes=[str(k) for k in keys], total=len(ops),
+                    drawn=drawn, highlighted=len(marked & set(drawn)))
+
+
+_MARK_TEXT = {"Y": "always seen at once", "~": "always seen, some only after a delay",
+              "-": "never seen"}
+
+
+def _mark_cell(mark: str) -> tuple[str, str, str]:
+    """CSS class, inline style and meaning of one visibility-matrix mark."""
+    if mark == "Y":
+        return "m-yes", "", _MARK_TEXT[mark]
+    if mark == "~":
+        return "m-late", "", _MARK_TEXT[mark]
+    if mark == "-":
+        return "m-no", "", _MARK_TEXT[mark]
+    seen, _, total = mark.partition("/")
+    try:
+        frac = int(seen) / int(total)
+    except (ValueError, ZeroDivisionError):
+        return "m-other", "", f"mark {mark!r}"
+    # From the red of "never" to the green of "always", through amber.
+    return ("m-some", f"background: hsl({round(frac * 120)}, 70%, 78%)",
+            f"seen in {seen} of {total} reads")
+
+
+def heatmap(matrix: Sequence[Sequence[Any]], pids: Sequence[Any]) -> Markup:
+    """The N x N writer -> reader matrix as a small coloured table."""
+    head = "".join(f"<th>{escape(str(p))}</th>" for p in pids)
+    rows = []
+    for i, row in enumerate(matrix):
+        writer = pids[i] if i < len(pids) else f"#{i}"
+        cells = []
+        for j, mark in enumerate(row):
+            reader = pids[j] if j < len(pids) else f"#{j}"
+            cls, style, meaning = _mark_cell(str(mark))
+            title = f"writes on pid {writer}, read on pid {reader}: {meaning}"
+            style_attr = f' style="{escape(style)}"' if style else ""
+            cells.append(f'<td class="{cls}"{style_attr} title="{escape(title)}">'
+                         f"{escape(str(mark))}</td>")
+        rows.append(f"<tr><th>{escape(str(writer))}</th>{''.join(cells)}</tr>")
+    return Markup(
+        '<figure class="heatmap"><figcaption>writer pid (rows) → reader pid (columns)'
+        '</figcaption><table class="heatmap">'
+        f'<tr><th class="corner">w \\ r</th>{head}</tr>{"".join(rows)}</table></figure>')

@@ -1,0 +1,50 @@
+"""report.md: the verdict matrix, the unexpected results and why each is expected.
+
+Markdown is what CI pastes into a job summary, so it stays short; the
+evidence in full and the timelines are in report.html.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..expectations import load as load_expectations
+from .matrix import matrix_rows
+from .model import RunReport
+
+
+def render_markdown(report: RunReport) -> str:
+    results = report.results
+    header, body = matrix_rows(results)
+    catalog = load_expectations()
+    environment = report.environment
+    out = [
+        "# Cache coherence report",
+        "",
+        f"Created {report.created.strftime('%Y-%m-%d %H:%M:%S')} UTC.  "
+        + ", ".join(f"{k} {v}" for k, v in environment.items() if v and k != "platform"),
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+        *("| " + " | ".join(row) + " |" for row in body),
+        "",
+    ]
+    unexpected = [r for r in results if r.ok is False]
+    if unexpected:
+        out += ["## Unexpected results", ""]
+        for r in unexpected:
+            out.append(f"- **{r.backend}** {r.worker_class}x{r.workers} `{r.scenario}`: "
+                       f"got `{r.verdict}`, expected `{r.expected}`. "
+                       f"Evidence: `{json.dumps(r.evidence, default=str)[:600]}`")
+        out.append("")
+    reasons = [
+        e for e in (catalog.expected(r.backend, r.scenario) for r in results) if e is not None
+    ]
+    if reasons:
+        out += ["## Why these are the expected verdicts", "",
+                "| backend | scenario | expected | reason | upstream |",
+                "|---|---|---|---|---|"]
+        for e in dict.fromkeys(reasons):
+            out.append(f"| {e.backend} | {e.scenario} | {e.verdict} | {e.reason} | `{e.ref}` |")
+        out.append("")
+    return "\n".join(out)

@@ -1,0 +1,127 @@
+"""A run directory read back from disk: report.json, its results and histories.
+
+Every renderer (Markdown, HTML, the screenshot) works from this, never from
+the live objects of a run, so that ``coherence report`` re-renders an old
+run exactly as the run itself rendered it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from ..verdict import Result
+
+SCHEMA = "coherence-report/1"
+
+#: Keys every result row must carry for a Result to be rebuilt from it.
+_ROW_KEYS = ("backend", "worker_class", "workers", "preload", "scenario", "verdict",
+             "expected", "evidence")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunReport:
+    """The contents of one run directory, as the renderers need them."""
+
+    directory: Path
+    data: dict[str, Any]
+    results: list[Result]
+    #: One per result: the history's path relative to ``directory``, or None.
+    history_paths: list[str | None]
+
+    @property
+    def created(self) -> datetime:
+        return datetime.fromisoformat(self.data["created"])
+
+    @property
+    def environment(self) -> dict[str, Any]:
+        env: dict[str, Any] = self.data.get("environment") or {}
+        return env
+
+    @property
+    def run(self) -> dict[str, Any]:
+        run: dict[str, Any] = self.data.get("run") or {}
+        return run
+
+    def history(self, n: int) -> list[dict[str, Any]] | None:
+        """Result ``n``'s operations, one dict per JSON line; None when absent.
+
+        A missing or unreadable file gives None rather than an error: the
+        report is still worth rendering without that one timeline.
+        """
+        rel = self.history_paths[n]
+        if rel is None:
+            return None
+        try:
+            text = (self.directory / rel).read_text("utf-8")
+        except OSError:
+            return None
+        ops = []
+        for line in text.splitlines():
+            if line.strip():
+                try:
+                    ops.append(json.loads(line))
+                except json.JSONDecodeError:
+                    return None
+        return ops
+
+
+def result_from_row(row: dict[str, Any]) -> Result:
+    """Rebuild a Result from its report.json row (without its history)."""
+    known = {f.name for f in fields(Result)} - {"history"}
+    return Result(**{k: v for k, v in row.items() if k in known})
+
+
+def report_file(path: Path) -> Path:
+    """The report.json that ``path`` names: the file itself or a run directory's."""
+    if not path.exists():
+        raise UsageError(
+            f"no report at {str(path)!r}: pass a run directory such as reports/latest "
+            "(or its report.json), or write one with 'coherence run'")
+    if path.is_dir():
+        path = path / "report.json"
+        if not path.is_file():
+            raise UsageError(
+                f"{str(path.parent)!r} has no report.json: pass a run directory written by "
+                "'coherence run', such as reports/latest")
+    return path
+
+
+def load(path: Path) -> RunReport:
+    """Read a run directory (or its report.json) and validate what renderers rely on."""
+    file = report_file(path)
+    try:
+        data = json.loads(file.read_text("utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"{str(file)!r} is not valid JSON ({exc.msg} at line {exc.lineno}): "
+            "re-run 'coherence run' to write a new report") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {str(file)!r} ({exc}): check its permissions") from exc
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        schema = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise UsageError(
+            f"{str(file)!r} has schema {schema!r}, not {SCHEMA!r}: re-run 'coherence run' "
+            "with this version of the harness to write a report it can render")
+    try:
+        datetime.fromisoformat(str(data.get("created")))
+    except ValueError:
+        raise UsageError(
+            f"{str(file)!r} has no valid 'created' time ({data.get('created')!r}): "
+            "re-run 'coherence run'") from None
+    rows = data.get("results")
+    if not isinstance(rows, list):
+        raise UsageError(f"{str(file)!r} has no 'results' list: re-run 'coherence run'")
+    results = []
+    for n, row in enumerate(rows):
+        missing = [k for k in _ROW_KEYS if not isinstance(row, dict) or k not in row]
+        if missing:
+            raise UsageError(
+                f"{str(file)!r} result {n} lacks {', '.join(missing)}: re-run 'coherence run'")
+        results.append(result_from_row(row))
+    paths = [row.get("history") for row in rows]
+    return RunReport(directory=file.parent, data=data, results=results, history_paths=paths)
