@@ -196,6 +196,7 @@ def test_unexpected_and_inconclusive_cells_are_marked(handmade: Path) -> None:
     assert "expected holds" in cells["violated"].attrs["title"]
     assert not list(cells["per-worker"].iter("span", "badge"))
     assert "3 unexpected" in doc.find("header").text()
+    assert "inconclusive" in _article(doc, "RedisCache", "visibility").find("h3").text()
 
 
 def test_overview_shows_environment_and_topology(handmade: Path) -> None:

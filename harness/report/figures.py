@@ -30,7 +30,7 @@ _LANE_PAD = 5
 #: many; beyond it they overlap (the tooltip still tells them apart).
 _MAX_ROWS = 6
 _MIN_W = 1.5
-_TITLE_PART = 160
+_TITLE_PART = 120
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +69,11 @@ def window(total: int, highlight: Sequence[int], cap: int = DRAW_CAP) -> list[in
 def _short(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text if len(text) <= _TITLE_PART else text[:_TITLE_PART - 1] + "…"
+
+
+def _text(text: str) -> str:
+    """Escape element text; quotes need no escaping there, and JSON is full of them."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _num(value: Any) -> float:
@@ -171,7 +176,7 @@ def timeline(ops: Sequence[dict[str, Any]], *, highlight: Sequence[int] = (),
             oy = y + _LANE_PAD + rows[i] * (_ROW_H + _ROW_GAP)
             parts.append(f'<rect class="{cls}" data-i="{i}" x="{x:.1f}" y="{oy}" '
                          f'width="{w:.1f}" height="{_ROW_H}">'
-                         f'<title>{escape(op_title(i, op, t0))}</title></rect>')
+                         f'<title>{_text(op_title(i, op, t0))}</title></rect>')
         parts.append("</g>")
         y += height
     axis = []

@@ -17,7 +17,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from ..expectations import load as load_expectations
-from ..verdict import Result
+from ..verdict import INCONCLUSIVE, Result
 from .figures import DRAW_CAP, Timeline, heatmap, timeline
 from .matrix import matrix_grid
 from .model import RunReport
@@ -63,27 +63,25 @@ def verdict_css(verdict: str) -> str:
 
 
 def status(r: Result) -> str:
+    if r.verdict in INCONCLUSIVE:
+        return "inconclusive"
     if r.ok is None:
         return "no expectation"
     return "as expected" if r.ok else "UNEXPECTED"
 
 
 def _count(value: Any) -> str | None:
-    """A short rendering of an evidence value, or None when it is not a count."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int | float):
-        return f"{value:g}" if isinstance(value, float) else str(value)
-    if isinstance(value, str) and len(value) <= 40:
-        return value
-    return None
+    """A number from the evidence, rendered short; None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def stats(evidence: dict[str, Any]) -> list[tuple[str, str, bool]]:
     """Top-level counts from the evidence, the well-known ones first.
 
     A list or dict under a well-known name (``winners``, say) is shown as
-    its length; other structures are left to the full evidence below.
+    its length; everything else is left to the full evidence below.
     """
     out: list[tuple[str, str, bool]] = []
     for key in PROMINENT:
@@ -95,7 +93,7 @@ def stats(evidence: dict[str, Any]) -> list[tuple[str, str, bool]]:
             if shown is not None:
                 out.append((key, shown, True))
     for key, value in evidence.items():
-        if key not in PROMINENT and key != "pids":
+        if key not in PROMINENT:
             shown = _count(value)
             if shown is not None:
                 out.append((key, shown, False))
