@@ -39,7 +39,8 @@ class Node:
     def __init__(self, tag: str, attrs: dict[str, str], parent: Node | None) -> None:
         self.tag, self.attrs, self.parent = tag, attrs, parent
         self.children: list[Node] = []
-        self.texts: list[str] = []
+        #: Text and child elements in document order.
+        self.content: list[str | Node] = []
 
     @property
     def classes(self) -> set[str]:
@@ -60,7 +61,12 @@ class Node:
         return next((n for n in self.iter() if n.attrs.get("id") == ident), None)
 
     def text(self) -> str:
-        return "".join(self.texts) + "".join(c.text() for c in self.children)
+        return "".join(c if isinstance(c, str) else c.text() for c in self.content)
+
+    def add(self, child: Node) -> Node:
+        self.children.append(child)
+        self.content.append(child)
+        return child
 
 
 class _Builder(HTMLParser):
@@ -70,13 +76,12 @@ class _Builder(HTMLParser):
         self.current = self.root
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        node = Node(tag, {k: v or "" for k, v in attrs}, self.current)
-        self.current.children.append(node)
+        node = self.current.add(Node(tag, {k: v or "" for k, v in attrs}, self.current))
         if tag not in _VOID:
             self.current = node
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.current.children.append(Node(tag, {k: v or "" for k, v in attrs}, self.current))
+        self.current.add(Node(tag, {k: v or "" for k, v in attrs}, self.current))
 
     def handle_endtag(self, tag: str) -> None:
         node: Node | None = self.current
@@ -86,7 +91,7 @@ class _Builder(HTMLParser):
             self.current = node.parent
 
     def handle_data(self, data: str) -> None:
-        self.current.texts.append(data)
+        self.current.content.append(data)
 
 
 def parse(html: str) -> Node:
@@ -143,8 +148,9 @@ def handmade(tmp_path: Path) -> Path:
     race_ops[2500]["key"] = "<script>alert(1)</script>"
     race = {"pids": [11, 12], "lost_updates": 3, "winners": [11, 12, 11], "trials": 50,
             "ops": 5000,
-            "counterexample": {"key": "hits", "ops": [2500, 2503],
-                               "describe": ["incr on pid 12 read 7", "incr on pid 11 read 7"]}}
+            "counterexample": {"key": "hits", "ops": [2500, 2503], "culprits": [2503],
+                               "describe": ["incr on pid 12 read 7", "incr on pid 11 read 7"],
+                               "size": 2, "initial": "any", "minimal": True}}
     rows = [
         _row("SimpleCache", "visibility", "per-worker", "per-worker", evidence=vis,
              history="histories/000.jsonl"),
@@ -225,16 +231,31 @@ def test_visibility_heatmap_and_timeline_lanes(handmade: Path) -> None:
 def test_counterexample_is_highlighted_inside_the_capped_window(handmade: Path) -> None:
     doc = parse(render_html(load(handmade)))
     art = _article(doc, "RedisCache", "inc-race")
-    highlighted = [r for r in art.iter("rect", "op") if "cx" in r.classes]
+    whole = art.find("div", "timeline-box").find("svg", "timeline")
+    highlighted = [r for r in whole.iter("rect", "op") if "cx" in r.classes]
     assert sorted(int(r.attrs["data-i"]) for r in highlighted) == [2500, 2503]
-    drawn = list(art.iter("rect", "op"))
-    assert len(drawn) == DRAW_CAP
+    [culprit] = [r for r in highlighted if "culprit" in r.classes]
+    assert culprit.attrs["data-i"] == "2503"
+    assert len(list(whole.iter("rect", "op"))) == DRAW_CAP
     cap = art.find("p", "cap").text()
     assert f"Drawing {DRAW_CAP} of 5000 ops" in cap and "around the counterexample" in cap
-    box = art.find("div", "counterexample").text()
-    assert "hits" in box and "incr on pid 12 read 7" in box
     stats = {s.find("span").text(): s.find("b").text() for s in art.iter("div", "stat")}
     assert stats["lost_updates"] == "3" and stats["winners"] == "3" and stats["ops"] == "5000"
+
+
+def test_counterexample_box_lists_its_ops_and_draws_a_close_up(handmade: Path) -> None:
+    """The ops a violation rests on are named, in order, and drawn at a readable scale."""
+    art = _article(parse(render_html(load(handmade))), "RedisCache", "inc-race")
+    box = art.find("div", "counterexample")
+    items = [li.text() for li in box.iter("li")]
+    assert items == ["#2500 incr on pid 12 read 7", "#2503 incr on pid 11 read 7"]
+    assert [li.text() for li in box.iter("li", "culprit")] == [items[1]]
+    assert "hits" in box.text() and "minimal yes" in box.text() and "initial any" in box.text()
+    close = box.find("svg", "timeline")
+    drawn = sorted(int(r.attrs["data-i"]) for r in close.iter("rect", "op"))
+    # The race's ops are 1 ms apart and 0.8 ms long: only 2500..2503 overlap the window.
+    assert drawn == [2500, 2501, 2502, 2503]
+    assert [g.attrs["data-lane"] for g in close.iter("g", "lane")] == ["11", "12"]
 
 
 def test_window_without_counterexample_is_the_first_ops(tmp_path: Path) -> None:

@@ -30,6 +30,8 @@ _LANE_PAD = 5
 #: many; beyond it they overlap (the tooltip still tells them apart).
 _MAX_ROWS = 6
 _MIN_W = 1.5
+#: Most ops in a counterexample's close-up.
+CLOSE_UP_CAP = 200
 _TITLE_PART = 120
 
 
@@ -128,16 +130,42 @@ def _pack(ops: list[tuple[int, float, float]]) -> dict[int, int]:
     return placed
 
 
+def close_up(ops: Sequence[dict[str, Any]], marks: Sequence[int],
+             cap: int = CLOSE_UP_CAP) -> list[int]:
+    """The marked ops and those overlapping them in time, nearest first, up to ``cap``.
+
+    A counterexample is a few ops among thousands; drawn at the scale of
+    the whole run they are slivers, so the page draws them again alone.
+    """
+    marked = sorted({i for i in marks if 0 <= i < len(ops)})
+    if not marked:
+        return []
+    lo = min(_num(ops[i].get("start")) for i in marked)
+    hi = max(_num(ops[i].get("end")) for i in marked)
+    chosen = set(marked)
+    near = [i for i, op in enumerate(ops) if i not in chosen
+            and _num(op.get("end")) >= lo and _num(op.get("start")) <= hi]
+    room = max(0, cap - len(marked))
+    centre = (marked[0] + marked[-1]) / 2
+    near = sorted(near, key=lambda i: abs(i - centre))[:room]
+    return sorted([*marked, *near])
+
+
 def timeline(ops: Sequence[dict[str, Any]], *, highlight: Sequence[int] = (),
-             lane_order: Sequence[Any] = (), lane_by: str = "pid",
-             cap: int = DRAW_CAP) -> Timeline:
+             strong: Sequence[int] = (), lane_order: Sequence[Any] = (),
+             lane_by: str = "pid", cap: int = DRAW_CAP,
+             only: Sequence[int] | None = None) -> Timeline:
     """One swimlane per worker pid (or ``lane_by`` field), one box per op.
 
     Lanes come from the whole history, so a window still shows every worker;
     ``lane_order`` (the evidence's pids) fixes their order when given.
+    ``highlight`` ops are outlined, ``strong`` ones (a counterexample's
+    culprits) more so; ``only`` draws just those ops instead of a window.
     """
-    drawn = window(len(ops), highlight, cap)
-    marked = set(highlight)
+    drawn = sorted(set(only)) if only is not None \
+        else window(len(ops), [*highlight, *strong], cap)
+    marked = set(highlight) | set(strong)
+    culprits = set(strong)
     keys = list(dict.fromkeys([*(k for k in lane_order if any(o.get(lane_by) == k for o in ops)),
                                *(o.get(lane_by) for o in ops)]))
     spans = {i: (_num(ops[i].get("start")), _num(ops[i].get("end"))) for i in drawn}
@@ -170,7 +198,8 @@ def timeline(ops: Sequence[dict[str, Any]], *, highlight: Sequence[int] = (),
         for i, s, e in sorted(lane_ops, key=lambda o: o[0] in marked):
             op = ops[i]
             kind = op.get("type") if op.get("type") in ("ok", "fail", "info") else "other"
-            cls = f"op t-{kind}" + (" cx" if i in marked else "")
+            cls = f"op t-{kind}" + (" cx" if i in marked else "") \
+                + (" culprit" if i in culprits else "")
             x = _LEFT + (s - t0) * scale
             w = max(_MIN_W, (e - s) * scale)
             oy = y + _LANE_PAD + rows[i] * (_ROW_H + _ROW_GAP)

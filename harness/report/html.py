@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from ..expectations import load as load_expectations
 from ..verdict import INCONCLUSIVE, Result
-from .figures import DRAW_CAP, Timeline, heatmap, timeline
+from .figures import DRAW_CAP, Timeline, close_up, heatmap, timeline
 from .matrix import matrix_grid
 from .model import RunReport
 
@@ -52,6 +52,8 @@ class Detail:
     stats: list[tuple[str, str, bool]]
     heatmap: Markup | None
     timeline: Timeline | None
+    #: The counterexample's ops and their neighbours in time, drawn alone.
+    close_up: Timeline | None
     history_path: str | None
     history_note: str | None
     counterexample: dict[str, Any] | None
@@ -101,17 +103,33 @@ def stats(evidence: dict[str, Any]) -> list[tuple[str, str, bool]]:
 
 
 def counterexample(evidence: dict[str, Any]) -> dict[str, Any] | None:
-    """The evidence's counterexample, if it has the shape the timeline can mark."""
+    """The evidence's counterexample, if it has the shape the timeline can mark.
+
+    ``ops`` are 0-based indices into the history's lines; ``describe`` (one
+    line per op, in the same order) and ``culprits`` (the ops whose results
+    cannot be explained) are optional, and any other short field is shown.
+    """
     cx = evidence.get("counterexample")
     if not isinstance(cx, dict):
         return None
     ops = cx.get("ops")
     if not isinstance(ops, list) or not all(isinstance(i, int) for i in ops):
         return None
+    culprits = cx.get("culprits") or []
+    if not isinstance(culprits, list) or not all(isinstance(i, int) for i in culprits):
+        culprits = []
     describe = cx.get("describe") or []
     if isinstance(describe, str):
         describe = [describe]
-    return {"key": cx.get("key"), "ops": ops, "describe": [str(d) for d in describe]}
+    lines = [str(d) for d in describe]
+    # Numbered by op only when describe is one line per op, as promised.
+    items = [(ops[n] if len(lines) == len(ops) else None, line, len(lines) == len(ops)
+              and ops[n] in culprits) for n, line in enumerate(lines)]
+    shown = {"key", "ops", "culprits", "describe"}
+    extra = [(k, _show(v)) for k, v in cx.items()
+             if k not in shown and (isinstance(v, str | bool) or _count(v) is not None)]
+    return {"key": cx.get("key"), "ops": ops, "culprits": culprits, "items": items,
+            "extra": extra}
 
 
 def _detail(report: RunReport, n: int) -> Detail:
@@ -127,7 +145,7 @@ def _detail(report: RunReport, n: int) -> Detail:
     ops = report.history(n)
     path = report.history_paths[n]
     note = None
-    drawn = None
+    drawn = zoom = None
     if path is None:
         note = "this result has no recorded history"
     elif ops is None:
@@ -135,12 +153,16 @@ def _detail(report: RunReport, n: int) -> Detail:
     elif not ops:
         note = "the history is empty"
     else:
+        order = pids if isinstance(pids, list) else ()
         drawn = timeline(ops, highlight=cx["ops"] if cx else (),
-                         lane_order=pids if isinstance(pids, list) else ())
+                         strong=cx["culprits"] if cx else (), lane_order=order)
+        if cx:
+            zoom = timeline(ops, highlight=cx["ops"], strong=cx["culprits"], lane_order=order,
+                            only=close_up(ops, [*cx["ops"], *cx["culprits"]]))
     return Detail(
         anchor=f"r-{n:03d}", result=r, css=verdict_css(r.verdict),
         reason=exp.reason if exp else None, ref=exp.ref if exp else None,
-        stats=stats(ev), heatmap=figure, timeline=drawn, history_path=path,
+        stats=stats(ev), heatmap=figure, timeline=drawn, close_up=zoom, history_path=path,
         history_note=note, counterexample=cx,
         evidence_json=json.dumps(ev, indent=2, default=str, ensure_ascii=False),
     )
