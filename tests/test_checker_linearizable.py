@@ -359,3 +359,21 @@ def _random_concurrent(seed: int, n: int = 60) -> list[Op]:
 @pytest.mark.parametrize("seed", range(30))
 def test_random_concurrent_histories_linearizable_by_construction_hold(seed: int) -> None:
     assert _verdict(*_random_concurrent(seed)) == "holds"
+
+
+def test_a_refused_inc_is_treated_as_info_and_a_garbled_one_is_refused() -> None:
+    refused = _op(0, "inc", "k", 0, 1, None, delta=1)
+    assert _verdict(refused, _op(1, "get", "k", 2, 3, 1)) == "holds"
+    assert _verdict(refused, _op(1, "get", "k", 2, 3, None)) == "holds"
+    with pytest.raises(ValueError, match="inc returned 'abc', not a number"):
+        check(History(ops=[_op(0, "inc", "k", 0, 1, "abc")]))
+
+
+def test_a_counter_read_back_as_digits_matches_its_integer() -> None:
+    # Some backends store an inc'ed key as text; the value is the same.
+    assert _verdict(_op(0, "inc", "k", 0, 1, 1), _op(1, "get", "k", 2, 3, "1")) == "holds"
+
+
+def test_an_op_completing_before_its_invocation_is_refused() -> None:
+    with pytest.raises(ValueError, match="one monotonic clock"):
+        check(History(ops=[_op(0, "set", "k", 2, 1, True, value=1)]))

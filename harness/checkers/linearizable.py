@@ -14,9 +14,18 @@ search.
 Jepsen's completion types carry over: ``fail`` did not happen and is
 dropped; ``info`` may have taken effect at any instant after it started, or
 never.  The search has a step budget, and a history it could not finish is
-``unknown``, never ``holds``.  :func:`classify` runs the search twice, once
-over all workers and once per worker, which is how a cache with one private
-store per worker (SimpleCache) reads as ``per-worker`` rather than broken.
+``unknown``, never ``holds``.  A violation comes with a counterexample: the
+ops the search could not get past (the culprits) and a small window of ops
+before them that, on its own, cannot be linearized either.
+
+The model follows what cachelib returns, and no more: ``delete``'s answer
+differs between backends, so only its effect counts; a ``set`` answering
+False or an ``inc`` answering None may or may not have reached the store,
+so they count as ``info``; a stored None reads as absent and is modelled so.
+
+:func:`classify` runs the search twice, once over all workers and once per
+worker, which is how a cache with one private store per worker
+(SimpleCache) reads as ``per-worker`` rather than broken.
 """
 
 from __future__ import annotations
@@ -110,6 +119,9 @@ def _compile(index: int, op: Op) -> _Call | None:
                          f"({', '.join(_KINDS)}); filter the history before checking it")
     if op.type == "fail":
         return None
+    if op.end < op.start and op.type == "ok":
+        raise ValueError(f"operation #{index} completed at {op.end!r}, before it was invoked "
+                         f"at {op.start!r}; start and end must come from one monotonic clock")
     kind = _KINDS[op.f]
     info = op.type == "info"
     if info and kind in (_GET, _HAS):
@@ -126,9 +138,12 @@ def _compile(index: int, op: Op) -> _Call | None:
         elif kind in (_HAS, _ADD):
             out = bool(op.value)
         elif kind == _INC:
-            out = _as_int(op.value)
             # cachelib answers None when the backend refused the increment.
-            info = out is None
+            info = op.value is None
+            out = _as_int(op.value)
+            if out is None and not info:
+                raise ValueError(f"operation #{index} inc returned {op.value!r}, not a number; "
+                                 "the register model expects the new integer value")
         elif kind == _SET:
             # A set answering False may still have reached the store.
             info = op.value is False
