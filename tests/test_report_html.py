@@ -352,6 +352,7 @@ def _open(html: Path) -> Node:
     assert not outcome.timed_out, f"chromium did not finish loading {html}"
     assert outcome.console == [], f"the page wrote to the console: {outcome.console}"
     assert elapsed < browser.TIMEOUT
+    assert _live_in_group(outcome.pid) == [], "chromium helpers outlived the browser"
     return parse(outcome.stdout)
 
 
@@ -395,3 +396,33 @@ def test_report_command_rerenders_an_old_run(cli) -> None:
     assert 'id="matrix"' in html and "per-worker" in html
     assert (copy / "report.png").exists() == (browser.find() is not None)
     assert str(copy / "report.html") in proc.stdout
+
+
+def _live_in_group(pgid: int) -> list[str]:
+    """Processes of group ``pgid`` still running; zombies are dead, only unreaped.
+
+    (Helpers orphaned by the browser go to the container's init, which may
+    never reap them.)
+    """
+    live = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        state, _ppid, pgrp = stat[stat.rindex(")") + 2:].split()[:3]
+        if int(pgrp) == pgid and state not in ("Z", "X"):
+            live.append(f"{pid} {state} {stat[stat.index('(') + 1:stat.rindex(')')]}")
+    return live
+
+
+def test_a_browser_past_its_timeout_is_stopped_with_its_whole_group(handmade: Path) -> None:
+    """A hung Chromium must not outlive the run: its process group is killed."""
+    _need_chromium()
+    page = render(handmade, png=False).html
+    outcome = browser.dump_dom(page, timeout=0.2)
+    assert outcome.timed_out and outcome.code is None
+    assert _live_in_group(outcome.pid) == []
+    problem = browser.screenshot(page, handmade / "report.png", height=900, timeout=0.2)
+    assert problem is not None and "longer than 0.2s" in problem
+    assert not (handmade / "report.png").exists()

@@ -38,6 +38,8 @@ def find() -> str | None:
 
 @dataclass(frozen=True, kw_only=True)
 class Outcome:
+    #: The browser's pid, which was also its process group's id.
+    pid: int
     code: int | None
     stdout: str
     stderr: str
@@ -68,7 +70,9 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 def run(binary: str, *args: str, timeout: float = TIMEOUT) -> Outcome:
     """Run one headless browser to completion, or kill its group at ``timeout``."""
-    with tempfile.TemporaryDirectory(prefix="coherence-chromium-") as profile:
+    # A helper still exiting may write into the profile while it is removed.
+    with tempfile.TemporaryDirectory(prefix="coherence-chromium-",
+                                     ignore_cleanup_errors=True) as profile:
         cmd = [binary, *FLAGS, f"--user-data-dir={profile}", *args]
         env = {**os.environ, "HOME": profile}
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -80,12 +84,17 @@ def run(binary: str, *args: str, timeout: float = TIMEOUT) -> Outcome:
         except subprocess.TimeoutExpired:
             timed_out = True
             _stop(proc)
-            out, err = proc.communicate()
+            try:
+                out, err = proc.communicate(timeout=5)
+            except subprocess.TimeoutExpired:
+                # Only a process that left the group could hold the pipes now.
+                proc.kill()
+                out, err = proc.communicate()
         else:
             # A helper left behind by a browser that did exit goes with it.
             _signal_group(proc.pid, signal.SIGKILL)
-    return Outcome(code=None if timed_out else proc.returncode, stdout=out, stderr=err,
-                   timed_out=timed_out)
+    return Outcome(pid=proc.pid, code=None if timed_out else proc.returncode, stdout=out,
+                   stderr=err, timed_out=timed_out)
 
 
 def screenshot(html: Path, png: Path, *, height: int, binary: str | None = None,
