@@ -258,6 +258,31 @@ def test_counterexample_box_lists_its_ops_and_draws_a_close_up(handmade: Path) -
     assert [g.attrs["data-lane"] for g in close.iter("g", "lane")] == ["11", "12"]
 
 
+def test_nested_evidence_counts_and_counterexample_are_found(tmp_path: Path) -> None:
+    """Checkers nest evidence by model; the page finds counts and counterexamples there."""
+    ops = [_op(i, 30 + i % 2, f="add") for i in range(6)]
+    evidence = {
+        "unique_winner": {"trials": 3, "winners": {"1": 2, "2": 1}},
+        "global": {"lost_updates": 4},
+        "linearizability": {"global": {"ops": 6, "counterexample": {
+            "key": "k", "ops": [1, 4], "culprits": [4],
+            "describe": ["#1 process 1 pid 31: add('k', 1) -> True",
+                         "#4 process 0 pid 30: add('k', 2) -> True"]}}},
+    }
+    run = _write_report(tmp_path / "run", [
+        _row("SimpleCache", "add-race", "per-worker", "per-worker", evidence=evidence,
+             history="histories/0.jsonl")], {"histories/0.jsonl": ops})
+    art = parse(render_html(load(run))).find("article", "result")
+    stats = {s.find("span").text(): s.find("b").text() for s in art.iter("div", "stat")}
+    assert stats == {"global.lost_updates": "4", "unique_winner.winners": "1: 2, 2: 1",
+                     "unique_winner.trials": "3", "linearizability.global.ops": "6"}
+    box = art.find("div", "counterexample")
+    assert "linearizability.global" in box.text()
+    assert [li.text() for li in box.iter("li")][0] == "#1 process 1 pid 31: add('k', 1) -> True"
+    marked = [r.attrs["data-i"] for r in art.find("div", "timeline-box").iter("rect", "cx")]
+    assert sorted(marked) == ["1", "4"]
+
+
 def test_window_without_counterexample_is_the_first_ops(tmp_path: Path) -> None:
     ops = [_op(i, 20 + i % 2) for i in range(DRAW_CAP + 10)]
     run = _write_report(tmp_path / "run", [

@@ -158,7 +158,8 @@ def timeline(ops: Sequence[dict[str, Any]], *, highlight: Sequence[int] = (),
     """One swimlane per worker pid (or ``lane_by`` field), one box per op.
 
     Lanes come from the whole history, so a window still shows every worker;
-    ``lane_order`` (the evidence's pids) fixes their order when given.
+    ``lane_order`` (the evidence's pids) fixes their order when given, and
+    any other lanes follow in numeric order.
     ``highlight`` ops are outlined, ``strong`` ones (a counterexample's
     culprits) more so; ``only`` draws just those ops instead of a window.
     """
@@ -166,8 +167,9 @@ def timeline(ops: Sequence[dict[str, Any]], *, highlight: Sequence[int] = (),
         else window(len(ops), [*highlight, *strong], cap)
     marked = set(highlight) | set(strong)
     culprits = set(strong)
-    keys = list(dict.fromkeys([*(k for k in lane_order if any(o.get(lane_by) == k for o in ops)),
-                               *(o.get(lane_by) for o in ops)]))
+    present = set(o.get(lane_by) for o in ops)
+    rest = sorted(present - set(lane_order), key=lambda k: (type(k).__name__, str(k).zfill(12)))
+    keys = [*(k for k in dict.fromkeys(lane_order) if k in present), *rest]
     spans = {i: (_num(ops[i].get("start")), _num(ops[i].get("end"))) for i in drawn}
     t0 = min((s for s, _ in spans.values()), default=0.0)
     t1 = max((max(s, e) for s, e in spans.values()), default=0.0)

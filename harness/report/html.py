@@ -25,6 +25,8 @@ from .model import RunReport
 #: Evidence counts shown first and large when a result has them.
 PROMINENT = ("lost_updates", "winners", "trials", "ops", "trials_per_feature", "writes",
              "reads", "late_reads", "missed_reads", "stale_reads", "failed_ops")
+#: At most this many of them, so deeply nested evidence stays readable.
+_MAX_PROMINENT = 10
 #: Known verdicts have their own colour; anything newer gets a neutral one.
 KNOWN_VERDICTS = ("shared", "holds", "eventual", "per-instance", "per-worker", "partial",
                   "none", "violated", "error", "unknown")
@@ -79,57 +81,87 @@ def _count(value: Any) -> str | None:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def stats(evidence: dict[str, Any]) -> list[tuple[str, str, bool]]:
-    """Top-level counts from the evidence, the well-known ones first.
+def _walk(evidence: dict[str, Any], depth: int = 3) -> list[tuple[str, Any]]:
+    """Every (dotted path, value) in nested dicts, shallowest first; lists are leaves.
 
-    A list or dict under a well-known name (``winners``, say) is shown as
-    its length; everything else is left to the full evidence below.
+    Checkers nest their evidence by model ("global", "per_worker") or by
+    sub-check ("unique_winner", "linearizability"), so counts and
+    counterexamples are looked for below the top level too.
     """
+    out: list[tuple[str, Any]] = []
+    level: list[tuple[str, dict[str, Any]]] = [("", evidence)]
+    for _ in range(depth):
+        below: list[tuple[str, dict[str, Any]]] = []
+        for prefix, node in level:
+            for key, value in node.items():
+                path = f"{prefix}{key}"
+                out.append((path, value))
+                if isinstance(value, dict):
+                    below.append((f"{path}.", value))
+        level = below
+    return out
+
+
+def stats(evidence: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """Counts from the evidence: well-known ones at any depth first, then top-level numbers.
+
+    A list under a well-known name is shown as its length, a small dict of
+    numbers (``winners`` per trial, say) in full; everything else is left to
+    the full evidence below.
+    """
+    # A counterexample's fields are shown with it, not as counts.
+    walked = [(p, v) for p, v in _walk(evidence) if "counterexample" not in p.split(".")]
     out: list[tuple[str, str, bool]] = []
-    for key in PROMINENT:
-        if key in evidence:
-            value = evidence[key]
-            shown = _count(value)
-            if shown is None and isinstance(value, list | dict):
-                shown = str(len(value))
-            if shown is not None:
-                out.append((key, shown, True))
+    named = sorted(((PROMINENT.index(p.rsplit(".", 1)[-1]), n, p, v)
+                    for n, (p, v) in enumerate(walked) if p.rsplit(".", 1)[-1] in PROMINENT),
+                   key=lambda t: (t[0], t[1]))
+    for _, _, path, value in named[:_MAX_PROMINENT]:
+        shown = _count(value)
+        if shown is None and isinstance(value, list):
+            shown = str(len(value))
+        elif shown is None and isinstance(value, dict) and 0 < len(value) <= 4 \
+                and all(_count(v) is not None for v in value.values()):
+            # A small histogram, such as winners per trial {"1": 30, "2": 1}.
+            shown = ", ".join(f"{k}: {_count(v)}" for k, v in value.items())
+        if shown is not None:
+            out.append((path, shown, True))
+    taken = {p for p, _, _ in out}
     for key, value in evidence.items():
-        if key not in PROMINENT:
-            shown = _count(value)
-            if shown is not None:
-                out.append((key, shown, False))
+        shown = _count(value)
+        if key not in taken and shown is not None:
+            out.append((key, shown, False))
     return out
 
 
 def counterexample(evidence: dict[str, Any]) -> dict[str, Any] | None:
-    """The evidence's counterexample, if it has the shape the timeline can mark.
+    """The evidence's counterexample (the shallowest), if it has a shape the timeline can mark.
 
     ``ops`` are 0-based indices into the history's lines; ``describe`` (one
     line per op, in the same order) and ``culprits`` (the ops whose results
     cannot be explained) are optional, and any other short field is shown.
     """
-    cx = evidence.get("counterexample")
-    if not isinstance(cx, dict):
-        return None
-    ops = cx.get("ops")
-    if not isinstance(ops, list) or not all(isinstance(i, int) for i in ops):
-        return None
-    culprits = cx.get("culprits") or []
-    if not isinstance(culprits, list) or not all(isinstance(i, int) for i in culprits):
-        culprits = []
-    describe = cx.get("describe") or []
-    if isinstance(describe, str):
-        describe = [describe]
-    lines = [str(d) for d in describe]
-    # Numbered by op only when describe is one line per op, as promised.
-    items = [(ops[n] if len(lines) == len(ops) else None, line, len(lines) == len(ops)
-              and ops[n] in culprits) for n, line in enumerate(lines)]
-    shown = {"key", "ops", "culprits", "describe"}
-    extra = [(k, _show(v)) for k, v in cx.items()
-             if k not in shown and (isinstance(v, str | bool) or _count(v) is not None)]
-    return {"key": cx.get("key"), "ops": ops, "culprits": culprits, "items": items,
-            "extra": extra}
+    for path, cx in _walk(evidence):
+        if path.rsplit(".", 1)[-1] != "counterexample" or not isinstance(cx, dict):
+            continue
+        ops = cx.get("ops")
+        if not isinstance(ops, list) or not all(isinstance(i, int) for i in ops):
+            continue
+        culprits = cx.get("culprits") or []
+        if not isinstance(culprits, list) or not all(isinstance(i, int) for i in culprits):
+            culprits = []
+        describe = cx.get("describe") or []
+        lines = [describe] if isinstance(describe, str) else [str(d) for d in describe]
+        # Numbered by op only when describe is one line per op, as promised,
+        # and only when the line does not already start with its number.
+        paired = len(lines) == len(ops)
+        items = [(ops[n] if paired and not line.startswith(f"#{ops[n]}") else None, line,
+                  paired and ops[n] in culprits) for n, line in enumerate(lines)]
+        shown = {"key", "ops", "culprits", "describe"}
+        extra = [(k, _show(v)) for k, v in cx.items()
+                 if k not in shown and (isinstance(v, str | bool) or _count(v) is not None)]
+        return {"where": path.rpartition(".")[0], "key": cx.get("key"), "ops": ops,
+                "culprits": culprits, "items": items, "extra": extra}
+    return None
 
 
 def _detail(report: RunReport, n: int) -> Detail:
