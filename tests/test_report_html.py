@@ -201,6 +201,7 @@ def test_unexpected_and_inconclusive_cells_are_marked(handmade: Path) -> None:
         assert cell.find("span", "badge").text() == "✗"
     assert "expected holds" in cells["violated"].attrs["title"]
     assert not list(cells["per-worker"].iter("span", "badge"))
+    assert "noexp" not in cells["per-worker"].classes
     assert "3 unexpected" in doc.find("header").text()
     assert "inconclusive" in _article(doc, "RedisCache", "visibility").find("h3").text()
 
@@ -451,3 +452,14 @@ def test_a_browser_past_its_timeout_is_stopped_with_its_whole_group(handmade: Pa
     problem = browser.screenshot(page, handmade / "report.png", height=900, timeout=0.2)
     assert problem is not None and "longer than 0.2s" in problem
     assert not (handmade / "report.png").exists()
+
+
+def test_a_verdict_without_expectation_is_marked_as_such(tmp_path: Path) -> None:
+    run = _write_report(tmp_path / "run", [
+        _row("apps.custom_backends.PerProcessFileSystemCache", "visibility", "per-worker", None,
+             evidence={"pids": [1, 2], "matrix": [["Y", "-"], ["-", "Y"]]})], {})
+    doc = parse(render_html(load(run)))
+    cell = doc.find("td", "cell")
+    assert "noexp" in cell.classes and not list(cell.iter("span", "badge"))
+    assert "no documented expectation" in cell.attrs["title"]
+    assert "no expectation" in doc.find("article", "result").find("h3").text()
