@@ -22,6 +22,7 @@ import math
 import random
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from ..client import WorkerClient
 from ..history import History, Op
@@ -37,8 +38,8 @@ MISS_PROBABILITY = 1e-3
 INCS_PER_WORKER = 50
 #: The register workload: clients, keys and operations per client.
 REGISTER_CLIENTS = 8
-REGISTER_KEYS = 3
-REGISTER_OPS = 60
+REGISTER_KEYS = 2
+REGISTER_OPS = 150
 #: No concurrent step may run longer than this, whatever the backend does.
 STEP_DEADLINE = 60.0
 
@@ -85,13 +86,16 @@ def _read_everywhere(history: History, workers: Sequence[WorkerClient], key: str
         history.add(w.op("get", key, **args))
 
 
+def _add(w: WorkerClient, key: str, trial: int) -> list[Op]:
+    return [w.op("add", key, value=f"w{w.index}-t{trial}", trial=trial)]
+
+
 def add_race(workers: Sequence[WorkerClient], *, trials: int = ADD_RACE_TRIALS) -> History:
     keys = Keyspace("add-race")
     history = History()
     for t in range(trials):
         key = keys.fresh(f"t{t}")
-        steps = [lambda w=w, key=key, t=t: [w.op("add", key, value=f"w{w.index}-t{t}", trial=t)]
-                 for w in workers]
+        steps = [partial(_add, w, key, t) for w in workers]
         for op in together(steps):
             history.add(op)
         _read_everywhere(history, workers, key, trial=t, phase="after")
@@ -107,7 +111,7 @@ def inc_race(workers: Sequence[WorkerClient], *, per_worker: int = INCS_PER_WORK
     def incs(w: WorkerClient) -> list[Op]:
         return [w.op("inc", key, delta=1) for _ in range(per_worker)]
 
-    for op in together([lambda w=w: incs(w) for w in workers]):
+    for op in together([partial(incs, w) for w in workers]):
         history.add(op)
     _read_everywhere(history, workers, key, phase="final")
     history.notes.append({"workers": len(workers), "incs_per_worker": per_worker})
@@ -130,7 +134,7 @@ def register(workers: Sequence[WorkerClient], *, clients: int = REGISTER_CLIENTS
         out: list[Op] = []
         for n in range(ops):
             key = rng.choice(names)
-            f = rng.choices(("get", "set", "delete", "add", "inc"), (4, 3, 1, 1, 1))[0]
+            f = rng.choices(("get", "set", "delete", "add", "inc"), (3, 2, 1, 2, 2))[0]
             value = (c + 1) * 1_000_000 + n * 1_000
             args: dict[str, object] = {"value": value} if f in ("set", "add") else {}
             op = w.op(f, key, **args)
@@ -138,7 +142,7 @@ def register(workers: Sequence[WorkerClient], *, clients: int = REGISTER_CLIENTS
             out.append(Op(**{**op.to_json(), "process": c}))
         return out
 
-    for op in together([lambda c=c: client(c) for c in range(clients)]):
+    for op in together([partial(client, c) for c in range(clients)]):
         history.add(op)
     history.notes.append({"clients": clients, "keys": keys, "ops_per_client": ops,
                           "seed": seed})
