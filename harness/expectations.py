@@ -53,14 +53,16 @@ class Catalog:
 
 
 def profiles_markdown(catalog: Catalog) -> str:
-    """The README's "backend profiles" table: expected verdicts, backend x scenario."""
+    """The README's "backend profiles" table: expected verdicts, scenario x backend.
+
+    Scenarios are the rows: there are many more of them than backends.
+    """
     backends = list(dict.fromkeys(b for b, _ in catalog.expectations))
-    scenarios = list(catalog.scenarios)
-    lines = ["| backend | " + " | ".join(scenarios) + " |",
-             "|---|" + "---|" * len(scenarios)]
-    for b in backends:
-        cells = [e.verdict if (e := catalog.expected(b, s)) else "-" for s in scenarios]
-        lines.append(f"| {b} | " + " | ".join(cells) + " |")
+    lines = ["| scenario | " + " | ".join(backends) + " |",
+             "|---|" + "---|" * len(backends)]
+    for s in catalog.scenarios:
+        cells = [e.verdict if (e := catalog.expected(b, s)) else "-" for b in backends]
+        lines.append(f"| `{s}` | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..expectations import load as load_expectations
 from ..verdict import Result
 
 
@@ -28,7 +29,11 @@ def matrix_grid(results: Sequence[Result]) -> tuple[list[str], list[tuple[str, d
     """Scenario columns, and rows of (label, scenario -> index into ``results``)."""
     combos = {(r.worker_class, r.workers, r.preload) for r in results}
     multi = len(combos) > 1
-    scenarios = list(dict.fromkeys(r.scenario for r in results))
+    # The expectations file's order, which groups related scenarios; any
+    # scenario it does not know keeps its order of appearance, after them.
+    seen = list(dict.fromkeys(r.scenario for r in results))
+    order = {sid: n for n, sid in enumerate(load_expectations().scenarios)}
+    scenarios = sorted(seen, key=lambda sid: (order.get(sid, len(order)), seen.index(sid)))
     rows: dict[str, dict[str, int]] = {}
     for n, r in enumerate(results):
         rows.setdefault(row_label(r, multi), {})[r.scenario] = n
@@ -44,10 +49,18 @@ def matrix_rows(results: Sequence[Result]) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
+#: Above this many scenarios the terminal table turns scenarios into rows,
+#: so a full run fits an 80-column terminal's width in backends instead.
+TRANSPOSE_OVER = 4
+
+
 def terminal_table(results: Sequence[Result]) -> str:
     header, body = matrix_rows(results)
     if not body:
         return "no results"
+    if len(header) - 1 > TRANSPOSE_OVER:
+        header, body = (["scenario", *(row[0] for row in body)],
+                        [[sid, *(row[i] for row in body)] for i, sid in enumerate(header[1:], 1)])
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
 
     def line(row: list[str]) -> str:
