@@ -65,7 +65,10 @@ def together(steps: Sequence[Callable[[], list[Op]]]) -> list[Op]:
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(n,), name=f"coherence-client-{n}")
+    # Daemon threads: on Ctrl-C the main thread stops every process at once;
+    # a client still mid-loop must not hold the interpreter open after that.
+    threads = [threading.Thread(target=run, args=(n,), name=f"coherence-client-{n}",
+                                daemon=True)
                for n in range(len(steps))]
     for t in threads:
         t.start()
