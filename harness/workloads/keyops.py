@@ -9,7 +9,7 @@ silently ignored) is caught with probability above 99.9 %.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..client import WorkerClient
 from ..history import History
@@ -51,6 +51,27 @@ def overwrite(workers: Sequence[WorkerClient], *, settle_window: float) -> Histo
     return history
 
 
+def _invalidate(history: History, workers: Sequence[WorkerClient], keys: Keyspace,
+                writers: Sequence[WorkerClient], invalidate: Callable[[list[str]], None],
+                pending: list[PendingRead]) -> None:
+    """Write, read everywhere, invalidate, read everywhere: one delete or clear trial.
+
+    The first reads warm any worker-local layer, so a stale copy there is
+    caught by the second reads.
+    """
+    written = []
+    for writer in writers:
+        key = keys.fresh(f"w{writer.index}")
+        history.add(writer.op("set", key, value=keys.value()))
+        written.append(key)
+    for key in written:
+        for reader in workers:
+            history.add(reader.op("get", key, warm=True))
+    invalidate(written)
+    for key in written:
+        _read_all(workers, key, history, None, pending)
+
+
 def delete(workers: Sequence[WorkerClient], *, settle_window: float) -> History:
     """Set on w_i, read everywhere, delete on w_(i+1), read everywhere."""
     keys, history = Keyspace("delete"), History()
@@ -59,12 +80,12 @@ def delete(workers: Sequence[WorkerClient], *, settle_window: float) -> History:
     for _ in range(rounds_for(n)):
         for i, writer in enumerate(workers):
             deleter = workers[(i + 1) % n]
-            key = keys.fresh(f"w{writer.index}-d{deleter.index}")
-            history.add(writer.op("set", key, value=keys.value()))
-            for reader in workers:
-                history.add(reader.op("get", key, warm=True))
-            history.add(deleter.op("delete", key))
-            _read_all(workers, key, history, None, pending)
+
+            def delete_all(written: list[str], d: WorkerClient = deleter) -> None:
+                for k in written:
+                    history.add(d.op("delete", k))
+
+            _invalidate(history, workers, keys, [writer], delete_all, pending)
     settle(pending, history, window=settle_window)
     return history
 
@@ -76,17 +97,12 @@ def clear(workers: Sequence[WorkerClient], *, settle_window: float) -> History:
     n = len(workers)
     # One clear per round, so rounds (not writes) must reach MIN_TRIALS.
     for r in range(rounds_for(n) * n):
-        written = []
-        for writer in workers:
-            key = keys.fresh(f"w{writer.index}")
-            history.add(writer.op("set", key, value=keys.value()))
-            written.append(key)
-        for key in written:
-            for reader in workers:
-                history.add(reader.op("get", key, warm=True))
-        history.add(workers[r % n].op("clear"))
-        for key in written:
-            _read_all(workers, key, history, None, pending)
+        clearer = workers[r % n]
+
+        def clear_once(_written: list[str], c: WorkerClient = clearer) -> None:
+            history.add(c.op("clear"))
+
+        _invalidate(history, workers, keys, workers, clear_once, pending)
     settle(pending, history, window=settle_window)
     return history
 
