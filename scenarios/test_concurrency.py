@@ -22,6 +22,14 @@ from harness.verdict import Result, safely
 from harness.workloads import concurrent as workload
 
 
+@pytest.fixture(autouse=True)
+def _two_workers(topology: Topology) -> None:
+    # One sync worker serialises every request: nothing can race, and a
+    # "holds" would say nothing about the backend.
+    if len(topology.workers) < 2:
+        pytest.skip("races need at least 2 workers; run with --workers 2 or more")
+
+
 @pytest.mark.scenario("add-race")
 def test_add_race(topology: Topology, record: Callable[..., Result]) -> None:
     history = workload.add_race(topology.workers)
