@@ -85,3 +85,19 @@ def test_report_json_is_valid_json_with_latest_link(cli) -> None:
     assert latest.is_symlink()
     data = json.loads((latest / "report.json").read_text())
     assert data["results"][0]["evidence"]["matrix"] == [["Y", "-"], ["-", "Y"]]
+
+
+def test_scenarios_with_their_own_instances_leave_nothing_running(cli) -> None:
+    """Launched instances (stopped in the background) and killed workers leave no process."""
+    run = cli("--backend", "FileSystemCache", "--backend", "SimpleCache", "--workers", "2",
+              "--scenario", "restart", "--scenario", "clear-blast-radius",
+              "--scenario", "multi-instance", "--scenario", "preload")
+    assert run.code == 0, run.stdout + run.stderr
+    assert run.leftovers == []
+    verdicts = run.verdicts()
+    assert verdicts[("FileSystemCache", "sync", "multi-instance-separate-dirs")] == "per-instance"
+    assert verdicts[("SimpleCache", "sync", "restart")] == "violated"
+    assert verdicts[("SimpleCache", "sync", "preload-after-fork")] == "per-worker"
+    assert verdicts[("FileSystemCache", "sync", "clear-blast-radius-no-prefix")] == "violated"
+    # One progress line per reported scenario, including the second of a pair.
+    assert "multi-instance-separate-dirs: per-instance (ok)" in run.stdout
