@@ -262,6 +262,20 @@ def _sharing(history: History, n: int, matrices: Iterable[str], forgets: Iterabl
     return sharing
 
 
+def _conclude(sharing: dict[str, str], violations: list[str], evidence: dict[str, Any],
+              trials_feature: str) -> Verdict:
+    """The verdict every feature checker ends with, from its matrices and violations."""
+    evidence["sharing"] = sharing
+    if violations:
+        evidence["violations"] = violations
+    evidence["trials_per_feature"] = evidence[trials_feature]["computes"]
+    return Verdict(verdict=_judge(sharing, violations), evidence=evidence)
+
+
+def _all_fresh(counts: dict[str, Any]) -> bool:
+    return bool(counts["fresh"] == counts["checked"])
+
+
 def check_cached_view(history: History, *, pids: list[int]) -> Verdict:
     if (err := failed(history)) is not None:
         return err
@@ -275,20 +289,14 @@ def check_cached_view(history: History, *, pids: list[int]) -> Verdict:
     evidence["cached-response"] = expiry
     violations = [
         name for name, ok in (
-            ("unless did not bypass the cache",
-             evidence["unless"]["bypass"]["fresh"] == evidence["unless"]["bypass"]["checked"]),
+            ("unless did not bypass the cache", _all_fresh(evidence["unless"]["bypass"])),
             ("a different POST body was served from cache",
-             evidence["post-body"]["other_body"]["fresh"]
-             == evidence["post-body"]["other_body"]["checked"]),
+             _all_fresh(evidence["post-body"]["other_body"])),
             ("a CachedResponse outlived its TTL",
              expiry["expired"] == expiry["expiry_reads"]),
         ) if not ok
     ]
-    evidence["sharing"] = sharing
-    if violations:
-        evidence["violations"] = violations
-    evidence["trials_per_feature"] = evidence["view"]["computes"]
-    return Verdict(verdict=_judge(sharing, violations), evidence=evidence)
+    return _conclude(sharing, violations, evidence, "view")
 
 
 def check_memoize(history: History, *, pids: list[int]) -> Verdict:
@@ -297,11 +305,8 @@ def check_memoize(history: History, *, pids: list[int]) -> Verdict:
     n = len(pids)
     evidence: dict[str, Any] = {"pids": pids}
     sharing = _sharing(history, n, MEMOIZE_MATRICES, MEMOIZE_FORGETS, evidence)
-    evidence["sharing"] = sharing
     evidence["default_repr"] = {f: _default_repr(history, f, n) for f in DEFAULT_REPR}
-    evidence["trials_per_feature"] = evidence["function"]["computes"]
-    return Verdict(verdict=_judge(sharing, ()), evidence=evidence)
-
+    return _conclude(sharing, [], evidence, "function")
 
 
 def check_template_fragment(history: History, *, pids: list[int]) -> Verdict:
@@ -311,15 +316,10 @@ def check_template_fragment(history: History, *, pids: list[int]) -> Verdict:
     evidence: dict[str, Any] = {"pids": pids}
     sharing = _sharing(history, n, TEMPLATE_FRAGMENT_MATRICES, TEMPLATE_FRAGMENT_FORGETS,
                        evidence)
-    evidence["fragment-named"]["other_vary_on"] = _fresh(history, "fragment-named:other")
-    other = evidence["fragment-named"]["other_vary_on"]
-    violations = ([] if other["fresh"] == other["checked"]
+    other = evidence["fragment-named"]["other_vary_on"] = _fresh(history, "fragment-named:other")
+    violations = ([] if _all_fresh(other)
                   else ["a fragment with another vary-on value was served from cache"])
     keys = {(op.args.get("observed") or {}).get("key")
             for op in _by(history, "fragment-default:reset")}
     evidence["fragment-default"]["cache_keys"] = sorted(str(k) for k in keys)
-    evidence["sharing"] = sharing
-    if violations:
-        evidence["violations"] = violations
-    evidence["trials_per_feature"] = evidence["fragment-named"]["computes"]
-    return Verdict(verdict=_judge(sharing, violations), evidence=evidence)
+    return _conclude(sharing, violations, evidence, "fragment-named")

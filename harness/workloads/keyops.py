@@ -40,36 +40,37 @@ def overwrite(workers: Sequence[WorkerClient], *, settle_window: float) -> Histo
     for _ in range(rounds_for(n)):
         for i, first in enumerate(workers):
             second = workers[(i + 1) % n]
-            key = keys.fresh(f"w{first.index}-w{second.index}")
-            history.add(first.op("set", key, value=keys.value("v1")))
-            for reader in workers:  # warm any per-worker layer with v1
-                history.add(reader.op("get", key, warm=True))
-            v2 = keys.value("v2")
-            history.add(second.op("set", key, value=v2))
-            _read_all(workers, key, history, v2, pending)
+
+            def set_v2(written: list[str], w: WorkerClient = second) -> object:
+                v2 = keys.value("v2")
+                history.add(w.op("set", written[0], value=v2))
+                return v2
+
+            _trial(history, workers, keys, [first], set_v2, pending)
     settle(pending, history, window=settle_window)
     return history
 
 
-def _invalidate(history: History, workers: Sequence[WorkerClient], keys: Keyspace,
-                writers: Sequence[WorkerClient], invalidate: Callable[[list[str]], None],
-                pending: list[PendingRead]) -> None:
-    """Write, read everywhere, invalidate, read everywhere: one delete or clear trial.
+def _trial(history: History, workers: Sequence[WorkerClient], keys: Keyspace,
+           writers: Sequence[WorkerClient], change: Callable[[list[str]], object],
+           pending: list[PendingRead]) -> None:
+    """Write, read everywhere, change, read everywhere: one overwrite, delete or clear.
 
     The first reads warm any worker-local layer, so a stale copy there is
-    caught by the second reads.
+    caught by the second reads, which must all return what ``change``
+    returns (the new value, or None once the keys are gone).
     """
     written = []
     for writer in writers:
         key = keys.fresh(f"w{writer.index}")
-        history.add(writer.op("set", key, value=keys.value()))
+        history.add(writer.op("set", key, value=keys.value("v1")))
         written.append(key)
     for key in written:
         for reader in workers:
             history.add(reader.op("get", key, warm=True))
-    invalidate(written)
+    want = change(written)
     for key in written:
-        _read_all(workers, key, history, None, pending)
+        _read_all(workers, key, history, want, pending)
 
 
 def delete(workers: Sequence[WorkerClient], *, settle_window: float) -> History:
@@ -85,7 +86,7 @@ def delete(workers: Sequence[WorkerClient], *, settle_window: float) -> History:
                 for k in written:
                     history.add(d.op("delete", k))
 
-            _invalidate(history, workers, keys, [writer], delete_all, pending)
+            _trial(history, workers, keys, [writer], delete_all, pending)
     settle(pending, history, window=settle_window)
     return history
 
@@ -102,7 +103,7 @@ def clear(workers: Sequence[WorkerClient], *, settle_window: float) -> History:
         def clear_once(_written: list[str], c: WorkerClient = clearer) -> None:
             history.add(c.op("clear"))
 
-        _invalidate(history, workers, keys, workers, clear_once, pending)
+        _trial(history, workers, keys, workers, clear_once, pending)
     settle(pending, history, window=settle_window)
     return history
 
