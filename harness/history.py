@@ -28,6 +28,10 @@ class Op:
     error: str | None = None
     start: float = 0.0
     end: float = 0.0
+    #: Whether the worker replied.  An op that got a reply, whatever it said,
+    #: had any effect it had before ``end``; one that got none (a timeout, a
+    #: reset connection) may still take effect at any later time.
+    answered: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
