@@ -1,7 +1,10 @@
-"""The code stays ruff-clean and mypy-strict; both ship in the ``test`` extra."""
+"""The code stays ruff-clean and mypy-strict, and the CI workflows zizmor-clean;
+all three ship in the ``test`` extra."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,4 +22,24 @@ def test_ruff() -> None:
 def test_mypy() -> None:
     proc = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True,
                           text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_zizmor() -> None:
+    """No zizmor finding in the workflows: least permissions, no persisted
+    credentials, actions pinned per ``.github/zizmor.yml``.
+
+    zizmor's wheel ships a binary, not a module, so it is looked up beside the
+    interpreter first. ``--offline`` makes no GitHub calls; any finding is a
+    non-zero exit. The repository's config is found by zizmor's own discovery,
+    as in ``tox -e zizmor``, so a ``ZIZMOR_*`` setting of the caller's (such as
+    another config file) is dropped.
+    """
+    exe = Path(sys.executable).with_name("zizmor")
+    zizmor = str(exe) if exe.exists() else shutil.which("zizmor")
+    assert zizmor, "zizmor is not installed (it is in the test extra)"
+    assert (ROOT / ".github" / "zizmor.yml").is_file()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZIZMOR_")}
+    proc = subprocess.run([zizmor, "--offline", "--color", "never", ".github/workflows"],
+                          cwd=ROOT, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
