@@ -22,17 +22,20 @@ import click
 import pytest
 
 from . import backends as _backends
+from . import interrupt
 from .errors import HarnessError, MissingBinary
 from .expectations import load as load_expectations
 from .expectations import profiles_markdown
-from .options import DEFAULT_APP, PROJECT_ROOT, RunOptions, build
-from .plugin import ITEM_RESULTS, OPTIONS, REPORT_PATH, RESULTS, scenario_of
+from .options import OPTIONS, PROJECT_ROOT, RunOptions, from_values
+from .plugin import ITEM_RESULTS, OPTIONS_KEY, REPORT_PATH, RESULTS, Preset, scenario_of
 from .report import render as render_report
 from .report import terminal_table
 from .report.chromium import find as find_chromium
+from .topology.appcheck import check_app
+from .topology.pool import USER_SERVER_KEYS
+from .topology.processes import ledger, reap_leftovers
 from .topology.servers import find_binary, missing_reason
 from .verdict import Result
-from .workloads.settle import DEFAULT_SETTLE
 
 SCENARIO_DIR = PROJECT_ROOT / "scenarios"
 
@@ -47,61 +50,77 @@ def main() -> None:
     """Check whether gunicorn workers see each other's Flask-Caching writes."""
 
 
+def _click_options(f: Any) -> Any:
+    """Declare every run option on ``f``, from the one table in harness.options."""
+    for opt in reversed(OPTIONS):
+        kwargs: dict[str, Any] = {"help": opt.help}
+        if opt.metavar:
+            kwargs["metavar"] = opt.metavar
+        if opt.flag_only:
+            kwargs["is_flag"] = True
+        elif opt.multiple:
+            kwargs.update(multiple=True, type=click.Choice(opt.choices) if opt.choices else str)
+        else:
+            kwargs.update(type=opt.type, default=opt.default)
+        f = click.option(opt.flag, opt.dest, **kwargs)(f)
+    return f
+
+
 @main.command()
-@click.option("--backend", "backends", multiple=True, metavar="CACHE_TYPE",
-              help="CACHE_TYPE name or import path (repeatable).")
-@click.option("--server", "servers", multiple=True, type=click.Choice(["redis", "memcached"]),
-              help="Start this server for custom backends too (repeatable).")
-@click.option("--workers", default=4, show_default=True, help="Gunicorn workers.")
-@click.option("--worker-class", "worker_classes", multiple=True,
-              type=click.Choice(["sync", "gthread", "gevent"]),
-              help="Worker class (repeatable; default sync).")
-@click.option("--preload", is_flag=True, help="Start gunicorn with --preload.")
-@click.option("--scenario", "scenarios", multiple=True, help="Scenario id (repeatable).")
-@click.option("--config", "config", multiple=True, metavar="KEY=VALUE",
-              help="Extra Flask config (repeatable; value parsed as JSON when it parses).")
-@click.option("--report-dir", default="reports", show_default=True, type=click.Path())
-@click.option("--settle", default=DEFAULT_SETTLE, show_default=True,
-              help="Seconds to wait for a late write to show up on another worker.")
-@click.option("--port", type=int, default=None,
-              help="TCP port for gunicorn's shared listener (default: a free one).")
-@click.option("--app", default=DEFAULT_APP, show_default=True,
-              help="App to serve for the key-operation scenarios.")
-def run(backends: tuple[str, ...], servers: tuple[str, ...], workers: int,
-        worker_classes: tuple[str, ...], preload: bool, scenarios: tuple[str, ...],
-        config: tuple[str, ...], report_dir: str, settle: float, port: int | None,
-        app: str) -> None:
+@_click_options
+def run(**values: Any) -> None:
     """Run the scenarios and print the backend x scenario verdict matrix."""
+    interrupt.install()
+    try:
+        code = _run(values)
+    finally:
+        stopped = ledger().stop_all()
+    if interrupt.requested() is not None:
+        extra = f"; stopped {len(stopped)} more" if stopped else ""
+        click.echo(f"coherence: interrupted by {interrupt.describe()}; every process the run "
+                   f"started was stopped{extra}", err=True)
+        sys.exit(interrupt.exit_status())
+    sys.exit(code)
+
+
+def _run(values: dict[str, Any]) -> int:
     if not SCENARIO_DIR.is_dir():
         _fail(f"scenario files not found at {SCENARIO_DIR}; install from a checkout "
               "with 'pip install -e .'")
-    chosen = list(backends)
-    if not chosen:
-        chosen = []
-        for name in _backends.DEFAULT_BACKENDS:
-            kind = _backends.BUILTIN[name]
-            if kind is not None and find_binary(kind) is None:
-                click.echo(f"{name}: skipped: {missing_reason(kind)}")
-            else:
-                chosen.append(name)
+    for reaped in reap_leftovers():
+        what = ", ".join(reaped.processes) or "no process"
+        click.echo(f"coherence: stopped what an earlier run (pid {reaped.run_pid}) left "
+                   f"behind: {what}; removed {len(reaped.dirs)} directories", err=True)
     try:
-        options = build(backends=chosen, servers=servers, workers=workers,
-                        worker_classes=worker_classes, preload=preload, scenarios=scenarios,
-                        config=config, report_dir=Path(report_dir).resolve(), settle=settle,
-                        port=port, app=app)
+        if not values["backends"]:
+            values["backends"] = _default_backends()
+        values["report_dir"] = Path(values["report_dir"]).resolve()
+        options = from_values(values.get)
         _require_binaries(options)
+        check_app(options.app, options.app_root)
     except HarnessError as exc:
         _fail(str(exc))
-    sys.exit(_run_pytest(options, servers=servers, config=config))
+    if interrupt.requested() is not None:
+        return 0
+    return _run_pytest(options)
+
+
+def _default_backends() -> tuple[str, ...]:
+    chosen = []
+    for name in _backends.DEFAULT_BACKENDS:
+        kind = _backends.BUILTIN[name]
+        if kind is not None and find_binary(kind) is None:
+            click.echo(f"{name}: skipped: {missing_reason(kind)}")
+        else:
+            chosen.append(name)
+    return tuple(chosen)
 
 
 def _require_binaries(options: RunOptions) -> None:
     user_keys = set(options.config)
     for b in options.backends:
         for kind in b.servers:
-            if kind == "redis" and user_keys & {"CACHE_REDIS_URL", "CACHE_REDIS_HOST"}:
-                continue
-            if kind == "memcached" and "CACHE_MEMCACHED_SERVERS" in user_keys:
+            if any(k in user_keys for k in USER_SERVER_KEYS[kind]):
                 continue
             if find_binary(kind) is None:
                 raise MissingBinary(f"cannot check {b.name}: {missing_reason(kind)}")
@@ -183,39 +202,27 @@ class _Progress:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         found: list[Result] = session.config.stash.get(RESULTS, [])
         self.results = list(found)
-        self.options = session.config.stash.get(OPTIONS, None)
+        self.options = session.config.stash.get(OPTIONS_KEY, None)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.report_path = config.stash.get(REPORT_PATH, None)
 
 
-def _run_pytest(options: RunOptions, *, servers: tuple[str, ...],
-                config: tuple[str, ...]) -> int:
+def _run_pytest(options: RunOptions) -> int:
     # --assert=plain: the CLI has already imported the plugin and xprocess,
     # which pytest could otherwise only warn it cannot rewrite.
     args = [str(SCENARIO_DIR), "-p", "no:randomly", "--assert=plain",
-            "--rootdir", str(PROJECT_ROOT), "--workers", str(options.workers),
-            "--report-dir", str(options.report_dir), "--settle", str(options.settle),
-            "--app", options.app]
-    for b in options.backends:
-        args += ["--backend", b.name]
-    for s in servers:
-        args += ["--server", s]
-    for wc in options.worker_classes:
-        args += ["--worker-class", wc]
-    for sid in options.scenarios:
-        args += ["--scenario", sid]
-    for pair in config:
-        args += ["--config", pair]
-    if options.preload:
-        args.append("--preload")
-    if options.port is not None:
-        args += ["--port", str(options.port)]
+            "--rootdir", str(PROJECT_ROOT)]
     progress = _Progress()
     with tempfile.TemporaryDirectory(prefix="coherence-cache-") as cache_dir:
         # xprocess keeps its pid files in pytest's cache dir; a private one
         # keeps CLI runs from touching the checkout's .pytest_cache.
-        code = pytest.main([*args, "-o", f"cache_dir={cache_dir}"], plugins=[progress])
+        ledger().directory(Path(cache_dir))
+        code = pytest.main([*args, "-o", f"cache_dir={cache_dir}"],
+                           plugins=[progress, (Preset(options))])
+        ledger().forget_directory(Path(cache_dir))
+    if interrupt.requested() is not None:
+        return 0  # run() reports the signal
     if progress.error is not None:
         click.echo(f"coherence: error: {progress.error}", err=True)
         return 2

@@ -1,12 +1,20 @@
-"""Run options: what to check, validated once for both front doors.
+"""Run options: declared once, validated once, for both front doors.
 
-The CLI and the pytest plugin both build a :class:`RunOptions` from their
-own flags; every usage error is raised here, so both report it the same way.
+:data:`OPTIONS` is the one declaration of every option: its flag, type,
+default, choices and help.  The ``coherence`` CLI turns it into click
+options and the pytest plugin into pytest options, so a default or a help
+text cannot drift between them.  :func:`build` validates the raw values into
+a :class:`RunOptions` and raises :class:`~harness.errors.UsageError` for
+anything out of range, before anything starts; the CLI then hands its
+RunOptions to the plugin as they are.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -21,6 +29,64 @@ from .workloads.settle import DEFAULT_SETTLE
 #: The project checkout, which holds ``apps/`` and ``scenarios/``.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_APP = "apps.features:app"
+
+#: Longest settle window: a write that needs longer than this to show up on
+#: another worker is not worth waiting for in a test run, and every missed
+#: read waits this long.
+MAX_SETTLE = 30.0
+#: Longest timeout-like ``--config`` value: a year.  Longer gains nothing in
+#: a run that lasts minutes.
+MAX_TIMEOUT_CONFIG = 365 * 24 * 3600
+#: Workers per CPU and memory per worker behind the ``--workers`` cap: a
+#: gunicorn sync worker with Flask and a cache client uses about 40-60 MiB.
+WORKERS_PER_CPU = 8
+MIB_PER_WORKER = 100
+
+
+@dataclass(frozen=True, kw_only=True)
+class Option:
+    """One option of a run, as both front doors declare it."""
+
+    flag: str
+    dest: str
+    help: str
+    type: type[Any] = str
+    default: Any = None
+    multiple: bool = False
+    flag_only: bool = False
+    choices: tuple[str, ...] | None = None
+    metavar: str | None = None
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(flag="--backend", dest="backends", multiple=True, metavar="CACHE_TYPE",
+           help="backend to check (repeatable): a Flask-Caching CACHE_TYPE or an import "
+                "path; default: " + ", ".join(_backends.DEFAULT_BACKENDS)),
+    Option(flag="--server", dest="servers", multiple=True, choices=_backends.SERVER_KINDS,
+           help="also start this server for custom backends (repeatable)"),
+    Option(flag="--workers", dest="workers", type=int, default=4,
+           help="gunicorn workers (default 4)"),
+    Option(flag="--worker-class", dest="worker_classes", multiple=True, choices=WORKER_CLASSES,
+           help="worker class (repeatable; default sync)"),
+    Option(flag="--preload", dest="preload", flag_only=True, default=False,
+           help="start gunicorn with --preload"),
+    Option(flag="--scenario", dest="scenarios", multiple=True, metavar="ID",
+           help="scenario id (repeatable; 'coherence list' shows them)"),
+    Option(flag="--config", dest="config", multiple=True, metavar="KEY=VALUE",
+           help="extra Flask config (repeatable; value parsed as JSON when it parses)"),
+    Option(flag="--report-dir", dest="report_dir", default="reports",
+           help="where run directories go (default reports/)"),
+    Option(flag="--settle", dest="settle", type=float, default=DEFAULT_SETTLE,
+           help=f"seconds to wait for a late write to show up on another worker "
+                f"(default {DEFAULT_SETTLE:g}, at most {MAX_SETTLE:g})"),
+    Option(flag="--port", dest="port", type=int,
+           help="TCP port for gunicorn's shared listener (default: a free one)"),
+    Option(flag="--app", dest="app", default=DEFAULT_APP, metavar="MODULE:NAME",
+           help=f"app to serve for the key-operation scenarios (default {DEFAULT_APP})"),
+    Option(flag="--allow-destructive", dest="allow_destructive", flag_only=True, default=False,
+           help="also run scenarios that clear or flush a cache server or directory the "
+                "harness did not start (named by --config)"),
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,6 +104,7 @@ class RunOptions:
     port: int | None = None
     app: str = DEFAULT_APP
     app_root: Path = PROJECT_ROOT
+    allow_destructive: bool = False
 
 
 def parse_config(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
@@ -57,6 +124,47 @@ def parse_config(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
     return config
 
 
+def _check_config(config: dict[str, Any]) -> None:
+    for key, value in config.items():
+        if key == "CACHE_TYPE":
+            raise UsageError(
+                f"--config CACHE_TYPE={value!r} would relabel every backend's row; "
+                f"choose the backend with --backend {value} instead")
+        if key.endswith("TIMEOUT"):
+            number = value if isinstance(value, int | float) and not isinstance(value, bool) \
+                else None
+            if number is None or not math.isfinite(number) or \
+                    not 0 <= number <= MAX_TIMEOUT_CONFIG:
+                raise UsageError(
+                    f"--config {key}={value!r} must be a number of seconds from 0 (never "
+                    f"expires) to {MAX_TIMEOUT_CONFIG} (a year); e.g. --config {key}=300")
+        if key == "CACHE_THRESHOLD" and (not isinstance(value, int) or isinstance(value, bool)
+                                         or value < 0):
+            raise UsageError(f"--config CACHE_THRESHOLD={value!r} must be a whole number "
+                             "of entries, 0 or more; e.g. --config CACHE_THRESHOLD=500")
+
+
+def _available_mib() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def workers_cap() -> tuple[int, str]:
+    """The most workers this machine can run, and how that number was reached."""
+    cpus = os.cpu_count() or 1
+    cap, why = WORKERS_PER_CPU * cpus, f"{WORKERS_PER_CPU} per CPU x {cpus} CPUs"
+    mib = _available_mib()
+    if mib is not None and mib // MIB_PER_WORKER < cap:
+        cap = max(1, mib // MIB_PER_WORKER)
+        why = f"{MIB_PER_WORKER} MiB each of {mib} MiB available"
+    return cap, why
+
+
 def build(
     *,
     backends: list[str] | tuple[str, ...] = (),
@@ -70,10 +178,13 @@ def build(
     settle: float = DEFAULT_SETTLE,
     port: int | None = None,
     app: str = DEFAULT_APP,
+    allow_destructive: bool = False,
 ) -> RunOptions:
     """Validate raw option values into RunOptions, or raise UsageError."""
-    if workers < 1:
-        raise UsageError(f"--workers {workers!r} must be at least 1")
+    cap, why = workers_cap()
+    if not 1 <= workers <= cap:
+        raise UsageError(f"--workers {workers!r} must be from 1 to {cap} on this machine "
+                         f"({why}); e.g. --workers 4")
     for wc in worker_classes:
         if wc not in WORKER_CLASSES:
             raise UsageError(
@@ -84,13 +195,20 @@ def build(
             raise UsageError(
                 f"unknown --server {s!r}; use one of {', '.join(_backends.SERVER_KINDS)}"
             )
-    if settle < 0:
-        raise UsageError(f"--settle {settle!r} must be zero or more seconds")
+    if not (math.isfinite(settle) and 0 <= settle <= MAX_SETTLE):
+        raise UsageError(f"--settle {settle!r} must be from 0 to {MAX_SETTLE:g} seconds; "
+                         "e.g. --settle 1")
     if port is not None and not 0 < port < 65536:
         raise UsageError(f"--port {port!r} must be between 1 and 65535")
-    if ":" not in app:
+    module, sep, attr = app.partition(":")
+    if not sep or not module or not attr:
         raise UsageError(f"--app {app!r} must be MODULE:NAME, e.g. apps.demo:app")
     load_expectations().check_scenarios(list(scenarios))
+    parsed = parse_config(list(config))
+    _check_config(parsed)
+    from .report.writer import check_report_dir
+
+    check_report_dir(Path(report_dir))
     extra = cast(tuple[ServerKind, ...], tuple(dict.fromkeys(servers)))
     pythonpath = [str(PROJECT_ROOT), *_backends.pythonpath_entries()]
     names = list(dict.fromkeys(backends)) or list(_backends.DEFAULT_BACKENDS)
@@ -104,9 +222,24 @@ def build(
         or ("sync",),
         preload=preload,
         scenarios=tuple(dict.fromkeys(scenarios)),
-        config=parse_config(list(config)),
+        config=parsed,
         report_dir=Path(report_dir),
         settle=settle,
         port=port,
         app=app,
+        allow_destructive=allow_destructive,
     )
+
+
+def from_values(get: Callable[[str], Any]) -> RunOptions:
+    """Build from a front door's parsed values, looked up by each option's ``dest``.
+
+    A value of None (pytest's "not given") falls back to the declared default.
+    """
+    kwargs: dict[str, Any] = {}
+    for opt in OPTIONS:
+        value = get(opt.dest)
+        if value is None:
+            continue
+        kwargs[opt.dest] = tuple(value) if opt.multiple else value
+    return build(**kwargs)

@@ -18,67 +18,148 @@ from typing import Any, Protocol
 
 import pytest
 
-from . import environment, report
+from . import environment, interrupt, report
 from .errors import HarnessError
 from .expectations import load as load_expectations
 from .history import History
-from .options import RunOptions, build
+from .options import OPTIONS, RunOptions, from_values
+from .topology.appcheck import check_app
 from .topology.pool import Topology, TopologyKey, TopologyPool
+from .topology.processes import ledger
 from .topology.servers import find_binary, missing_reason
 from .verdict import INCONCLUSIVE, Result, Verdict
 
-OPTIONS = pytest.StashKey[RunOptions]()
+OPTIONS_KEY = pytest.StashKey[RunOptions]()
 RESULTS = pytest.StashKey[list[Result]]()
 REPORT_PATH = pytest.StashKey[Path]()
 ITEM_RESULTS = pytest.StashKey[list[Result]]()
+PROGRESS = pytest.StashKey["_Completion"]()
+INSTALLED = pytest.StashKey[bool]()
+
+
+class Preset:
+    """Carries the CLI's RunOptions into the session, so pytest parses nothing twice.
+
+    The CLI has also checked the app already (see
+    :func:`~harness.topology.appcheck.check_app`).
+    """
+
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+
+
+def _preset(config: pytest.Config) -> Preset | None:
+    for plugin in config.pluginmanager.get_plugins():
+        if isinstance(plugin, Preset):
+            return plugin
+    return None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("coherence", "multi-process cache coherence")
-    g.addoption("--backend", action="append", default=[], metavar="CACHE_TYPE",
-                help="backend to check (repeatable): a Flask-Caching CACHE_TYPE or an "
-                     "import path; default: NullCache, SimpleCache, FileSystemCache, "
-                     "RedisCache, MemcachedCache")
-    g.addoption("--server", action="append", default=[], choices=["redis", "memcached"],
-                help="also start this server for custom backends (repeatable)")
-    g.addoption("--workers", type=int, default=4, help="gunicorn workers (default 4)")
-    g.addoption("--worker-class", action="append", default=[], dest="worker_class",
-                help="sync, gthread or gevent (repeatable; default sync)")
-    g.addoption("--preload", action="store_true", help="start gunicorn with --preload")
-    g.addoption("--scenario", action="append", default=[], help="run only this scenario id")
-    g.addoption("--config", action="append", default=[], metavar="KEY=VALUE",
-                help="extra Flask config for the app (repeatable; JSON values parsed)")
-    g.addoption("--report-dir", default=None, help="where reports go (default: reports/)")
-    g.addoption("--settle", type=float, default=None,
-                help="seconds to wait for a late write to become visible (default 1)")
-    g.addoption("--port", type=int, default=None,
-                help="TCP port for gunicorn's shared listener (default: a free one)")
-    g.addoption("--app", default=None,
-                help="app to serve for the key-operation scenarios, MODULE:NAME "
-                     "(default apps.features:app)")
+    for opt in OPTIONS:
+        kwargs: dict[str, Any] = {"dest": opt.dest, "help": opt.help}
+        if opt.flag_only:
+            kwargs["action"] = "store_true"
+        elif opt.multiple:
+            kwargs.update(action="append", default=[])
+        else:
+            # None means "not given": options.from_values applies the default.
+            kwargs.update(type=opt.type, default=None)
+        if opt.choices:
+            kwargs["choices"] = list(opt.choices)
+        if opt.metavar:
+            kwargs["metavar"] = opt.metavar
+        g.addoption(opt.flag, **kwargs)
+
+
+def _session_options(config: pytest.Config) -> RunOptions:
+    preset = _preset(config)
+    if preset is not None:
+        return preset.options
+
+    def get(dest: str) -> Any:
+        value = config.getoption(dest)
+        if dest == "report_dir" and value is None:
+            # pytest runs from anywhere inside the checkout; reports go to its root.
+            return config.rootpath / "reports"
+        return value
+
+    return from_values(get)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "scenario(*ids): the stable scenario ids a test reports "
                                        "under, its main one first")
     config.addinivalue_line("markers", "app(MODULE:NAME): the app whose routes a scenario needs")
-    opt = config.getoption
-    report_dir = opt("report_dir") or (config.rootpath / "reports")
-    kwargs: dict[str, Any] = {}
-    if opt("settle") is not None:
-        kwargs["settle"] = opt("settle")
-    if opt("app"):
-        kwargs["app"] = opt("app")
+    config.addinivalue_line("markers", "destructive: the scenario clears or flushes the whole "
+                                       "cache; skipped on storage the harness did not start "
+                                       "unless --allow-destructive")
     try:
-        config.stash[OPTIONS] = build(
-            backends=opt("backend"), servers=opt("server"), workers=opt("workers"),
-            worker_classes=opt("worker_class"), preload=opt("preload"),
-            scenarios=opt("scenario"), config=opt("config"), report_dir=report_dir,
-            port=opt("port"), **kwargs,
-        )
+        config.stash[OPTIONS_KEY] = _session_options(config)
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[RESULTS] = []
+    config.stash[PROGRESS] = _Completion()
+    config.pluginmanager.register(config.stash[PROGRESS], "coherence-completion")
+    ledger()
+    config.stash[INSTALLED] = not interrupt.installed()
+    interrupt.install()
+    interrupt.raising(True)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if OPTIONS_KEY not in config.stash:
+        return
+    interrupt.raising(False)
+    # The pool's own teardown has stopped everything by now; whatever is
+    # still registered was left by a teardown a signal cut short.
+    ledger().stop_all()
+    if config.stash.get(INSTALLED, False):
+        interrupt.uninstall()
+
+
+class _Completion:
+    """Counts the selected checks that ran to an outcome: a full run from a partial one."""
+
+    def __init__(self) -> None:
+        self.selected = 0
+        self.finished = 0
+        self.stopped: str | None = None
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.selected = len(session.items)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self.finished += 1
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Any:
+        if interrupt.requested() is not None:
+            raise KeyboardInterrupt(interrupt.describe())
+        try:
+            return (yield)
+        finally:
+            # From here on a signal is only recorded: raising it in a teardown
+            # would cut short the very cleanup it asks for.
+            interrupt.raising(False)
+            stop = session.shouldstop or session.shouldfail
+            if stop:
+                self.stopped = str(stop)
+
+
+def partial_reason(config: pytest.Config) -> str | None:
+    """Why this session's report is partial, or None when every selected check ran."""
+    signum = interrupt.describe()
+    done = config.stash.get(PROGRESS, None)
+    if signum is not None:
+        ran = f"; {done.finished} of {done.selected} checks ran" if done else ""
+        return f"interrupted by {signum}{ran}"
+    if done is not None and done.finished < done.selected:
+        why = f"stopped early ({done.stopped})" if done.stopped else "stopped early"
+        return f"{why}; {done.finished} of {done.selected} checks ran"
+    return None
 
 
 def _keys(options: RunOptions) -> list[TopologyKey]:
@@ -91,7 +172,7 @@ def _keys(options: RunOptions) -> list[TopologyKey]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "topology" in metafunc.fixturenames:
-        options = metafunc.config.stash[OPTIONS]
+        options = metafunc.config.stash[OPTIONS_KEY]
         keys = _keys(options)
         # A scenario that needs particular routes names its app with
         # @pytest.mark.app(...); with the default app (which has them all)
@@ -118,7 +199,7 @@ def scenario_of(item: pytest.Item) -> str | None:
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    options = config.stash[OPTIONS]
+    options = config.stash[OPTIONS_KEY]
     if options.scenarios:
         keep = [i for i in items
                 if set(scenarios_of(i)) & set(options.scenarios) or not _uses_topology(i)]
@@ -151,15 +232,19 @@ def _topology_key(item: pytest.Item) -> TopologyKey | None:
 @pytest.fixture(scope="session")
 def coherence_options(request: pytest.FixtureRequest) -> RunOptions:
     """The validated options of this run."""
-    return request.config.stash[OPTIONS]
+    return request.config.stash[OPTIONS_KEY]
 
 
 @pytest.fixture(scope="session")
-def coherence_pool(xprocess: Any, coherence_options: RunOptions) -> Iterator[TopologyPool]:
+def coherence_pool(request: pytest.FixtureRequest, xprocess: Any,
+                   coherence_options: RunOptions) -> Iterator[TopologyPool]:
     """Every process of the run; all are stopped when the session ends."""
+    if _preset(request.config) is None:
+        check_app(coherence_options.app, coherence_options.app_root)
     pool = TopologyPool(
         xprocess=xprocess, app=coherence_options.app, app_root=coherence_options.app_root,
         user_config=coherence_options.config, port=coherence_options.port,
+        log_dir=coherence_options.report_dir / "logs",
     )
     try:
         yield pool
@@ -174,11 +259,15 @@ def topology_key(request: pytest.FixtureRequest) -> TopologyKey:
 
 
 @pytest.fixture
-def topology(coherence_pool: TopologyPool, topology_key: TopologyKey) -> Topology:
+def topology(request: pytest.FixtureRequest, coherence_pool: TopologyPool,
+             coherence_options: RunOptions, topology_key: TopologyKey) -> Topology:
     """The running gunicorn (and servers) for this test's backend and worker class.
 
     A missing server binary skips the test with the install hint, except
-    under ``CI=true``, where a silently skipped backend would be a lie.
+    under ``CI=true``, where a silently skipped backend would be a lie.  A
+    destructive scenario on storage the harness did not start is skipped
+    unless ``--allow-destructive``.  A server that is already dead, stalled
+    or replaced gives every scenario of the test an ``error`` row at once.
     """
     for kind in coherence_pool.needed_servers(topology_key.backend):
         if find_binary(kind) is None:
@@ -186,7 +275,19 @@ def topology(coherence_pool: TopologyPool, topology_key: TopologyKey) -> Topolog
             if os.environ.get("CI", "").lower() == "true":
                 pytest.fail(f"{reason}; CI must install it")
             pytest.skip(reason)
-    return coherence_pool.get(topology_key)
+    foreign = coherence_pool.foreign_storage(topology_key.backend)
+    if foreign and request.node.get_closest_marker("destructive") \
+            and not coherence_options.allow_destructive:
+        pytest.skip(f"would clear storage the harness did not start ({foreign}); "
+                    "pass --allow-destructive to run it anyway")
+    topo = coherence_pool.get(topology_key)
+    problems = coherence_pool.health(topo, when="before the scenario")
+    if problems:
+        for sid in scenarios_of(request.node):
+            _append(request, _result(topo, sid, Verdict(
+                verdict="error", evidence={"server_problems": problems}), None))
+        pytest.fail(f"{topo.key.label}: {problems[0]['problem']}; nothing was run")
+    return topo
 
 
 class Launch(Protocol):
@@ -217,12 +318,12 @@ def launch(coherence_pool: TopologyPool, topology: Topology) -> Iterator[Launch]
 
 
 @pytest.fixture
-def record(request: pytest.FixtureRequest, topology: Topology) -> Callable[[Verdict], Result]:
+def record(request: pytest.FixtureRequest, topology: Topology,
+           coherence_pool: TopologyPool) -> Callable[[Verdict], Result]:
     """Turn this test's verdict into a report row, compared to the expectations file."""
     sid = scenario_of(request.node)
     if sid is None:
         raise pytest.UsageError(f"{request.node.nodeid} needs @pytest.mark.scenario('<id>')")
-    catalog = load_expectations()
 
     def _record(verdict: Verdict, *, scenario: str | None = None,
                 history: History | None = None) -> Result:
@@ -230,18 +331,32 @@ def record(request: pytest.FixtureRequest, topology: Topology) -> Callable[[Verd
         if name not in scenarios_of(request.node):
             raise pytest.UsageError(f"{request.node.nodeid} records {name!r} but its "
                                     f"scenario marker lists only {scenarios_of(request.node)}")
-        expectation = catalog.expected(topology.key.backend.name, name)
-        result = Result(
-            backend=topology.key.backend.name, worker_class=topology.key.worker_class,
-            workers=topology.key.workers, preload=topology.key.preload, scenario=name,
-            verdict=verdict.verdict, expected=expectation.verdict if expectation else None,
-            evidence=verdict.evidence, history=history,
-        )
-        request.config.stash[RESULTS].append(result)
-        request.node.stash.setdefault(ITEM_RESULTS, []).append(result)
-        return result
+        problems = coherence_pool.health(topology, when="after the scenario")
+        if problems:
+            # A verdict drawn while a server was dying says nothing about the backend.
+            verdict = Verdict(verdict="error", evidence={
+                "server_problems": problems, "checker_verdict": verdict.verdict,
+                "checker_evidence": verdict.evidence})
+        return _append(request, _result(topology, name, verdict, history))
 
     return _record
+
+
+def _result(topology: Topology, scenario: str, verdict: Verdict,
+            history: History | None) -> Result:
+    expectation = load_expectations().expected(topology.key.backend.name, scenario)
+    return Result(
+        backend=topology.key.backend.name, worker_class=topology.key.worker_class,
+        workers=topology.key.workers, preload=topology.key.preload, scenario=scenario,
+        verdict=verdict.verdict, expected=expectation.verdict if expectation else None,
+        evidence=verdict.evidence, history=history,
+    )
+
+
+def _append(request: pytest.FixtureRequest, result: Result) -> Result:
+    request.config.stash[RESULTS].append(result)
+    request.node.stash.setdefault(ITEM_RESULTS, []).append(result)
+    return result
 
 
 def assert_expected(result: Result) -> None:
@@ -260,17 +375,32 @@ def assert_expected(result: Result) -> None:
                     f"{why}; evidence: {result.evidence}")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     results = config.stash.get(RESULTS, [])
     if not results:
         return
-    options = config.stash[OPTIONS]
+    options = config.stash[OPTIONS_KEY]
+    partial = partial_reason(config)
+    if partial is not None:
+        _drop_junitxml(config)
     config.stash[REPORT_PATH] = report.write_run(
         results, options.report_dir, environment=environment.describe(),
         run={"workers": options.workers, "worker_classes": list(options.worker_classes),
-             "preload": options.preload, "settle_s": options.settle, "app": options.app},
+             "preload": options.preload, "settle_s": options.settle, "app": options.app,
+             "allow_destructive": options.allow_destructive},
+        partial_reason=partial,
     )
+
+
+def _drop_junitxml(config: pytest.Config) -> None:
+    """No JUnit file for a partial run: fewer tests and no failures would read as green."""
+    from _pytest.junitxml import LogXML
+
+    for plugin in config.pluginmanager.get_plugins():
+        if isinstance(plugin, LogXML):
+            config.pluginmanager.unregister(plugin)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -13,8 +13,12 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from .. import interrupt
+from ..topology.processes import ledger, set_pdeathsig
 
 NAMES = ("chromium", "chromium-browser")
 TIMEOUT = 30.0
@@ -68,19 +72,39 @@ def _stop(proc: subprocess.Popen[str]) -> None:
     _signal_group(proc.pid, signal.SIGKILL)
 
 
+def _communicate(proc: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+    """``proc.communicate(timeout)``, cut short by a stop signal."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or interrupt.requested() is not None:
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+        try:
+            return proc.communicate(timeout=min(0.2, left))
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def run(binary: str, *args: str, timeout: float = TIMEOUT) -> Outcome:
-    """Run one headless browser to completion, or kill its group at ``timeout``."""
+    """Run one headless browser to completion, or kill its group at ``timeout``.
+
+    A stop signal (see :mod:`harness.interrupt`) counts as a timeout: the
+    group is killed at once and the profile removed.
+    """
+    book = ledger()
     # A helper still exiting may write into the profile while it is removed.
     with tempfile.TemporaryDirectory(prefix="coherence-chromium-",
                                      ignore_cleanup_errors=True) as profile:
+        book.directory(Path(profile))
         cmd = [binary, *FLAGS, f"--user-data-dir={profile}", *args]
         env = {**os.environ, "HOME": profile}
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 stdin=subprocess.DEVNULL, text=True, env=env,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=set_pdeathsig)
+        book.spawned(proc, what="chromium")
         timed_out = False
         try:
-            out, err = proc.communicate(timeout=timeout)
+            out, err = _communicate(proc, timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
             _stop(proc)
@@ -93,6 +117,8 @@ def run(binary: str, *args: str, timeout: float = TIMEOUT) -> Outcome:
         else:
             # A helper left behind by a browser that did exit goes with it.
             _signal_group(proc.pid, signal.SIGKILL)
+        book.reaped(proc.pid)
+    book.forget_directory(Path(profile))
     return Outcome(pid=proc.pid, code=None if timed_out else proc.returncode, stdout=out,
                    stderr=err, timed_out=timed_out)
 

@@ -16,7 +16,6 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from ..expectations import load as load_expectations
 from ..verdict import INCONCLUSIVE, Result
 from .figures import DRAW_CAP, Timeline, close_up, heatmap, timeline
 from .matrix import matrix_grid
@@ -166,7 +165,7 @@ def counterexample(evidence: dict[str, Any]) -> dict[str, Any] | None:
 
 def _detail(report: RunReport, n: int) -> Detail:
     r = report.results[n]
-    exp = load_expectations().expected(r.backend, r.scenario)
+    exp = report.expectation(n)
     ev = r.evidence if isinstance(r.evidence, dict) else {"value": r.evidence}
     cx = counterexample(ev)
     figure = None
@@ -253,5 +252,5 @@ def render_html(report: RunReport) -> str:
         created=report.created.strftime("%Y-%m-%d %H:%M:%S"), schema=report.data.get("schema"),
         environment=env, run=run, scenarios=scenarios, rows=rows, details=details,
         total=len(results), unexpected=unexpected, draw_cap=DRAW_CAP, status=status,
-        verdicts=KNOWN_VERDICTS, verdict_css=verdict_css,
+        verdicts=KNOWN_VERDICTS, verdict_css=verdict_css, partial=report.partial_reason,
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-from ..expectations import load as load_expectations
 from .matrix import matrix_rows
 from .model import RunReport
 
@@ -16,11 +15,12 @@ from .model import RunReport
 def render_markdown(report: RunReport) -> str:
     results = report.results
     header, body = matrix_rows(results)
-    catalog = load_expectations()
     environment = report.environment
-    out = [
-        "# Cache coherence report",
-        "",
+    out = ["# Cache coherence report", ""]
+    if not report.complete:
+        out += [f"> **PARTIAL RUN: {report.partial_reason}.** Only the checks that finished "
+                "are below; the others have no verdict, so this is not a pass.", ""]
+    out += [
         f"Created {report.created.strftime('%Y-%m-%d %H:%M:%S')} UTC.  "
         + ", ".join(f"{k} {v}" for k, v in environment.items() if v and k != "platform"),
         "",
@@ -37,9 +37,7 @@ def render_markdown(report: RunReport) -> str:
                        f"got `{r.verdict}`, expected `{r.expected}`. "
                        f"Evidence: `{json.dumps(r.evidence, default=str)[:600]}`")
         out.append("")
-    reasons = [
-        e for e in (catalog.expected(r.backend, r.scenario) for r in results) if e is not None
-    ]
+    reasons = [e for e in (report.expectation(n) for n in range(len(results))) if e is not None]
     if reasons:
         out += ["## Why these are the expected verdicts", "",
                 "| backend | scenario | expected | reason | upstream |",

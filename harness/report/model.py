@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..expectations import Expectation
+from ..expectations import load as load_expectations
 from ..verdict import Result
 
 SCHEMA = "coherence-report/1"
@@ -41,6 +43,37 @@ class RunReport:
     def environment(self) -> dict[str, Any]:
         env: dict[str, Any] = self.data.get("environment") or {}
         return env
+
+    @property
+    def complete(self) -> bool:
+        """False for a run that was interrupted or stopped before every check ran.
+
+        Reports written before the flag existed were only ever written by
+        runs that finished, so a missing flag reads as complete.
+        """
+        return self.data.get("complete", True) is not False
+
+    @property
+    def partial_reason(self) -> str | None:
+        if self.complete:
+            return None
+        return str(self.data.get("partial_reason") or "the run did not finish")
+
+    def expectation(self, n: int) -> Expectation | None:
+        """Result ``n``'s expectation as the run saw it.
+
+        The row keeps the expected verdict, reason and upstream reference it
+        was judged against, so an old run shows its own reasons; rows from
+        before they were stored fall back to today's expectations file.
+        """
+        row = self.data["results"][n]
+        r = self.results[n]
+        if isinstance(row.get("expected_reason"), str):
+            if r.expected is None:
+                return None
+            return Expectation(backend=r.backend, scenario=r.scenario, verdict=r.expected,
+                               reason=row["expected_reason"], ref=str(row.get("expected_ref")))
+        return load_expectations().expected(r.backend, r.scenario)
 
     @property
     def run(self) -> dict[str, Any]:

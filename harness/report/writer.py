@@ -13,12 +13,16 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .. import interrupt
+from ..errors import UsageError
+from ..expectations import load as load_expectations
 from ..verdict import Result
 from . import chromium
 from .html import render_html
@@ -39,19 +43,47 @@ class Rendered:
 
 def to_json(results: Sequence[Result], *, created: datetime,
             environment: dict[str, Any], run: dict[str, Any],
-            history_paths: Sequence[str | None] = ()) -> dict[str, Any]:
+            history_paths: Sequence[str | None] = (), complete: bool = True,
+            partial_reason: str | None = None) -> dict[str, Any]:
+    catalog = load_expectations()
     rows = []
     for n, r in enumerate(results):
         row = r.to_json()
         row["history"] = history_paths[n] if n < len(history_paths) else None
+        # The reasons as they stood when this run was judged; a later edit of
+        # the expectations file must not rewrite an old report's reasons.
+        exp = catalog.expected(r.backend, r.scenario)
+        row["expected_reason"] = exp.reason if exp is not None else None
+        row["expected_ref"] = exp.ref if exp is not None else None
         rows.append(row)
-    return {
+    data: dict[str, Any] = {
         "schema": SCHEMA,
         "created": created.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "environment": environment,
-        "run": run,
-        "results": rows,
+        "complete": complete,
     }
+    if not complete:
+        data["partial_reason"] = partial_reason or "the run did not finish"
+    data.update(environment=environment, run=run, results=rows)
+    return data
+
+
+def check_report_dir(report_dir: Path) -> None:
+    """Raise UsageError unless a run directory and ``latest`` can be written there.
+
+    Called before anything starts, so that an unusable directory costs one
+    line, not a whole run's results.
+    """
+    where = str(report_dir)
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=report_dir, prefix=".probe-") as probe:
+            (Path(probe) / "report.json").write_text("{}", "utf-8")
+            os.symlink(probe, Path(probe) / "latest")
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise UsageError(
+            f"--report-dir {where!r} is not usable ({why}); pass a writable directory, "
+            "e.g. --report-dir reports") from None
 
 
 def write_histories(results: Sequence[Result], target: Path) -> list[str | None]:
@@ -99,7 +131,7 @@ def render(path: Path, *, png: bool = True) -> Rendered:
     page.write_text(render_html(report), "utf-8")
     shot: Path | None = None
     problem: str | None = None
-    if png:
+    if png and interrupt.requested() is None:
         shot = target / "report.png"
         problem = chromium.screenshot(page, shot, height=screenshot_height(report))
         if problem is not None:
@@ -108,17 +140,39 @@ def render(path: Path, *, png: bool = True) -> Rendered:
 
 
 def write_run(results: Sequence[Result], report_dir: Path, *,
-              environment: dict[str, Any], run: dict[str, Any]) -> Path:
-    """Write report.json, the histories and the renderings into a new timestamped directory."""
+              environment: dict[str, Any], run: dict[str, Any],
+              partial_reason: str | None = None) -> Path:
+    """Write report.json, the histories and the renderings into a new timestamped directory.
+
+    A partial run (``partial_reason`` given) gets report.json with
+    ``"complete": false`` and its histories, and nothing else: no
+    renderings, and ``latest`` keeps pointing at the last complete run.  A
+    signal that arrives while a complete run is written turns it into a
+    partial one the same way.
+    """
     created = datetime.now(UTC)
     stamp = created.strftime("%Y%m%dT%H%M%S%fZ")
     target = report_dir / stamp
     target.mkdir(parents=True, exist_ok=False)
     history_paths = write_histories(results, target)
-    data = to_json(results, created=created, environment=environment, run=run,
-                   history_paths=history_paths)
-    (target / "report.json").write_text(json.dumps(data, indent=2, default=str) + "\n", "utf-8")
+
+    def write_json(reason: str | None) -> None:
+        data = to_json(results, created=created, environment=environment, run=run,
+                       history_paths=history_paths, complete=reason is None,
+                       partial_reason=reason)
+        tmp = target / ".report.json.tmp"
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", "utf-8")
+        os.replace(tmp, target / "report.json")
+
+    write_json(partial_reason)
+    if partial_reason is not None:
+        return target
     rendered = render(target, png=chromium.find() is not None)
+    if interrupt.requested() is not None:
+        for name in ("report.md", "report.html", "report.png"):
+            (target / name).unlink(missing_ok=True)
+        write_json(f"interrupted by {interrupt.describe()} while the report was written")
+        return target
     if rendered.png_problem is not None:
         # Chromium is installed but failed: worth a line, never worth failing the run.
         print(f"coherence: report.png not written: {rendered.png_problem}", file=sys.stderr)

@@ -25,6 +25,7 @@ from typing import Any, Literal
 from ..client import WorkerClient
 from ..errors import BootError
 from .ports import HOST, ensure_free, free_port
+from .processes import ledger, set_pdeathsig
 
 WorkerClass = Literal["sync", "gthread", "gevent"]
 WORKER_CLASSES: tuple[WorkerClass, ...] = ("sync", "gthread", "gevent")
@@ -148,7 +149,11 @@ def serve(spec: GunicornSpec, workdir: Path) -> Iterator[Gunicorn]:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # own process group: stopped as one unit
+            # SIGTERM is gunicorn's graceful stop: the master takes its
+            # workers down with it if the harness dies without a word.
+            preexec_fn=lambda: set_pdeathsig(signal.SIGTERM),
         )
+    ledger().spawned(proc, what=f"gunicorn {spec.app}")
     g = Gunicorn(spec=spec, process=proc, port=port, socket_dir=socket_dir, log=log, workers=[])
     try:
         g.workers = _await_workers(g, count=spec.workers, exclude=set(), timeout=BOOT_TIMEOUT)
@@ -176,6 +181,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         break
     if proc.poll() is None:
         proc.wait()
+    ledger().reaped(pgid)
 
 
 def _wait_group_gone(pgid: int, timeout: float) -> None:

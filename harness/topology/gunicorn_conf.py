@@ -10,7 +10,9 @@ Loaded with ``gunicorn -c <this file>``; it must not import the harness,
 because it runs inside gunicorn's own interpreter.
 """
 
+import ctypes
 import os
+import signal
 from typing import Any
 
 from gunicorn.sock import UnixSocket
@@ -23,6 +25,9 @@ def _path(pid: int) -> str:
 
 
 def post_fork(server: object, worker: Any) -> None:
+    # A worker whose master is SIGKILLed would otherwise serve on until its
+    # next parent check; PR_SET_PDEATHSIG (1) ends it with the master.
+    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))
     # post_fork, not post_worker_init: the sync worker fixes the set of
     # sockets it waits on before post_worker_init runs.
     path = _path(os.getpid())

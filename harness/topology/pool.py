@@ -12,6 +12,7 @@ import tempfile
 import threading
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -20,11 +21,12 @@ from ..backends import Backend, ServerKind
 from ..errors import HarnessError, ServerUnreachable
 from .gunicorn import Gunicorn, GunicornSpec, WorkerClass, serve
 from .ports import reachable
-from .servers import Server, XProcessLike, running
+from .processes import ledger
+from .servers import Server, XProcessLike, health, running
 
 # Config keys by which a user points a backend at a server of their own;
 # when given, the harness starts no server of that kind and checks theirs.
-_USER_SERVER_KEYS: dict[ServerKind, tuple[str, ...]] = {
+USER_SERVER_KEYS: dict[ServerKind, tuple[str, ...]] = {
     "redis": ("CACHE_REDIS_URL", "CACHE_REDIS_HOST", "CACHE_REDIS_PORT"),
     "memcached": ("CACHE_MEMCACHED_SERVERS",),
 }
@@ -73,6 +75,9 @@ class TopologyPool:
     app_root: Path
     user_config: dict[str, Any] = field(default_factory=dict)
     port: int | None = None
+    #: Where a failed boot's log is copied, so the message can name a file
+    #: that still exists when it is read.
+    log_dir: Path | None = None
     _stack: ExitStack = field(default_factory=ExitStack)
     _servers: dict[ServerKind, Server] = field(default_factory=dict)
     _current: tuple[TopologyKey, Topology, ExitStack] | None = None
@@ -82,7 +87,8 @@ class TopologyPool:
     _started: int = 0
     _retiring: list[threading.Thread] = field(default_factory=list)
     _retire_errors: list[BaseException] = field(default_factory=list)
-    _root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="coherence-")))
+    _root: Path = field(default_factory=lambda: ledger().directory(
+        Path(tempfile.mkdtemp(prefix="coherence-"))))
 
     def server(self, kind: ServerKind) -> Server:
         """The run's server of ``kind``, started on first use."""
@@ -95,8 +101,57 @@ class TopologyPool:
     def needed_servers(self, backend: Backend) -> tuple[ServerKind, ...]:
         return tuple(
             kind for kind in backend.servers
-            if not any(k in self.user_config for k in _USER_SERVER_KEYS[kind])
+            if not any(k in self.user_config for k in USER_SERVER_KEYS[kind])
         )
+
+    def foreign_storage(self, backend: Backend) -> str | None:
+        """The user's ``--config`` naming storage this backend would use, or None.
+
+        Such storage belongs to someone else: the harness did not start it,
+        so it must not clear it without ``--allow-destructive``.
+        """
+        named = [f"{k}={self.user_config[k]!r}" for kind in backend.servers
+                 for k in USER_SERVER_KEYS[kind] if k in self.user_config]
+        if "CACHE_DIR" in self.user_config and (backend.name == "FileSystemCache"
+                                                or "." in backend.name):
+            named.append(f"CACHE_DIR={self.user_config['CACHE_DIR']!r}")
+        return ", ".join(named) or None
+
+    def health(self, topology: Topology, *, when: str) -> list[dict[str, Any]]:
+        """What is wrong with the servers the harness started for ``topology``."""
+        problems = []
+        for server in topology.servers.values():
+            problem = health(server)
+            if problem is not None:
+                status = server.popen.poll() if server.popen is not None else None
+                problems.append({
+                    "process": f"{server.kind} pid {server.pid} port {server.port}",
+                    "problem": problem, "exit_status": status, "noticed": when,
+                    "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    "log": str(self._keep_log(server.log, f"{server.kind}-{server.port}")),
+                })
+        return problems
+
+    def _keep_log(self, log: Path, label: str) -> Path:
+        """A copy of ``log`` under :attr:`log_dir`, which outlives the run's temp files."""
+        if self.log_dir is None:
+            return log
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        copy = self.log_dir / f"{stamp}-{_slug(label)}.log"
+        try:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(log, copy)
+        except OSError:
+            return log
+        return copy
+
+    def _kept(self, exc: HarnessError, label: str) -> HarnessError:
+        """``exc`` with its log copied to safety and named in the message."""
+        if exc.log is None or self.log_dir is None:
+            return exc
+        copy = self._keep_log(exc.log, label)
+        message = exc.message.replace(f"; see {exc.log}", "").replace(f" see {exc.log}", "")
+        return type(exc)(f"{message}; full log: {copy}", log=copy)
 
     def get(self, key: TopologyKey) -> Topology:
         """The running topology for ``key``, replacing any other one."""
@@ -116,8 +171,9 @@ class TopologyPool:
             topo = self._start(key, stack)
         except HarnessError as exc:
             stack.close()
-            self._failed[key] = exc
-            raise
+            kept = self._kept(exc, key.label)
+            self._failed[key] = kept
+            raise kept from None
         except BaseException:
             stack.close()
             raise
@@ -155,7 +211,10 @@ class TopologyPool:
         For scenarios that need an instance of their own, such as a second
         master or extra config, outside the shared one-per-key cache.
         """
-        return self._start(key, stack, name=name, extra_config=config or {}, **spec)
+        try:
+            return self._start(key, stack, name=name, extra_config=config or {}, **spec)
+        except HarnessError as exc:
+            raise self._kept(exc, f"{key.label}-{name}") from None
 
     def _start(self, key: TopologyKey, stack: ExitStack, *, name: str = "",
                extra_config: dict[str, Any] | None = None, **spec: Any) -> Topology:
@@ -195,6 +254,7 @@ class TopologyPool:
             finally:
                 self._stack.close()
                 shutil.rmtree(self._root, ignore_errors=True)
+                ledger().forget_directory(self._root)
         if self._retire_errors:
             raise self._retire_errors[0]
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,6 +24,7 @@ from xprocess import ProcessStarter
 from ..backends import ServerKind
 from ..errors import BootError, MissingBinary
 from .ports import HOST, free_port, reachable
+from .processes import ledger, pdeathsig_argv
 
 #: How long a server may take to accept connections before we give up.
 START_TIMEOUT = 10.0
@@ -84,6 +86,8 @@ class Server:
     port: int
     pid: int
     log: Path
+    #: The server's process, for its exit status; None for a server we adopted.
+    popen: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
 
     @property
     def url(self) -> str:
@@ -118,7 +122,9 @@ def running(xprocess: XProcessLike, kind: ServerKind, *, name: str) -> Iterator[
     """Start a ``kind`` server under xprocess, yield it, and always stop it."""
     binary = require_binary(kind)
     port = free_port()
-    args = _args(kind, binary, port)
+    # xprocess owns the Popen (and its preexec_fn), so the parent-death
+    # signal is set by a wrapper that then execs the server in place.
+    args = pdeathsig_argv(_args(kind, binary, port))
 
     class Starter(ProcessStarter):  # type: ignore[misc]
         timeout = START_TIMEOUT
@@ -149,7 +155,57 @@ def running(xprocess: XProcessLike, kind: ServerKind, *, name: str) -> Iterator[
                 f"{START_TIMEOUT:g}s; see {info.logpath}",
                 log=Path(str(info.logpath)),
             ) from None
-        yield Server(kind=kind, port=port, pid=pid, log=Path(str(log)))
+        popen = xprocess.resources[-1].popen
+        ledger().spawned(popen, what=_BINARY[kind])
+        yield Server(kind=kind, port=port, pid=pid, log=Path(str(log)), popen=popen)
     finally:
         info = xprocess.getinfo(name)
         info.terminate(timeout=5)
+        if info.pid is not None:
+            ledger().reaped(info.pid)
+
+
+#: How long a server may take to answer the liveness probe before it counts
+#: as stalled.  A loopback INFO or stats answers in well under a millisecond.
+PROBE_TIMEOUT = 2.0
+
+_PROBE: dict[ServerKind, tuple[bytes, bytes, str]] = {
+    # (request, end of reply, the field that holds the server's own pid)
+    "redis": (b"INFO server\r\n", b"\r\n\r\n", "process_id:"),
+    "memcached": (b"stats\r\n", b"END\r\n", "STAT pid "),
+}
+
+
+def health(server: Server, *, timeout: float = PROBE_TIMEOUT) -> str | None:
+    """None when ``server`` is still the process we started and answers; else what is wrong.
+
+    The server is asked for its own pid, so a server that died and was
+    replaced by another process on the same port (restarted behind our
+    back) is caught as well as one that died or stalled.
+    """
+    name = f"{_BINARY[server.kind]} (pid {server.pid}, port {server.port})"
+    if server.popen is not None and server.popen.poll() is not None:
+        return f"{name} exited with status {server.popen.returncode}"
+    request, end, field_name = _PROBE[server.kind]
+    try:
+        with socket.create_connection((HOST, server.port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(request)
+            reply = b""
+            while end not in reply and len(reply) < 65536:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+    except TimeoutError:
+        return f"{name} did not answer within {timeout:g}s (stalled)"
+    except OSError as exc:
+        return f"{name} refused the connection ({exc.strerror or type(exc).__name__})"
+    for line in reply.decode("utf-8", "replace").splitlines():
+        if line.startswith(field_name):
+            seen = line.removeprefix(field_name).strip()
+            if seen != str(server.pid):
+                return (f"{name} was replaced: port {server.port} is now served by pid {seen} "
+                        "(restarted behind the harness's back)")
+            return None
+    return f"{name} answered without its pid: {reply[:80]!r}"

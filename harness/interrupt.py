@@ -1,0 +1,98 @@
+"""Stopping on SIGINT and SIGTERM: one line, everything stopped, a known exit status.
+
+The first signal is recorded.  While scenarios run it is also raised as
+KeyboardInterrupt, which pytest turns into an orderly end of the session:
+fixtures tear down, the pool stops every process, the report is marked
+partial.  After the scenarios (teardown, report writing, the screenshot)
+nothing is raised, because an exception there would cut a cleanup short;
+that code asks :func:`requested` at its safe points instead.  A second
+signal does not wait for anyone: every process group in the ledger gets
+SIGKILL, the run's directories go, and the process exits at once.
+
+Exit status is 128 + the signal number: 130 for SIGINT, 143 for SIGTERM.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from types import FrameType
+
+from .topology.processes import ledger
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+_received: int | None = None
+_raising = False
+_installed: dict[int, object] = {}
+
+
+def requested() -> int | None:
+    """The signal that asked the run to stop, or None."""
+    return _received
+
+
+def exit_status() -> int | None:
+    return None if _received is None else 128 + _received
+
+
+def describe() -> str | None:
+    return None if _received is None else signal.Signals(_received).name
+
+
+def raising(on: bool) -> None:
+    """Whether the first signal is raised (while scenarios run) or only recorded."""
+    global _raising
+    _raising = on
+
+
+def _handle(signum: int, frame: FrameType | None) -> None:
+    global _received
+    if _received is not None:
+        _escalate(signum)
+        return
+    _received = signum
+    if _raising:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _escalate(signum: int) -> None:
+    book = ledger()
+    killed = book.kill_all()
+    for d in book._dirs:
+        shutil.rmtree(d, ignore_errors=True)
+    if book._file is not None:
+        book._file.unlink(missing_ok=True)
+    name = signal.Signals(signum).name
+    os.write(2, f"coherence: {name} again: killed {killed} process groups; exiting\n".encode())
+    os._exit(128 + (_received or signum))
+
+
+def install() -> None:
+    """Install the handlers; idempotent.  Only the main thread may call it."""
+    if _installed:
+        return
+    for sig in _SIGNALS:
+        _installed[sig] = signal.signal(sig, _handle)
+
+
+def installed() -> bool:
+    return bool(_installed)
+
+
+def uninstall() -> None:
+    """Put back the handlers that were there before :func:`install`."""
+    for sig, previous in _installed.items():
+        signal.signal(sig, previous)  # type: ignore[arg-type]
+    _installed.clear()
+
+
+def reset() -> None:
+    """Forget a recorded signal (for tests that run several sessions in one process)."""
+    global _received, _raising
+    _received, _raising = None, False
+
+
+__all__ = ["describe", "exit_status", "install", "installed", "raising", "requested", "reset",
+           "uninstall"]
