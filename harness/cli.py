@@ -88,9 +88,11 @@ def _run(values: dict[str, Any]) -> int:
         _fail(f"scenario files not found at {SCENARIO_DIR}; install from a checkout "
               "with 'pip install -e .'")
     for reaped in reap_leftovers():
-        what = ", ".join(reaped.processes) or "no process"
-        click.echo(f"coherence: stopped what an earlier run (pid {reaped.run_pid}) left "
-                   f"behind: {what}; removed {len(reaped.dirs)} directories", err=True)
+        done = [f"stopped {len(reaped.processes)} processes ({', '.join(reaped.processes)})"
+                if reaped.processes else "", f"removed {len(reaped.dirs)} directories"
+                if reaped.dirs else ""]
+        click.echo(f"coherence: cleaned up after an earlier run (pid {reaped.run_pid}) that "
+                   f"did not finish: {'; '.join(d for d in done if d)}", err=True)
     try:
         if not values["backends"]:
             values["backends"] = _default_backends()

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +53,78 @@ def processes_tagged(tag: str) -> list[str]:
     return found
 
 
+@dataclass
+class Background:
+    """A ``coherence run`` in the background, with its own TMPDIR and runtime dir."""
+
+    proc: subprocess.Popen[str]
+    tag: str
+    tmpdir: Path
+    report_dir: Path
+    lines: list[str]
+
+    def wait_for(self, needle: str, timeout: float = 60) -> str:
+        """Block until a stdout line contains ``needle``; return that line."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline() if self.proc.stdout else ""
+            if line:
+                self.lines.append(line)
+                if needle in line:
+                    return line
+            elif self.proc.poll() is not None:
+                break
+        raise AssertionError(f"no line with {needle!r} within {timeout}s: {self.lines[-5:]}")
+
+    def finish(self, timeout: float = 30) -> tuple[int, str, str]:
+        out, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, "".join(self.lines) + out, err
+
+    def leftovers(self) -> list[str]:
+        return processes_tagged(self.tag)
+
+    def temp_files(self) -> list[str]:
+        """Everything left under the run's TMPDIR, but the (empty) ledger directory."""
+        keep = self.tmpdir / "flask-cache-coherence"
+        return sorted(str(p) for p in self.tmpdir.rglob("*") if p != keep)
+
+
+@pytest.fixture
+def background(tmp_path: Path):
+    """Start ``python -m harness run ARGS`` without waiting; every run is reaped after."""
+    runs: list[Background] = []
+
+    def start(*args: str, env: dict[str, str] | None = None,
+              before: Callable[[Path], None] | None = None) -> Background:
+        tag = uuid.uuid4().hex
+        # Short: worker sockets live under TMPDIR, and AF_UNIX paths are
+        # limited to 107 bytes.
+        tmpdir = Path(tempfile.mkdtemp(prefix="ct-", dir="/tmp"))
+        if before is not None:
+            before(tmpdir)
+        report_dir = tmp_path / f"reports-{tag[:8]}"
+        full_env = {**os.environ, **(env or {}), "COHERENCE_TEST_TAG": tag,
+                    "TMPDIR": str(tmpdir), "XDG_RUNTIME_DIR": str(tmpdir)}
+        full_env.pop("PYTEST_ADDOPTS", None)
+        full_env.pop("COHERENCE_RUN", None)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harness", "run", "--report-dir", str(report_dir), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=full_env,
+            start_new_session=True)
+        run = Background(proc, tag, tmpdir, report_dir, [])
+        runs.append(run)
+        return run
+
+    yield start
+    for run in runs:
+        if run.proc.poll() is None:
+            os.killpg(run.proc.pid, signal.SIGKILL)
+            run.proc.communicate()
+        for line in processes_tagged(run.tag):
+            os.kill(int(line.split()[0]), signal.SIGKILL)
+        shutil.rmtree(run.tmpdir, ignore_errors=True)
+
+
 @pytest.fixture
 def cli(tmp_path: Path):
     """Run ``python -m harness`` in a subprocess; report which processes outlived it.
@@ -60,6 +137,8 @@ def cli(tmp_path: Path):
         report_dir = tmp_path / f"reports-{tag[:8]}"
         full_env = {**os.environ, **(env or {}), "COHERENCE_TEST_TAG": tag}
         full_env.pop("PYTEST_ADDOPTS", None)
+        # The outer pytest session's run marker must not leak into the run under test.
+        full_env.pop("COHERENCE_RUN", None)
         proc = subprocess.run(
             [sys.executable, "-m", "harness", "run", "--report-dir", str(report_dir), *args],
             capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=full_env,

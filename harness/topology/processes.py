@@ -298,14 +298,24 @@ def reap_leftovers(*, grace: float = 2.0) -> list[Reaped]:
             continue  # that run is still going
         marker = f"{RUN_ENV}={token}".encode()
         victims = [pid for pid in _all_pids() if _environ_has(pid, marker)]
+        # A ledger entry whose pid still has the recorded start time is the
+        # very process the run started, marker or not.
+        victims += [int(e["pid"]) for e in data.get("procs", [])
+                    if e.get("start") is not None and int(e["pid"]) not in victims
+                    and start_time(int(e["pid"])) == e["start"]]
         names = [f"{_cmdline(pid)} (pid {pid})" for pid in victims]
         for pid in victims:
             _kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(_environ_has(p, marker) for p in victims):
+        starts = {pid: start_time(pid) for pid in victims}
+
+        def alive(pid: int) -> bool:
+            return starts[pid] is not None and start_time(pid) == starts[pid]
+
+        while time.monotonic() < deadline and any(alive(p) for p in victims):
             time.sleep(0.05)
         for pid in victims:
-            if _environ_has(pid, marker):
+            if alive(pid):
                 _kill(pid, signal.SIGKILL)
         dirs = [d for d in data.get("dirs", []) if Path(d).exists()]
         for d in dirs:

@@ -109,8 +109,10 @@ class XProcessLike(Protocol):
 
 def _args(kind: ServerKind, binary: str, port: int) -> list[str]:
     if kind == "redis":
+        # set-proc-title no: redis otherwise writes its title over its
+        # environment, hiding the run marker the reaper identifies it by.
         return [binary, "--port", str(port), "--bind", HOST, "--save", "",
-                "--appendonly", "no", "--loglevel", "notice"]
+                "--appendonly", "no", "--loglevel", "notice", "--set-proc-title", "no"]
     args = [binary, "-l", HOST, "-p", str(port), "-U", "0", "-v"]
     if os.geteuid() == 0:
         args += ["-u", "root"]  # memcached refuses to run as root without it
