@@ -1,17 +1,58 @@
 """Operations and histories: the record of what every worker saw.
 
-Borrowed from Jepsen: an operation completes as ``ok`` (it happened, with
-this result), ``fail`` (it did not happen) or ``info`` (we cannot tell).
-Checkers judge a history; they never talk to workers themselves.
+Borrowed from Jepsen: an operation completes as ``ok``, ``fail`` or
+``info``, and checkers judge a history without talking to workers.  What
+each completion promises, and when the harness records it:
+
+=====================  ========  ==========================================
+what happened          type      what a checker may assume
+=====================  ========  ==========================================
+connect refused, the   ``fail``  surely no effect: the request was never
+socket file missing              sent.  Checkers drop it.
+reply 200 from our     ``ok``    it happened, and ``value`` is its result.
+pid, result trusted
+reply 200, but ``set``  ``info``  the client library swallowed a backend
+-> False, ``inc`` ->    answered  error (python-memcached returns False or
+None, ``clear`` ->               None when the server is dead or marked
+False                            dead).  It took effect within
+                                 [start, end] or not at all; ``value``
+                                 keeps the reply's result.
+reply non-200, or from ``info``  the app ran the operation and something
+another pid            answered  failed after it may have taken effect
+                                 (the write reached Redis, then the reply
+                                 failed), or another worker ran it.
+                                 Bounded to [start, end].
+error after sending,   ``info``  nobody knows: the request may still be
+or a timeout           not       processed at any later time.
+                       answered
+=====================  ========  ==========================================
+
+Two false answers stay ``ok`` because they are legitimate results, not
+hidden errors: ``add`` -> False means the key already existed, and
+``delete`` -> False means the key was not found (Redis, memcached and
+SimpleCache all answer so for a missing key).  A dead server that makes
+them answer False is indistinguishable here; the failure-share rule of
+:mod:`harness.checkers` and the other ops of the same run catch it.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 OpType = Literal["ok", "fail", "info"]
+#: Every completion type, in the order reports list them.
+OP_TYPES: tuple[OpType, ...] = get_args(OpType)
+
+#: The cache operations a worker performs (``POST /ops/<f>``).
+CacheOp = Literal["get", "set", "delete", "add", "inc", "has", "clear"]
+CACHE_OPS: tuple[CacheOp, ...] = get_args(CacheOp)
+
+#: Results of an answered request that are a backend error the client
+#: library swallowed, by operation: see the table above.
+SWALLOWED: dict[str, tuple[Any, ...]] = {"set": (False,), "inc": (None,), "clear": (False,)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,4 +98,11 @@ class History:
         return len(self.ops)
 
     def failures(self) -> list[Op]:
+        """Every op that is not ``ok``: ``fail`` and ``info`` alike."""
         return [op for op in self.ops if op.type != "ok"]
+
+    def counts(self) -> dict[str, int]:
+        """Ops by completion type, plus ``unanswered`` among the ``info`` ones."""
+        by_type = Counter(op.type for op in self.ops)
+        return {"ops": len(self.ops), **{t: by_type[t] for t in OP_TYPES},
+                "unanswered": sum(op.type == "info" and not op.answered for op in self.ops)}

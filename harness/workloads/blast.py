@@ -36,7 +36,8 @@ def _raw(storage: Storage, f: str, key: str, **args: object) -> Op:
         else:
             value = storage.get(key)
     except Exception as exc:  # noqa: BLE001 - any client error is an unjudgeable op
-        return Op(process=FOREIGN_PROCESS, pid=0, f=f, key=key, args=dict(args), type="fail",
+        # The call returned, but whether the storage applied it is unknown.
+        return Op(process=FOREIGN_PROCESS, pid=0, f=f, key=key, args=dict(args), type="info",
                   error=f"{type(exc).__name__}: {exc}", start=start, end=time.monotonic())
     return Op(process=FOREIGN_PROCESS, pid=0, f=f, key=key, args=dict(args), type="ok",
               value=value, start=start, end=time.monotonic())

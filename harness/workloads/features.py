@@ -16,12 +16,11 @@ url and any reply fields the checker reports (``observed``).
 
 from __future__ import annotations
 
-import http.client
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..client import WorkerClient, request
+from ..client import WorkerClient, exchange
 from ..history import History, Op
 from .keys import Keyspace
 from .visibility import rounds_for
@@ -33,8 +32,6 @@ FEATURES_APP = "apps.features:app"
 #: FileSystemCache and memcached store whole-second expiry times, so an
 #: entry may outlive its TTL by up to a second (FINDINGS: 1 s granularity).
 EXPIRY_MARGIN = 1.0
-
-UrlFor = Callable[[str], str]
 
 
 def call(worker: WorkerClient, f: str, method: str, url: str, payload: Any = None, *,
@@ -48,28 +45,16 @@ def call(worker: WorkerClient, f: str, method: str, url: str, payload: Any = Non
     args = {**args, "url": url, "method": method}
     if payload is not None:
         args["payload"] = payload
-    start = time.monotonic()
-    try:
-        reply = request(worker.socket_path, method, url, payload)
-    except (OSError, http.client.HTTPException) as exc:
-        return Op(process=worker.index, pid=worker.pid, f=f, key=key, args=args, type="info",
-                  error=f"{type(exc).__name__}: {exc}", start=start, end=time.monotonic())
-    end = time.monotonic()
-    body = reply.body if isinstance(reply.body, dict) else {"error": str(reply.body)}
-    error: str | None = None
-    if reply.pid != worker.pid:
-        error = f"answered by pid {reply.pid}, not {worker.pid}"
-    elif reply.status != 200:
-        error = str(body.get("error", f"HTTP {reply.status}"))
-    elif "gen" not in body and "result" not in body:
-        error = f"reply has neither 'gen' nor 'result': {body!r}"
-    if error is not None:
-        return Op(process=worker.index, pid=worker.pid, f=f, key=key, args=args, type="fail",
-                  error=error, start=start, end=end)
-    if observe:
-        args["observed"] = {name: body.get(name) for name in observe}
-    return Op(process=worker.index, pid=worker.pid, f=f, key=key, args=args, type="ok",
-              value=body.get("gen", body.get("result")), start=start, end=end)
+    ex = exchange(worker.socket_path, worker.pid, method, url, payload)
+    kind, error = ex.type, ex.error
+    if kind == "ok" and "gen" not in ex.body and "result" not in ex.body:
+        # The route ran; what it did is unknown.
+        kind, error = "info", f"reply has neither 'gen' nor 'result': {ex.body!r}"
+    if observe and ex.body:
+        args["observed"] = {name: ex.body.get(name) for name in observe}
+    return Op(process=worker.index, pid=worker.pid, f=f, key=key, args=args, type=kind,
+              value=ex.body.get("gen", ex.body.get("result")), error=error,
+              answered=ex.answered, start=ex.start, end=ex.end)
 
 
 def _spread(history: History, workers: Sequence[WorkerClient], feature: str, phase: str,
