@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from harness.checkers import Facts
 from harness.checkers.keyops import check_clear, check_delete, check_ttl
 from harness.history import History, Op
+
+FACTS = Facts(pids=(100, 101))
 
 
 def _op(process: int, f: str, key: str | None, t: float, result: object = None,
@@ -27,19 +30,19 @@ def _delete_history(stale_reader: int | None, *, late: bool = False) -> History:
 
 
 def test_delete_holds_when_nobody_reads_the_value() -> None:
-    v = check_delete(_delete_history(None))
+    v = check_delete(_delete_history(None), FACTS)
     assert v.verdict == "holds"
     assert v.evidence["values_visible_before"] == 2
 
 
 def test_delete_ignored_by_one_worker_is_violated() -> None:
-    v = check_delete(_delete_history(0))
+    v = check_delete(_delete_history(0), FACTS)
     assert v.verdict == "violated"
     assert v.evidence["stale_samples"][0]["reader_pid"] == 100
 
 
 def test_delete_seen_late_holds_and_counts_the_late_invalidation() -> None:
-    v = check_delete(_delete_history(0, late=True))
+    v = check_delete(_delete_history(0, late=True), FACTS)
     assert (v.verdict, v.evidence["late_invalidations"]) == ("holds", 1)
 
 
@@ -52,7 +55,7 @@ def test_a_later_clear_does_not_excuse_a_stale_read() -> None:
     h.add(_op(0, "clear", None, 1.4, True))    # the writer's own clear
     h.add(_op(0, "get", "b", 1.5, None))
     h.add(_op(0, "get", "a", 1.6, None, poll=True))  # gone only because of clear #2
-    v = check_clear(h)
+    v = check_clear(h, FACTS)
     assert v.verdict == "violated"
     assert v.evidence["stale_reads"] == 1
 
@@ -66,16 +69,16 @@ def _ttl_history(before: object, after: object) -> History:
 
 
 def test_ttl_holds_when_visible_then_gone() -> None:
-    v = check_ttl(_ttl_history("v", None), workers=2)
+    v = check_ttl(_ttl_history("v", None), FACTS)
     assert v.verdict == "holds"
     assert v.evidence["waited_s"] == 3.09
 
 
 def test_ttl_violated_when_key_outlives_expiry() -> None:
-    v = check_ttl(_ttl_history("v", "v"), workers=2)
+    v = check_ttl(_ttl_history("v", "v"), FACTS)
     assert (v.verdict, v.evidence["present_after_expiry"]) == ("violated", 1)
 
 
 def test_ttl_violated_when_not_visible_before_expiry() -> None:
-    v = check_ttl(_ttl_history(None, None), workers=2)
+    v = check_ttl(_ttl_history(None, None), FACTS)
     assert (v.verdict, v.evidence["missing_before_expiry"]) == ("violated", 1)

@@ -16,8 +16,9 @@ The scenario's verdict is the class every matrix agrees on, and
 ``partial`` when they disagree or when a property that does not depend on
 sharing failed: ``unless`` must bypass, a different POST body must miss, a
 CachedResponse must expire on every worker, a fragment with another
-vary-on value must render afresh.  Any failed operation gives
-``error``.  The default-``repr`` memoize routes are reported but never
+vary-on value must render afresh.  A trial (one fresh key) with any op
+that was not ok is dropped whole, so an unsure invalidation never shows
+as a stale cell.  The default-``repr`` memoize routes are reported but never
 judged: their keys hold memory addresses, an accident of allocation rather
 than a property of the backend.
 """
@@ -30,8 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..history import History, Op
-from ..verdict import Verdict
-from . import failed
+from ..verdict import Conclusion, Verdict
+from . import Facts, not_ok_keys, observing
 
 _MAX_SAMPLES = 5
 
@@ -81,19 +82,19 @@ class _Matrix:
                 if c.yes + c.no + c.skipped == 0:
                     raise ValueError(f"{what}: no observation for worker {i} -> worker {j}")
 
-    def sharing(self) -> str:
+    def sharing(self) -> Conclusion:
         cells = self.all()
         if any(c.skipped for c in cells):
             # Some observations could not be judged: only "nothing at all was
             # cached" is a clean answer, anything mixed is partial.
-            return "none" if all(c.yes + c.no == 0 for c in cells) else "partial"
+            return Conclusion.NONE if all(c.yes + c.no == 0 for c in cells) else Conclusion.PARTIAL
         if all(c.no == 0 for c in cells):
-            return "shared"
+            return Conclusion.SHARED
         if all(c.no == 0 for c in self.diagonal()) and all(c.yes == 0 for c in self.off()):
-            return "per-worker"
+            return Conclusion.PER_WORKER
         if all(c.yes == 0 for c in cells):
-            return "none"
-        return "partial"
+            return Conclusion.NONE
+        return Conclusion.PARTIAL
 
 
 def _by(history: History, f: str) -> list[Op]:
@@ -244,11 +245,17 @@ def _default_repr(history: History, feature: str, n: int) -> dict[str, Any]:
             "repr_samples": distinct[:_MAX_SAMPLES]}
 
 
-def _judge(sharing: dict[str, str], violations: Iterable[str]) -> str:
+def _judge(sharing: dict[str, str], violations: Iterable[str]) -> Conclusion:
     if list(violations):
-        return "partial"
+        return Conclusion.PARTIAL
     classes = set(sharing.values())
-    return classes.pop() if len(classes) == 1 else "partial"
+    return Conclusion(classes.pop()) if len(classes) == 1 else Conclusion.PARTIAL
+
+
+def _complete_trials(history: History) -> History:
+    """The history without the trials that have an op that was not ok."""
+    dropped = not_ok_keys(history)
+    return History(ops=[op for op in history if op.key not in dropped], notes=history.notes)
 
 
 def _sharing(history: History, n: int, matrices: Iterable[str], forgets: Iterable[str],
@@ -276,9 +283,9 @@ def _all_fresh(counts: dict[str, Any]) -> bool:
     return bool(counts["fresh"] == counts["checked"])
 
 
-def check_cached_view(history: History, *, pids: list[int]) -> Verdict:
-    if (err := failed(history)) is not None:
-        return err
+@observing
+def check_cached_view(history: History, facts: Facts) -> Verdict:
+    history, pids = _complete_trials(history), list(facts.pids)
     n = len(pids)
     evidence: dict[str, Any] = {"pids": pids}
     sharing = _sharing(history, n, CACHED_VIEW_MATRICES, CACHED_VIEW_FORGETS, evidence)
@@ -299,9 +306,9 @@ def check_cached_view(history: History, *, pids: list[int]) -> Verdict:
     return _conclude(sharing, violations, evidence, "view")
 
 
-def check_memoize(history: History, *, pids: list[int]) -> Verdict:
-    if (err := failed(history)) is not None:
-        return err
+@observing
+def check_memoize(history: History, facts: Facts) -> Verdict:
+    history, pids = _complete_trials(history), list(facts.pids)
     n = len(pids)
     evidence: dict[str, Any] = {"pids": pids}
     sharing = _sharing(history, n, MEMOIZE_MATRICES, MEMOIZE_FORGETS, evidence)
@@ -309,9 +316,9 @@ def check_memoize(history: History, *, pids: list[int]) -> Verdict:
     return _conclude(sharing, [], evidence, "function")
 
 
-def check_template_fragment(history: History, *, pids: list[int]) -> Verdict:
-    if (err := failed(history)) is not None:
-        return err
+@observing
+def check_template_fragment(history: History, facts: Facts) -> Verdict:
+    history, pids = _complete_trials(history), list(facts.pids)
     n = len(pids)
     evidence: dict[str, Any] = {"pids": pids}
     sharing = _sharing(history, n, TEMPLATE_FRAGMENT_MATRICES, TEMPLATE_FRAGMENT_FORGETS,
