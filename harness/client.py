@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .history import SWALLOWED, Op, OpType
+from .history import SWALLOWED, Meta, Op, OpType
 
 #: Per-request timeout: generous for a loopback round trip, short enough that
 #: a wedged worker fails the scenario quickly instead of hanging the run.
@@ -138,10 +138,12 @@ class WorkerClient:
     def whoami(self, *, timeout: float = REQUEST_TIMEOUT) -> Reply:
         return request(self.socket_path, "GET", "/__coherence__/whoami", timeout=timeout)
 
-    def op(self, f: str, key: str | None = None, **args: Any) -> Op:
+    def op(self, f: str, key: str | None = None, *, meta: Meta | None = None,
+           **args: Any) -> Op:
         """Perform cache operation ``f`` (get, set, delete, add, inc, has, clear).
 
-        ``ok`` carries the cache's return value; ``fail`` and ``info``
+        ``args`` (value, timeout, delta) are sent; ``meta`` is kept in the
+        op only.  ``ok`` carries the cache's return value; ``fail`` and ``info``
         follow the table in :mod:`harness.history`.
         """
         ex = exchange(self.socket_path, self.pid, "POST", f"/ops/{f}", {"key": key, **args})
@@ -149,5 +151,6 @@ class WorkerClient:
         kind, error = ex.type, ex.error
         if kind == "ok" and swallowed(f, value):
             kind, error = "info", f"{f} answered {value!r}: the backend refused it"
-        return Op(process=self.index, pid=self.pid, f=f, key=key, args=args, type=kind,
+        return Op(process=self.index, pid=self.pid, f=f, key=key, args=args,
+                  meta=meta or Meta(), type=kind,
                   value=value, error=error, answered=ex.answered, start=ex.start, end=ex.end)

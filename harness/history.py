@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal, get_args
 
 OpType = Literal["ok", "fail", "info"]
@@ -56,14 +56,51 @@ SWALLOWED: dict[str, tuple[Any, ...]] = {"set": (False,), "inc": (None,), "clear
 
 
 @dataclass(frozen=True, kw_only=True)
+class Meta:
+    """What the harness knows about an op, beside what it sent; never sent.
+
+    Names for ``phase``, ``role`` and ``app`` are in
+    :mod:`harness.workloads.names`.
+    """
+
+    #: Where in its workload the op ran (before/after a clear, a restart...).
+    phase: str | None = None
+    #: The worker's part in a restart: the writer, a survivor, or the new one.
+    role: str | None = None
+    #: Which app wrote or read an entry in the blast-radius workload.
+    app: str | None = None
+    #: The value a read is expected to return, if it saw the write.
+    want: Any = None
+    trial: int | None = None
+    restart: int | None = None
+    #: How an invalidation was made (``delete_cached``, ``del``...).
+    how: str | None = None
+    #: Reply fields kept as evidence (a TTL, an instance's repr).
+    observed: dict[str, Any] | None = None
+    #: A read made only to fill worker-local layers, or a settle poll.
+    warm: bool = False
+    poll: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """Only the fields that say something, to keep histories short."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) != f.default}
+
+
+@dataclass(frozen=True, kw_only=True)
 class Op:
-    """One completed cache operation on one worker."""
+    """One completed cache operation on one worker.
+
+    ``args`` is what was sent to the worker besides ``key``; ``meta`` is
+    what the harness knows about the op and never sent.
+    """
 
     process: int
     pid: int
     f: str
     key: str | None
     args: dict[str, Any] = field(default_factory=dict)
+    meta: Meta = field(default_factory=Meta)
     type: OpType
     value: Any = None
     error: str | None = None
@@ -75,7 +112,17 @@ class Op:
     answered: bool = True
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["meta"] = self.meta.to_json()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Op:
+        """An op from :meth:`to_json`; files older than ``meta`` and ``answered`` load too."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["meta"] = Meta(**(data.get("meta") or {}))
+        return cls(**values)
 
 
 @dataclass(kw_only=True)

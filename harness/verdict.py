@@ -23,15 +23,15 @@ if TYPE_CHECKING:
 
 
 class Conclusion(StrEnum):
-    """Every verdict a checker may return."""
+    """Every verdict a checker may return, in the order reports list them."""
 
     SHARED = "shared"
+    HOLDS = "holds"
     EVENTUAL = "eventual"
     PER_INSTANCE = "per-instance"
     PER_WORKER = "per-worker"
-    NONE = "none"
     PARTIAL = "partial"
-    HOLDS = "holds"
+    NONE = "none"
     VIOLATED = "violated"
     ERROR = "error"
     UNKNOWN = "unknown"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from harness.checkers.features import (
     forget_matrix,
     hit_matrix,
 )
-from harness.history import History, Op
+from harness.history import History, Meta, Op
 from harness.verdict import safely
 
 PIDS = [101, 102, 103]
@@ -64,9 +65,10 @@ class Model:
         if store is not None:
             store.pop(key, None)
 
-    def op(self, worker: int, f: str, key: str, value: Any, **args: Any) -> Op:
+    def op(self, worker: int, f: str, key: str, value: Any, **meta: Any) -> Op:
         t = float(next(self.clock))
-        return Op(process=worker, pid=PIDS[worker], f=f, key=key, args=args, type="ok",
+        return Op(process=worker, pid=PIDS[worker], f=f, key=key, args={},
+                  meta=Meta(**meta), type="ok",
                   value=value, start=t, end=t + 0.5)
 
 
@@ -158,7 +160,7 @@ def test_nothing_cached_makes_every_invalidation_vacuous() -> None:
 
 def _replace(h: History, index: int, **changes: Any) -> None:
     old = h.ops[index]
-    h.ops[index] = Op(**{**old.to_json(), **changes})
+    h.ops[index] = replace(old, **changes)
 
 
 def test_unless_serving_a_cached_value_is_partial() -> None:

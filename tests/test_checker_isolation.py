@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from harness.checkers import Facts, blast, lifecycle, visibility
-from harness.history import History, Op
+from harness.history import History, Meta, Op
 from harness.verdict import safely
 
 _clock = itertools.count()
@@ -20,11 +20,24 @@ _clock = itertools.count()
 NO_FACTS = Facts(pids=())
 
 
+#: What a client sends; every other keyword of the helpers is harness metadata.
+SENT = ("value", "timeout", "delta")
+
+
+def sent(kw: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in kw.items() if k in SENT}
+
+
+def harness_meta(kw: dict[str, Any]) -> Meta:
+    return Meta(**{k: v for k, v in kw.items() if k not in SENT})
+
+
 def op(process: int, pid: int, f: str, key: str | None, result: Any = None,
        **args: Any) -> Op:
     """An ``ok`` op returning ``result``; ``args`` are the request's (e.g. value=)."""
     t = float(next(_clock))
-    return Op(process=process, pid=pid, f=f, key=key, args=args, type="ok",
+    return Op(process=process, pid=pid, f=f, key=key, args=sent(args),
+              meta=harness_meta(args), type="ok",
               value=result, start=t, end=t + 0.5)
 
 

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from harness.checkers import Facts
 from harness.checkers.keyops import check_clear, check_delete, check_ttl
-from harness.history import History, Op
+from harness.history import History, Meta, Op
 
 FACTS = Facts(pids=(100, 101))
+
+
+#: What a client sends; every other keyword of the helpers is harness metadata.
+SENT = ("value", "timeout", "delta")
+
+
+def sent(kw: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in kw.items() if k in SENT}
+
+
+def harness_meta(kw: dict[str, Any]) -> Meta:
+    return Meta(**{k: v for k, v in kw.items() if k not in SENT})
 
 
 def _op(process: int, f: str, key: str | None, t: float, result: object = None,
          **args: object) -> Op:
     """An ok operation; ``args`` are the request's (value=..., phase=...)."""
-    return Op(process=process, pid=100 + process, f=f, key=key, args=dict(args), type="ok",
+    return Op(process=process, pid=100 + process, f=f, key=key, args=sent(args),
+              meta=harness_meta(args), type="ok",
               value=result, start=t, end=t + 0.01)
 
 

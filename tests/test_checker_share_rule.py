@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from harness.checkers import MAX_NON_OK_SHARE, Facts, blast, keyops, lifecycle, races, visibility
-from harness.history import History, Op, OpType
+from harness.history import History, Meta, Op, OpType
 from harness.verdict import safely
 
 _clock = itertools.count()
@@ -21,10 +21,23 @@ PIDS = (101, 102)
 FACTS = Facts(pids=PIDS)
 
 
+#: What a client sends; every other keyword of the helpers is harness metadata.
+SENT = ("value", "timeout", "delta")
+
+
+def sent(kw: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in kw.items() if k in SENT}
+
+
+def harness_meta(kw: dict[str, Any]) -> Meta:
+    return Meta(**{k: v for k, v in kw.items() if k not in SENT})
+
+
 def op(process: int, f: str, key: str | None, result: Any = None, *, type: OpType = "ok",
        answered: bool = True, **args: Any) -> Op:
     t = float(next(_clock))
-    return Op(process=process, pid=PIDS[process % 2], f=f, key=key, args=args, type=type,
+    return Op(process=process, pid=PIDS[process % 2], f=f, key=key, args=sent(args),
+              meta=harness_meta(args), type=type,
               value=result, start=t, end=t + 0.5, answered=answered)
 
 

@@ -20,9 +20,10 @@ from typing import Any
 
 from ..history import History
 from ..verdict import Conclusion, Verdict
+from ..workloads.names import App, Phase
 from . import Facts, describe, observing
 
-GROUPS = ("clearing", "neighbour", "foreign")
+GROUPS = tuple(App)
 
 
 @observing
@@ -37,10 +38,10 @@ def check(history: History, facts: Facts) -> Verdict:
             "reason": "a clear() was not ok: what it wiped cannot be told"})
     reads: dict[tuple[str, str | None], dict[str, bool]] = {}
     for op in history:
-        phase = op.args.get("phase")
-        if op.f == "get" and op.type == "ok" and phase in ("before", "after"):
-            seen = op.value == op.args.get("want")
-            reads.setdefault((str(op.args["app"]), op.key), {})[str(phase)] = seen
+        phase = op.meta.phase
+        if op.f == "get" and op.type == "ok" and phase in (Phase.BEFORE, Phase.AFTER):
+            seen = op.value == op.meta.want
+            reads.setdefault((str(op.meta.app), op.key), {})[str(phase)] = seen
     evidence: dict[str, Any] = {"clears": len(clears)}
     for group in GROUPS:
         entries = [v for (app, _), v in reads.items() if app == group]
@@ -50,15 +51,15 @@ def check(history: History, facts: Facts) -> Verdict:
             "readable_before": len(before),
             "readable_after": sum(bool(v.get("after")) for v in before),
         }
-    if not any(op.args.get("app") == "foreign" for op in history):
+    if not any(op.meta.app == App.FOREIGN for op in history):
         evidence["foreign"] = "no shared storage to write into"
     stored = [g for g in GROUPS if isinstance(evidence[g], dict)]
     if all(evidence[g]["readable_before"] == 0 for g in stored):
         return Verdict(verdict=Conclusion.NONE, evidence=evidence)
-    wiped = [g for g in ("neighbour", "foreign") if g in stored
+    wiped = [g for g in (App.NEIGHBOUR, App.FOREIGN) if g in stored
              and evidence[g]["readable_after"] < evidence[g]["readable_before"]]
     problems = [f"clear() wiped {g} entries" for g in wiped]
-    if evidence["clearing"]["readable_after"]:
+    if evidence[App.CLEARING]["readable_after"]:
         problems.append("clear() left the clearing app's own entries")
     if problems:
         evidence["violations"] = problems

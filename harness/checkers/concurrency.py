@@ -163,11 +163,11 @@ def classify_counter(history: History, *, initial: int = 0) -> Verdict:
     A proven global violation stands when the per-worker check is undecided.
     """
     whole = check_counter(history, initial=initial)
-    if whole.verdict != "violated":
+    if whole.verdict != Conclusion.VIOLATED:
         return Verdict(verdict=whole.verdict, evidence={"global": whole.evidence})
     each = check_counter(history, initial=initial, by_worker=True)
     evidence: dict[str, Any] = {"global": whole.evidence, "per_worker": each.evidence}
-    if each.verdict == "holds":
+    if each.verdict == Conclusion.HOLDS:
         evidence["finding"] = "per-worker counters: each worker counts only its own incs"
         return Verdict(verdict=Conclusion.PER_WORKER, evidence=evidence)
     return Verdict(verdict=Conclusion.VIOLATED, evidence=evidence)

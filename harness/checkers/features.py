@@ -170,7 +170,7 @@ def forget_matrix(history: History, feature: str, n: int) -> tuple[str, dict[str
         "stale": sum(c.no for c in m.all()),
         "vacuous": sum(c.skipped for c in m.all()),
     }
-    how = [str(op.args["how"]) for op in forgets.values() if op.args.get("how")]
+    how = [op.meta.how for op in forgets.values() if op.meta.how]
     if how:
         evidence["how"] = {h: how.count(h) for h in sorted(set(how))}
     if stale:
@@ -211,7 +211,7 @@ def _expiry(history: History, feature: str, n: int) -> dict[str, Any]:
         if op.f in (f"{feature}:compute", f"{feature}:read"):
             prior[op.key].add(op.value)
             last = max(last, op.end)
-            observed = op.args.get("observed") or {}
+            observed = op.meta.observed or {}
             if isinstance(observed.get("ttl"), int | float):
                 ttl = max(ttl, float(observed["ttl"]))
     expired_ops = _by(history, f"{feature}:expired")
@@ -234,7 +234,7 @@ def _default_repr(history: History, feature: str, n: int) -> dict[str, Any]:
     cls, evidence = hit_matrix(history, feature, n)
     callers: dict[int, set[str]] = defaultdict(set)
     for op in _by(history, f"{feature}:compute") + _by(history, f"{feature}:read"):
-        caller = (op.args.get("observed") or {}).get("caller")
+        caller = (op.meta.observed or {}).get("caller")
         if isinstance(caller, str):
             callers[op.pid].add(caller)
     distinct = sorted({a for c in callers.values() for a in c})
@@ -326,7 +326,7 @@ def check_template_fragment(history: History, facts: Facts) -> Verdict:
     other = evidence["fragment-named"]["other_vary_on"] = _fresh(history, "fragment-named:other")
     violations = ([] if _all_fresh(other)
                   else ["a fragment with another vary-on value was served from cache"])
-    keys = {(op.args.get("observed") or {}).get("key")
+    keys = {(op.meta.observed or {}).get("key")
             for op in _by(history, "fragment-default:reset")}
     evidence["fragment-default"]["cache_keys"] = sorted(str(k) for k in keys)
     return _conclude(sharing, violations, evidence, "fragment-named")

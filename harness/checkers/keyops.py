@@ -17,6 +17,7 @@ from typing import Any
 
 from ..history import History, Op
 from ..verdict import Conclusion, Verdict
+from ..workloads.names import Phase
 from . import Facts, not_ok_keys, observing
 
 _MAX_SAMPLES = 5
@@ -106,8 +107,8 @@ def check_ttl(history: History, facts: Facts) -> Verdict:
     values = {op.key: op.args.get("value") for op in history
               if op.f == "set" and op.key not in unwritten}
     reads = [op for op in history if op.f == "get" and op.type == "ok" and op.key in values]
-    before = [op for op in reads if op.args.get("phase") == "before"]
-    after = [op for op in reads if op.args.get("phase") == "after"]
+    before = [op for op in reads if op.meta.phase == Phase.BEFORE]
+    after = [op for op in reads if op.meta.phase == Phase.AFTER]
     if not before or not after:
         raise ValueError("ttl history lacks reads before or after expiry")
     missing_before = [op for op in before if op.value != values[op.key]]

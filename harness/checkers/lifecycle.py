@@ -28,6 +28,7 @@ from typing import Any
 
 from ..history import History
 from ..verdict import Conclusion, Verdict
+from ..workloads.names import Phase, Role
 from . import Facts, observing
 
 
@@ -35,14 +36,14 @@ from . import Facts, observing
 def check_restart(history: History, facts: Facts) -> Verdict:
     ok = [op for op in history if op.type == "ok"]
     readable = {op.key for op in ok
-                if op.args.get("phase") == "before" and op.value == op.args.get("want")}
-    after = [op for op in ok if op.args.get("phase") == "after"]
-    new = [op for op in after if op.args.get("role") == "new"]
+                if op.meta.phase == Phase.BEFORE and op.value == op.meta.want}
+    after = [op for op in ok if op.meta.phase == Phase.AFTER]
+    new = [op for op in after if op.meta.role == Role.NEW]
     if not new:
         raise ValueError("no read on a replacement worker in the history")
-    survivors = [op for op in after if op.args.get("role") == "survivor"]
+    survivors = [op for op in after if op.meta.role == Role.SURVIVOR]
     judged = [op for op in new if op.key in readable]
-    seen = sum(op.value == op.args.get("want") for op in judged)
+    seen = sum(op.value == op.meta.want for op in judged)
     evidence: dict[str, Any] = {
         "restarts": history.notes,
         "keys_written": len({op.key for op in history if op.f == "set"}),
@@ -50,7 +51,7 @@ def check_restart(history: History, facts: Facts) -> Verdict:
         "new_worker_reads": len(judged),
         "new_worker_hits": seen,
         "survivor_own_reads": len(survivors),
-        "survivor_own_hits": sum(op.value == op.args.get("want") for op in survivors),
+        "survivor_own_hits": sum(op.value == op.meta.want for op in survivors),
     }
     if not readable:
         return Verdict(verdict=Conclusion.NONE, evidence=evidence)
@@ -61,7 +62,7 @@ def check_restart(history: History, facts: Facts) -> Verdict:
 @observing
 def check_import_write(history: History, facts: Facts) -> Verdict:
     pids = list(facts.pids)
-    reads = [op for op in history if op.args.get("phase") == "import" and op.type == "ok"]
+    reads = [op for op in history if op.meta.phase == Phase.IMPORT and op.type == "ok"]
     if len({op.pid for op in reads}) != len(pids):
         raise ValueError(f"import-time value read on {len(reads)} workers, expected {len(pids)}")
     writers: dict[int, Any] = {}

@@ -59,13 +59,13 @@ def check_add_race(history: History, facts: Facts) -> Verdict:
         return Verdict(verdict=Conclusion.NONE, evidence=evidence)
     lin = _linearizability(history)
     evidence["linearizability"] = _summary(lin)
-    if lin.verdict == "per-worker":
+    if lin.verdict == Conclusion.PER_WORKER:
         per_pid = [concurrency.check_unique_winner(History(ops=[o for o in history
                                                                if o.pid == pid]))
                    for pid in sorted({o.pid for o in history})]
-        if all(v.verdict == "holds" for v in per_pid):
+        if all(v.verdict == Conclusion.HOLDS for v in per_pid):
             return Verdict(verdict=Conclusion.PER_WORKER, evidence=evidence)
-    if "violated" in (winner.verdict, lin.verdict):
+    if Conclusion.VIOLATED in (winner.verdict, lin.verdict):
         return Verdict(verdict=Conclusion.VIOLATED, evidence=evidence)
     return Verdict(verdict=lin.verdict if lin.verdict != Conclusion.PER_WORKER
                    else Conclusion.VIOLATED, evidence=evidence)

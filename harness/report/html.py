@@ -17,7 +17,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from ..expectations import load as load_expectations
-from ..verdict import INCONCLUSIVE, Result
+from ..verdict import INCONCLUSIVE, Conclusion, Result
 from .figures import DRAW_CAP, Timeline, close_up, heatmap, timeline
 from .matrix import matrix_grid
 from .model import RunReport
@@ -28,8 +28,7 @@ PROMINENT = ("lost_updates", "winners", "trials", "ops", "trials_per_feature", "
 #: At most this many of them, so deeply nested evidence stays readable.
 _MAX_PROMINENT = 10
 #: Known verdicts have their own colour; anything newer gets a neutral one.
-KNOWN_VERDICTS = ("shared", "holds", "eventual", "per-instance", "per-worker", "partial",
-                  "none", "violated", "error", "unknown")
+KNOWN_VERDICTS = tuple(Conclusion)
 
 
 @dataclass(frozen=True, kw_only=True)
