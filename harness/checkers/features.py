@@ -32,18 +32,19 @@ from typing import Any
 
 from ..history import History, Op
 from ..verdict import Conclusion, Verdict
+from ..workloads.names import Feature
 from . import Facts, not_ok_keys, observing
 
 _MAX_SAMPLES = 5
 
-CACHED_VIEW_MATRICES = ("view", "pluggable", "helper", "post-body", "unless")
-CACHED_VIEW_FORGETS = ("view",)
-MEMOIZE_MATRICES = ("function", "function-all", "item", "classmethod")
-MEMOIZE_FORGETS = ("function", "function-all", "item", "classmethod")
-DEFAULT_REPR = ("singleton", "per-request")
-TEMPLATE_FRAGMENT_MATRICES = ("fragment-default", "fragment-named", "fragment-none")
-TEMPLATE_FRAGMENT_FORGETS = ("fragment-named", "fragment-del")
-
+F = Feature
+CACHED_VIEW_MATRICES = (F.VIEW, F.PLUGGABLE, F.HELPER, F.POST_BODY, F.UNLESS)
+CACHED_VIEW_FORGETS = (F.VIEW,)
+MEMOIZE_MATRICES = (F.FUNCTION, F.FUNCTION_ALL, F.ITEM, F.CLASSMETHOD)
+MEMOIZE_FORGETS = MEMOIZE_MATRICES
+DEFAULT_REPR = (F.SINGLETON, F.PER_REQUEST)
+TEMPLATE_FRAGMENT_MATRICES = (F.FRAGMENT_DEFAULT, F.FRAGMENT_NAMED, F.FRAGMENT_NONE)
+TEMPLATE_FRAGMENT_FORGETS = (F.FRAGMENT_NAMED, F.FRAGMENT_DEL)
 
 @dataclass
 class _Cell:
