@@ -2,7 +2,9 @@
 
 A :class:`WorkerClient` performs one cache operation per call and turns the
 reply into an :class:`~harness.history.Op`; it never retries, because a
-retry would hide exactly the faults the checkers look for.
+retry would hide exactly the faults the checkers look for.  How a reply,
+or its absence, becomes ``ok``, ``fail`` or ``info`` is the table in
+:mod:`harness.history`; :func:`exchange` is where it is applied.
 """
 
 from __future__ import annotations
@@ -11,14 +13,18 @@ import http.client
 import json
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from .history import Op
+from .history import SWALLOWED, Meta, Op, OpType
 
 #: Per-request timeout: generous for a loopback round trip, short enough that
 #: a wedged worker fails the scenario quickly instead of hanging the run.
 REQUEST_TIMEOUT = 10.0
+
+
+class NotSentError(OSError):
+    """The connection failed before any byte of the request was sent."""
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -29,7 +35,11 @@ class _UnixConnection(http.client.HTTPConnection):
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
-        sock.connect(self._path)
+        try:
+            sock.connect(self._path)
+        except OSError as exc:
+            sock.close()
+            raise NotSentError(exc.errno, f"{type(exc).__name__}: {exc}") from exc
         self.sock = sock
 
 
@@ -43,9 +53,14 @@ class Reply:
 def request(
     path: str, method: str, url: str, payload: Any = None, *, timeout: float = REQUEST_TIMEOUT
 ) -> Reply:
-    """One HTTP request over the unix socket at ``path``."""
+    """One HTTP request over the unix socket at ``path``.
+
+    Raises :class:`NotSentError` when connecting failed, so nothing was
+    sent, and any other ``OSError`` or ``HTTPException`` once it may have been.
+    """
     conn = _UnixConnection(path, timeout)
     try:
+        conn.connect()
         body = None if payload is None else json.dumps(payload)
         headers = {"Content-Type": "application/json"} if body is not None else {}
         conn.request(method, url, body=body, headers=headers)
@@ -64,6 +79,55 @@ def request(
 
 
 @dataclass(frozen=True, kw_only=True)
+class Exchange:
+    """One request's fate, before the operation's own result is read.
+
+    ``type`` is ``ok`` only for a 200 from the expected pid; ``body`` is
+    the reply's JSON object, or ``{}`` when there was none.
+    """
+
+    type: OpType
+    answered: bool
+    error: str | None
+    body: dict[str, Any] = field(default_factory=dict)
+    start: float
+    end: float
+
+
+def exchange(path: str, pid: int, method: str, url: str, payload: Any = None, *,
+             timeout: float = REQUEST_TIMEOUT) -> Exchange:
+    """Send one request to the worker ``pid`` listening at ``path``, and classify its fate."""
+    start = time.monotonic()
+    try:
+        reply = request(path, method, url, payload, timeout=timeout)
+    except NotSentError as exc:
+        return Exchange(type="fail", answered=True, error=f"not sent: {exc.strerror}",
+                        start=start, end=time.monotonic())
+    except (OSError, http.client.HTTPException) as exc:
+        return Exchange(type="info", answered=False, error=f"{type(exc).__name__}: {exc}",
+                        start=start, end=time.monotonic())
+    end = time.monotonic()
+    body = reply.body if isinstance(reply.body, dict) else {}
+    if reply.pid != pid:
+        return Exchange(type="info", answered=True, body=body, start=start, end=end,
+                        error=f"answered by pid {reply.pid}, not {pid}")
+    if reply.status != 200:
+        detail = body.get("error") or (str(reply.body) if reply.body else None)
+        return Exchange(type="info", answered=True, body=body, start=start, end=end,
+                        error=f"HTTP {reply.status}" + (f": {detail}" if detail else ""))
+    if not isinstance(reply.body, dict):
+        return Exchange(type="info", answered=True, start=start, end=end,
+                        error=f"reply is not a JSON object: {reply.body!r}")
+    return Exchange(type="ok", answered=True, error=None, body=body, start=start, end=end)
+
+
+def swallowed(f: str, value: Any) -> bool:
+    """Whether ``f`` answering ``value`` is a backend error the client library hid."""
+    # Identity, not equality: an inc answering 0 is a count, not False.
+    return any(value is s for s in SWALLOWED.get(f, ()))
+
+
+@dataclass(frozen=True, kw_only=True)
 class WorkerClient:
     """Talks to exactly one worker: ``index`` in the topology, ``pid`` in the OS."""
 
@@ -74,31 +138,19 @@ class WorkerClient:
     def whoami(self, *, timeout: float = REQUEST_TIMEOUT) -> Reply:
         return request(self.socket_path, "GET", "/__coherence__/whoami", timeout=timeout)
 
-    def op(self, f: str, key: str | None = None, **args: Any) -> Op:
+    def op(self, f: str, key: str | None = None, *, meta: Meta | None = None,
+           **args: Any) -> Op:
         """Perform cache operation ``f`` (get, set, delete, add, inc, has, clear).
 
-        The returned Op is ``ok`` with the cache's return value, ``fail``
-        when the app answered with an error, or ``info`` when the request's
-        fate is unknown (no answer).  A reply from a pid other than ours is
-        a routing bug and is recorded as ``fail`` with the pid seen.
+        ``args`` (value, timeout, delta) are sent; ``meta`` is kept in the
+        op only.  ``ok`` carries the cache's return value; ``fail`` and ``info``
+        follow the table in :mod:`harness.history`.
         """
-        payload = {"key": key, **args}
-        start = time.monotonic()
-        try:
-            reply = request(self.socket_path, "POST", f"/ops/{f}", payload)
-        except (OSError, http.client.HTTPException) as exc:
-            return Op(process=self.index, pid=self.pid, f=f, key=key, args=args,
-                      type="info", error=f"{type(exc).__name__}: {exc}",
-                      start=start, end=time.monotonic())
-        end = time.monotonic()
-        body = reply.body if isinstance(reply.body, dict) else {"error": str(reply.body)}
-        if reply.pid != self.pid:
-            return Op(process=self.index, pid=self.pid, f=f, key=key, args=args,
-                      type="fail", error=f"answered by pid {reply.pid}, not {self.pid}",
-                      start=start, end=end)
-        if reply.status != 200:
-            return Op(process=self.index, pid=self.pid, f=f, key=key, args=args,
-                      type="fail", error=str(body.get("error", f"HTTP {reply.status}")),
-                      start=start, end=end)
+        ex = exchange(self.socket_path, self.pid, "POST", f"/ops/{f}", {"key": key, **args})
+        value = ex.body.get("result")
+        kind, error = ex.type, ex.error
+        if kind == "ok" and swallowed(f, value):
+            kind, error = "info", f"{f} answered {value!r}: the backend refused it"
         return Op(process=self.index, pid=self.pid, f=f, key=key, args=args,
-                  type="ok", value=body.get("result"), start=start, end=end)
+                  meta=meta or Meta(), type=kind,
+                  value=value, error=error, answered=ex.answered, start=ex.start, end=ex.end)

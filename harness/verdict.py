@@ -3,52 +3,90 @@
 Two vocabularies exist.  Sharing scenarios answer how far a write travels
 (``shared``, ``eventual``, ``per-instance``, ``per-worker``, ``none``,
 ``partial``).  Property scenarios answer whether a property held
-(``holds``, ``violated``).  Both may answer ``error`` (an operation
-failed, so there is nothing to judge) or ``unknown`` (the checker itself
-could not decide), and neither is ever turned into a pass.
+(``holds``, ``violated``).  Both may answer ``error`` (the run could not
+observe what it meant to judge) or ``unknown`` (the checker itself could
+not decide), and neither is ever turned into a pass.  :class:`Conclusion`
+names them all, once; the groups below are derived from it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, overload
 
 from .history import History
 
-SHARING = ("shared", "eventual", "per-instance", "per-worker", "none", "partial")
-PROPERTY = ("holds", "violated")
-INCONCLUSIVE = ("error", "unknown")
+if TYPE_CHECKING:
+    from .checkers import Facts
 
 
-@dataclass(frozen=True, kw_only=True)
+class Conclusion(StrEnum):
+    """Every verdict a checker may return, in the order reports list them."""
+
+    SHARED = "shared"
+    HOLDS = "holds"
+    EVENTUAL = "eventual"
+    PER_INSTANCE = "per-instance"
+    PER_WORKER = "per-worker"
+    PARTIAL = "partial"
+    NONE = "none"
+    VIOLATED = "violated"
+    ERROR = "error"
+    UNKNOWN = "unknown"
+
+
+PROPERTY = (Conclusion.HOLDS, Conclusion.VIOLATED)
+INCONCLUSIVE = (Conclusion.ERROR, Conclusion.UNKNOWN)
+SHARING = tuple(c for c in Conclusion if c not in PROPERTY + INCONCLUSIVE)
+
+
+@dataclass(frozen=True, init=False)
 class Verdict:
-    """A checker's conclusion with the evidence that supports it."""
+    """A checker's conclusion with the evidence that supports it.
 
-    verdict: str
+    ``verdict`` may be given by name; an unknown name is refused.
+    """
+
+    verdict: Conclusion
     evidence: dict[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        if self.verdict not in SHARING + PROPERTY + INCONCLUSIVE:
-            raise ValueError(f"unknown verdict {self.verdict!r}")
+    def __init__(self, *, verdict: Conclusion | str,
+                 evidence: dict[str, Any] | None = None) -> None:
+        try:
+            conclusion = Conclusion(verdict)
+        except ValueError:
+            raise ValueError(f"unknown verdict {verdict!r}; use one of "
+                             f"{', '.join(Conclusion)}") from None
+        object.__setattr__(self, "verdict", conclusion)
+        object.__setattr__(self, "evidence", {} if evidence is None else evidence)
 
 
-def combine(verdicts: Iterable[str]) -> str:
-    """Jepsen's rule for property verdicts: violated > unknown > holds."""
-    seen = set(verdicts)
-    for v in ("error", "violated", "unknown"):
-        if v in seen:
-            return v
-    return "holds" if seen else "unknown"
+@overload
+def safely(check: Callable[[History, Facts], Verdict], history: History,
+           facts: Facts) -> Verdict: ...
+@overload
+def safely(check: Callable[[History], Verdict], history: History) -> Verdict: ...
 
 
-def safely(check: Callable[[History], Verdict], history: History) -> Verdict:
-    """Run a checker; a checker that crashes says ``unknown``, never a pass."""
+def safely(check: Callable[..., Verdict], history: History, facts: Facts | None = None
+           ) -> Verdict:
+    """Run a checker; a checker that crashes says ``unknown``, never a pass.
+
+    Scenarios pass a :class:`~harness.checkers.Checker` and the run's facts;
+    a building block that needs no facts (``linearizable.check``) may be
+    run alone.
+    """
     try:
-        return check(history)
+        return check(history) if facts is None else check(history, facts)
     except Exception as exc:  # noqa: BLE001 - any checker bug must become 'unknown'
         error = f"{type(exc).__name__}: {exc}"
-        return Verdict(verdict="unknown", evidence={"checker_error": error})
+        evidence: dict[str, Any] = {"checker_error": error}
+        counts = history.counts()
+        if counts["ok"] != counts["ops"]:
+            evidence["op_counts"] = counts
+        return Verdict(verdict=Conclusion.UNKNOWN, evidence=evidence)
 
 
 @dataclass(frozen=True, kw_only=True)

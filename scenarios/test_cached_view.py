@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
+from harness.checkers import Facts
 from harness.checkers import features as checker
 from harness.plugin import assert_expected
 from harness.topology.pool import Topology
@@ -26,5 +27,5 @@ pytestmark = pytest.mark.app(workload.FEATURES_APP)
 @pytest.mark.scenario("cached-view")
 def test_cached_view(topology: Topology, record: Callable[[Verdict], Result]) -> None:
     history = workload.run_cached_view(topology.workers)
-    verdict = safely(lambda h: checker.check_cached_view(h, pids=topology.pids), history)
+    verdict = safely(checker.check_cached_view, history, Facts.of(topology.workers))
     assert_expected(record(verdict, history=history))

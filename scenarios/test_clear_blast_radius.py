@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
+from harness.checkers import Facts
 from harness.checkers import blast as checker
 from harness.plugin import Launch, assert_expected
 from harness.topology.pool import Topology, TopologyPool
@@ -39,7 +40,8 @@ def test_clear_blast_radius(topology: Topology, coherence_pool: TopologyPool, la
             clearing = launch(f"blast-{prefix or 'noprefix'}", workers=1,
                               config={**shared, "CACHE_KEY_PREFIX": prefix})
             history = workload.run(clearing.workers[0], neighbour.workers, storage)
-            verdict = safely(checker.check, history)
+            verdict = safely(checker.check, history,
+                             Facts.of([clearing.workers[0], *neighbour.workers]))
             verdict.evidence.update(clearing_prefix=prefix, neighbour_prefix="coh_b_",
                                     storage=storage.where if storage else None)
             results.append(record(verdict, scenario=scenario, history=history))

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
-from harness.checkers import races
+from harness.checkers import Facts, races
 from harness.plugin import assert_expected
 from harness.topology.pool import Topology
 from harness.verdict import Result, safely
@@ -33,16 +33,19 @@ def _two_workers(topology: Topology) -> None:
 @pytest.mark.scenario("add-race")
 def test_add_race(topology: Topology, record: Callable[..., Result]) -> None:
     history = workload.add_race(topology.workers)
-    assert_expected(record(safely(races.check_add_race, history), history=history))
+    verdict = safely(races.check_add_race, history, Facts.of(topology.workers))
+    assert_expected(record(verdict, history=history))
 
 
 @pytest.mark.scenario("inc-race")
 def test_inc_race(topology: Topology, record: Callable[..., Result]) -> None:
     history = workload.inc_race(topology.workers)
-    assert_expected(record(safely(races.check_inc_race, history), history=history))
+    verdict = safely(races.check_inc_race, history, Facts.of(topology.workers))
+    assert_expected(record(verdict, history=history))
 
 
 @pytest.mark.scenario("register")
 def test_register(topology: Topology, record: Callable[..., Result]) -> None:
     history = workload.register(topology.workers)
-    assert_expected(record(safely(races.check_register, history), history=history))
+    verdict = safely(races.check_register, history, Facts.of(topology.workers))
+    assert_expected(record(verdict, history=history))

@@ -3,7 +3,7 @@ operations made on one worker and observed on every worker."""
 
 import pytest
 
-from harness.checkers import keyops, visibility
+from harness.checkers import Facts, keyops, visibility
 from harness.plugin import assert_expected
 from harness.verdict import safely
 from harness.workloads import keyops as workload
@@ -12,24 +12,26 @@ from harness.workloads import keyops as workload
 @pytest.mark.scenario("overwrite")
 def test_overwrite(topology, coherence_options, record):
     history = workload.overwrite(topology.workers, settle_window=coherence_options.settle)
-    verdict = safely(lambda h: visibility.check(h, pids=topology.pids), history)
+    verdict = safely(visibility.check, history, Facts.of(topology.workers))
     assert_expected(record(verdict, history=history))
 
 
 @pytest.mark.scenario("delete")
 def test_delete(topology, coherence_options, record):
     history = workload.delete(topology.workers, settle_window=coherence_options.settle)
-    assert_expected(record(safely(keyops.check_delete, history), history=history))
+    assert_expected(record(safely(keyops.check_delete, history, Facts.of(topology.workers)),
+                           history=history))
 
 
 @pytest.mark.scenario("clear")
 def test_clear(topology, coherence_options, record):
     history = workload.clear(topology.workers, settle_window=coherence_options.settle)
-    assert_expected(record(safely(keyops.check_clear, history), history=history))
+    assert_expected(record(safely(keyops.check_clear, history, Facts.of(topology.workers)),
+                           history=history))
 
 
 @pytest.mark.scenario("ttl")
 def test_ttl(topology, record):
     history = workload.ttl(topology.workers)
-    verdict = safely(lambda h: keyops.check_ttl(h, workers=len(topology.workers)), history)
+    verdict = safely(keyops.check_ttl, history, Facts.of(topology.workers))
     assert_expected(record(verdict, history=history))

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
+from harness.checkers import Facts
 from harness.checkers import features as checker
 from harness.plugin import assert_expected
 from harness.topology.pool import Topology
@@ -26,5 +27,5 @@ pytestmark = pytest.mark.app(workload.FEATURES_APP)
 @pytest.mark.scenario("memoize")
 def test_memoize(topology: Topology, record: Callable[[Verdict], Result]) -> None:
     history = workload.run_memoize(topology.workers)
-    verdict = safely(lambda h: checker.check_memoize(h, pids=topology.pids), history)
+    verdict = safely(checker.check_memoize, history, Facts.of(topology.workers))
     assert_expected(record(verdict, history=history))

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import pytest
 
-from harness.checkers import visibility
+from harness.checkers import Facts, visibility
 from harness.options import RunOptions
 from harness.plugin import Launch, assert_expected
 from harness.topology.pool import Topology, TopologyPool
@@ -40,10 +40,8 @@ def test_multi_instance(topology: Topology, coherence_pool: TopologyPool, launch
         workers = [replace(w, index=n * WORKERS_PER_INSTANCE + i)
                    for n, inst in enumerate(instances) for i, w in enumerate(inst.workers)]
         groups = [n for n, inst in enumerate(instances) for _ in inst.workers]
-        pids = [w.pid for w in workers]
         history = writes.run(workers, settle_window=coherence_options.settle)
-        verdict = safely(lambda h, p=pids, g=groups: visibility.check(h, pids=p, instances=g),
-                         history)
+        verdict = safely(visibility.check, history, Facts.of(workers, instances=groups))
         verdict.evidence["cache_dirs"] = sorted({str(d) for d in dirs})
         results.append(record(verdict, scenario=scenario, history=history))
     for result in results:

@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import pytest
 
+from harness.checkers import Facts, visibility
 from harness.checkers import lifecycle as checker
-from harness.checkers import visibility
 from harness.options import RunOptions
 from harness.plugin import Launch, assert_expected
 from harness.topology.pool import Topology
@@ -32,10 +32,10 @@ def test_preload(topology: Topology, launch: Launch, coherence_options: RunOptio
     own = launch("preload", preload=True, config={"COHERENCE_IMPORT_WRITE": key})
     history = workload.import_write(own.workers, key)
     imported = record(
-        safely(lambda h: checker.check_import_write(h, pids=own.pids), history),
+        safely(checker.check_import_write, history, Facts.of(own.workers)),
         history=history)
     history = writes.run(own.workers, settle_window=coherence_options.settle)
-    after = record(safely(lambda h: visibility.check(h, pids=own.pids), history),
+    after = record(safely(visibility.check, history, Facts.of(own.workers)),
                    scenario="preload-after-fork", history=history)
     assert_expected(imported)
     assert_expected(after)

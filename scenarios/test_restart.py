@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
+from harness.checkers import Facts
 from harness.checkers import lifecycle as checker
 from harness.plugin import Launch, assert_expected
 from harness.topology.pool import Topology
@@ -23,4 +24,5 @@ from harness.workloads import lifecycle as workload
 def test_restart(topology: Topology, launch: Launch, record: Callable[..., Result]) -> None:
     own = launch("restart")
     history = workload.restart(own.gunicorn)
-    assert_expected(record(safely(checker.check_restart, history), history=history))
+    assert_expected(record(safely(checker.check_restart, history, Facts.of(own.workers)),
+                           history=history))

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
+from harness.checkers import Facts
 from harness.checkers import features as checker
 from harness.plugin import assert_expected
 from harness.topology.pool import Topology
@@ -26,5 +27,6 @@ pytestmark = pytest.mark.app(workload.FEATURES_APP)
 @pytest.mark.scenario("template-fragment")
 def test_template_fragment(topology: Topology, record: Callable[..., Result]) -> None:
     history = workload.run_template_fragment(topology.workers)
-    verdict = safely(lambda h: checker.check_template_fragment(h, pids=topology.pids), history)
+    verdict = safely(checker.check_template_fragment, history,
+                     Facts.of(topology.workers))
     assert_expected(record(verdict, history=history))

@@ -7,6 +7,7 @@ with pids as evidence, gives the sharing verdict.
 
 import pytest
 
+from harness.checkers import Facts
 from harness.checkers import visibility as checker
 from harness.plugin import assert_expected
 from harness.verdict import safely
@@ -16,5 +17,5 @@ from harness.workloads import visibility as workload
 @pytest.mark.scenario("visibility")
 def test_visibility(topology, coherence_options, record):
     history = workload.run(topology.workers, settle_window=coherence_options.settle)
-    verdict = safely(lambda h: checker.check(h, pids=topology.pids), history)
+    verdict = safely(checker.check, history, Facts.of(topology.workers))
     assert_expected(record(verdict, history=history))

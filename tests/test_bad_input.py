@@ -26,10 +26,42 @@ CASES = {
                               ["127.0.0.1:9", "unreachable"]),
     "unknown scenario": (["--scenario", "visibilty"], ["unknown scenario 'visibilty'"]),
     "bad config pair": (["--config", "NOEQUALS"], ["KEY=VALUE"]),
+    "settle out of range": (["--settle", "1e9"], ["--settle 1000000000.0", "from 0 to 30"]),
+    "too many workers": (["--workers", "100000"], ["--workers 100000", "on this machine"]),
+    "CACHE_TYPE in config": (["--config", "CACHE_TYPE=RedisCache"],
+                             ["CACHE_TYPE='RedisCache'", "--backend RedisCache"]),
+    "negative timeout": (["--config", "CACHE_DEFAULT_TIMEOUT=-5"],
+                         ["CACHE_DEFAULT_TIMEOUT=-5", "from 0"]),
+    "not a flask app": (["--app", "json:dumps"], ["'json:dumps' is a builtins.builtin_function",
+                                                  "not a Flask app"]),
+    "missing app attribute": (["--app", "apps.demo:nothere"], ["has no attribute 'nothere'"]),
 }
+
+#: Checks made before anything starts answer within this (the issue's bound).
+FAST = 2.0
+
+
+@pytest.mark.parametrize("case", ["settle out of range", "too many workers",
+                                  "CACHE_TYPE in config", "negative timeout", "not a flask app"])
+def test_out_of_range_input_is_refused_before_anything_starts(cli, case: str) -> None:
+    args, needles = CASES[case]
+    started = time.monotonic()
+    run = cli(*args)
+    assert time.monotonic() - started < FAST + 1.5, "interpreter start-up plus the check"
+    _assert_clean_error(run, needles, started)
+
+
+def test_unusable_report_dir_is_refused_first(cli, tmp_path) -> None:
+    a_file = tmp_path / "not-a-dir"
+    a_file.write_text("")
+    started = time.monotonic()
+    run = cli("--report-dir", str(a_file))
+    _assert_clean_error(run, ["--report-dir", "not-a-dir", "not usable"], started)
+    assert time.monotonic() - started < FAST + 1.5
 
 
 def _assert_clean_error(run, needles: list[str], started: float) -> None:
+    """One stderr line with every needle, exit 2, quickly, nothing left running."""
     assert run.code == 2, (run.code, run.stdout, run.stderr)
     lines = [line for line in run.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, run.stderr

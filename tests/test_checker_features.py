@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from harness.checkers import Facts
 from harness.checkers.features import (
     CACHED_VIEW_MATRICES,
     MEMOIZE_MATRICES,
@@ -24,10 +26,11 @@ from harness.checkers.features import (
     forget_matrix,
     hit_matrix,
 )
-from harness.history import History, Op
+from harness.history import History, Meta, Op
 from harness.verdict import safely
 
 PIDS = [101, 102, 103]
+FACTS = Facts(pids=tuple(PIDS))
 N = len(PIDS)
 
 
@@ -62,9 +65,10 @@ class Model:
         if store is not None:
             store.pop(key, None)
 
-    def op(self, worker: int, f: str, key: str, value: Any, **args: Any) -> Op:
+    def op(self, worker: int, f: str, key: str, value: Any, **meta: Any) -> Op:
         t = float(next(self.clock))
-        return Op(process=worker, pid=PIDS[worker], f=f, key=key, args=args, type="ok",
+        return Op(process=worker, pid=PIDS[worker], f=f, key=key, args={},
+                  meta=Meta(**meta), type="ok",
                   value=value, start=t, end=t + 0.5)
 
 
@@ -134,7 +138,7 @@ def memoize_history(kind: str, *, singleton_same_repr: bool = False) -> History:
     ("shared", "shared"), ("per-worker", "per-worker"), ("none", "none"),
 ])
 def test_cached_view_verdict_follows_the_cache_model(kind: str, verdict: str) -> None:
-    v = check_cached_view(cached_view_history(kind), pids=PIDS)
+    v = check_cached_view(cached_view_history(kind), FACTS)
     assert v.verdict == verdict, v.evidence
     assert v.evidence["waited_s"] >= 1.0
     assert v.evidence["cached-response"]["expired"] == N * N
@@ -142,21 +146,21 @@ def test_cached_view_verdict_follows_the_cache_model(kind: str, verdict: str) ->
 
 
 def test_per_worker_invalidation_leaves_other_workers_stale() -> None:
-    v = check_cached_view(cached_view_history("per-worker"), pids=PIDS)
+    v = check_cached_view(cached_view_history("per-worker"), FACTS)
     forget = v.evidence["view:forget"]
     assert forget["matrix"] == [["x", "S", "S"], ["S", "x", "S"], ["S", "S", "x"]]
     assert (forget["cleared"], forget["stale"]) == (N, N * (N - 1))
 
 
 def test_nothing_cached_makes_every_invalidation_vacuous() -> None:
-    v = check_cached_view(cached_view_history("none"), pids=PIDS)
+    v = check_cached_view(cached_view_history("none"), FACTS)
     assert v.evidence["view:forget"]["vacuous"] == N * N
     assert v.evidence["view:forget"]["matrix"] == [["."] * N] * N
 
 
 def _replace(h: History, index: int, **changes: Any) -> None:
     old = h.ops[index]
-    h.ops[index] = Op(**{**old.to_json(), **changes})
+    h.ops[index] = replace(old, **changes)
 
 
 def test_unless_serving_a_cached_value_is_partial() -> None:
@@ -165,7 +169,7 @@ def test_unless_serving_a_cached_value_is_partial() -> None:
         compute = next(op for op in h if op.f == "unless:compute" and op.key == h.ops[i].key)
         _replace(h, i, value=compute.value)
 
-    v = check_cached_view(cached_view_history("shared", tweak=served_cached), pids=PIDS)
+    v = check_cached_view(cached_view_history("shared", tweak=served_cached), FACTS)
     assert v.verdict == "partial"
     assert v.evidence["violations"] == ["unless did not bypass the cache"]
     assert v.evidence["unless"]["bypass"]["fresh"] == N * N - 1
@@ -177,7 +181,7 @@ def test_other_post_body_hitting_the_cache_is_partial() -> None:
         compute = next(op for op in h if op.f == "post-body:compute")
         _replace(h, i, value=compute.value)
 
-    v = check_cached_view(cached_view_history("shared", tweak=collided), pids=PIDS)
+    v = check_cached_view(cached_view_history("shared", tweak=collided), FACTS)
     assert v.verdict == "partial"
     assert v.evidence["violations"] == ["a different POST body was served from cache"]
 
@@ -189,7 +193,7 @@ def test_cached_response_outliving_its_ttl_is_partial() -> None:
                        and op.key == h.ops[i].key)
         _replace(h, i, value=compute.value)
 
-    v = check_cached_view(cached_view_history("shared", tweak=kept), pids=PIDS)
+    v = check_cached_view(cached_view_history("shared", tweak=kept), FACTS)
     assert v.verdict == "partial"
     assert v.evidence["cached-response"]["expired"] == N * N - 1
 
@@ -201,48 +205,48 @@ def test_one_feature_disagreeing_is_partial() -> None:
             if op.f == "helper:read" and op.key != f"helper-{op.process}":
                 _replace(h, n, value=f"fresh-{n}")
 
-    v = check_cached_view(cached_view_history("shared", tweak=helper_local), pids=PIDS)
+    v = check_cached_view(cached_view_history("shared", tweak=helper_local), FACTS)
     assert v.verdict == "partial"
     assert v.evidence["sharing"]["helper"] == "per-worker"
     assert v.evidence["sharing"]["view"] == "shared"
 
 
-def test_failed_operation_is_error() -> None:
+def test_a_trial_with_a_non_ok_op_is_dropped_and_the_pass_is_unknown() -> None:
     h = cached_view_history("shared")
-    _replace(h, 3, type="fail", error="HTTP 500")
-    v = check_cached_view(h, pids=PIDS)
-    assert v.verdict == "error"
-    assert v.evidence["failed_ops"] == 1
+    _replace(h, 3, type="info", error="HTTP 500")
+    v = safely(check_cached_view, h, FACTS)
+    assert v.verdict == "unknown"
+    assert v.evidence["op_counts"]["info"] == 1
 
 
 def test_reading_before_the_ttl_passed_is_unknown() -> None:
-    v = safely(lambda h: check_cached_view(h, pids=PIDS), cached_view_history("shared",
-                                                                               ttl_wait=0))
+    v = safely(check_cached_view, cached_view_history("shared", ttl_wait=0), FACTS)
     assert v.verdict == "unknown"
     assert "TTL" in v.evidence["checker_error"]
 
 
 def test_crashing_checker_is_unknown() -> None:
-    v = safely(lambda h: check_cached_view(h, pids=PIDS[:1]), cached_view_history("shared"))
+    v = safely(check_cached_view, cached_view_history("shared"),
+               Facts(pids=tuple(PIDS[:1])))
     assert v.verdict == "unknown"
     assert "checker_error" in v.evidence
 
 
 def test_empty_history_is_unknown_not_a_pass() -> None:
-    assert safely(lambda h: check_memoize(h, pids=PIDS), History()).verdict == "unknown"
+    assert safely(check_memoize, History(), FACTS).verdict == "unknown"
 
 
 @pytest.mark.parametrize("kind, verdict", [
     ("shared", "shared"), ("per-worker", "per-worker"), ("none", "none"),
 ])
 def test_memoize_verdict_follows_the_cache_model(kind: str, verdict: str) -> None:
-    v = check_memoize(memoize_history(kind), pids=PIDS)
+    v = check_memoize(memoize_history(kind), FACTS)
     assert v.verdict == verdict, v.evidence
     assert v.evidence["trials_per_feature"] == N
 
 
 def test_default_repr_differing_per_worker_is_reported_not_judged() -> None:
-    v = check_memoize(memoize_history("shared"), pids=PIDS)
+    v = check_memoize(memoize_history("shared"), FACTS)
     assert v.verdict == "shared"
     singleton = v.evidence["default_repr"]["singleton"]
     assert singleton["pattern"] == "per-worker"
@@ -252,7 +256,7 @@ def test_default_repr_differing_per_worker_is_reported_not_judged() -> None:
 
 
 def test_default_repr_singleton_with_one_address_is_shared() -> None:
-    v = check_memoize(memoize_history("shared", singleton_same_repr=True), pids=PIDS)
+    v = check_memoize(memoize_history("shared", singleton_same_repr=True), FACTS)
     assert v.evidence["default_repr"]["singleton"]["pattern"] == "shared"
     assert v.evidence["default_repr"]["singleton"]["same_repr_in_all_workers"] is True
 
@@ -267,7 +271,7 @@ def test_delete_memoized_that_does_not_cross_is_partial_on_a_shared_cache() -> N
     cls, evidence = forget_matrix(h, "item", N)
     assert cls == "partial"
     assert evidence["matrix"][0] == ["x", "x", "S"]
-    assert check_memoize(h, pids=PIDS).verdict == "partial"
+    assert check_memoize(h, FACTS).verdict == "partial"
 
 
 def test_hit_matrix_marks_mixed_cells_with_counts() -> None:
@@ -306,7 +310,7 @@ def fragment_history(kind: str) -> History:
 
 @pytest.mark.parametrize("kind", ["shared", "per-worker", "none"])
 def test_template_fragment_verdict_follows_the_cache_model(kind: str) -> None:
-    v = check_template_fragment(fragment_history(kind), pids=PIDS)
+    v = check_template_fragment(fragment_history(kind), FACTS)
     assert v.verdict == kind, v.evidence
     assert set(v.evidence["sharing"]) == {
         "fragment-default", "fragment-named", "fragment-none",
@@ -320,7 +324,7 @@ def test_fragment_with_another_vary_on_value_served_from_cache_is_partial() -> N
     i = next(n for n, op in enumerate(h) if op.f == "fragment-named:other")
     compute = next(op for op in h if op.f == "fragment-named:compute")
     _replace(h, i, value=compute.value)
-    v = check_template_fragment(h, pids=PIDS)
+    v = check_template_fragment(h, FACTS)
     assert v.verdict == "partial"
     assert v.evidence["violations"] == [
         "a fragment with another vary-on value was served from cache"]

@@ -11,18 +11,33 @@ from typing import Any
 
 import pytest
 
-from harness.checkers import blast, lifecycle, visibility
-from harness.history import History, Op
+from harness.checkers import Facts, blast, lifecycle, visibility
+from harness.history import History, Meta, Op
 from harness.verdict import safely
 
 _clock = itertools.count()
+#: Checkers that judge no worker matrix need no pids.
+NO_FACTS = Facts(pids=())
+
+
+#: What a client sends; every other keyword of the helpers is harness metadata.
+SENT = ("value", "timeout", "delta")
+
+
+def sent(kw: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in kw.items() if k in SENT}
+
+
+def harness_meta(kw: dict[str, Any]) -> Meta:
+    return Meta(**{k: v for k, v in kw.items() if k not in SENT})
 
 
 def op(process: int, pid: int, f: str, key: str | None, result: Any = None,
        **args: Any) -> Op:
     """An ``ok`` op returning ``result``; ``args`` are the request's (e.g. value=)."""
     t = float(next(_clock))
-    return Op(process=process, pid=pid, f=f, key=key, args=args, type="ok",
+    return Op(process=process, pid=pid, f=f, key=key, args=sent(args),
+              meta=harness_meta(args), type="ok",
               value=result, start=t, end=t + 0.5)
 
 
@@ -46,44 +61,44 @@ def blast_history(wipes: set[str], *, stores: bool = True, foreign: bool = True)
 
 
 def test_clear_confined_to_its_app_holds() -> None:
-    v = blast.check(blast_history({"clearing"}))
+    v = blast.check(blast_history({"clearing"}), NO_FACTS)
     assert v.verdict == "holds", v.evidence
     assert v.evidence["neighbour"] == {"written": 2, "readable_before": 2, "readable_after": 2}
 
 
 def test_clear_that_wipes_the_neighbour_is_violated() -> None:
-    v = blast.check(blast_history({"clearing", "neighbour", "foreign"}))
+    v = blast.check(blast_history({"clearing", "neighbour", "foreign"}), NO_FACTS)
     assert v.verdict == "violated"
     assert v.evidence["violations"] == ["clear() wiped neighbour entries",
                                         "clear() wiped foreign entries"]
 
 
 def test_clear_that_wipes_only_the_foreign_key_is_violated() -> None:
-    v = blast.check(blast_history({"clearing", "foreign"}))
+    v = blast.check(blast_history({"clearing", "foreign"}), NO_FACTS)
     assert v.verdict == "violated"
     assert v.evidence["violations"] == ["clear() wiped foreign entries"]
 
 
 def test_clear_that_leaves_its_own_keys_is_violated() -> None:
-    v = blast.check(blast_history(set()))
+    v = blast.check(blast_history(set()), NO_FACTS)
     assert v.verdict == "violated"
     assert v.evidence["violations"] == ["clear() left the clearing app's own entries"]
 
 
 def test_nothing_stored_is_none_not_holds() -> None:
-    v = blast.check(blast_history(set(), stores=False))
+    v = blast.check(blast_history(set(), stores=False), NO_FACTS)
     assert v.verdict == "none"
 
 
 def test_no_storage_reports_the_foreign_entry_as_absent() -> None:
-    v = blast.check(blast_history({"clearing"}, foreign=False))
+    v = blast.check(blast_history({"clearing"}, foreign=False), NO_FACTS)
     assert v.verdict == "holds"
     assert v.evidence["foreign"] == "no shared storage to write into"
 
 
 def test_blast_history_without_clear_is_unknown() -> None:
     h = History(ops=[o for o in blast_history({"clearing"}) if o.f != "clear"])
-    assert safely(blast.check, h).verdict == "unknown"
+    assert safely(blast.check, h, NO_FACTS).verdict == "unknown"
 
 
 def restart_history(new_worker_sees: bool, *, stored: bool = True) -> History:
@@ -102,21 +117,21 @@ def restart_history(new_worker_sees: bool, *, stored: bool = True) -> History:
 
 
 def test_values_read_on_the_replacement_worker_hold() -> None:
-    v = lifecycle.check_restart(restart_history(True))
+    v = lifecycle.check_restart(restart_history(True), NO_FACTS)
     assert v.verdict == "holds"
     assert (v.evidence["new_worker_reads"], v.evidence["new_worker_hits"]) == (2, 2)
     assert v.evidence["restarts"][0]["victim_pid"] == 1
 
 
 def test_values_lost_with_the_worker_are_violated() -> None:
-    v = lifecycle.check_restart(restart_history(False))
+    v = lifecycle.check_restart(restart_history(False), NO_FACTS)
     assert v.verdict == "violated"
     assert v.evidence["new_worker_hits"] == 0
     assert v.evidence["survivor_own_hits"] == 1
 
 
 def test_restart_with_nothing_stored_is_none() -> None:
-    assert lifecycle.check_restart(restart_history(False, stored=False)).verdict == "none"
+    assert lifecycle.check_restart(restart_history(False, stored=False), NO_FACTS).verdict == "none"
 
 
 @pytest.mark.parametrize("writers, verdict", [
@@ -131,7 +146,7 @@ def test_import_write_verdict_names_who_wrote(writers: dict[int, int | None],
     for n, (pid, writer) in enumerate(writers.items()):
         h.add(op(n, pid, "get", "imp", None if writer is None else {"pid": writer},
                  phase="import"))
-    v = lifecycle.check_import_write(h, pids=list(writers))
+    v = lifecycle.check_import_write(h, Facts(pids=tuple(writers)))
     assert v.verdict == verdict, v.evidence
 
 
@@ -147,7 +162,7 @@ def visibility_history(seen: Any, pids: list[int]) -> History:
 def test_writes_seen_only_within_an_instance_are_per_instance() -> None:
     pids, groups = [1, 2, 3, 4], [0, 0, 1, 1]
     h = visibility_history(lambda i, j: groups[i] == groups[j], pids)
-    v = visibility.check(h, pids=pids, instances=groups)
+    v = visibility.check(h, Facts(pids=tuple(pids), instances=tuple(groups)))
     assert v.verdict == "per-instance"
     assert v.evidence["matrix"][0] == ["Y", "Y", "-", "-"]
 
@@ -155,10 +170,11 @@ def test_writes_seen_only_within_an_instance_are_per_instance() -> None:
 def test_one_cross_instance_read_makes_it_partial() -> None:
     pids, groups = [1, 2, 3, 4], [0, 0, 1, 1]
     h = visibility_history(lambda i, j: groups[i] == groups[j] or (i, j) == (0, 3), pids)
-    assert visibility.check(h, pids=pids, instances=groups).verdict == "partial"
+    facts = Facts(pids=tuple(pids), instances=tuple(groups))
+    assert visibility.check(h, facts).verdict == "partial"
 
 
 def test_without_instances_the_same_matrix_is_partial() -> None:
     pids, groups = [1, 2, 3, 4], [0, 0, 1, 1]
     h = visibility_history(lambda i, j: groups[i] == groups[j], pids)
-    assert visibility.check(h, pids=pids).verdict == "partial"
+    assert visibility.check(h, Facts(pids=tuple(pids))).verdict == "partial"

@@ -9,11 +9,14 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from harness.checkers import races
+from harness.checkers import Facts, races
 from harness.history import History, Op
 from harness.workloads.concurrent import trials_for
 
 _clock = itertools.count()
+
+#: The race checkers read only the history; process = pid in these ops.
+FACTS = Facts(pids=(1, 2, 3))
 
 
 def op(pid: int, f: str, key: str, result: Any, *, start: float | None = None,
@@ -39,23 +42,23 @@ def add_race(kind: str, trials: int = 3) -> History:
 
 
 def test_one_winner_and_consistent_reads_hold() -> None:
-    v = races.check_add_race(add_race("shared"))
+    v = races.check_add_race(add_race("shared"), FACTS)
     assert v.verdict == "holds", v.evidence
     assert v.evidence["unique_winner"]["winners"] == {"1": 3}
 
 
 def test_every_worker_winning_its_own_store_is_per_worker() -> None:
-    assert races.check_add_race(add_race("per-worker")).verdict == "per-worker"
+    assert races.check_add_race(add_race("per-worker"), FACTS).verdict == "per-worker"
 
 
 def test_two_winners_on_one_store_are_violated() -> None:
-    v = races.check_add_race(add_race("racy"))
+    v = races.check_add_race(add_race("racy"), FACTS)
     assert v.verdict == "violated"
     assert v.evidence["unique_winner"]["keys_with_multiple_winners"] == 3
 
 
 def test_nothing_stored_is_none() -> None:
-    assert races.check_add_race(add_race("none")).verdict == "none"
+    assert races.check_add_race(add_race("none"), FACTS).verdict == "none"
 
 
 def inc_race(kind: str, per_worker: int = 5) -> History:
@@ -76,17 +79,17 @@ def inc_race(kind: str, per_worker: int = 5) -> History:
 
 
 def test_every_inc_counted_holds() -> None:
-    v = races.check_inc_race(inc_race("shared"))
+    v = races.check_inc_race(inc_race("shared"), FACTS)
     assert v.verdict == "holds", v.evidence
     assert v.evidence["global"]["lost_updates"] == 0
 
 
 def test_per_worker_counters_are_per_worker() -> None:
-    assert races.check_inc_race(inc_race("per-worker")).verdict == "per-worker"
+    assert races.check_inc_race(inc_race("per-worker"), FACTS).verdict == "per-worker"
 
 
 def test_lost_updates_are_violated_with_their_count() -> None:
-    v = races.check_inc_race(inc_race("racy"))
+    v = races.check_inc_race(inc_race("racy"), FACTS)
     assert v.verdict == "violated"
     assert v.evidence["global"]["lost_updates"] == 3
     assert v.evidence["global"]["lost_pct"] == 30.0
@@ -94,10 +97,10 @@ def test_lost_updates_are_violated_with_their_count() -> None:
 
 def test_register_stale_read_is_violated_and_clean_one_holds() -> None:
     clean = History(ops=[op(1, "set", "r", True, value=1), op(2, "get", "r", 1)])
-    assert races.check_register(clean).verdict == "holds"
+    assert races.check_register(clean, FACTS).verdict == "holds"
     stale = History(ops=[op(1, "set", "r", True, value=1), op(1, "set", "r", True, value=2),
                          op(2, "get", "r", 1)])
-    v = races.check_register(stale)
+    v = races.check_register(stale, FACTS)
     assert v.verdict == "violated"
     assert v.evidence["global"]["counterexample"]["ops"]
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from harness.checkers import Facts
 from harness.checkers.visibility import check
 from harness.history import History, Op
 from harness.verdict import safely
 
 PIDS = [101, 102, 103]
+FACTS = Facts(pids=tuple(PIDS))
 
 
 def _history(seen: dict[tuple[int, int], str], late: set[tuple[int, int]] = frozenset(),
@@ -31,24 +33,24 @@ def _all() -> dict[tuple[int, int], str]:
 
 
 def test_everyone_sees_everything_is_shared() -> None:
-    assert check(_history(_all()), pids=PIDS).verdict == "shared"
+    assert check(_history(_all()), FACTS).verdict == "shared"
 
 
 def test_only_the_writer_sees_is_per_worker() -> None:
-    v = check(_history({(w, w): f"v{w}" for w in range(3)}), pids=PIDS)
+    v = check(_history({(w, w): f"v{w}" for w in range(3)}), FACTS)
     assert v.verdict == "per-worker"
     assert v.evidence["matrix"] == [["Y", "-", "-"], ["-", "Y", "-"], ["-", "-", "Y"]]
     assert v.evidence["pids"] == PIDS
 
 
 def test_nobody_sees_is_none() -> None:
-    assert check(_history({}), pids=PIDS).verdict == "none"
+    assert check(_history({}), FACTS).verdict == "none"
 
 
 def test_late_arrival_is_eventual_with_lag() -> None:
     seen = _all()
     del seen[(0, 2)]
-    v = check(_history(seen, late={(0, 2)}), pids=PIDS)
+    v = check(_history(seen, late={(0, 2)}), FACTS)
     assert v.verdict == "eventual"
     assert v.evidence["max_lag_s"] == 0.5
 
@@ -56,17 +58,20 @@ def test_late_arrival_is_eventual_with_lag() -> None:
 def test_one_missing_cell_is_partial() -> None:
     seen = _all()
     del seen[(0, 2)]
-    v = check(_history(seen), pids=PIDS)
+    v = check(_history(seen), FACTS)
     assert v.verdict == "partial"
     assert v.evidence["miss_samples"][0]["reader_pid"] == 103
 
 
-def test_failed_operation_is_error_not_a_verdict() -> None:
-    assert check(_history(_all(), fail=True), pids=PIDS).verdict == "error"
+def test_a_refused_write_is_dropped_and_the_would_be_pass_is_unknown() -> None:
+    v = check(_history(_all(), fail=True), FACTS)
+    assert v.verdict == "unknown"
+    assert (v.evidence["would_be"], v.evidence["writes"]) == ("shared", 2)
+    assert v.evidence["op_counts"]["fail"] == 1
 
 
 def test_crashing_checker_is_unknown() -> None:
     h = _history(_all())
-    v = safely(lambda hist: check(hist, pids=[1]), h)  # too few pids: IndexError
+    v = safely(check, h, Facts(pids=(1,)))  # too few pids: IndexError
     assert v.verdict == "unknown"
     assert "checker_error" in v.evidence

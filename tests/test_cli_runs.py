@@ -59,9 +59,9 @@ def test_custom_backend_by_import_path_is_per_worker(cli) -> None:
 
 
 def test_unexpected_verdict_exits_1(cli) -> None:
-    """A backend misconfigured so it cannot be shared must fail its expectation."""
+    """An app misconfigured so its cache cannot be shared must fail its expectation."""
     run = cli("--backend", "FileSystemCache", "--scenario", "visibility",
-              "--config", "CACHE_TYPE=apps.custom_backends.PerProcessFileSystemCache")
+              "--app", "apps.misconfigured:app")
     assert run.code == 1, run.stdout + run.stderr
     [row] = run.report()["results"]
     assert (row["verdict"], row["expected"], row["ok"]) == ("per-worker", "shared", False)

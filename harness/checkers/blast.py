@@ -8,7 +8,10 @@ before the clear count: what was never stored cannot be wiped.
 * ``violated`` the clear wiped a neighbour's or a foreign entry, or left
   the clearing app's own entries in place;
 * ``none``     nothing was readable before the clear (NullCache);
-* ``error``    an operation failed.
+* ``error``    a clear was not ok: what it wiped cannot be told.
+
+An entry counts only when both its reads, before and after the clear,
+were ok: a missing read after the clear must not pass for a wipe.
 """
 
 from __future__ import annotations
@@ -16,44 +19,49 @@ from __future__ import annotations
 from typing import Any
 
 from ..history import History
-from ..verdict import Verdict
-from . import failed
+from ..verdict import Conclusion, Verdict
+from ..workloads.names import App, Phase
+from . import Facts, describe, observing
 
-GROUPS = ("clearing", "neighbour", "foreign")
+GROUPS = tuple(App)
 
 
-def check(history: History) -> Verdict:
-    bad = failed(history)
-    if bad is not None:
-        return bad
+@observing
+def check(history: History, facts: Facts) -> Verdict:
     clears = [op for op in history if op.f == "clear"]
     if not clears:
         raise ValueError("no clear() in the history")
+    unsure = [op for op in clears if op.type != "ok"]
+    if unsure:
+        return Verdict(verdict=Conclusion.ERROR, evidence={
+            "clears": len(clears), "clears_not_ok": [describe(op) for op in unsure],
+            "reason": "a clear() was not ok: what it wiped cannot be told"})
     reads: dict[tuple[str, str | None], dict[str, bool]] = {}
     for op in history:
-        phase = op.args.get("phase")
-        if op.f == "get" and phase in ("before", "after"):
-            seen = op.value == op.args.get("want")
-            reads.setdefault((str(op.args["app"]), op.key), {})[str(phase)] = seen
+        phase = op.meta.phase
+        if op.f == "get" and op.type == "ok" and phase in (Phase.BEFORE, Phase.AFTER):
+            seen = op.value == op.meta.want
+            reads.setdefault((str(op.meta.app), op.key), {})[str(phase)] = seen
     evidence: dict[str, Any] = {"clears": len(clears)}
     for group in GROUPS:
         entries = [v for (app, _), v in reads.items() if app == group]
-        before = [v for v in entries if v.get("before")]
+        before = [v for v in entries if v.get("before") and "after" in v]
         evidence[group] = {
             "written": len(entries),
             "readable_before": len(before),
             "readable_after": sum(bool(v.get("after")) for v in before),
         }
-    if not any(op.args.get("app") == "foreign" for op in history):
+    if not any(op.meta.app == App.FOREIGN for op in history):
         evidence["foreign"] = "no shared storage to write into"
     stored = [g for g in GROUPS if isinstance(evidence[g], dict)]
     if all(evidence[g]["readable_before"] == 0 for g in stored):
-        return Verdict(verdict="none", evidence=evidence)
-    wiped = [g for g in ("neighbour", "foreign") if g in stored
+        return Verdict(verdict=Conclusion.NONE, evidence=evidence)
+    wiped = [g for g in (App.NEIGHBOUR, App.FOREIGN) if g in stored
              and evidence[g]["readable_after"] < evidence[g]["readable_before"]]
     problems = [f"clear() wiped {g} entries" for g in wiped]
-    if evidence["clearing"]["readable_after"]:
+    if evidence[App.CLEARING]["readable_after"]:
         problems.append("clear() left the clearing app's own entries")
     if problems:
         evidence["violations"] = problems
-    return Verdict(verdict="violated" if problems else "holds", evidence=evidence)
+    return Verdict(verdict=Conclusion.VIOLATED if problems else Conclusion.HOLDS,
+                   evidence=evidence)

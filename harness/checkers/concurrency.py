@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from ..history import History, Op
-from ..verdict import Verdict
+from ..verdict import Conclusion, Verdict
 
 _MAX_SAMPLES = 5
 
@@ -39,7 +39,7 @@ def check_unique_winner(history: History) -> Verdict:
                                 "failed_attempts": failed}
     if not adds:
         evidence["reason"] = "no ok or info add in the history: nothing to judge"
-        return Verdict(verdict="unknown", evidence=evidence)
+        return Verdict(verdict=Conclusion.UNKNOWN, evidence=evidence)
     histogram: Counter[int] = Counter()
     multiple: list[dict[str, Any]] = []
     no_winner: list[str] = []
@@ -66,7 +66,7 @@ def check_unique_winner(history: History) -> Verdict:
         evidence["multiple_samples"] = multiple[:_MAX_SAMPLES]
     if no_winner:
         evidence["no_winner_samples"] = no_winner[:_MAX_SAMPLES]
-    verdict = "violated" if multiple or no_winner else "holds"
+    verdict = Conclusion.VIOLATED if multiple or no_winner else Conclusion.HOLDS
     return Verdict(verdict=verdict, evidence=evidence)
 
 
@@ -109,7 +109,7 @@ def check_counter(history: History, *, initial: int = 0, by_worker: bool = False
     }
     if not incs:
         evidence["reason"] = "no ok or info inc in the history: nothing to judge"
-        return Verdict(verdict="unknown", evidence=evidence)
+        return Verdict(verdict=Conclusion.UNKNOWN, evidence=evidence)
     totals = Counter[str]()
     bad: list[dict[str, Any]] = []
     unread: list[dict[str, Any]] = []
@@ -150,7 +150,8 @@ def check_counter(history: History, *, initial: int = 0, by_worker: bool = False
         evidence["unread_samples"] = unread[:_MAX_SAMPLES]
         evidence["reason"] = (f"{len(unread)} of {len(incs)} counters have no ok get invoked "
                               "after their last ok inc completed")
-    verdict = "violated" if bad else "unknown" if unread else "holds"
+    verdict = (Conclusion.VIOLATED if bad else Conclusion.UNKNOWN if unread
+               else Conclusion.HOLDS)
     return Verdict(verdict=verdict, evidence=evidence)
 
 
@@ -162,11 +163,11 @@ def classify_counter(history: History, *, initial: int = 0) -> Verdict:
     A proven global violation stands when the per-worker check is undecided.
     """
     whole = check_counter(history, initial=initial)
-    if whole.verdict != "violated":
+    if whole.verdict != Conclusion.VIOLATED:
         return Verdict(verdict=whole.verdict, evidence={"global": whole.evidence})
     each = check_counter(history, initial=initial, by_worker=True)
     evidence: dict[str, Any] = {"global": whole.evidence, "per_worker": each.evidence}
-    if each.verdict == "holds":
+    if each.verdict == Conclusion.HOLDS:
         evidence["finding"] = "per-worker counters: each worker counts only its own incs"
-        return Verdict(verdict="per-worker", evidence=evidence)
-    return Verdict(verdict="violated", evidence=evidence)
+        return Verdict(verdict=Conclusion.PER_WORKER, evidence=evidence)
+    return Verdict(verdict=Conclusion.VIOLATED, evidence=evidence)

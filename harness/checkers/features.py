@@ -16,8 +16,9 @@ The scenario's verdict is the class every matrix agrees on, and
 ``partial`` when they disagree or when a property that does not depend on
 sharing failed: ``unless`` must bypass, a different POST body must miss, a
 CachedResponse must expire on every worker, a fragment with another
-vary-on value must render afresh.  Any failed operation gives
-``error``.  The default-``repr`` memoize routes are reported but never
+vary-on value must render afresh.  A trial (one fresh key) with any op
+that was not ok is dropped whole, so an unsure invalidation never shows
+as a stale cell.  The default-``repr`` memoize routes are reported but never
 judged: their keys hold memory addresses, an accident of allocation rather
 than a property of the backend.
 """
@@ -30,19 +31,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..history import History, Op
-from ..verdict import Verdict
-from . import failed
+from ..verdict import Conclusion, Verdict
+from ..workloads.names import Feature
+from . import Facts, not_ok_keys, observing
 
 _MAX_SAMPLES = 5
 
-CACHED_VIEW_MATRICES = ("view", "pluggable", "helper", "post-body", "unless")
-CACHED_VIEW_FORGETS = ("view",)
-MEMOIZE_MATRICES = ("function", "function-all", "item", "classmethod")
-MEMOIZE_FORGETS = ("function", "function-all", "item", "classmethod")
-DEFAULT_REPR = ("singleton", "per-request")
-TEMPLATE_FRAGMENT_MATRICES = ("fragment-default", "fragment-named", "fragment-none")
-TEMPLATE_FRAGMENT_FORGETS = ("fragment-named", "fragment-del")
-
+F = Feature
+CACHED_VIEW_MATRICES = (F.VIEW, F.PLUGGABLE, F.HELPER, F.POST_BODY, F.UNLESS)
+CACHED_VIEW_FORGETS = (F.VIEW,)
+MEMOIZE_MATRICES = (F.FUNCTION, F.FUNCTION_ALL, F.ITEM, F.CLASSMETHOD)
+MEMOIZE_FORGETS = MEMOIZE_MATRICES
+DEFAULT_REPR = (F.SINGLETON, F.PER_REQUEST)
+TEMPLATE_FRAGMENT_MATRICES = (F.FRAGMENT_DEFAULT, F.FRAGMENT_NAMED, F.FRAGMENT_NONE)
+TEMPLATE_FRAGMENT_FORGETS = (F.FRAGMENT_NAMED, F.FRAGMENT_DEL)
 
 @dataclass
 class _Cell:
@@ -81,19 +83,19 @@ class _Matrix:
                 if c.yes + c.no + c.skipped == 0:
                     raise ValueError(f"{what}: no observation for worker {i} -> worker {j}")
 
-    def sharing(self) -> str:
+    def sharing(self) -> Conclusion:
         cells = self.all()
         if any(c.skipped for c in cells):
             # Some observations could not be judged: only "nothing at all was
             # cached" is a clean answer, anything mixed is partial.
-            return "none" if all(c.yes + c.no == 0 for c in cells) else "partial"
+            return Conclusion.NONE if all(c.yes + c.no == 0 for c in cells) else Conclusion.PARTIAL
         if all(c.no == 0 for c in cells):
-            return "shared"
+            return Conclusion.SHARED
         if all(c.no == 0 for c in self.diagonal()) and all(c.yes == 0 for c in self.off()):
-            return "per-worker"
+            return Conclusion.PER_WORKER
         if all(c.yes == 0 for c in cells):
-            return "none"
-        return "partial"
+            return Conclusion.NONE
+        return Conclusion.PARTIAL
 
 
 def _by(history: History, f: str) -> list[Op]:
@@ -169,7 +171,7 @@ def forget_matrix(history: History, feature: str, n: int) -> tuple[str, dict[str
         "stale": sum(c.no for c in m.all()),
         "vacuous": sum(c.skipped for c in m.all()),
     }
-    how = [str(op.args["how"]) for op in forgets.values() if op.args.get("how")]
+    how = [op.meta.how for op in forgets.values() if op.meta.how]
     if how:
         evidence["how"] = {h: how.count(h) for h in sorted(set(how))}
     if stale:
@@ -210,7 +212,7 @@ def _expiry(history: History, feature: str, n: int) -> dict[str, Any]:
         if op.f in (f"{feature}:compute", f"{feature}:read"):
             prior[op.key].add(op.value)
             last = max(last, op.end)
-            observed = op.args.get("observed") or {}
+            observed = op.meta.observed or {}
             if isinstance(observed.get("ttl"), int | float):
                 ttl = max(ttl, float(observed["ttl"]))
     expired_ops = _by(history, f"{feature}:expired")
@@ -233,7 +235,7 @@ def _default_repr(history: History, feature: str, n: int) -> dict[str, Any]:
     cls, evidence = hit_matrix(history, feature, n)
     callers: dict[int, set[str]] = defaultdict(set)
     for op in _by(history, f"{feature}:compute") + _by(history, f"{feature}:read"):
-        caller = (op.args.get("observed") or {}).get("caller")
+        caller = (op.meta.observed or {}).get("caller")
         if isinstance(caller, str):
             callers[op.pid].add(caller)
     distinct = sorted({a for c in callers.values() for a in c})
@@ -244,11 +246,17 @@ def _default_repr(history: History, feature: str, n: int) -> dict[str, Any]:
             "repr_samples": distinct[:_MAX_SAMPLES]}
 
 
-def _judge(sharing: dict[str, str], violations: Iterable[str]) -> str:
+def _judge(sharing: dict[str, str], violations: Iterable[str]) -> Conclusion:
     if list(violations):
-        return "partial"
+        return Conclusion.PARTIAL
     classes = set(sharing.values())
-    return classes.pop() if len(classes) == 1 else "partial"
+    return Conclusion(classes.pop()) if len(classes) == 1 else Conclusion.PARTIAL
+
+
+def _complete_trials(history: History) -> History:
+    """The history without the trials that have an op that was not ok."""
+    dropped = not_ok_keys(history)
+    return History(ops=[op for op in history if op.key not in dropped], notes=history.notes)
 
 
 def _sharing(history: History, n: int, matrices: Iterable[str], forgets: Iterable[str],
@@ -276,9 +284,9 @@ def _all_fresh(counts: dict[str, Any]) -> bool:
     return bool(counts["fresh"] == counts["checked"])
 
 
-def check_cached_view(history: History, *, pids: list[int]) -> Verdict:
-    if (err := failed(history)) is not None:
-        return err
+@observing
+def check_cached_view(history: History, facts: Facts) -> Verdict:
+    history, pids = _complete_trials(history), list(facts.pids)
     n = len(pids)
     evidence: dict[str, Any] = {"pids": pids}
     sharing = _sharing(history, n, CACHED_VIEW_MATRICES, CACHED_VIEW_FORGETS, evidence)
@@ -299,9 +307,9 @@ def check_cached_view(history: History, *, pids: list[int]) -> Verdict:
     return _conclude(sharing, violations, evidence, "view")
 
 
-def check_memoize(history: History, *, pids: list[int]) -> Verdict:
-    if (err := failed(history)) is not None:
-        return err
+@observing
+def check_memoize(history: History, facts: Facts) -> Verdict:
+    history, pids = _complete_trials(history), list(facts.pids)
     n = len(pids)
     evidence: dict[str, Any] = {"pids": pids}
     sharing = _sharing(history, n, MEMOIZE_MATRICES, MEMOIZE_FORGETS, evidence)
@@ -309,9 +317,9 @@ def check_memoize(history: History, *, pids: list[int]) -> Verdict:
     return _conclude(sharing, [], evidence, "function")
 
 
-def check_template_fragment(history: History, *, pids: list[int]) -> Verdict:
-    if (err := failed(history)) is not None:
-        return err
+@observing
+def check_template_fragment(history: History, facts: Facts) -> Verdict:
+    history, pids = _complete_trials(history), list(facts.pids)
     n = len(pids)
     evidence: dict[str, Any] = {"pids": pids}
     sharing = _sharing(history, n, TEMPLATE_FRAGMENT_MATRICES, TEMPLATE_FRAGMENT_FORGETS,
@@ -319,7 +327,7 @@ def check_template_fragment(history: History, *, pids: list[int]) -> Verdict:
     other = evidence["fragment-named"]["other_vary_on"] = _fresh(history, "fragment-named:other")
     violations = ([] if _all_fresh(other)
                   else ["a fragment with another vary-on value was served from cache"])
-    keys = {(op.args.get("observed") or {}).get("key")
+    keys = {(op.meta.observed or {}).get("key")
             for op in _by(history, "fragment-default:reset")}
     evidence["fragment-default"]["cache_keys"] = sorted(str(k) for k in keys)
     return _conclude(sharing, violations, evidence, "fragment-named")

@@ -1,10 +1,13 @@
 """Property checkers for delete, clear and ttl.
 
-Each answers ``holds`` or ``violated`` with counts, or ``error`` when an
-operation failed.  A property over zero observations is never claimed:
-the evidence always states how many trials stood behind the verdict, and
-how many values were visible before the invalidation (zero on NullCache,
-where "nothing is read after delete" holds only vacuously).
+Each answers ``holds`` or ``violated`` with counts.  A key whose write or
+invalidation was not ok is dropped (a stale read after a delete that may
+not have happened proves nothing), and so are reads that were not ok;
+:mod:`harness.checkers` then weighs what was dropped.  A property over
+zero observations is never claimed: the evidence always states how many
+trials stood behind the verdict, and how many values were visible before
+the invalidation (zero on NullCache, where "nothing is read after delete"
+holds only vacuously).
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from collections import defaultdict
 from typing import Any
 
 from ..history import History, Op
-from ..verdict import Verdict
-from . import failed
+from ..verdict import Conclusion, Verdict
+from ..workloads.names import Phase
+from . import Facts, not_ok_keys, observing
 
 _MAX_SAMPLES = 5
 
@@ -30,7 +34,7 @@ def _invalidated(history: History, invalidations: dict[str, Op], label: str,
     warm_seen = 0
     after: dict[tuple[str, int], list[Op]] = defaultdict(list)
     for op in history:
-        if op.f != "get" or op.key not in invalidations:
+        if op.f != "get" or op.type != "ok" or op.key not in invalidations:
             continue
         inv = invalidations[op.key]
         if op.end <= inv.start and op.value == values[op.key]:
@@ -61,44 +65,55 @@ def _invalidated(history: History, invalidations: dict[str, Op], label: str,
     }
     if samples:
         evidence["stale_samples"] = samples
-    return Verdict(verdict="violated" if stale else "holds", evidence=evidence)
+    verdict = Conclusion.VIOLATED if stale else Conclusion.HOLDS
+    return Verdict(verdict=verdict, evidence=evidence)
 
 
-def check_delete(history: History) -> Verdict:
-    if (err := failed(history)) is not None:
-        return err
-    deletes = {op.key: op for op in history if op.f == "delete" and op.key is not None}
+def _unwritten(history: History) -> set[str | None]:
+    """Keys with a set that was not ok: what they held is unknown."""
+    return not_ok_keys(history, lambda op: op.f == "set")
+
+
+@observing
+def check_delete(history: History, facts: Facts) -> Verdict:
+    dropped = _unwritten(history) | not_ok_keys(history, lambda op: op.f == "delete")
+    deletes = {op.key: op for op in history
+               if op.f == "delete" and op.key is not None and op.key not in dropped}
     return _invalidated(history, deletes, "delete")
 
 
-def check_clear(history: History) -> Verdict:
-    if (err := failed(history)) is not None:
-        return err
+@observing
+def check_clear(history: History, facts: Facts) -> Verdict:
+    # Every clear bounds the reads, ok or not: one that may have happened may
+    # also have removed a stale value, and must not pass for a late one.
     clears = [op for op in history if op.f == "clear"]
+    unwritten = _unwritten(history)
     by_key: dict[str, Op] = {}
     horizons: dict[str, float] = {}
     for op in history:
-        if op.f == "set" and op.key is not None:
+        if op.f == "set" and op.key is not None and op.key not in unwritten:
             following = [c for c in clears if c.start >= op.end]
-            if following:
+            if following and following[0].type == "ok":
                 by_key[op.key] = following[0]
                 if len(following) > 1:
                     horizons[op.key] = following[1].start
     return _invalidated(history, by_key, "clear", horizons)
 
 
-def check_ttl(history: History, *, workers: int) -> Verdict:
+@observing
+def check_ttl(history: History, facts: Facts) -> Verdict:
     """Visible on every worker before expiry, gone on every worker after it."""
-    if (err := failed(history)) is not None:
-        return err
-    values = {op.key: op.args.get("value") for op in history if op.f == "set"}
-    before = [op for op in history if op.f == "get" and op.args.get("phase") == "before"]
-    after = [op for op in history if op.f == "get" and op.args.get("phase") == "after"]
+    unwritten = _unwritten(history)
+    values = {op.key: op.args.get("value") for op in history
+              if op.f == "set" and op.key not in unwritten}
+    reads = [op for op in history if op.f == "get" and op.type == "ok" and op.key in values]
+    before = [op for op in reads if op.meta.phase == Phase.BEFORE]
+    after = [op for op in reads if op.meta.phase == Phase.AFTER]
     if not before or not after:
         raise ValueError("ttl history lacks reads before or after expiry")
     missing_before = [op for op in before if op.value != values[op.key]]
     present_after = [op for op in after if op.value is not None]
-    sets = [op for op in history if op.f == "set"]
+    sets = [op for op in history if op.f == "set" and op.key in values]
     evidence: dict[str, Any] = {
         "keys": len(values),
         "ttl_s": sets[0].args.get("timeout"),
@@ -107,7 +122,7 @@ def check_ttl(history: History, *, workers: int) -> Verdict:
         "missing_before_expiry": len(missing_before),
         "present_after_expiry": len(present_after),
         "waited_s": round(min(op.start for op in after) - max(op.end for op in sets), 2),
-        "workers": workers,
+        "workers": facts.workers,
     }
     if missing_before:
         evidence["missing_samples"] = [{"key": op.key, "reader_pid": op.pid}
@@ -116,4 +131,5 @@ def check_ttl(history: History, *, workers: int) -> Verdict:
         evidence["present_samples"] = [{"key": op.key, "reader_pid": op.pid, "read": op.value}
                                        for op in present_after[:_MAX_SAMPLES]]
     violated = missing_before or present_after
-    return Verdict(verdict="violated" if violated else "holds", evidence=evidence)
+    return Verdict(verdict=Conclusion.VIOLATED if violated else Conclusion.HOLDS,
+                   evidence=evidence)

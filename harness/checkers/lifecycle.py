@@ -17,6 +17,9 @@ must be readable on its replacement.
 * ``per-worker`` each worker read a value written by itself (the app was
   imported in every worker, so there was no preload);
 * ``none``     no worker read it; ``partial`` anything else.
+
+Both judge ``ok`` reads only: a read that was not ok is dropped, and a
+key whose writer could not read it back is not held against the new worker.
 """
 
 from __future__ import annotations
@@ -24,22 +27,23 @@ from __future__ import annotations
 from typing import Any
 
 from ..history import History
-from ..verdict import Verdict
-from . import failed
+from ..verdict import Conclusion, Verdict
+from ..workloads.names import Phase, Role
+from . import Facts, observing
 
 
-def check_restart(history: History) -> Verdict:
-    if (err := failed(history)) is not None:
-        return err
-    readable = {op.key for op in history
-                if op.args.get("phase") == "before" and op.value == op.args.get("want")}
-    after = [op for op in history if op.args.get("phase") == "after"]
-    new = [op for op in after if op.args.get("role") == "new"]
+@observing
+def check_restart(history: History, facts: Facts) -> Verdict:
+    ok = [op for op in history if op.type == "ok"]
+    readable = {op.key for op in ok
+                if op.meta.phase == Phase.BEFORE and op.value == op.meta.want}
+    after = [op for op in ok if op.meta.phase == Phase.AFTER]
+    new = [op for op in after if op.meta.role == Role.NEW]
     if not new:
         raise ValueError("no read on a replacement worker in the history")
-    survivors = [op for op in after if op.args.get("role") == "survivor"]
+    survivors = [op for op in after if op.meta.role == Role.SURVIVOR]
     judged = [op for op in new if op.key in readable]
-    seen = sum(op.value == op.args.get("want") for op in judged)
+    seen = sum(op.value == op.meta.want for op in judged)
     evidence: dict[str, Any] = {
         "restarts": history.notes,
         "keys_written": len({op.key for op in history if op.f == "set"}),
@@ -47,17 +51,18 @@ def check_restart(history: History) -> Verdict:
         "new_worker_reads": len(judged),
         "new_worker_hits": seen,
         "survivor_own_reads": len(survivors),
-        "survivor_own_hits": sum(op.value == op.args.get("want") for op in survivors),
+        "survivor_own_hits": sum(op.value == op.meta.want for op in survivors),
     }
     if not readable:
-        return Verdict(verdict="none", evidence=evidence)
-    return Verdict(verdict="holds" if seen == len(judged) else "violated", evidence=evidence)
+        return Verdict(verdict=Conclusion.NONE, evidence=evidence)
+    verdict = Conclusion.HOLDS if seen == len(judged) else Conclusion.VIOLATED
+    return Verdict(verdict=verdict, evidence=evidence)
 
 
-def check_import_write(history: History, *, pids: list[int]) -> Verdict:
-    if (err := failed(history)) is not None:
-        return err
-    reads = [op for op in history if op.args.get("phase") == "import"]
+@observing
+def check_import_write(history: History, facts: Facts) -> Verdict:
+    pids = list(facts.pids)
+    reads = [op for op in history if op.meta.phase == Phase.IMPORT and op.type == "ok"]
     if len({op.pid for op in reads}) != len(pids):
         raise ValueError(f"import-time value read on {len(reads)} workers, expected {len(pids)}")
     writers: dict[int, Any] = {}
@@ -68,12 +73,12 @@ def check_import_write(history: History, *, pids: list[int]) -> Verdict:
                                                             writers.items()}}
     found = [w for w in writers.values() if w is not None]
     if not found:
-        verdict = "none"
+        verdict = Conclusion.NONE
     elif len(found) == len(pids) and len(set(found)) == 1 and found[0] not in pids:
-        verdict = "shared"
+        verdict = Conclusion.SHARED
         evidence["master_pid"] = found[0]
     elif all(writers[p] == p for p in pids):
-        verdict = "per-worker"
+        verdict = Conclusion.PER_WORKER
     else:
-        verdict = "partial"
+        verdict = Conclusion.PARTIAL
     return Verdict(verdict=verdict, evidence=evidence)

@@ -11,6 +11,11 @@ order explains the history.  Each scenario's verdict here is:
   clean) for each worker alone: one store per worker (SimpleCache);
 * ``violated``   the counts or the linearizability search prove it;
 * ``unknown``    the search ran out of budget without a violation.
+
+Operations that are not ok are weighed as Jepsen does: ``fail`` is
+dropped, ``info`` may or may not have happened, and a violation is never
+built on an ``info`` op; :mod:`harness.checkers` then weighs how many
+there were.
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..history import History
-from ..verdict import Verdict
-from . import concurrency, linearizable
+from ..verdict import Conclusion, Verdict
+from . import Facts, concurrency, linearizable, observing
 
 #: Linearizability budget per scenario: far above what a clean history
 #: needs (see bench/README.md), small enough to end in seconds.
@@ -40,36 +45,45 @@ def _linearizability(history: History) -> Verdict:
     return linearizable.classify(history, max_steps=MAX_STEPS, deadline_s=DEADLINE_S)
 
 
-def check_add_race(history: History) -> Verdict:
+@observing
+def check_add_race(history: History, facts: Facts) -> Verdict:
     winner = concurrency.check_unique_winner(history)
     evidence: dict[str, Any] = {"unique_winner": _summary(winner), "run": history.notes}
     if _nothing_stored(history):
-        return Verdict(verdict="none", evidence=evidence)
+        if winner.evidence.get("winners", {}).get("0") == winner.evidence["trials"]:
+            # NullCache lets every add win; no winner on any fresh key is a
+            # backend refusing writes (a dead memcached answers add -> False).
+            evidence["reason"] = ("no add won on any fresh key and nothing was read back: "
+                                  "the backend refused every write")
+            return Verdict(verdict=Conclusion.ERROR, evidence=evidence)
+        return Verdict(verdict=Conclusion.NONE, evidence=evidence)
     lin = _linearizability(history)
     evidence["linearizability"] = _summary(lin)
-    if lin.verdict == "per-worker":
+    if lin.verdict == Conclusion.PER_WORKER:
         per_pid = [concurrency.check_unique_winner(History(ops=[o for o in history
                                                                if o.pid == pid]))
                    for pid in sorted({o.pid for o in history})]
-        if all(v.verdict == "holds" for v in per_pid):
-            return Verdict(verdict="per-worker", evidence=evidence)
-    if "violated" in (winner.verdict, lin.verdict):
-        return Verdict(verdict="violated", evidence=evidence)
-    return Verdict(verdict=lin.verdict if lin.verdict != "per-worker" else "violated",
-                   evidence=evidence)
+        if all(v.verdict == Conclusion.HOLDS for v in per_pid):
+            return Verdict(verdict=Conclusion.PER_WORKER, evidence=evidence)
+    if Conclusion.VIOLATED in (winner.verdict, lin.verdict):
+        return Verdict(verdict=Conclusion.VIOLATED, evidence=evidence)
+    return Verdict(verdict=lin.verdict if lin.verdict != Conclusion.PER_WORKER
+                   else Conclusion.VIOLATED, evidence=evidence)
 
 
-def check_inc_race(history: History) -> Verdict:
+@observing
+def check_inc_race(history: History, facts: Facts) -> Verdict:
     counter = concurrency.classify_counter(history)
     evidence: dict[str, Any] = {**counter.evidence, "run": history.notes}
     if _nothing_stored(history):
-        return Verdict(verdict="none", evidence=evidence)
+        return Verdict(verdict=Conclusion.NONE, evidence=evidence)
     return Verdict(verdict=counter.verdict, evidence=evidence)
 
 
-def check_register(history: History) -> Verdict:
+@observing
+def check_register(history: History, facts: Facts) -> Verdict:
     evidence: dict[str, Any] = {"run": history.notes, "ops": len(history)}
     if _nothing_stored(history):
-        return Verdict(verdict="none", evidence=evidence)
+        return Verdict(verdict=Conclusion.NONE, evidence=evidence)
     lin = _linearizability(history)
     return Verdict(verdict=lin.verdict, evidence={**evidence, **lin.evidence})

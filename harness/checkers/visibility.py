@@ -11,8 +11,12 @@ poll within the settle window return it (*late*, with the lag), or never
 * ``none``        not even the writer saw its write;
 * ``per-instance`` (several gunicorn instances) every worker saw exactly
                   the writes made in its own instance;
-* ``partial``     anything else (the evidence lists the cells);
-* ``error``       some operation failed, so the matrix is incomplete.
+* ``partial``     anything else (the evidence lists the cells).
+
+Keys whose ``set`` was not ok are dropped (the write may or may not have
+happened), and so are reads that were not ok; with every set refused the
+matrix is empty and ``none``, which :mod:`harness.checkers` turns into
+``error``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..history import History, Op
-from ..verdict import Verdict
+from ..verdict import Conclusion, Verdict
+from . import Facts, not_ok_keys, observing
 
 _MAX_SAMPLES = 5
 
@@ -45,26 +50,29 @@ class _Cell:
         return f"{self.immediate + self.late}/{total}"
 
 
-def check(history: History, *, pids: list[int], instances: list[int] | None = None) -> Verdict:
-    """The sharing verdict; ``instances[i]`` is the gunicorn instance of ``pids[i]``.
+@observing
+def check(history: History, facts: Facts) -> Verdict:
+    """The sharing verdict; ``facts.instances[i]`` is the gunicorn instance of worker i.
 
     With several instances, writes seen by exactly the workers of the
     writer's own instance give ``per-instance``.
     """
-    failures = history.failures()
-    if failures:
-        return Verdict(verdict="error", evidence={
-            "failed_ops": len(failures),
-            "samples": [_describe(op) for op in failures[:_MAX_SAMPLES]],
-        })
+    pids, instances = list(facts.pids), facts.instances
+    if not any(op.f == "set" for op in history):
+        raise ValueError("no set in the history: nothing was written to look for")
+    refused = not_ok_keys(history, lambda op: op.f == "set")
     # The last write of each key is the one judged; reads count only once
     # that write completed, so warm-up reads of an older value are ignored.
-    writes = {op.key: op for op in history if op.f == "set"}
+    writes = {op.key: op for op in history if op.f == "set" and op.key not in refused}
+    if not writes:
+        return Verdict(verdict=Conclusion.NONE, evidence={
+            "pids": pids, "writes": 0, "writes_dropped": len(refused)})
     n = len(pids)
     cells = [[_Cell() for _ in range(n)] for _ in range(n)]
     reads: dict[tuple[str | None, int], list[Op]] = defaultdict(list)
     for op in history:
-        if op.f == "get" and op.key in writes and op.start >= writes[op.key].end:
+        if (op.f == "get" and op.type == "ok" and op.key in writes
+                and op.start >= writes[op.key].end):
             reads[(op.key, op.process)].append(op)
     stale = [op for ops in reads.values() for op in ops
              if op.value is not None and op.value != writes[op.key].args.get("value")]
@@ -91,29 +99,30 @@ def check(history: History, *, pids: list[int], instances: list[int] | None = No
     diagonal = [cells[i][i] for i in range(n)]
     off = [cells[i][j] for i in range(n) for j in range(n) if i != j]
     if all(c.late == 0 and c.miss == 0 for c in flat):
-        verdict = "shared"
+        verdict = Conclusion.SHARED
     elif all(c.miss == 0 for c in flat):
-        verdict = "eventual"
+        verdict = Conclusion.EVENTUAL
     elif all(c.miss == 0 for c in diagonal) and all(
             c.immediate == 0 and c.late == 0 for c in off):
-        verdict = "per-worker"
+        verdict = Conclusion.PER_WORKER
     elif all(c.immediate == 0 and c.late == 0 for c in flat):
-        verdict = "none"
+        verdict = Conclusion.NONE
     elif instances is not None and all(
             (cells[i][j].miss == 0) if instances[i] == instances[j]
             else (cells[i][j].immediate + cells[i][j].late == 0)
             for i in range(n) for j in range(n)):
-        verdict = "per-instance"
+        verdict = Conclusion.PER_INSTANCE
     else:
-        verdict = "partial"
+        verdict = Conclusion.PARTIAL
     lags = [lag for c in flat for lag in c.lags]
     evidence: dict[str, Any] = {
         "pids": pids,
         # Row i = writes made on pids[i]; column j = reads on pids[j].
         # Y: always seen at once, ~: always seen, some late, -: never seen.
         "matrix": [[c.mark() for c in row] for row in cells],
-        **({"instances": instances} if instances is not None else {}),
+        **({"instances": list(instances)} if instances is not None else {}),
         "writes": len(writes),
+        **({"writes_dropped": len(refused)} if refused else {}),
         "reads": sum(len(v) for v in reads.values()),
         "late_reads": sum(c.late for c in flat),
         "missed_reads": sum(c.miss for c in flat),
@@ -130,6 +139,3 @@ def check(history: History, *, pids: list[int], instances: list[int] | None = No
         evidence["miss_samples"] = misses
     return Verdict(verdict=verdict, evidence=evidence)
 
-
-def _describe(op: Op) -> dict[str, Any]:
-    return {"pid": op.pid, "f": op.f, "key": op.key, "type": op.type, "error": op.error}

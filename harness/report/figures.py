@@ -15,6 +15,8 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from ..history import OP_TYPES
+
 #: Most ops drawn per timeline: a few thousand rects keep a page of forty
 #: results quick to open; the full history stays in its .jsonl file.
 DRAW_CAP = 2000
@@ -90,6 +92,8 @@ def op_title(i: int, op: dict[str, Any], t0: float) -> str:
     head = f"#{i} {op.get('f', '?')} {op.get('key') or ''}".rstrip()
     if op.get("args"):
         head += f" {_short(op['args'])}"
+    if op.get("meta"):  # absent from histories written before it existed
+        head += f" [{_short(op['meta'])}]"
     head += f" → {_short(op.get('value'))}"
     if op.get("error"):
         head += f"  error: {_short(op['error'])}"
@@ -199,7 +203,7 @@ def timeline(ops: Sequence[dict[str, Any]], *, highlight: Sequence[int] = (),
         # Highlighted ops last, so their outline is drawn on top of neighbours.
         for i, s, e in sorted(lane_ops, key=lambda o: o[0] in marked):
             op = ops[i]
-            kind = op.get("type") if op.get("type") in ("ok", "fail", "info") else "other"
+            kind = op.get("type") if op.get("type") in OP_TYPES else "other"
             cls = f"op t-{kind}" + (" cx" if i in marked else "") \
                 + (" culprit" if i in culprits else "")
             x = _LEFT + (s - t0) * scale

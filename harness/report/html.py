@@ -16,7 +16,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from ..verdict import INCONCLUSIVE, Result
+from ..verdict import INCONCLUSIVE, Conclusion, Result
 from .figures import DRAW_CAP, Timeline, close_up, heatmap, timeline
 from .matrix import matrix_grid
 from .model import RunReport
@@ -27,8 +27,7 @@ PROMINENT = ("lost_updates", "winners", "trials", "ops", "trials_per_feature", "
 #: At most this many of them, so deeply nested evidence stays readable.
 _MAX_PROMINENT = 10
 #: Known verdicts have their own colour; anything newer gets a neutral one.
-KNOWN_VERDICTS = ("shared", "holds", "eventual", "per-instance", "per-worker", "partial",
-                  "none", "violated", "error", "unknown")
+KNOWN_VERDICTS = tuple(Conclusion)
 
 
 @dataclass(frozen=True, kw_only=True)

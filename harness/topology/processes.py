@@ -309,7 +309,7 @@ def reap_leftovers(*, grace: float = 2.0) -> list[Reaped]:
         deadline = time.monotonic() + grace
         starts = {pid: start_time(pid) for pid in victims}
 
-        def alive(pid: int) -> bool:
+        def alive(pid: int, starts: dict[int, int | None] = starts) -> bool:
             return starts[pid] is not None and start_time(pid) == starts[pid]
 
         while time.monotonic() < deadline and any(alive(p) for p in victims):

@@ -5,8 +5,8 @@ another ``CACHE_KEY_PREFIX``, plus a *foreign* entry that no Flask app
 wrote, put straight into the storage (a raw Redis or memcached client, or
 a file in the cache directory).  Each round writes fresh keys in all
 three, reads them back, calls ``clear()`` once in the clearing app, and
-reads them all again.  Ops carry ``args["app"]`` (clearing, neighbour,
-foreign) and ``args["phase"]`` (before, after) for the checker.
+reads them all again.  Ops carry ``meta.app`` and ``meta.phase`` (see
+:mod:`.names`) for the checker.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import time
 from collections.abc import Sequence
 
 from ..client import WorkerClient
-from ..history import History, Op
+from ..history import History, Meta, Op
 from ..topology.storage import Storage
 from .keys import Keyspace
+from .names import App, Phase
 
 #: Rounds of write, read, clear, read; each clear is one trial.
 ROUNDS = 3
@@ -27,7 +28,7 @@ KEYS_PER_ROUND = 4
 FOREIGN_PROCESS = -1
 
 
-def _raw(storage: Storage, f: str, key: str, **args: object) -> Op:
+def _raw(storage: Storage, f: str, key: str, meta: Meta, **args: object) -> Op:
     start = time.monotonic()
     try:
         if f == "set":
@@ -36,9 +37,12 @@ def _raw(storage: Storage, f: str, key: str, **args: object) -> Op:
         else:
             value = storage.get(key)
     except Exception as exc:  # noqa: BLE001 - any client error is an unjudgeable op
-        return Op(process=FOREIGN_PROCESS, pid=0, f=f, key=key, args=dict(args), type="fail",
+        # The call returned, but whether the storage applied it is unknown.
+        return Op(process=FOREIGN_PROCESS, pid=0, f=f, key=key, args=dict(args), meta=meta,
+                  type="info",
                   error=f"{type(exc).__name__}: {exc}", start=start, end=time.monotonic())
-    return Op(process=FOREIGN_PROCESS, pid=0, f=f, key=key, args=dict(args), type="ok",
+    return Op(process=FOREIGN_PROCESS, pid=0, f=f, key=key, args=dict(args), meta=meta,
+              type="ok",
               value=value, start=start, end=time.monotonic())
 
 
@@ -47,26 +51,31 @@ def run(clearer: WorkerClient, neighbours: Sequence[WorkerClient], storage: Stor
     keys = Keyspace("blast")
     history = History()
     for r in range(rounds):
-        written: list[tuple[str, str, str, WorkerClient | None]] = []
+        written: list[tuple[App, str, str, WorkerClient | None]] = []
         for n in range(per_round):
             k, v = keys.fresh(f"a{r}-{n}"), keys.value()
-            history.add(clearer.op("set", k, value=v, app="clearing", phase="write"))
-            written.append(("clearing", k, v, clearer))
+            history.add(clearer.op("set", k, value=v,
+                                   meta=Meta(app=App.CLEARING, phase=Phase.WRITE)))
+            written.append((App.CLEARING, k, v, clearer))
             for w in neighbours:
                 k, v = keys.fresh(f"b{r}-{n}-w{w.index}"), keys.value()
-                history.add(w.op("set", k, value=v, app="neighbour", phase="write"))
-                written.append(("neighbour", k, v, w))
+                history.add(w.op("set", k, value=v,
+                                 meta=Meta(app=App.NEIGHBOUR, phase=Phase.WRITE)))
+                written.append((App.NEIGHBOUR, k, v, w))
             if storage is not None:
                 # No prefix of either app: a neighbour that is not Flask-Caching.
                 k, v = f"foreign-{keys.fresh(f'{r}-{n}')}".replace(":", "-"), keys.value()
-                history.add(_raw(storage, "set", k, value=v, app="foreign", phase="write"))
-                written.append(("foreign", k, v, None))
-        for phase in ("before", "after"):
-            if phase == "after":
-                history.add(clearer.op("clear", None, app="clearing", phase="clear"))
+                history.add(_raw(storage, "set", k, Meta(app=App.FOREIGN, phase=Phase.WRITE),
+                                 value=v))
+                written.append((App.FOREIGN, k, v, None))
+        for phase in (Phase.BEFORE, Phase.AFTER):
+            if phase == Phase.AFTER:
+                history.add(clearer.op("clear", None,
+                                       meta=Meta(app=App.CLEARING, phase=Phase.CLEAR)))
             for app, k, v, reader in written:
+                meta = Meta(want=v, app=app, phase=phase)
                 if reader is not None:
-                    history.add(reader.op("get", k, want=v, app=app, phase=phase))
+                    history.add(reader.op("get", k, meta=meta))
                 elif storage is not None:
-                    history.add(_raw(storage, "get", k, want=v, app=app, phase=phase))
+                    history.add(_raw(storage, "get", k, meta))
     return history

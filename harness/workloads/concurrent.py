@@ -22,11 +22,14 @@ import math
 import random
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import partial
+from typing import Any
 
 from ..client import WorkerClient
-from ..history import History, Op
+from ..history import History, Meta, Op
 from .keys import Keyspace
+from .names import Phase
 
 #: The smallest per-trial chance of a double ``add`` winner the add-race
 #: is sized to catch.  By hand, FileSystemCache showed 2-3 winners in 13 of
@@ -84,13 +87,13 @@ def together(steps: Sequence[Callable[[], list[Op]]]) -> list[Op]:
 
 
 def _read_everywhere(history: History, workers: Sequence[WorkerClient], key: str,
-                     **args: object) -> None:
+                     meta: Meta) -> None:
     for w in workers:
-        history.add(w.op("get", key, **args))
+        history.add(w.op("get", key, meta=meta))
 
 
 def _add(w: WorkerClient, key: str, trial: int) -> list[Op]:
-    return [w.op("add", key, value=f"w{w.index}-t{trial}", trial=trial)]
+    return [w.op("add", key, value=f"w{w.index}-t{trial}", meta=Meta(trial=trial))]
 
 
 def add_race(workers: Sequence[WorkerClient], *, trials: int = ADD_RACE_TRIALS) -> History:
@@ -101,7 +104,7 @@ def add_race(workers: Sequence[WorkerClient], *, trials: int = ADD_RACE_TRIALS) 
         steps = [partial(_add, w, key, t) for w in workers]
         for op in together(steps):
             history.add(op)
-        _read_everywhere(history, workers, key, trial=t, phase="after")
+        _read_everywhere(history, workers, key, Meta(trial=t, phase=Phase.AFTER))
     history.notes.append({"trials": trials, "min_rate": ADD_RACE_MIN_RATE,
                           "miss_probability": MISS_PROBABILITY})
     return history
@@ -116,7 +119,7 @@ def inc_race(workers: Sequence[WorkerClient], *, per_worker: int = INCS_PER_WORK
 
     for op in together([partial(incs, w) for w in workers]):
         history.add(op)
-    _read_everywhere(history, workers, key, phase="final")
+    _read_everywhere(history, workers, key, Meta(phase=Phase.FINAL))
     history.notes.append({"workers": len(workers), "incs_per_worker": per_worker})
     return history
 
@@ -139,10 +142,10 @@ def register(workers: Sequence[WorkerClient], *, clients: int = REGISTER_CLIENTS
             key = rng.choice(names)
             f = rng.choices(("get", "set", "delete", "add", "inc"), (3, 2, 1, 2, 2))[0]
             value = (c + 1) * 1_000_000 + n * 1_000
-            args: dict[str, object] = {"value": value} if f in ("set", "add") else {}
+            args: dict[str, Any] = {"value": value} if f in ("set", "add") else {}
             op = w.op(f, key, **args)
             # The client, not the worker, is the Jepsen process here.
-            out.append(Op(**{**op.to_json(), "process": c}))
+            out.append(replace(op, process=c))
         return out
 
     for op in together([partial(client, c) for c in range(clients)]):

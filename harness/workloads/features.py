@@ -11,18 +11,18 @@ and every worker takes a turn as the one that computes:
 
 Ops are recorded with ``f = "<feature>:<phase>"``, ``key`` = the fresh
 token, ``value`` = the generation id, and ``args`` holding the trial, the
-url and any reply fields the checker reports (``observed``).
+what was sent in ``args``, and the trial, the invalidation used and any
+reply fields the checker reports in ``meta``.
 """
 
 from __future__ import annotations
 
-import http.client
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..client import WorkerClient, request
-from ..history import History, Op
+from ..client import WorkerClient, exchange
+from ..history import History, Meta, Op
 from .keys import Keyspace
 from .visibility import rounds_for
 
@@ -34,42 +34,28 @@ FEATURES_APP = "apps.features:app"
 #: entry may outlive its TTL by up to a second (FINDINGS: 1 s granularity).
 EXPIRY_MARGIN = 1.0
 
-UrlFor = Callable[[str], str]
-
 
 def call(worker: WorkerClient, f: str, method: str, url: str, payload: Any = None, *,
-         key: str, observe: Sequence[str] = (), **args: Any) -> Op:
+         key: str, trial: int, how: str | None = None, observe: Sequence[str] = ()) -> Op:
     """One request to any app route, recorded like :meth:`WorkerClient.op`.
 
     ``value`` is the reply's generation id (``gen``), or its ``result`` for
     routes that compute nothing; ``observe`` names reply fields copied into
-    ``args["observed"]`` as evidence.
+    ``meta.observed`` as evidence.  ``args`` holds what was sent.
     """
-    args = {**args, "url": url, "method": method}
+    args: dict[str, Any] = {"url": url, "method": method}
     if payload is not None:
         args["payload"] = payload
-    start = time.monotonic()
-    try:
-        reply = request(worker.socket_path, method, url, payload)
-    except (OSError, http.client.HTTPException) as exc:
-        return Op(process=worker.index, pid=worker.pid, f=f, key=key, args=args, type="info",
-                  error=f"{type(exc).__name__}: {exc}", start=start, end=time.monotonic())
-    end = time.monotonic()
-    body = reply.body if isinstance(reply.body, dict) else {"error": str(reply.body)}
-    error: str | None = None
-    if reply.pid != worker.pid:
-        error = f"answered by pid {reply.pid}, not {worker.pid}"
-    elif reply.status != 200:
-        error = str(body.get("error", f"HTTP {reply.status}"))
-    elif "gen" not in body and "result" not in body:
-        error = f"reply has neither 'gen' nor 'result': {body!r}"
-    if error is not None:
-        return Op(process=worker.index, pid=worker.pid, f=f, key=key, args=args, type="fail",
-                  error=error, start=start, end=end)
-    if observe:
-        args["observed"] = {name: body.get(name) for name in observe}
-    return Op(process=worker.index, pid=worker.pid, f=f, key=key, args=args, type="ok",
-              value=body.get("gen", body.get("result")), start=start, end=end)
+    ex = exchange(worker.socket_path, worker.pid, method, url, payload)
+    kind, error = ex.type, ex.error
+    if kind == "ok" and "gen" not in ex.body and "result" not in ex.body:
+        # The route ran; what it did is unknown.
+        kind, error = "info", f"reply has neither 'gen' nor 'result': {ex.body!r}"
+    observed = {name: ex.body.get(name) for name in observe} if observe and ex.body else None
+    return Op(process=worker.index, pid=worker.pid, f=f, key=key, args=args,
+              meta=Meta(trial=trial, how=how, observed=observed), type=kind,
+              value=ex.body.get("gen", ex.body.get("result")), error=error,
+              answered=ex.answered, start=ex.start, end=ex.end)
 
 
 def _spread(history: History, workers: Sequence[WorkerClient], feature: str, phase: str,
@@ -89,11 +75,11 @@ def _compute_and_read(history: History, workers: Sequence[WorkerClient], origin:
 
 def _forget_round(history: History, workers: Sequence[WorkerClient], origin: WorkerClient,
                   feature: str, url: str, forget_url: str, *, key: str, trial: int,
-                  **forget_args: Any) -> None:
+                  how: str | None = None) -> None:
     _compute_and_read(history, workers, origin, feature, url, key=key, trial=trial)
     _spread(history, workers, feature, "held", url, key=key, trial=trial)
     history.add(call(origin, f"{feature}:forget", "POST", forget_url, key=key, trial=trial,
-                     **forget_args))
+                     how=how))
     _spread(history, workers, feature, "after", url, key=key, trial=trial)
 
 
@@ -156,7 +142,7 @@ def _cached_response(history: History, workers: Sequence[WorkerClient], keys: Ke
         fresh.append(k)
         _compute_and_read(history, workers, origin, "cached-response", f"/feat/short/{k}",
                           key=k, trial=0, observe=("ttl",))
-    ttls = [op.args["observed"]["ttl"] for op in history
+    ttls = [(op.meta.observed or {}).get("ttl") for op in history
             if op.f == "cached-response:compute" and op.type == "ok"]
     ttl = max((float(t) for t in ttls if isinstance(t, int | float)), default=0.0)
     if ttl <= 0:

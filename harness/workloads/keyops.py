@@ -12,8 +12,9 @@ import time
 from collections.abc import Callable, Sequence
 
 from ..client import WorkerClient
-from ..history import History
+from ..history import History, Meta
 from .keys import Keyspace
+from .names import Phase
 from .settle import PendingRead, settle
 from .visibility import rounds_for
 
@@ -67,7 +68,7 @@ def _trial(history: History, workers: Sequence[WorkerClient], keys: Keyspace,
         written.append(key)
     for key in written:
         for reader in workers:
-            history.add(reader.op("get", key, warm=True))
+            history.add(reader.op("get", key, meta=Meta(warm=True)))
     want = change(written)
     for key in written:
         _read_all(workers, key, history, want, pending)
@@ -123,10 +124,10 @@ def ttl(workers: Sequence[WorkerClient]) -> History:
             history.add(writer.op("set", key, value=keys.value(), timeout=TTL))
             written.append(key)
             for reader in workers:
-                history.add(reader.op("get", key, phase="before"))
+                history.add(reader.op("get", key, meta=Meta(phase=Phase.BEFORE)))
     last_set = max(op.end for op in history if op.f == "set")
     time.sleep(max(0.0, last_set + TTL + TTL_TOLERANCE - time.monotonic()))
     for key in written:
         for reader in workers:
-            history.add(reader.op("get", key, phase="after"))
+            history.add(reader.op("get", key, meta=Meta(phase=Phase.AFTER)))
     return history

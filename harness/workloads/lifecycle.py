@@ -18,9 +18,10 @@ import time
 from collections.abc import Sequence
 
 from ..client import WorkerClient
-from ..history import History
+from ..history import History, Meta
 from ..topology.gunicorn import Gunicorn
 from .keys import Keyspace
+from .names import Phase, Role
 
 #: Workers replaced per run, each a different one.
 RESTARTS = 2
@@ -40,8 +41,9 @@ def restart(gunicorn: Gunicorn, *, restarts: int = RESTARTS,
             written[w.pid] = [(keys.fresh(f"r{r}-w{w.index}"), keys.value())
                               for _ in range(per_worker)]
             for k, v in written[w.pid]:
-                history.add(w.op("set", k, value=v, restart=r, phase="write"))
-                history.add(w.op("get", k, want=v, restart=r, phase="before", role="writer"))
+                history.add(w.op("set", k, value=v, meta=Meta(restart=r, phase=Phase.WRITE)))
+                history.add(w.op("get", k, meta=Meta(want=v, restart=r, phase=Phase.BEFORE,
+                                                     role=Role.WRITER)))
         victim = workers[r % len(workers)]
         started = time.monotonic()
         # Our own child's child, by its pid: gunicorn forks a replacement.
@@ -53,11 +55,12 @@ def restart(gunicorn: Gunicorn, *, restarts: int = RESTARTS,
                           "new_pids": [w.pid for w in fresh],
                           "replaced_in_s": round(time.monotonic() - started, 3)})
         for w in gunicorn.workers:
-            role = "new" if w.pid not in old else "survivor"
-            pairs = ([p for ps in written.values() for p in ps] if role == "new"
+            role = Role.NEW if w.pid not in old else Role.SURVIVOR
+            pairs = ([p for ps in written.values() for p in ps] if role == Role.NEW
                      else written[w.pid])
             for k, v in pairs:
-                history.add(w.op("get", k, want=v, restart=r, phase="after", role=role))
+                history.add(w.op("get", k, meta=Meta(want=v, restart=r, phase=Phase.AFTER,
+                                                     role=role)))
     return history
 
 
@@ -65,5 +68,5 @@ def import_write(workers: Sequence[WorkerClient], key: str) -> History:
     """Every worker reads the value the app wrote while being imported."""
     history = History()
     for w in workers:
-        history.add(w.op("get", key, phase="import"))
+        history.add(w.op("get", key, meta=Meta(phase=Phase.IMPORT)))
     return history

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..client import WorkerClient
-from ..history import History
+from ..history import History, Meta
 
 #: Default window: long enough for a replica or a 1 s-granular disk cache to
 #: catch up, short enough that per-worker backends do not slow a run much.
@@ -39,7 +39,7 @@ def settle(pending: Sequence[PendingRead], history: History, *, window: float) -
         time.sleep(POLL_INTERVAL)
         still = []
         for p in waiting:
-            op = history.add(p.client.op("get", p.key, poll=True))
+            op = history.add(p.client.op("get", p.key, meta=Meta(poll=True)))
             if op.type != "ok" or op.value != p.want:
                 still.append(p)
         waiting = still
