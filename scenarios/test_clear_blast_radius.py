@@ -26,6 +26,7 @@ from harness.workloads import blast as workload
 NEIGHBOUR_APP = "apps.demo:app"
 
 
+@pytest.mark.destructive
 @pytest.mark.scenario("clear-blast-radius", "clear-blast-radius-no-prefix")
 def test_clear_blast_radius(topology: Topology, coherence_pool: TopologyPool, launch: Launch,
                             record: Callable[..., Result]) -> None:

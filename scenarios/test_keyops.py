@@ -23,6 +23,7 @@ def test_delete(topology, coherence_options, record):
                            history=history))
 
 
+@pytest.mark.destructive
 @pytest.mark.scenario("clear")
 def test_clear(topology, coherence_options, record):
     history = workload.clear(topology.workers, settle_window=coherence_options.settle)

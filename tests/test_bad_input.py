@@ -32,7 +32,7 @@ CASES = {
                              ["CACHE_TYPE='RedisCache'", "--backend RedisCache"]),
     "negative timeout": (["--config", "CACHE_DEFAULT_TIMEOUT=-5"],
                          ["CACHE_DEFAULT_TIMEOUT=-5", "from 0"]),
-    "not a flask app": (["--app", "json:dumps"], ["'json:dumps' is a builtins.builtin_function",
+    "not a flask app": (["--app", "json:dumps"], ["'json:dumps' is a builtins.function",
                                                   "not a Flask app"]),
     "missing app attribute": (["--app", "apps.demo:nothere"], ["has no attribute 'nothere'"]),
 }
