@@ -13,10 +13,12 @@ from harness.verdict import safely
 
 
 def _op(process: int, f: str, key: str | None, start: float, end: float, result: object = None,
-        *, type: OpType = "ok", pid: int | None = None, **args: object) -> Op:
+        *, type: OpType = "ok", pid: int | None = None, answered: bool = True,
+        **args: object) -> Op:
     """An operation; ``args`` are the request's (value=..., delta=...)."""
     return Op(process=process, pid=100 + process if pid is None else pid, f=f, key=key,
-              args=dict(args), type=type, value=result, start=start, end=end)
+              args=dict(args), type=type, value=result, start=start, end=end,
+              answered=answered)
 
 
 def _verdict(*ops: Op, **kwargs: Any) -> str:
@@ -102,7 +104,7 @@ def test_failed_ops_are_dropped() -> None:
 def test_an_info_write_may_explain_a_later_read() -> None:
     assert _verdict(
         _op(0, "set", "k", 0, 1, True, value="a"),
-        _op(1, "set", "k", 2, 3, type="info", value="b"),
+        _op(1, "set", "k", 2, 3, type="info", answered=False, value="b"),
         _op(0, "get", "k", 10, 11, "a"),  # not yet, or never
         _op(0, "get", "k", 12, 13, "b"),  # now it has happened
     ) == "holds"
@@ -110,7 +112,7 @@ def test_an_info_write_may_explain_a_later_read() -> None:
 
 def test_an_info_write_happens_at_most_once() -> None:
     assert _verdict(
-        _op(1, "set", "k", 0, 1, type="info", value="b"),
+        _op(1, "set", "k", 0, 1, type="info", answered=False, value="b"),
         _op(0, "get", "k", 2, 3, "b"),
         _op(0, "set", "k", 4, 5, True, value="a"),
         _op(0, "get", "k", 6, 7, "b"),
@@ -119,8 +121,8 @@ def test_an_info_write_happens_at_most_once() -> None:
 
 def test_info_ops_cannot_explain_a_value_nobody_wrote() -> None:
     assert _verdict(
-        _op(1, "set", "k", 0, 1, type="info", value="b"),
-        _op(2, "inc", "k", 0, 1, type="info", delta=1),
+        _op(1, "set", "k", 0, 1, type="info", answered=False, value="b"),
+        _op(2, "inc", "k", 0, 1, type="info", answered=False, delta=1),
         _op(0, "get", "k", 2, 3, "c"),
     ) == "violated"
 
@@ -128,7 +130,7 @@ def test_info_ops_cannot_explain_a_value_nobody_wrote() -> None:
 def test_an_info_write_cannot_take_effect_before_it_started() -> None:
     assert _verdict(
         _op(0, "get", "k", 0, 1, "b"),
-        _op(1, "set", "k", 2, 3, type="info", value="b"),
+        _op(1, "set", "k", 2, 3, type="info", answered=False, value="b"),
     ) == "violated"
 
 
@@ -150,12 +152,14 @@ def test_stale_read_is_violated_and_the_counterexample_names_its_ops() -> None:
     v = check(History(ops=ops))
     assert v.verdict == "violated"
     cx = v.evidence["counterexample"]
-    set17 = next(i for i, op in enumerate(ops) if op.f == "set" and op.args["value"] == 17)
     saw19 = max(i for i, op in enumerate(ops) if op.value == 19 and op.f == "get")
-    # The last sight of the newer value, the stale read, and where 17 came from.
-    assert cx["ops"] == [set17, saw19, len(ops) - 1]
+    # The last sight of the newer value and the stale read.  The write of 17
+    # is not added as a source: written before 19 was read, it would make
+    # the read of 19 the contradiction, and the stale read look innocent.
+    assert cx["ops"] == [saw19, len(ops) - 1]
     assert cx["culprits"] == [len(ops) - 1]
-    assert (cx["initial"], cx["minimal"]) == ("any", True)
+    assert (cx["initial"], cx["minimal"], cx["sources"]) == ("any", True, [])
+    assert cx["verified"] is True
     assert "get('k') -> 17" in cx["describe"][-1]
 
 
@@ -348,11 +352,12 @@ def _random_concurrent(seed: int, n: int = 60) -> list[Op]:
     ops = []
     for _, c, f, key, start, end, kind, args in sorted(planned, key=lambda p: p[0]):
         if kind == "info" and rng.random() < 0.5:
-            ops.append(_op(c, f, key, start, end, type="info", **args))  # never happened
+            # It never happened.
+            ops.append(_op(c, f, key, start, end, type="info", answered=False, **args))
             continue
         result = _apply(store, f, key, args)
         ops.append(_op(c, f, key, start, end, None if kind == "info" else result, type=kind,
-                       **args))
+                       answered=kind != "info", **args))
     return sorted(ops, key=lambda op: op.end)
 
 
