@@ -356,22 +356,17 @@ class _Shrinker:
         """
         model = self.model
         window = _prefix(calls, frontier)
-        culprits = [c for c in window if not c.cut and c.end == frontier]
-        ids = {c.index for c in culprits}
-        earlier = _by_time([c for c in window if c.index not in ids])
-        initial: Any = model.init()
-        rest = earlier  # replaced by a trial window once one fails from any state
-        size = 0
-        while not self.budget.spent():
-            trial = earlier[len(earlier) - size:]
-            if self.still_fails(trial, culprits, model.unconstrained()):
-                initial, rest = model.unconstrained(), trial
+        at_frontier = [c for c in window if not c.cut and c.end == frontier]
+        # Several ops may return at the frontier, and one of them may be a
+        # write the others need: then each is tried as the culprit alone.
+        choices = [at_frontier] + ([[c] for c in at_frontier] if len(at_frontier) > 1 else [])
+        for culprits in choices:
+            grown = self._grow(window, culprits)
+            if grown is not None:
                 break
-            if size == len(earlier):
-                break
-            size = min(len(earlier), max(1, 2 * size))
-        if rest is earlier and not self.still_fails(rest, culprits, initial):
-            return self._settle(None, [], initial, minimal=False, sources=[])
+        else:
+            return self._settle(None, [], model.init(), minimal=False, sources=[])
+        earlier, rest, initial = grown
         minimal = False
         while not self.budget.spent():
             changed = False
@@ -403,6 +398,24 @@ class _Shrinker:
                     sources.append(src.index)
         return self._settle(rest + culprits, culprits, initial, minimal=minimal,
                             sources=sources)
+
+    def _grow(self, window: list[_Call], culprits: list[_Call]
+              ) -> tuple[list[_Call], list[_Call], Any] | None:
+        """The ops before ``culprits``, the last of them that fail with them, and from what."""
+        model = self.model
+        ids = {c.index for c in culprits}
+        earlier = _by_time([c for c in window if c.index not in ids])
+        size = 0
+        while not self.budget.spent():
+            trial = earlier[len(earlier) - size:]
+            if self.still_fails(trial, culprits, model.unconstrained()):
+                return earlier, trial, model.unconstrained()
+            if size == len(earlier):
+                break
+            size = min(len(earlier), max(1, 2 * size))
+        if self.still_fails(earlier, culprits, model.init()):
+            return earlier, earlier, model.init()
+        return None
 
     def _settle(self, shown: list[_Call] | None, culprits: list[_Call], initial: Any, *,
                 minimal: bool, sources: list[int]) -> _Window:
