@@ -55,7 +55,7 @@ they follow (paths below ``site-packages/``):
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -307,8 +307,3 @@ def is_negative(op: Op) -> bool:
     """An ``ok`` write whose answer says nothing about its effect."""
     return op.type == "ok" and (
         (op.f in ("set", "clear") and not op.value) or (op.f == "inc" and op.value is None))
-
-
-def describe_states(states: Sequence[State]) -> list[str]:
-    """States as a reader would write them."""
-    return [repr(s) for s in states]
