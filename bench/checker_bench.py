@@ -100,7 +100,8 @@ def clean_history(*, ops: int = 10_000, clients: int = 8, keys: int = 8,
         if fate == "info":
             if rng.random() < 0.5:
                 _apply(store, op.f, op.key, op.args)
-            done.append(Op(**{**op.__dict__, "type": "info", "error": "timed out"}))
+            done.append(Op(**{**op.__dict__, "type": "info", "error": "timed out",
+                              "answered": False}))
             continue
         done.append(Op(**{**op.__dict__, "value": _apply(store, op.f, op.key, op.args)}))
     return History(ops=sorted(done, key=lambda op: op.end))
@@ -134,13 +135,39 @@ def pathological_history(*, writers: int = 28, infos: int = 24) -> History:
     return History(ops=ops)
 
 
+class _RecheckTimer:
+    """Times the counterexample re-check (``_Shrinker.recheck``) inside ``check``."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.original = linearizable._Shrinker.recheck
+
+    def __enter__(self) -> _RecheckTimer:
+        original = self.original
+
+        def timed(shrinker: Any, *args: Any) -> bool:
+            t0 = time.perf_counter()
+            try:
+                return original(shrinker, *args)
+            finally:
+                self.seconds += time.perf_counter() - t0
+
+        linearizable._Shrinker.recheck = timed  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        linearizable._Shrinker.recheck = self.original  # type: ignore[method-assign]
+
+
 def _time(history: History, repeat: int, **budget: Any) -> dict[str, Any]:
-    runs, verdicts = [], []
+    runs, verdicts, rechecks = [], [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        v = linearizable.check(history, **budget)
-        runs.append(time.perf_counter() - t0)
+        with _RecheckTimer() as recheck:
+            t0 = time.perf_counter()
+            v = linearizable.check(history, **budget)
+            runs.append(time.perf_counter() - t0)
         verdicts.append(v)
+        rechecks.append(recheck.seconds)
     v = verdicts[-1]
     row: dict[str, Any] = {
         "ops": len(history),
@@ -152,7 +179,11 @@ def _time(history: History, repeat: int, **budget: Any) -> dict[str, Any]:
     if "counterexample" in v.evidence:
         cx = v.evidence["counterexample"]
         row["counterexample"] = {k: cx[k] for k in ("ops", "size", "minimal", "describe")}
+        row["counterexample"]["verified"] = cx["verified"]
         row["shrink_steps"] = v.evidence["shrink_steps"]
+        # What re-checking the counterexample on its own adds to the check.
+        row["verify_steps"] = v.evidence["verify_steps"]
+        row["verify_median_s"] = round(statistics.median(rechecks), 6)
     if "reason" in v.evidence:
         row["reason"] = v.evidence["reason"]
     return row
@@ -189,6 +220,9 @@ def main() -> int:
         print(f"{name:21} {r['ops']:6d} ops  {r['verdict']:9}  median {r['median_s']:.3f} s  "
               f"runs {r['runs_s']}  steps {r['steps']}")
     print("clean history shape:", results["clean_shape"])
+    print(f"stale: counterexample re-check {results['stale']['verify_steps']} steps, "
+          f"median {results['stale']['verify_median_s']} s, "
+          f"verified {results['stale']['counterexample']['verified']}")
     print("stale read counterexample (mutated op", results["stale"]["mutated_op"], "):")
     for line in results["stale"]["counterexample"]["describe"]:
         print("   ", line)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,10 +14,12 @@ from harness.verdict import safely
 
 
 def _op(process: int, f: str, key: str | None, start: float, end: float, result: object = None,
-        *, type: OpType = "ok", pid: int | None = None, **args: object) -> Op:
+        *, type: OpType = "ok", pid: int | None = None, answered: bool = True,
+        **args: object) -> Op:
     """An operation; ``args`` are the request's (value=..., delta=...)."""
     return Op(process=process, pid=100 + process if pid is None else pid, f=f, key=key,
-              args=dict(args), type=type, value=result, start=start, end=end)
+              args=dict(args), type=type, value=result, start=start, end=end,
+              answered=answered)
 
 
 def _verdict(*ops: Op, **kwargs: Any) -> str:
@@ -102,7 +105,7 @@ def test_failed_ops_are_dropped() -> None:
 def test_an_info_write_may_explain_a_later_read() -> None:
     assert _verdict(
         _op(0, "set", "k", 0, 1, True, value="a"),
-        _op(1, "set", "k", 2, 3, type="info", value="b"),
+        _op(1, "set", "k", 2, 3, type="info", answered=False, value="b"),
         _op(0, "get", "k", 10, 11, "a"),  # not yet, or never
         _op(0, "get", "k", 12, 13, "b"),  # now it has happened
     ) == "holds"
@@ -110,7 +113,7 @@ def test_an_info_write_may_explain_a_later_read() -> None:
 
 def test_an_info_write_happens_at_most_once() -> None:
     assert _verdict(
-        _op(1, "set", "k", 0, 1, type="info", value="b"),
+        _op(1, "set", "k", 0, 1, type="info", answered=False, value="b"),
         _op(0, "get", "k", 2, 3, "b"),
         _op(0, "set", "k", 4, 5, True, value="a"),
         _op(0, "get", "k", 6, 7, "b"),
@@ -119,8 +122,8 @@ def test_an_info_write_happens_at_most_once() -> None:
 
 def test_info_ops_cannot_explain_a_value_nobody_wrote() -> None:
     assert _verdict(
-        _op(1, "set", "k", 0, 1, type="info", value="b"),
-        _op(2, "inc", "k", 0, 1, type="info", delta=1),
+        _op(1, "set", "k", 0, 1, type="info", answered=False, value="b"),
+        _op(2, "inc", "k", 0, 1, type="info", answered=False, delta=1),
         _op(0, "get", "k", 2, 3, "c"),
     ) == "violated"
 
@@ -128,7 +131,7 @@ def test_info_ops_cannot_explain_a_value_nobody_wrote() -> None:
 def test_an_info_write_cannot_take_effect_before_it_started() -> None:
     assert _verdict(
         _op(0, "get", "k", 0, 1, "b"),
-        _op(1, "set", "k", 2, 3, type="info", value="b"),
+        _op(1, "set", "k", 2, 3, type="info", answered=False, value="b"),
     ) == "violated"
 
 
@@ -150,12 +153,14 @@ def test_stale_read_is_violated_and_the_counterexample_names_its_ops() -> None:
     v = check(History(ops=ops))
     assert v.verdict == "violated"
     cx = v.evidence["counterexample"]
-    set17 = next(i for i, op in enumerate(ops) if op.f == "set" and op.args["value"] == 17)
     saw19 = max(i for i, op in enumerate(ops) if op.value == 19 and op.f == "get")
-    # The last sight of the newer value, the stale read, and where 17 came from.
-    assert cx["ops"] == [set17, saw19, len(ops) - 1]
+    # The last sight of the newer value and the stale read.  The write of 17
+    # is not added as a source: written before 19 was read, it would make
+    # the read of 19 the contradiction, and the stale read look innocent.
+    assert cx["ops"] == [saw19, len(ops) - 1]
     assert cx["culprits"] == [len(ops) - 1]
-    assert (cx["initial"], cx["minimal"]) == ("any", True)
+    assert (cx["initial"], cx["minimal"], cx["sources"]) == ("any", True, [])
+    assert cx["verified"] is True
     assert "get('k') -> 17" in cx["describe"][-1]
 
 
@@ -348,11 +353,12 @@ def _random_concurrent(seed: int, n: int = 60) -> list[Op]:
     ops = []
     for _, c, f, key, start, end, kind, args in sorted(planned, key=lambda p: p[0]):
         if kind == "info" and rng.random() < 0.5:
-            ops.append(_op(c, f, key, start, end, type="info", **args))  # never happened
+            # It never happened.
+            ops.append(_op(c, f, key, start, end, type="info", answered=False, **args))
             continue
         result = _apply(store, f, key, args)
         ops.append(_op(c, f, key, start, end, None if kind == "info" else result, type=kind,
-                       **args))
+                       answered=kind != "info", **args))
     return sorted(ops, key=lambda op: op.end)
 
 
@@ -377,3 +383,148 @@ def test_a_counter_read_back_as_digits_matches_its_integer() -> None:
 def test_an_op_completing_before_its_invocation_is_refused() -> None:
     with pytest.raises(ValueError, match="one monotonic clock"):
         check(History(ops=[_op(0, "set", "k", 2, 1, True, value=1)]))
+
+
+# --- state identity: 1, 1.0 and True are different values -----------------------------------
+
+
+@pytest.mark.parametrize("float_first", [True, False])
+def test_int_float_and_bool_states_are_distinct_in_either_list_order(float_first: bool) -> None:
+    # Only "set 1.0, then set 1" explains the int read and the int increment.
+    sets = [_op(0, "set", "k", 0, 2, True, value=1.0), _op(1, "set", "k", 1, 3, True, value=1)]
+    tail = [_op(2, "get", "k", 4, 5, 1), _op(2, "inc", "k", 6, 7, 2, delta=1)]
+    assert _verdict(*(sets if float_first else sets[::-1]), *tail) == "holds"
+    # And the read of the int cannot be a read of the float.
+    only_float = [sets[0], _op(2, "get", "k", 4, 5, 1)]
+    assert _verdict(*only_float) == "violated"
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_a_refused_set_of_an_int_may_have_stored_it(order: int) -> None:
+    # The history of the issue: inc -> 2 (an int) needs the refused set's int 1.
+    sets = [_op(0, "set", "k", 0, 1, True, value=1.0), _op(1, "set", "k", 2, 3, False, value=1)]
+    inc = _op(0, "inc", "k", 4, 5, 2, delta=1)
+    assert _verdict(*(sets if order == 0 else sets[::-1]), inc) == "holds"
+    # Without the refused set, inc on the float 1.0 gives the float 2.0, never the int 2.
+    assert _verdict(sets[0], inc) == "violated"
+    assert _verdict(sets[0], _op(0, "inc", "k", 4, 5, 2.0, delta=1)) == "holds"
+
+
+def test_a_bool_is_not_an_int_to_reads_but_inc_counts_true_as_one() -> None:
+    stored_true = _op(0, "set", "k", 0, 1, True, value=True)
+    assert _verdict(stored_true, _op(1, "get", "k", 2, 3, 1)) == "violated"
+    assert _verdict(stored_true, _op(1, "get", "k", 2, 3, True)) == "holds"
+    # cachelib/base.py:217: (True or 0) + 1 == 2.
+    assert _verdict(stored_true, _op(1, "inc", "k", 2, 3, 2, delta=1)) == "holds"
+    assert _verdict(stored_true, _op(1, "inc", "k", 2, 3, True, delta=1, type="info")) \
+        == "holds"
+
+
+# --- answered negatively: within its own interval, or not at all ----------------------------
+
+
+@pytest.mark.parametrize("refused", [
+    _op(0, "set", "k", 0, 1, False, value="a"),
+    _op(0, "set", "k", 0, 1, type="info", value="a"),  # answered=True: HTTP 500
+])
+def test_a_refused_write_cannot_take_effect_after_its_reply(refused: Op) -> None:
+    # Read absent after the refusal: it did not store, and cannot store later.
+    assert _verdict(refused, _op(1, "get", "k", 2, 3, None), _op(1, "get", "k", 4, 5, "a")) \
+        == "violated"
+    # Unanswered, it still might.
+    lost = replace(refused, type="info", answered=False)
+    assert _verdict(lost, _op(1, "get", "k", 2, 3, None), _op(1, "get", "k", 4, 5, "a")) \
+        == "holds"
+
+
+def test_an_inc_answering_none_and_a_clear_answering_false_are_bounded_too() -> None:
+    inc = _op(0, "inc", "k", 0, 1, None, delta=5)
+    assert _verdict(inc, _op(1, "get", "k", 2, 3, None), _op(1, "get", "k", 4, 5, 5)) \
+        == "violated"
+    assert _verdict(inc, _op(1, "get", "k", 2, 3, 5)) == "holds"
+    base = [_op(0, "set", "k", 0, 1, True, value="a"), _op(1, "clear", None, 2, 3, False)]
+    assert _verdict(*base, _op(0, "get", "k", 4, 5, "a")) == "holds"
+    assert _verdict(*base, _op(0, "get", "k", 4, 5, None), _op(0, "get", "k", 6, 7, "a")) \
+        == "violated"
+
+
+# --- the model follows cachelib -----------------------------------------------------------
+
+
+def test_a_stored_none_is_present_for_has_and_add() -> None:
+    stored = _op(0, "set", "k", 0, 1, True, value=None)
+    assert _verdict(stored, _op(1, "get", "k", 2, 3, None), _op(1, "has", "k", 4, 5, True),
+                    _op(1, "add", "k", 6, 7, False, value=1)) == "holds"
+    assert _verdict(stored, _op(1, "has", "k", 2, 3, False)) == "violated"
+    assert _verdict(stored, _op(1, "add", "k", 2, 3, True, value=1)) == "violated"
+    # BaseCache.inc: (None or 0) + 3.
+    assert _verdict(stored, _op(1, "inc", "k", 2, 3, 3, delta=3)) == "holds"
+
+
+def test_inc_on_a_non_number_never_succeeds_and_on_falsy_values_counts_from_zero() -> None:
+    text = _op(0, "set", "k", 0, 1, True, value="x")
+    assert _verdict(text, _op(1, "inc", "k", 2, 3, 1, delta=1)) == "violated"
+    # The TypeError is an HTTP 500: info, answered, and the value stays.
+    assert _verdict(text, _op(1, "inc", "k", 2, 3, type="info", delta=1),
+                    _op(1, "get", "k", 4, 5, "x")) == "holds"
+    for falsy in (0.0, False, "", [], {}):
+        assert _verdict(_op(0, "set", "k", 0, 1, True, value=falsy),
+                        _op(1, "inc", "k", 2, 3, 2, delta=2)) == "holds", falsy
+    assert _verdict(_op(0, "set", "k", 0, 1, True, value=1.5),
+                    _op(1, "inc", "k", 2, 3, 2.5, delta=1)) == "holds"
+
+
+def test_an_add_answering_false_on_an_absent_key_may_have_stored() -> None:
+    # FileSystemCache: the file was written, then chmod or stat failed.
+    refused = _op(0, "add", "k", 0, 1, False, value="a")
+    assert _verdict(refused, _op(1, "get", "k", 2, 3, "a")) == "holds"
+    assert _verdict(refused, _op(1, "get", "k", 2, 3, None)) == "holds"
+    assert _verdict(refused, _op(1, "get", "k", 2, 3, None), _op(1, "get", "k", 4, 5, "a")) \
+        == "violated"
+
+
+def test_clear_is_checked_per_key_which_accepts_a_non_atomic_clear() -> None:
+    # A clear seen by key a before a's write and by key b after b's write:
+    # no single instant fits both, yet each key alone is fine (FileSystemCache
+    # removes file by file).  Per-key checking accepts it, by design.
+    assert _verdict(
+        _op(0, "set", "a", 0, 10, True, value=1),
+        _op(1, "set", "b", 0, 10, True, value=2),
+        _op(2, "clear", None, 0, 10, True),
+        _op(0, "get", "a", 11, 12, 1),
+        _op(1, "get", "b", 11, 12, None),
+    ) == "holds"
+
+
+# --- counterexamples re-check on their own -------------------------------------------------
+
+
+def _window_history(ops: list[Op], cx: dict[str, Any], *, culprits: bool = True) -> History:
+    cut = set(cx["cut"])
+    return History(ops=[replace(ops[i], type="info", answered=False) if i in cut else ops[i]
+                        for i in cx["ops"] if culprits or i not in cx["culprits"]])
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_every_counterexample_re_checks_as_violated(seed: int) -> None:
+    ops = _random_concurrent(seed, n=30)
+    rng = random.Random(seed)
+    writes = [i for i, op in enumerate(ops) if op.type == "ok" and op.f in ("get", "inc")]
+    i = rng.choice(writes)
+    ops[i] = replace(ops[i], value=7777 if ops[i].f == "inc" else rng.choice([None, 0, 100]))
+    v = check(History(ops=ops))
+    if v.verdict != "violated":
+        return  # the mutation happened to be explainable
+    cx = v.evidence["counterexample"]
+    assert cx["verified"] is True, cx["verification"]
+    # Any initial state includes absent, so the window alone must be violated.
+    assert check(_window_history(ops, cx)).verdict == "violated"
+    if cx["initial"] == "absent":
+        assert check(_window_history(ops, cx, culprits=False)).verdict in ("holds", "unknown")
+
+
+def test_a_source_write_that_would_blame_another_op_is_left_out() -> None:
+    ops = [_op(0, "set", "k", 0, 1, True, value="old"), _op(0, "set", "k", 2, 3, True, value="new"),
+           _op(1, "get", "k", 4, 5, "new"), _op(1, "get", "k", 6, 7, "old")]
+    cx = check(History(ops=ops)).evidence["counterexample"]
+    assert (cx["ops"], cx["culprits"], cx["sources"], cx["verified"]) == ([2, 3], [3], [], True)
