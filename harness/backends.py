@@ -50,7 +50,6 @@ class Backend:
 
     name: str
     server: ServerKind | None = None
-    custom: bool = False
     #: Servers to start for a custom backend (``--server``).
     extra_servers: tuple[ServerKind, ...] = field(default=())
 
@@ -105,7 +104,7 @@ def resolve(
             f"unknown backend {name!r}: module {module!r} cannot be found; "
             "check the spelling or add its directory to PYTHONPATH"
         )
-    return Backend(name=name, custom=True, extra_servers=extra_servers)
+    return Backend(name=name, extra_servers=extra_servers)
 
 
 def _module_exists(module: str, pythonpath: list[str]) -> bool:

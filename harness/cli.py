@@ -148,9 +148,10 @@ class _Progress:
             config.pluginmanager.unregister(reporter)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        if report.failed:
-            click.echo(f"coherence: collecting {report.nodeid} failed:\n{report.longreprtext}",
-                       err=True)
+        if report.failed and self.error is None:
+            lines = [x for x in report.longreprtext.splitlines() if x.strip()]
+            self.error = HarnessError(f"collecting {report.nodeid}: "
+                                      f"{lines[-1] if lines else 'failed'}")
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.total = len(session.items)

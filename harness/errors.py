@@ -8,8 +8,7 @@ CLI prints it as the whole of its output before exiting with status 2::
     ├── MissingBinary     redis-server / memcached not installed
     ├── PortInUse         the requested port is taken
     ├── ServerUnreachable a configured cache server does not answer
-    ├── BootError         gunicorn or one of its workers failed to start
-    └── WorkerError       a worker stopped answering mid-scenario
+    └── BootError         gunicorn or one of its workers failed to start
 """
 
 from __future__ import annotations
@@ -19,9 +18,6 @@ from pathlib import Path
 
 class HarnessError(Exception):
     """Root of every error the harness raises on purpose."""
-
-    #: Exit status the CLI uses for this error.
-    exit_code = 2
 
     def __init__(self, message: str, *, log: Path | None = None) -> None:
         super().__init__(message)
@@ -51,7 +47,3 @@ class ServerUnreachable(HarnessError):
 
 class BootError(HarnessError):
     """Gunicorn exited, or its workers did not all answer, during start-up."""
-
-
-class WorkerError(HarnessError):
-    """A worker failed to answer a request during a scenario."""

@@ -14,6 +14,9 @@ from typing import Any
 
 from .errors import UsageError
 
+#: The expectations file, as messages name it.
+FILE = "harness/expectations.toml"
+
 
 @dataclass(frozen=True, kw_only=True)
 class Expectation:

@@ -19,7 +19,9 @@ from typing import Any, Protocol
 import pytest
 
 from . import environment, interrupt, report
+from .backends import BUILTIN
 from .errors import HarnessError
+from .expectations import FILE as EXPECTATIONS_FILE
 from .expectations import load as load_expectations
 from .history import History
 from .options import OPTIONS, RunOptions, from_values
@@ -171,6 +173,15 @@ def _keys(options: RunOptions) -> list[TopologyKey]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("scenario")
+    if marker is not None:
+        known = load_expectations().scenarios
+        for sid in marker.args:
+            if sid not in known:
+                # CollectError: pytest reports its message alone, as one line.
+                raise pytest.Collector.CollectError(
+                    f"{metafunc.definition.nodeid}: scenario id {sid!r} is not in "
+                    f"{EXPECTATIONS_FILE}; add a [scenarios.{sid}] table there or fix the id")
     if "topology" in metafunc.fixturenames:
         options = metafunc.config.stash[OPTIONS_KEY]
         keys = _keys(options)
@@ -331,6 +342,12 @@ def record(request: pytest.FixtureRequest, topology: Topology,
         if name not in scenarios_of(request.node):
             raise pytest.UsageError(f"{request.node.nodeid} records {name!r} but its "
                                     f"scenario marker lists only {scenarios_of(request.node)}")
+        backend = topology.key.backend.name
+        if backend in BUILTIN and load_expectations().expected(backend, name) is None:
+            # A built-in backend is documented for every scenario it runs; a
+            # missing entry would silently pass as "no expectation".
+            raise pytest.UsageError(f"{EXPECTATIONS_FILE} has no expectation for {backend} in "
+                                    f"scenario {name!r}; add [expect.{backend}.{name}]")
         problems = coherence_pool.health(topology, when="after the scenario")
         if problems:
             # A verdict drawn while a server was dying says nothing about the backend.

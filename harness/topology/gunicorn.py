@@ -31,7 +31,7 @@ WorkerClass = Literal["sync", "gthread", "gevent"]
 WORKER_CLASSES: tuple[WorkerClass, ...] = ("sync", "gthread", "gevent")
 
 #: Longest wait for all workers to answer.  Healthy boots take well under a
-#: second (FINDINGS: 0.3-0.6 s for 4 workers), and bad input must be
+#: second (measured here: 0.3-0.6 s for 4 workers), and bad input must be
 #: reported within 15 s, so this leaves room for a slow machine and no more.
 BOOT_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
@@ -39,7 +39,7 @@ STOP_TIMEOUT = 5.0
 CONF_FILE = Path(__file__).with_name("gunicorn_conf.py")
 
 # Variables gunicorn or the app would read on their own, changing what we
-# start behind our back (FINDINGS: gunicorn honours GUNICORN_CMD_ARGS and PORT).
+# start behind our back (gunicorn/config.py reads GUNICORN_CMD_ARGS; PORT sets the bind).
 _SCRUBBED = ("GUNICORN_CMD_ARGS", "PORT", "WEB_CONCURRENCY", "PYTHONSTARTUP")
 
 

@@ -31,7 +31,8 @@ FEATURES_APP = "apps.features:app"
 
 #: Added to the TTL a CachedResponse reports before expiry is checked:
 #: FileSystemCache and memcached store whole-second expiry times, so an
-#: entry may outlive its TTL by up to a second (FINDINGS: 1 s granularity).
+#: entry may outlive its TTL by up to a second (cachelib keeps expiry as
+#: int(time()) + timeout).
 EXPIRY_MARGIN = 1.0
 
 
