@@ -15,7 +15,6 @@ Exit status is 128 + the signal number: 130 for SIGINT, 143 for SIGTERM.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 from types import FrameType
 
@@ -58,12 +57,7 @@ def _handle(signum: int, frame: FrameType | None) -> None:
 
 
 def _escalate(signum: int) -> None:
-    book = ledger()
-    killed = book.kill_all()
-    for d in book._dirs:
-        shutil.rmtree(d, ignore_errors=True)
-    if book._file is not None:
-        book._file.unlink(missing_ok=True)
+    killed = ledger().abandon()
     name = signal.Signals(signum).name
     os.write(2, f"coherence: {name} again: killed {killed} process groups; exiting\n".encode())
     os._exit(128 + (_received or signum))

@@ -195,6 +195,18 @@ class Ledger:
                 n += 1
         return n
 
+    def abandon(self) -> int:
+        """SIGKILL every group, remove the dirs and the ledger file, wait for no one.
+
+        For a second stop signal, when the orderly teardown is taking too long.
+        """
+        killed = self.kill_all()
+        for d in list(self._dirs):
+            shutil.rmtree(d, ignore_errors=True)
+        if self._file is not None:
+            self._file.unlink(missing_ok=True)
+        return killed
+
     def stop_all(self, *, grace: float = 3.0) -> list[str]:
         """Stop every registered group (TERM, KILL after ``grace``), remove the dirs.
 
