@@ -136,6 +136,18 @@ class _Completion:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             self.finished += 1
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        interrupt.raising(True)
+        if interrupt.requested() is not None:
+            raise KeyboardInterrupt(interrupt.describe())
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        # Teardown stops processes (and, after the last test, the whole
+        # pool): a signal now is recorded and acted on at the next setup.
+        interrupt.raising(False)
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Any:
         if interrupt.requested() is not None:

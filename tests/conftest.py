@@ -90,6 +90,12 @@ class Background:
 
 
 @pytest.fixture
+def tagged():
+    """:func:`processes_tagged`, for tests that start runs of their own."""
+    return processes_tagged
+
+
+@pytest.fixture
 def background(tmp_path: Path):
     """Start ``python -m harness run ARGS`` without waiting; every run is reaped after."""
     runs: list[Background] = []

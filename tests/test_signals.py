@@ -145,7 +145,7 @@ def test_next_run_reaps_what_a_dead_run_left(background, tmp_path) -> None:
             p.wait()
 
 
-def test_pytest_front_door_leaves_nothing_on_sigterm(tmp_path) -> None:
+def test_pytest_front_door_leaves_nothing_on_sigterm(tmp_path, tagged) -> None:
     """``pytest scenarios/`` goes through the same plugin: SIGTERM stops what it started."""
     root = Path(__file__).resolve().parent.parent
     tag = os.urandom(8).hex()
@@ -158,13 +158,16 @@ def test_pytest_front_door_leaves_nothing_on_sigterm(tmp_path) -> None:
          "--workers", "2", "--report-dir", str(tmp_path / "r")],
         cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)
-    from conftest import processes_tagged
-
-    deadline = time.monotonic() + 60
-    while not any("gunicorn" in p for p in processes_tagged(tag)):
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=STOP_WITHIN + 5)
-    assert proc.returncode == pytest.ExitCode.INTERRUPTED
-    assert processes_tagged(tag) == []
+    try:
+        deadline = time.monotonic() + 60
+        while not any("gunicorn" in p for p in tagged(tag)):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=STOP_WITHIN + 5)
+        assert proc.returncode == pytest.ExitCode.INTERRUPTED, out
+        assert tagged(tag) == []
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()

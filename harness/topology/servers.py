@@ -146,6 +146,7 @@ def running(xprocess: XProcessLike, kind: ServerKind, *, name: str) -> Iterator[
             return reachable(HOST, port, timeout=0.2) is None
 
     info = xprocess.getinfo(name)
+    popen: subprocess.Popen[bytes] | None = None
     try:
         try:
             # restart=True: never adopt a server left from an earlier run, whose
@@ -163,6 +164,10 @@ def running(xprocess: XProcessLike, kind: ServerKind, *, name: str) -> Iterator[
     finally:
         info = xprocess.getinfo(name)
         info.terminate(timeout=5)
+        if popen is not None:
+            # psutil reaped it; poll() learns that, so Popen does not later
+            # warn that a long-gone server "is still running".
+            popen.poll()
         if info.pid is not None:
             ledger().reaped(info.pid)
 
