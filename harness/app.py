@@ -9,7 +9,8 @@ An app under test calls :func:`install` once.  It adds:
 * with config ``COHERENCE_IMPORT_WRITE=<key>``, one write of
   ``{"pid": <importing pid>}`` to that key, made right now, at import.
 
-This module runs inside gunicorn workers, so it imports nothing but Flask.
+This module runs inside gunicorn workers, so it imports nothing but Flask and
+the harness's own pure-Python op names.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, jsonify, request
 from flask_caching import Cache
 
-_OPS = ("get", "set", "delete", "add", "inc", "has", "clear")
+from .history import CACHE_OPS
 
 
 def install(app: Flask, cache: Cache) -> None:
@@ -37,8 +38,8 @@ def install(app: Flask, cache: Cache) -> None:
 
     @bp.post("/ops/<op>")
     def run_op(op: str) -> tuple[Response, int] | Response:
-        if op not in _OPS:
-            return jsonify(error=f"unknown op {op!r}; use one of {', '.join(_OPS)}"), 404
+        if op not in CACHE_OPS:
+            return jsonify(error=f"unknown op {op!r}; use one of {', '.join(CACHE_OPS)}"), 404
         body: dict[str, Any] = request.get_json(silent=True) or {}
         key = body.get("key")
         try:

@@ -24,6 +24,7 @@ from typing import Any
 from ..client import WorkerClient, exchange
 from ..history import History, Meta, Op
 from .keys import Keyspace
+from .names import Feature, Step, feature_op
 from .visibility import rounds_for
 
 #: The app the feature scenarios serve instead of the demo service.
@@ -59,29 +60,29 @@ def call(worker: WorkerClient, f: str, method: str, url: str, payload: Any = Non
               answered=ex.answered, start=ex.start, end=ex.end)
 
 
-def _spread(history: History, workers: Sequence[WorkerClient], feature: str, phase: str,
+def _spread(history: History, workers: Sequence[WorkerClient], feature: Feature, step: Step,
             url: str, *, key: str, trial: int, observe: Sequence[str] = ()) -> None:
     for w in workers:
-        history.add(call(w, f"{feature}:{phase}", "GET", url, key=key, trial=trial,
+        history.add(call(w, feature_op(feature, step), "GET", url, key=key, trial=trial,
                          observe=observe))
 
 
 def _compute_and_read(history: History, workers: Sequence[WorkerClient], origin: WorkerClient,
-                      feature: str, url: str, *, key: str, trial: int,
+                      feature: Feature, url: str, *, key: str, trial: int,
                       observe: Sequence[str] = ()) -> None:
-    history.add(call(origin, f"{feature}:compute", "GET", url, key=key, trial=trial,
-                     observe=observe))
-    _spread(history, workers, feature, "read", url, key=key, trial=trial, observe=observe)
+    history.add(call(origin, feature_op(feature, Step.COMPUTE), "GET", url, key=key,
+                     trial=trial, observe=observe))
+    _spread(history, workers, feature, Step.READ, url, key=key, trial=trial, observe=observe)
 
 
 def _forget_round(history: History, workers: Sequence[WorkerClient], origin: WorkerClient,
-                  feature: str, url: str, forget_url: str, *, key: str, trial: int,
+                  feature: Feature, url: str, forget_url: str, *, key: str, trial: int,
                   how: str | None = None) -> None:
     _compute_and_read(history, workers, origin, feature, url, key=key, trial=trial)
-    _spread(history, workers, feature, "held", url, key=key, trial=trial)
-    history.add(call(origin, f"{feature}:forget", "POST", forget_url, key=key, trial=trial,
-                     how=how))
-    _spread(history, workers, feature, "after", url, key=key, trial=trial)
+    _spread(history, workers, feature, Step.HELD, url, key=key, trial=trial)
+    history.add(call(origin, feature_op(feature, Step.FORGET), "POST", forget_url, key=key,
+                     trial=trial, how=how))
+    _spread(history, workers, feature, Step.AFTER, url, key=key, trial=trial)
 
 
 def run_cached_view(workers: Sequence[WorkerClient], *, rounds: int | None = None,
@@ -95,13 +96,13 @@ def run_cached_view(workers: Sequence[WorkerClient], *, rounds: int | None = Non
             # Alternate the two ways a user invalidates a view: the 2.5 API and
             # the raw default key "view/<path>".
             how = "delete_cached" if (t + origin.index) % 2 == 0 else "delete"
-            _forget_round(history, workers, origin, "view", f"/feat/view/{k}",
+            _forget_round(history, workers, origin, Feature.VIEW, f"/feat/view/{k}",
                           f"/feat/forget/view/{k}?how={how}", key=k, trial=t, how=how)
             k = keys.fresh(f"w{origin.index}")
-            _compute_and_read(history, workers, origin, "pluggable", f"/feat/pluggable/{k}",
+            _compute_and_read(history, workers, origin, Feature.PLUGGABLE, f"/feat/pluggable/{k}",
                               key=k, trial=t)
             k = keys.fresh(f"w{origin.index}")
-            _compute_and_read(history, workers, origin, "helper", f"/feat/helper?topic={k}",
+            _compute_and_read(history, workers, origin, Feature.HELPER, f"/feat/helper?topic={k}",
                               key=k, trial=t)
             _post_body(history, workers, origin, keys.fresh(f"w{origin.index}"), trial=t)
             _unless(history, workers, origin, keys.fresh(f"w{origin.index}"), trial=t)
@@ -112,26 +113,30 @@ def run_cached_view(workers: Sequence[WorkerClient], *, rounds: int | None = Non
 def _post_body(history: History, workers: Sequence[WorkerClient], origin: WorkerClient,
                k: str, *, trial: int) -> None:
     url = "/feat/search"
-    history.add(call(origin, "post-body:compute", "POST", url, {"q": k, "trial": trial},
+    history.add(call(origin, feature_op(Feature.POST_BODY, Step.COMPUTE),
+                     "POST", url, {"q": k, "trial": trial},
                      key=k, trial=trial))
     for w in workers:
         # Same body with its keys in the other order: the key must not care.
-        history.add(call(w, "post-body:read", "POST", url, {"trial": trial, "q": k},
+        history.add(call(w, feature_op(Feature.POST_BODY, Step.READ),
+                         "POST", url, {"trial": trial, "q": k},
                          key=k, trial=trial))
         # A body never sent before must be computed, never served from cache.
-        history.add(call(w, "post-body:other", "POST", url,
+        history.add(call(w, feature_op(Feature.POST_BODY, Step.OTHER), "POST", url,
                          {"q": k, "trial": trial, "other": w.index}, key=k, trial=trial))
 
 
 def _unless(history: History, workers: Sequence[WorkerClient], origin: WorkerClient,
             k: str, *, trial: int) -> None:
     url = f"/feat/unless/{k}"
-    history.add(call(origin, "unless:compute", "GET", url, key=k, trial=trial))
+    history.add(call(origin, feature_op(Feature.UNLESS, Step.COMPUTE),
+                     "GET", url, key=k, trial=trial))
     for w in workers:
         # The bypassed call runs the body and must not overwrite the cached
         # entry, which the plain read right after it would reveal.
-        history.add(call(w, "unless:bypass", "GET", url + "?bypass=1", key=k, trial=trial))
-        history.add(call(w, "unless:read", "GET", url, key=k, trial=trial))
+        history.add(call(w, feature_op(Feature.UNLESS, Step.BYPASS),
+                         "GET", url + "?bypass=1", key=k, trial=trial))
+        history.add(call(w, feature_op(Feature.UNLESS, Step.READ), "GET", url, key=k, trial=trial))
 
 
 def _cached_response(history: History, workers: Sequence[WorkerClient], keys: Keyspace, *,
@@ -141,16 +146,16 @@ def _cached_response(history: History, workers: Sequence[WorkerClient], keys: Ke
     for origin in workers:
         k = keys.fresh(f"w{origin.index}")
         fresh.append(k)
-        _compute_and_read(history, workers, origin, "cached-response", f"/feat/short/{k}",
+        _compute_and_read(history, workers, origin, Feature.CACHED_RESPONSE, f"/feat/short/{k}",
                           key=k, trial=0, observe=("ttl",))
     ttls = [(op.meta.observed or {}).get("ttl") for op in history
-            if op.f == "cached-response:compute" and op.type == "ok"]
+            if op.f == feature_op(Feature.CACHED_RESPONSE, Step.COMPUTE) and op.type == "ok"]
     ttl = max((float(t) for t in ttls if isinstance(t, int | float)), default=0.0)
     if ttl <= 0:
         return  # nothing was cached with a TTL; the checker reports the failed ops
     sleep(ttl + EXPIRY_MARGIN)
     for k in fresh:
-        _spread(history, workers, "cached-response", "expired", f"/feat/short/{k}",
+        _spread(history, workers, Feature.CACHED_RESPONSE, Step.EXPIRED, f"/feat/short/{k}",
                 key=k, trial=0)
 
 
@@ -161,23 +166,25 @@ def run_memoize(workers: Sequence[WorkerClient], *, rounds: int | None = None) -
     for t in range(rounds if rounds is not None else rounds_for(len(workers))):
         for origin in workers:
             k = keys.fresh(f"w{origin.index}")
-            _forget_round(history, workers, origin, "function", f"/memo/f/{k}",
+            _forget_round(history, workers, origin, Feature.FUNCTION, f"/memo/f/{k}",
                           f"/memo/f/forget/{k}", key=k, trial=t)
             k = keys.fresh(f"w{origin.index}")
-            _forget_round(history, workers, origin, "function-all", f"/memo/f/{k}",
+            _forget_round(history, workers, origin, Feature.FUNCTION_ALL, f"/memo/f/{k}",
                           "/memo/f/forget", key=k, trial=t)
             k = keys.fresh(f"w{origin.index}")
-            _forget_round(history, workers, origin, "item", f"/memo/item/{k}",
+            _forget_round(history, workers, origin, Feature.ITEM, f"/memo/item/{k}",
                           f"/memo/item/{k}/forget", key=k, trial=t)
             k = keys.fresh(f"w{origin.index}")
-            _forget_round(history, workers, origin, "classmethod", f"/memo/cls/{k}",
+            _forget_round(history, workers, origin, Feature.CLASSMETHOD, f"/memo/cls/{k}",
                           f"/memo/cls/forget/{k}", key=k, trial=t)
             # The default-repr gotcha: keys contain the instance's address.
             k = keys.fresh(f"w{origin.index}")
-            _compute_and_read(history, workers, origin, "singleton", f"/memo/plain/singleton/{k}",
+            _compute_and_read(history, workers, origin, Feature.SINGLETON,
+                              f"/memo/plain/singleton/{k}",
                               key=k, trial=t, observe=("caller", "instance"))
             k = keys.fresh(f"w{origin.index}")
-            _compute_and_read(history, workers, origin, "per-request", f"/memo/plain/fresh/{k}",
+            _compute_and_read(history, workers, origin, Feature.PER_REQUEST,
+                              f"/memo/plain/fresh/{k}",
                               key=k, trial=t, observe=("caller", "instance"))
     return history
 
@@ -196,23 +203,25 @@ def run_template_fragment(workers: Sequence[WorkerClient], *,
         for origin in workers:
             k = keys.fresh(f"w{origin.index}")
             for w in workers:
-                history.add(call(w, "fragment-default:reset", "POST", "/frag/default/reset",
+                history.add(call(w, feature_op(Feature.FRAGMENT_DEFAULT, Step.RESET),
+                                 "POST", "/frag/default/reset",
                                  key=k, trial=t, observe=("key",)))
-            _compute_and_read(history, workers, origin, "fragment-default", "/frag/default",
+            _compute_and_read(history, workers, origin, Feature.FRAGMENT_DEFAULT, "/frag/default",
                               key=k, trial=t)
             k = keys.fresh(f"w{origin.index}")
-            _forget_round(history, workers, origin, "fragment-named", f"/frag/card/{k}?lang=en",
+            _forget_round(history, workers, origin, Feature.FRAGMENT_NAMED,
+                          f"/frag/card/{k}?lang=en",
                           f"/frag/card/{k}/forget?lang=en", key=k, trial=t,
                           how="make_template_fragment_key")
             for w in workers:
                 # The same name and token with another vary-on value is another
                 # fragment: it must render afresh, never come from the cache.
-                history.add(call(w, "fragment-named:other", "GET",
+                history.add(call(w, feature_op(Feature.FRAGMENT_NAMED, Step.OTHER), "GET",
                                  f"/frag/card/{k}?lang=w{w.index}", key=k, trial=t))
             k = keys.fresh(f"w{origin.index}")
-            _forget_round(history, workers, origin, "fragment-del", f"/frag/card/{k}?lang=de",
+            _forget_round(history, workers, origin, Feature.FRAGMENT_DEL, f"/frag/card/{k}?lang=de",
                           f"/frag/card/{k}/del?lang=de", key=k, trial=t, how="del")
             k = keys.fresh(f"w{origin.index}")
-            _compute_and_read(history, workers, origin, "fragment-none", f"/frag/forever/{k}",
+            _compute_and_read(history, workers, origin, Feature.FRAGMENT_NONE, f"/frag/forever/{k}",
                               key=k, trial=t)
     return history
