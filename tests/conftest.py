@@ -80,8 +80,13 @@ class Background:
         out, err = self.proc.communicate(timeout=timeout)
         return self.proc.returncode, "".join(self.lines) + out, err
 
-    def leftovers(self) -> list[str]:
-        return processes_tagged(self.tag)
+    def leftovers(self, grace: float = 3.0) -> list[str]:
+        """Tagged processes still alive after ``grace`` s (the kernel's parent-death
+        signal is sent as the harness exits, and takes effect a moment later)."""
+        deadline = time.monotonic() + grace
+        while (found := processes_tagged(self.tag)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return found
 
     def temp_files(self) -> list[str]:
         """Everything left under the run's TMPDIR, but the (empty) ledger directory."""

@@ -13,7 +13,7 @@ from harness.topology.servers import find_binary
 
 
 def _redis_pid(run) -> int | None:
-    for line in run.leftovers():
+    for line in run.leftovers(grace=0):
         pid, _, cmd = line.partition(" ")
         if "redis-server" in cmd:
             return int(pid)
@@ -28,7 +28,7 @@ def test_redis_killed_during_register_is_an_error_never_holds(background) -> Non
                      "--scenario", "inc-race", "--scenario", "register")
     run.wait_for("inc-race")  # register starts now
     pid = _redis_pid(run)
-    assert pid is not None, run.leftovers()
+    assert pid is not None, run.lines
     time.sleep(0.3)  # into the register workload; before or after, the verdict must be error
     os.kill(pid, signal.SIGKILL)
     code, out, err = run.finish(timeout=120)

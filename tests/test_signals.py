@@ -88,7 +88,7 @@ def test_sigint_while_chromium_takes_the_screenshot(background, tmp_path) -> Non
     run = background("--backend", "SimpleCache", "--workers", "2", "--scenario", "visibility",
                      env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
     deadline = time.monotonic() + 60
-    while not any("sleep 60" in p for p in run.leftovers()):
+    while not any("sleep 60" in p for p in run.leftovers(grace=0)):
         assert time.monotonic() < deadline and run.proc.poll() is None, run.lines
         time.sleep(0.05)
     run.proc.send_signal(signal.SIGINT)
@@ -103,7 +103,7 @@ def test_sigkill_leaves_no_server_or_gunicorn_alive(background) -> None:
     run = background("--backend", "SimpleCache", "--backend", "RedisCache",
                      "--backend", "MemcachedCache", "--workers", "2")
     run.wait_for("RedisCache-sync")
-    assert any("redis-server" in p for p in run.leftovers()), (run.leftovers(), run.lines)
+    assert any("redis-server" in p for p in run.leftovers(grace=0)), run.lines
     run.proc.kill()
     run.proc.communicate()
     deadline = time.monotonic() + 15

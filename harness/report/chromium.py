@@ -98,10 +98,11 @@ def run(binary: str, *args: str, timeout: float = TIMEOUT) -> Outcome:
         book.directory(Path(profile))
         cmd = [binary, *FLAGS, f"--user-data-dir={profile}", *args]
         env = {**os.environ, "HOME": profile}
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                stdin=subprocess.DEVNULL, text=True, env=env,
-                                start_new_session=True, preexec_fn=set_pdeathsig)
-        book.spawned(proc, what="chromium")
+        with book.starting():
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    stdin=subprocess.DEVNULL, text=True, env=env,
+                                    start_new_session=True, preexec_fn=set_pdeathsig)
+            book.spawned(proc, what="chromium")
         timed_out = False
         try:
             out, err = _communicate(proc, timeout)

@@ -43,11 +43,12 @@ def check_app(app: str, app_root: Path, *, timeout: float = PROBE_TIMEOUT) -> No
     env.update(FLASK_CACHE_TYPE='"NullCache"', FLASK_CACHE_NO_NULL_WARNING="true",
                PYTHONPATH=os.pathsep.join([str(app_root), *filter(None, [
                    os.environ.get("PYTHONPATH")])]))
-    proc = subprocess.Popen([sys.executable, "-c", _PROBE, app], cwd=app_root, env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            preexec_fn=set_pdeathsig)
-    ledger().spawned(proc, what="app check")
+    with ledger().starting():
+        proc = subprocess.Popen([sys.executable, "-c", _PROBE, app], cwd=app_root, env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                preexec_fn=set_pdeathsig)
+        ledger().spawned(proc, what="app check")
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -140,7 +140,8 @@ def serve(spec: GunicornSpec, workdir: Path) -> Iterator[Gunicorn]:
     socket_dir = workdir / "sockets"
     socket_dir.mkdir(exist_ok=True)
     log = workdir / "gunicorn.log"
-    with open(log, "ab") as out:
+    book = ledger()
+    with open(log, "ab") as out, book.starting():
         proc = subprocess.Popen(
             command(spec, port),
             cwd=spec.app_root,
@@ -149,11 +150,11 @@ def serve(spec: GunicornSpec, workdir: Path) -> Iterator[Gunicorn]:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # own process group: stopped as one unit
-            # SIGTERM is gunicorn's graceful stop: the master takes its
-            # workers down with it if the harness dies without a word.
-            preexec_fn=lambda: set_pdeathsig(signal.SIGTERM),
+            # If the harness dies without a word, the master goes at once;
+            # each worker has the same signal for its master (gunicorn_conf).
+            preexec_fn=set_pdeathsig,
         )
-    ledger().spawned(proc, what=f"gunicorn {spec.app}")
+        book.spawned(proc, what=f"gunicorn {spec.app}")
     g = Gunicorn(spec=spec, process=proc, port=port, socket_dir=socket_dir, log=log, workers=[])
     try:
         g.workers = _await_workers(g, count=spec.workers, exclude=set(), timeout=BOOT_TIMEOUT)

@@ -33,6 +33,8 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,9 +50,14 @@ _PR_SET_PDEATHSIG = 1
 _EXEC_WITH_PDEATHSIG = (
     "import ctypes,os,signal,sys\n"
     "ctypes.CDLL(None, use_errno=True).prctl(1, int(sys.argv[1]))\n"
+    "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})\n"
     "os.getppid() == int(sys.argv[2]) or os._exit(1)\n"
     "os.execv(sys.argv[3], sys.argv[3:])\n"
 )
+
+
+#: The stop signals, blocked while a process is started and registered.
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 def set_pdeathsig(sig: int = signal.SIGKILL) -> None:
@@ -58,11 +65,13 @@ def set_pdeathsig(sig: int = signal.SIGKILL) -> None:
 
     The kernel sends it when the *thread* that forked the child exits, so
     processes must be started from the main thread (they are: pytest runs
-    fixtures and tests there).
+    fixtures and tests there).  It also unblocks the stop signals, which
+    :meth:`Ledger.starting` blocks in the parent and a child would inherit.
     """
     import ctypes
 
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(sig))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 def pdeathsig_argv(argv: list[str], sig: int = signal.SIGKILL) -> list[str]:
@@ -151,6 +160,20 @@ class Ledger:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data))
         os.replace(tmp, self.path)
+
+    @contextmanager
+    def starting(self) -> Iterator[None]:
+        """Hold SIGINT and SIGTERM while a process is started and :meth:`spawned`.
+
+        A stop signal between the fork and the ledger entry would otherwise
+        find a process that no one stops.  The held signal is delivered, and
+        handled, as soon as the block exits.
+        """
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
     def spawned(self, popen: subprocess.Popen[Any] | None, *, what: str,
                 pid: int | None = None) -> None:
