@@ -32,7 +32,7 @@ from .report import render as render_report
 from .report import terminal_table
 from .report.chromium import find as find_chromium
 from .topology.appcheck import check_app
-from .topology.pool import USER_SERVER_KEYS
+from .topology.pool import needed_servers
 from .topology.processes import ledger, reap_leftovers
 from .topology.servers import find_binary, missing_reason
 from .verdict import Result
@@ -119,11 +119,8 @@ def _default_backends() -> tuple[str, ...]:
 
 
 def _require_binaries(options: RunOptions) -> None:
-    user_keys = set(options.config)
     for b in options.backends:
-        for kind in b.servers:
-            if any(k in user_keys for k in USER_SERVER_KEYS[kind]):
-                continue
+        for kind in needed_servers(b, options.config):
             if find_binary(kind) is None:
                 raise MissingBinary(f"cannot check {b.name}: {missing_reason(kind)}")
 

@@ -82,11 +82,5 @@ def uninstall() -> None:
     _installed.clear()
 
 
-def reset() -> None:
-    """Forget a recorded signal (for tests that run several sessions in one process)."""
-    global _received, _raising
-    _received, _raising = None, False
-
-
-__all__ = ["describe", "exit_status", "install", "installed", "raising", "requested", "reset",
+__all__ = ["describe", "exit_status", "install", "installed", "raising", "requested",
            "uninstall"]

@@ -23,6 +23,7 @@ from . import backends as _backends
 from .backends import Backend, ServerKind
 from .errors import UsageError
 from .expectations import load as load_expectations
+from .report.writer import check_report_dir
 from .topology.gunicorn import WORKER_CLASSES, WorkerClass
 from .workloads.settle import DEFAULT_SETTLE
 
@@ -206,8 +207,6 @@ def build(
     load_expectations().check_scenarios(list(scenarios))
     parsed = parse_config(list(config))
     _check_config(parsed)
-    from .report.writer import check_report_dir
-
     check_report_dir(Path(report_dir))
     extra = cast(tuple[ServerKind, ...], tuple(dict.fromkeys(servers)))
     pythonpath = [str(PROJECT_ROOT), *_backends.pythonpath_entries()]

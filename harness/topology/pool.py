@@ -32,6 +32,12 @@ USER_SERVER_KEYS: dict[ServerKind, tuple[str, ...]] = {
 }
 
 
+def needed_servers(backend: Backend, user_config: dict[str, Any]) -> tuple[ServerKind, ...]:
+    """The servers the harness must start for ``backend``: those the user's config does not name."""
+    return tuple(kind for kind in backend.servers
+                 if not any(k in user_config for k in USER_SERVER_KEYS[kind]))
+
+
 @dataclass(frozen=True, kw_only=True)
 class TopologyKey:
     backend: Backend
@@ -87,6 +93,9 @@ class TopologyPool:
     _started: int = 0
     _retiring: list[threading.Thread] = field(default_factory=list)
     _retire_errors: list[BaseException] = field(default_factory=list)
+    #: Server logs already copied under :attr:`log_dir`, so a dead server
+    #: noticed by every later scenario is copied once.
+    _kept_logs: dict[Path, Path] = field(default_factory=dict)
     _root: Path = field(default_factory=lambda: ledger().directory(
         Path(tempfile.mkdtemp(prefix="coherence-"))))
 
@@ -99,10 +108,7 @@ class TopologyPool:
         return self._servers[kind]
 
     def needed_servers(self, backend: Backend) -> tuple[ServerKind, ...]:
-        return tuple(
-            kind for kind in backend.servers
-            if not any(k in self.user_config for k in USER_SERVER_KEYS[kind])
-        )
+        return needed_servers(backend, self.user_config)
 
     def foreign_storage(self, backend: Backend) -> str | None:
         """The user's ``--config`` naming storage this backend would use, or None.
@@ -136,6 +142,8 @@ class TopologyPool:
         """A copy of ``log`` under :attr:`log_dir`, which outlives the run's temp files."""
         if self.log_dir is None:
             return log
+        if log in self._kept_logs:
+            return self._kept_logs[log]
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         copy = self.log_dir / f"{stamp}-{_slug(label)}.log"
         try:
@@ -143,6 +151,7 @@ class TopologyPool:
             shutil.copyfile(log, copy)
         except OSError:
             return log
+        self._kept_logs[log] = copy
         return copy
 
     def _kept(self, exc: HarnessError, label: str) -> HarnessError:

@@ -175,11 +175,9 @@ class Ledger:
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
-    def spawned(self, popen: subprocess.Popen[Any] | None, *, what: str,
-                pid: int | None = None) -> None:
+    def spawned(self, popen: subprocess.Popen[Any], *, what: str) -> None:
         """Record a process group leader this run started (its pid is its pgid)."""
-        pid = popen.pid if popen is not None else pid
-        assert pid is not None
+        pid = popen.pid
         with self._lock:
             self._procs[pid] = _Entry(pid=pid, start=start_time(pid), what=what, popen=popen)
             self._save()
