@@ -38,7 +38,7 @@ them answer False is indistinguishable here; the failure-share rule of
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, get_args
 
@@ -49,6 +49,20 @@ OP_TYPES: tuple[OpType, ...] = get_args(OpType)
 #: The cache operations a worker performs (``POST /ops/<f>``).
 CacheOp = Literal["get", "set", "delete", "add", "inc", "has", "clear"]
 CACHE_OPS: tuple[CacheOp, ...] = get_args(CacheOp)
+
+#: The process name of fault operations, as in Jepsen: the nemesis is a
+#: client whose actions land in the history beside the workers' ops.
+NEMESIS = "nemesis"
+
+#: Fault actions that open a window, each with the action that closes it
+#: on the same target.  An opener never closed lasts to the history's end.
+FAULT_ENDS: dict[str, str] = {
+    "kill": "restart",
+    "pause": "resume",
+    "replica-lag": "replica-resume",
+}
+#: Fault actions complete in themselves: the window is the op's own span.
+FAULT_ONESHOTS: tuple[str, ...] = ("failover", "worker-recycle")
 
 #: Results of an answered request that are a backend error the client
 #: library swallowed, by operation: see the table above.
@@ -125,18 +139,99 @@ class Op:
         return cls(**values)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Fault:
+    """One action of the nemesis: a fault injected or healed, on a target.
+
+    Saved in the history file beside the workers' ops, with ``process``
+    :data:`NEMESIS`, so a reader tells them apart by that field alone.
+    ``type`` is ``info`` as in Jepsen; ``ok`` is never claimed for a fault.
+    """
+
+    f: str
+    #: What it acted on, e.g. ``redis-server master pid 123 :7000``.
+    target: str
+    start: float
+    end: float
+    pid: int = 0
+    #: What the action observed or did (a new pid, the promoted replica...).
+    value: Any = None
+    error: str | None = None
+    process: str = NEMESIS
+    type: OpType = "info"
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Fault:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def record_from_json(data: dict[str, Any]) -> Op | Fault:
+    """A history file line: a nemesis action or a worker's op."""
+    return Fault.from_json(data) if data.get("process") == NEMESIS else Op.from_json(data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FaultWindow:
+    """When a fault was in force: from its opening action to its closing one."""
+
+    fault: str
+    target: str
+    start: float
+    end: float
+    #: False when the fault was never closed (it lasts to the history's end).
+    closed: bool = True
+
+    def covers(self, t: float) -> bool:
+        return self.start <= t <= self.end
+
+
 @dataclass(kw_only=True)
 class History:
-    """An append-only list of operations, in completion order."""
+    """An append-only list of operations, in completion order.
+
+    ``ops`` holds the workers' cache operations only, so a checker that
+    knows nothing of faults never meets one; the nemesis's actions are in
+    ``faults``.  :meth:`records` merges both, as the history file holds them.
+    """
 
     ops: list[Op] = field(default_factory=list)
     #: Events that are not cache operations but explain them, such as a
     #: worker being replaced; checkers may quote them as evidence.
     notes: list[dict[str, Any]] = field(default_factory=list)
+    #: The nemesis's actions, in completion order.
+    faults: list[Fault] = field(default_factory=list)
 
     def add(self, op: Op) -> Op:
         self.ops.append(op)
         return op
+
+    def fault(self, fault: Fault) -> Fault:
+        self.faults.append(fault)
+        return fault
+
+    @classmethod
+    def from_records(cls, records: Iterable[Op | Fault]) -> History:
+        """A history from :meth:`records` (a history file's lines), split again."""
+        history = cls()
+        for r in records:
+            if isinstance(r, Fault):
+                history.fault(r)
+            else:
+                history.add(r)
+        return history
+
+    def records(self) -> list[Op | Fault]:
+        """Client and nemesis ops together, in completion order, as saved."""
+        return sorted([*self.ops, *self.faults], key=lambda op: op.end)
+
+    def windows(self) -> list[FaultWindow]:
+        """The fault windows of this history; see :func:`fault_windows`."""
+        end = max((op.end for op in self.records()), default=0.0)
+        return fault_windows(self.faults, until=end)
 
     def __iter__(self) -> Iterator[Op]:
         return iter(self.ops)
@@ -153,3 +248,27 @@ class History:
         by_type = Counter(op.type for op in self.ops)
         return {"ops": len(self.ops), **{t: by_type[t] for t in OP_TYPES},
                 "unanswered": sum(op.type == "info" and not op.answered for op in self.ops)}
+
+
+def fault_windows(faults: Iterable[Fault], *, until: float) -> list[FaultWindow]:
+    """Pair each opening fault action with its closing one on the same target.
+
+    One-shot actions (:data:`FAULT_ONESHOTS`) span their own op.  An opener
+    with no closer lasts to ``until``.  A closer with no opener is ignored:
+    it ended nothing the history knows of.
+    """
+    windows: list[FaultWindow] = []
+    open_: dict[tuple[str, str], Fault] = {}
+    closers = {end: start for start, end in FAULT_ENDS.items()}
+    for op in sorted(faults, key=lambda o: o.start):
+        target = op.target
+        if op.f in FAULT_ENDS:
+            open_.setdefault((op.f, target), op)
+        elif op.f in closers and (opener := open_.pop((closers[op.f], target), None)):
+            windows.append(FaultWindow(fault=opener.f, target=target,
+                                       start=opener.start, end=op.end))
+        elif op.f in FAULT_ONESHOTS:
+            windows.append(FaultWindow(fault=op.f, target=target, start=op.start, end=op.end))
+    windows += [FaultWindow(fault=op.f, target=t, start=op.start, end=max(until, op.end),
+                            closed=False) for (_, t), op in open_.items()]
+    return sorted(windows, key=lambda w: w.start)

@@ -101,7 +101,7 @@ def write_histories(results: Sequence[Result], target: Path) -> list[str | None]
         path = target / rel
         path.parent.mkdir(exist_ok=True)
         with path.open("w", encoding="utf-8") as fh:
-            for op in r.history:
+            for op in r.history.records():
                 fh.write(json.dumps(op.to_json(), default=str) + "\n")
         paths.append(rel)
     return paths

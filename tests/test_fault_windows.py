@@ -1,0 +1,43 @@
+"""Nemesis ops live beside the clients' ops and pair into fault windows."""
+
+from __future__ import annotations
+
+from harness.history import NEMESIS, Fault, History, Op, record_from_json
+
+
+def _fault(f: str, target: str, start: float, end: float) -> Fault:
+    return Fault(f=f, target=target, start=start, end=end)
+
+
+def _get(start: float, end: float) -> Op:
+    return Op(process=0, pid=2, f="get", key="k", type="ok", start=start, end=end)
+
+
+def test_checkers_never_see_nemesis_ops_but_the_file_keeps_them_in_order() -> None:
+    h = History()
+    h.fault(_fault("kill", "redis-server :7000", 1.0, 1.1))
+    h.add(_get(1.2, 1.3))
+    h.fault(_fault("restart", "redis-server :7000", 2.0, 2.5))
+    assert [op.f for op in h] == ["get"]
+    lines = [r.to_json() for r in h.records()]
+    assert [(d["process"], d["f"]) for d in lines] == [
+        (NEMESIS, "kill"), (0, "get"), (NEMESIS, "restart")]
+    again = History.from_records(record_from_json(d) for d in lines)
+    assert again.faults == h.faults and again.ops == h.ops
+
+
+def test_windows_pair_openers_with_closers_on_the_same_target() -> None:
+    h = History()
+    h.fault(_fault("kill", "a", 1.0, 1.1))
+    h.fault(_fault("restart", "b", 1.5, 1.6))  # closes nothing: b was never killed
+    h.fault(_fault("restart", "a", 2.0, 2.5))
+    h.fault(_fault("failover", "master", 3.0, 3.4))
+    h.fault(_fault("pause", "c", 5.0, 5.1))  # never resumed
+    h.add(_get(5.2, 6.0))
+    windows = h.windows()
+    assert [(w.fault, w.target, w.start, w.end, w.closed) for w in windows] == [
+        ("kill", "a", 1.0, 2.5, True),
+        ("failover", "master", 3.0, 3.4, True),
+        ("pause", "c", 5.0, 6.0, False),
+    ]
+    assert windows[0].covers(2.0) and not windows[0].covers(2.6)
