@@ -101,6 +101,10 @@ class Result:
     verdict: str
     expected: str | None
     evidence: dict[str, Any] = field(default_factory=dict)
+    #: The processes the row ran on, one dict each: ``kind`` (server kind or
+    #: ``gunicorn``), ``role`` (master, replica, sentinel, node, arbiter,
+    #: worker...), ``port`` (or ``socket``), ``pid``.
+    topology: list[dict[str, Any]] = field(default_factory=list)
     #: The operations the verdict rests on; written beside the report as
     #: JSON lines, never inlined into report.json.
     history: History | None = field(default=None, repr=False, compare=False)
