@@ -3,19 +3,23 @@
 Drawn here as inline SVG and HTML rather than by script in the page, so the
 page works with scripts off, its screenshot needs no waiting, and tests can
 count lanes in the markup without a browser.
+
+A history with nemesis lines gets, as in Jepsen's timelines, a ``nemesis``
+lane of fault actions on top and every fault window shaded across all
+lanes; a history without them is drawn exactly as before faults existed.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from markupsafe import Markup, escape
 
-from ..history import OP_TYPES
+from ..history import NEMESIS, OP_TYPES, Fault, FaultWindow, fault_windows
 
 #: Most ops drawn per timeline: a few thousand rects keep a page of forty
 #: results quick to open; the full history stays in its .jsonl file.
@@ -35,6 +39,11 @@ _MIN_W = 1.5
 #: Most ops in a counterexample's close-up.
 CLOSE_UP_CAP = 200
 _TITLE_PART = 120
+#: A fault action's label in the nemesis lane is cut to this many characters
+#: (the tooltip has it whole); about this many pixels per character are
+#: reserved for it, so labels of nearby actions go to separate rows.
+_FAULT_LABEL = 48
+_CHAR_W = 6.2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,14 +51,24 @@ class Timeline:
     """A drawn timeline and what it left out, for the page to say so."""
 
     svg: Markup
+    #: The workers' lanes (the nemesis lane is not one of them).
     lanes: list[str]
+    #: Client ops in the history; nemesis lines are counted in ``faults``.
     total: int
     #: Indices of the history lines drawn, in line order.
     drawn: list[int]
     highlighted: int
+    #: Indices of the nemesis lines drawn; every one, except in a close-up,
+    #: which draws those overlapping its ops.
+    faults: list[int] = field(default_factory=list)
+    #: The fault windows shaded, clipped to the drawing.
+    windows: list[FaultWindow] = field(default_factory=list)
+    #: Whether the history has nemesis lines, and so a nemesis lane.
+    nemesis: bool = False
 
     @property
     def capped(self) -> bool:
+        """Whether some client ops were left out; nemesis lines never are."""
         return len(self.drawn) < self.total
 
 
@@ -134,12 +153,55 @@ def _pack(ops: list[tuple[int, float, float]]) -> dict[int, int]:
     return placed
 
 
+def is_fault(op: dict[str, Any]) -> bool:
+    """Whether a history line is a nemesis action rather than a worker's op."""
+    return op.get("process") == NEMESIS
+
+
+def fault_title(i: int, op: dict[str, Any], t0: float) -> str:
+    """The tooltip of one nemesis action: what it did to what, when, and what it saw."""
+    lines = [f"#{i} nemesis {op.get('f', '?')} {_short(op.get('target') or '')}".rstrip()]
+    start, end = _num(op.get("start")), _num(op.get("end"))
+    lines.append(f"from {(start - t0) * 1000:.1f} ms to {(end - t0) * 1000:.1f} ms, "
+                 f"took {(end - start) * 1000:.1f} ms")
+    if op.get("value") is not None:
+        lines.append(f"value: {_short(op['value'])}")
+    if op.get("error"):
+        lines.append(f"error: {_short(op['error'])}")
+    return "\n".join(lines)
+
+
+def window_title(w: FaultWindow, t0: float) -> str:
+    """The tooltip of a shaded fault window."""
+    head = f"fault window: {w.fault} on {_short(w.target)}"
+    start = (w.start - t0) * 1000
+    if not w.closed:
+        return f"{head}\nfrom {start:.1f} ms, never closed: shaded to the end of the history"
+    return (f"{head}\nfrom {start:.1f} ms to {(w.end - t0) * 1000:.1f} ms "
+            f"({(w.end - w.start) * 1000:.1f} ms)")
+
+
+def fault_spans(ops: Sequence[dict[str, Any]]) -> list[FaultWindow]:
+    """The history's fault windows, paired by :func:`harness.history.fault_windows`.
+
+    A nemesis line without an action name pairs with nothing and is left
+    out; the lane still draws it.
+    """
+    faults = [Fault.from_json({**op, "f": str(op["f"]), "target": str(op.get("target", "")),
+                               "start": _num(op.get("start")), "end": _num(op.get("end"))})
+              for op in ops if is_fault(op) and op.get("f") is not None]
+    until = max((_num(op.get("end")) for op in ops), default=0.0)
+    return fault_windows(faults, until=until)
+
+
 def close_up(ops: Sequence[dict[str, Any]], marks: Sequence[int],
              cap: int = CLOSE_UP_CAP) -> list[int]:
     """The marked ops and those overlapping them in time, nearest first, up to ``cap``.
 
     A counterexample is a few ops among thousands; drawn at the scale of
     the whole run they are slivers, so the page draws them again alone.
+    Nemesis lines are not counted here: :func:`timeline` draws those that
+    overlap the close-up on their own lane.
     """
     marked = sorted({i for i in marks if 0 <= i < len(ops)})
     if not marked:
@@ -147,12 +209,72 @@ def close_up(ops: Sequence[dict[str, Any]], marks: Sequence[int],
     lo = min(_num(ops[i].get("start")) for i in marked)
     hi = max(_num(ops[i].get("end")) for i in marked)
     chosen = set(marked)
-    near = [i for i, op in enumerate(ops) if i not in chosen
+    near = [i for i, op in enumerate(ops) if i not in chosen and not is_fault(op)
             and _num(op.get("end")) >= lo and _num(op.get("start")) <= hi]
     room = max(0, cap - len(marked))
     centre = (marked[0] + marked[-1]) / 2
     near = sorted(near, key=lambda i: abs(i - centre))[:room]
     return sorted([*marked, *near])
+
+
+def _client_window(ops: Sequence[dict[str, Any]], client: list[int],
+                   marks: Sequence[int], cap: int) -> list[int]:
+    """:func:`window` over the client ops alone, in history line indices.
+
+    Without nemesis lines the positions are the line indices, so the
+    window is the one drawn before faults existed.
+    """
+    position = {line: n for n, line in enumerate(client)}
+    chosen = window(len(client), [position[i] for i in marks if i in position], cap)
+    return [client[n] for n in chosen]
+
+
+def _fault_lane(ops: Sequence[dict[str, Any]], faults: list[int], *, y: int,
+                x_of: Callable[[float], float], t0: float) -> tuple[str, str, int]:
+    """The nemesis lane: one labelled mark per fault action.
+
+    Returns its background, its marks and its height; the background is
+    drawn under the fault windows like the other lanes'.
+
+    Labels are packed like ops, by the pixels they take, so that two
+    actions close in time do not write over each other.
+    """
+    right_edge = _LEFT + _PLOT_W + _RIGHT
+    marks = []
+    for i in faults:
+        op = ops[i]
+        s = _num(op.get("start"))
+        e = max(s, _num(op.get("end")))
+        x = x_of(s)
+        w = max(_MIN_W, x_of(e) - x)
+        label = f"{op.get('f', '?')} {op.get('target') or ''}".rstrip()
+        if len(label) > _FAULT_LABEL:
+            label = label[:_FAULT_LABEL - 1] + "…"
+        room = len(label) * _CHAR_W + 3
+        # A label that would leave the drawing goes left of its mark instead.
+        after = x + w + room <= right_edge
+        lo, hi = (x, x + w + room) if after else (x - room, x + w)
+        marks.append((i, x, w, label, after, lo, hi))
+    rows = _pack([(i, lo, hi + 4) for i, *_, lo, hi in marks])
+    nrows = max(rows.values(), default=0) + 1
+    height = nrows * (_ROW_H + _ROW_GAP) - _ROW_GAP + 2 * _LANE_PAD
+    back = (f'<rect class="lane-bg nemesis-bg" x="0" y="{y}" width="{right_edge}" '
+            f'height="{height}"/>')
+    parts = [f'<g class="lane nemesis" data-lane="{NEMESIS}">'
+             f'<text class="lane-label" x="6" y="{y + height / 2 + 4:.1f}">{NEMESIS}</text>'
+             f'<text class="lane-count" x="{_LEFT - 6}" y="{y + height / 2 + 4:.1f}" '
+             f'text-anchor="end">{len(marks)}</text>']
+    for i, x, w, label, after, _, _ in marks:
+        op = ops[i]
+        oy = y + _LANE_PAD + rows[i] * (_ROW_H + _ROW_GAP)
+        tx, anchor = (x + w + 3, "start") if after else (x - 3, "end")
+        parts.append(f'<g class="fault" data-i="{i}" data-f="{escape(str(op.get("f", "")))}">'
+                     f'<title>{_text(fault_title(i, op, t0))}</title>'
+                     f'<rect class="fault-mark" x="{x:.1f}" y="{oy}" width="{w:.1f}" '
+                     f'height="{_ROW_H}"/><text class="fault-label" x="{tx:.1f}" '
+                     f'y="{oy + _ROW_H - 2}" text-anchor="{anchor}">{_text(label)}</text></g>')
+    parts.append("</g>")
+    return back, "".join(parts), height
 
 
 def timeline(ops: Sequence[dict[str, Any]], *, highlight: Sequence[int] = (),
@@ -166,19 +288,39 @@ def timeline(ops: Sequence[dict[str, Any]], *, highlight: Sequence[int] = (),
     any other lanes follow in numeric order.
     ``highlight`` ops are outlined, ``strong`` ones (a counterexample's
     culprits) more so; ``only`` draws just those ops instead of a window.
+
+    Nemesis lines get a lane of their own, on top, and are never left out
+    by ``cap``; each fault window is shaded across all lanes, behind the
+    ops.  A close-up (``only``) keeps its own time span and draws the
+    actions and windows that overlap it.
     """
-    drawn = sorted(set(only)) if only is not None \
-        else window(len(ops), [*highlight, *strong], cap)
+    fault_lines = [i for i, op in enumerate(ops) if is_fault(op)]
+    client = [i for i, op in enumerate(ops) if not is_fault(op)] if fault_lines \
+        else list(range(len(ops)))
+    if only is not None:
+        drawn = sorted({i for i in only if 0 <= i < len(ops)} - set(fault_lines))
+    else:
+        drawn = _client_window(ops, client, [*highlight, *strong], cap)
     marked = set(highlight) | set(strong)
     culprits = set(strong)
-    present = set(o.get(lane_by) for o in ops)
+    present = set(ops[i].get(lane_by) for i in client)
     rest = sorted(present - set(lane_order), key=lambda k: (type(k).__name__, str(k).zfill(12)))
     keys = [*(k for k in dict.fromkeys(lane_order) if k in present), *rest]
     spans = {i: (_num(ops[i].get("start")), _num(ops[i].get("end"))) for i in drawn}
+    fault_at = {i: (_num(ops[i].get("start")), _num(ops[i].get("end"))) for i in fault_lines}
+    if only is None:
+        spans.update(fault_at)
     t0 = min((s for s, _ in spans.values()), default=0.0)
     t1 = max((max(s, e) for s, e in spans.values()), default=0.0)
     span = t1 - t0
     scale = _PLOT_W / span if span > 0 else 0.0
+
+    def x_of(t: float) -> float:
+        return _LEFT + (min(max(t, t0), t1) - t0) * scale
+
+    faults = [i for i in fault_lines if fault_at[i][1] >= t0 and fault_at[i][0] <= t1]
+    shaded = [w for w in fault_spans(ops) if w.end >= t0 and w.start <= t1] \
+        if fault_lines else []
 
     per_lane: dict[Any, list[tuple[int, float, float]]] = {k: [] for k in keys}
     for i in drawn:
@@ -186,17 +328,28 @@ def timeline(ops: Sequence[dict[str, Any]], *, highlight: Sequence[int] = (),
         per_lane[ops[i].get(lane_by)].append((i, s, max(s, e)))
 
     parts: list[str] = []
+    # With fault windows, the lanes' backgrounds are drawn first, then the
+    # windows, then the lanes' ops, so a window shows behind the ops.
+    backs: list[str] | None = None
     y = _AXIS_H
+    if fault_lines:
+        back, lane, height = _fault_lane(ops, faults, y=y, x_of=x_of, t0=t0)
+        backs = [back]
+        parts.append(lane)
+        y += height
     for n, key in enumerate(keys):
         lane_ops = per_lane[key]
         rows = _pack(lane_ops)
         nrows = max(rows.values(), default=0) + 1
         height = nrows * (_ROW_H + _ROW_GAP) - _ROW_GAP + 2 * _LANE_PAD
         label = f"{lane_by} {key}"
+        back = (f'<rect class="lane-bg{" odd" if n % 2 else ""}" x="0" y="{y}" '
+                f'width="{_LEFT + _PLOT_W + _RIGHT}" height="{height}"/>')
+        if backs is not None:
+            backs.append(back)
         parts.append(f'<g class="lane" data-lane="{escape(str(key))}">'
-                     f'<rect class="lane-bg{" odd" if n % 2 else ""}" x="0" y="{y}" '
-                     f'width="{_LEFT + _PLOT_W + _RIGHT}" height="{height}"/>'
-                     f'<text class="lane-label" x="6" y="{y + height / 2 + 4:.1f}">'
+                     + (back if backs is None else "")
+                     + f'<text class="lane-label" x="6" y="{y + height / 2 + 4:.1f}">'
                      f'{escape(label)}</text>'
                      f'<text class="lane-count" x="{_LEFT - 6}" y="{y + height / 2 + 4:.1f}" '
                      f'text-anchor="end">{len(lane_ops)}</text>')
@@ -221,12 +374,29 @@ def timeline(ops: Sequence[dict[str, Any]], *, highlight: Sequence[int] = (),
                     f'y2="{y}"/><text class="tick-label" x="{x:.1f}" y="{_AXIS_H - 8}" '
                     f'text-anchor="middle">{escape(_tick_label(t, span))}</text>')
     width = _LEFT + _PLOT_W + _RIGHT
-    svg = (f'<svg class="timeline" xmlns="http://www.w3.org/2000/svg" '
+    under = ""
+    if backs is not None:
+        bands = []
+        for fw in shaded:
+            x = x_of(fw.start)
+            cls = "fault-window" + ("" if fw.closed else " unclosed")
+            bands.append(f'<rect class="{cls}" data-fault="{escape(fw.fault)}" x="{x:.1f}" '
+                         f'y="{_AXIS_H}" width="{max(_MIN_W, x_of(fw.end) - x):.1f}" '
+                         f'height="{y - _AXIS_H}"><title>{_text(window_title(fw, t0))}</title>'
+                         '</rect>')
+        under = (f'<g class="lane-bgs">{"".join(backs)}</g>'
+                 f'<g class="fault-windows">{"".join(bands)}</g>')
+    label = f"timeline of {len(drawn)} operations in {len(keys)} lanes"
+    if fault_lines:
+        label += f", {len(faults)} nemesis actions and {len(shaded)} fault windows"
+    svg = (f'<svg class="timeline{" faults" if fault_lines else ""}" '
+           f'xmlns="http://www.w3.org/2000/svg" '
            f'viewBox="0 0 {width} {y + 4}" width="{width}" height="{y + 4}" role="img" '
-           f'aria-label="timeline of {len(drawn)} operations in {len(keys)} lanes">'
-           + "".join(axis) + "".join(parts) + "</svg>")
-    return Timeline(svg=Markup(svg), lanes=[str(k) for k in keys], total=len(ops),
-                    drawn=drawn, highlighted=len(marked & set(drawn)))
+           f'aria-label="{label}">'
+           + "".join(axis) + under + "".join(parts) + "</svg>")
+    return Timeline(svg=Markup(svg), lanes=[str(k) for k in keys], total=len(client),
+                    drawn=drawn, highlighted=len(marked & set(drawn)), faults=faults,
+                    windows=shaded, nemesis=bool(fault_lines))
 
 
 _MARK_TEXT = {"Y": "always seen at once", "~": "always seen, some only after a delay",

@@ -9,6 +9,7 @@ so the file opens offline and can be attached to a CI run as it is.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -19,7 +20,7 @@ from markupsafe import Markup
 from ..verdict import INCONCLUSIVE, Conclusion, Result
 from .figures import DRAW_CAP, Timeline, close_up, heatmap, timeline
 from .matrix import matrix_grid
-from .model import RunReport
+from .model import PROCESS_COLUMNS, RunReport, process_rows
 
 #: Evidence counts shown first and large when a result has them.
 PROMINENT = ("lost_updates", "winners", "trials", "ops", "trials_per_feature", "writes",
@@ -50,6 +51,8 @@ class Detail:
     ref: str | None
     #: (name, value, prominent) for each count in the evidence.
     stats: list[tuple[str, str, bool]]
+    #: The processes the result ran on, one row of :data:`PROCESS_COLUMNS` each.
+    processes: list[tuple[str, ...]]
     heatmap: Markup | None
     timeline: Timeline | None
     #: The counterexample's ops and their neighbours in time, drawn alone.
@@ -79,6 +82,90 @@ def _count(value: Any) -> str | None:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _seconds(value: Any) -> str | None:
+    """A duration in seconds, in ms below one second."""
+    if _count(value) is None:
+        return None
+    return f"{value * 1000:.3g} ms" if abs(value) < 1 else f"{value:.3g} s"
+
+
+def _length(value: Any) -> str | None:
+    return str(len(value)) if isinstance(value, list) else None
+
+
+def _length_of(key: str) -> Callable[[Any], str | None]:
+    """The length of the list under ``key`` of a dict."""
+    return lambda value: _length(value.get(key)) if isinstance(value, dict) else None
+
+
+def _ratio(part: str, whole: str) -> Callable[[Any], str | None]:
+    """``{part} of {whole}`` from a dict, or ``{part}`` alone when ``whole`` is absent."""
+    def show(value: Any) -> str | None:
+        if not isinstance(value, dict) or _count(value.get(part)) is None:
+            return None
+        of = _count(value.get(whole))
+        return f"{_count(value[part])}" + (f" of {of}" if of is not None else "")
+    return show
+
+
+def _durations(*keys: str) -> Callable[[Any], str | None]:
+    """Durations under ``keys`` of a dict, joined by ``·``; a missing one shows as ``-``."""
+    def show(value: Any) -> str | None:
+        if not isinstance(value, dict) or all(_count(value.get(k)) is None for k in keys):
+            return None
+        return " · ".join(_seconds(value.get(k)) or "-" for k in keys)
+    return show
+
+
+def _lost(value: Any) -> str | None:
+    shown = _ratio("count", "acked")(value)
+    if shown is None or _count(value.get("percent")) is None:
+        return shown
+    return f"{shown} ({_count(value['percent'])}%)"
+
+
+def _silent(value: Any) -> str | None:
+    if not isinstance(value, dict) or _count(value.get("count")) is None:
+        return None
+    span = value.get("window")
+    if isinstance(span, list) and len(span) == 2 and all(_count(t) is not None for t in span):
+        return f"{_count(value['count'])} over {_seconds(span[1] - span[0])}"
+    return _count(value["count"])
+
+
+#: The fault checkers' numbers: (evidence key, label, formatter), shown
+#: first and large wherever the key is in the evidence.  A formatter
+#: answers None for a value of another shape (``stale_reads`` is a plain
+#: count in the sharing checkers), which then goes to the generic counts.
+FAULT_STATS: tuple[tuple[str, str, Callable[[Any], str | None]], ...] = (
+    ("stale_reads", "stale reads", _ratio("count", "reads")),
+    ("stale_reads", "stale read age p50 · p99 · max",
+     _durations("age_p50", "age_p99", "age_max")),
+    ("recovery", "recovery after fault, reads · writes (max)",
+     _durations("max_read", "max_write")),
+    ("recovery", "workers never recovered", _length_of("unrecovered")),
+    ("lost_writes", "lost writes", _lost),
+    ("failed_during_fault", "ops failed during a fault", _count),
+    ("silent_after_recovery", "silent failures after recovery", _silent),
+    ("windows", "fault windows", _length),
+)
+
+
+def fault_stats(walked: list[tuple[str, Any]]) -> list[tuple[str, str, str]]:
+    """(path, label, value) for each :data:`FAULT_STATS` row found, in the table's order.
+
+    One found below the top level is labelled with where it was.
+    """
+    out = []
+    for key, label, show in FAULT_STATS:
+        for path, value in walked:
+            where, _, name = path.rpartition(".")
+            shown = show(value) if name == key else None
+            if shown is not None:
+                out.append((path, f"{label} ({where})" if where else label, shown))
+    return out
+
+
 def _walk(evidence: dict[str, Any], depth: int = 3) -> list[tuple[str, Any]]:
     """Every (dotted path, value) in nested dicts, shallowest first; lists are leaves.
 
@@ -101,17 +188,21 @@ def _walk(evidence: dict[str, Any], depth: int = 3) -> list[tuple[str, Any]]:
 
 
 def stats(evidence: dict[str, Any]) -> list[tuple[str, str, bool]]:
-    """Counts from the evidence: well-known ones at any depth first, then top-level numbers.
+    """Counts from the evidence: fault numbers and well-known counts at any depth, then the rest.
 
-    A list under a well-known name is shown as its length, a small dict of
-    numbers (``winners`` per trial, say) in full; everything else is left to
-    the full evidence below.
+    The fault checkers' numbers come from :data:`FAULT_STATS`.  A list
+    under a well-known name is shown as its length, a small dict of numbers
+    (``winners`` per trial, say) in full; everything else is left to the
+    full evidence below.
     """
     # A counterexample's fields are shown with it, not as counts.
     walked = [(p, v) for p, v in _walk(evidence) if "counterexample" not in p.split(".")]
-    out: list[tuple[str, str, bool]] = []
+    faults = fault_stats(walked)
+    out: list[tuple[str, str, bool]] = [(label, shown, True) for _, label, shown in faults]
+    shown_paths = {p for p, _, _ in faults}
     named = sorted(((PROMINENT.index(p.rsplit(".", 1)[-1]), n, p, v)
-                    for n, (p, v) in enumerate(walked) if p.rsplit(".", 1)[-1] in PROMINENT),
+                    for n, (p, v) in enumerate(walked)
+                    if p.rsplit(".", 1)[-1] in PROMINENT and p not in shown_paths),
                    key=lambda t: (t[0], t[1]))
     for _, _, path, value in named[:_MAX_PROMINENT]:
         shown = _count(value)
@@ -123,7 +214,7 @@ def stats(evidence: dict[str, Any]) -> list[tuple[str, str, bool]]:
             shown = ", ".join(f"{k}: {_count(v)}" for k, v in value.items())
         if shown is not None:
             out.append((path, shown, True))
-    taken = {p for p, _, _ in out}
+    taken = {p for p, _, _ in out} | shown_paths
     for key, value in evidence.items():
         shown = _count(value)
         if key not in taken and shown is not None:
@@ -192,8 +283,8 @@ def _detail(report: RunReport, n: int) -> Detail:
     return Detail(
         anchor=f"r-{n:03d}", result=r, css=verdict_css(r.verdict),
         reason=exp.reason if exp else None, ref=exp.ref if exp else None,
-        stats=stats(ev), heatmap=figure, timeline=drawn, close_up=zoom, history_path=path,
-        history_note=note, counterexample=cx,
+        stats=stats(ev), processes=process_rows(r.topology), heatmap=figure, timeline=drawn,
+        close_up=zoom, history_path=path, history_note=note, counterexample=cx,
         evidence_json=json.dumps(ev, indent=2, default=str, ensure_ascii=False),
     )
 
@@ -252,4 +343,5 @@ def render_html(report: RunReport) -> str:
         environment=env, run=run, scenarios=scenarios, rows=rows, details=details,
         total=len(results), unexpected=unexpected, draw_cap=DRAW_CAP, status=status,
         verdicts=KNOWN_VERDICTS, verdict_css=verdict_css, partial=report.partial_reason,
+        process_columns=PROCESS_COLUMNS,
     )

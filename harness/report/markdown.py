@@ -1,4 +1,4 @@
-"""report.md: the verdict matrix, the unexpected results and why each is expected.
+"""report.md: the verdict matrix, the unexpected results, why each is expected, the processes.
 
 Markdown is what CI pastes into a job summary, so it stays short; the
 evidence in full and the timelines are in report.html.
@@ -9,7 +9,12 @@ from __future__ import annotations
 import json
 
 from .matrix import matrix_rows
-from .model import RunReport
+from .model import PROCESS_COLUMNS, RunReport, process_rows
+
+
+def _cell(text: str) -> str:
+    """A table cell's text: a ``|`` (in a socket path, say) would end the cell."""
+    return text.replace("|", "\\|")
 
 
 def render_markdown(report: RunReport) -> str:
@@ -45,4 +50,12 @@ def render_markdown(report: RunReport) -> str:
         for e in dict.fromkeys(reasons):
             out.append(f"| {e.backend} | {e.scenario} | {e.verdict} | {e.reason} | `{e.ref}` |")
         out.append("")
+    ran_on = [(r, rows) for r in results if (rows := process_rows(r.topology))]
+    if ran_on:
+        out += ["## Processes each result ran on", ""]
+        for r, rows in ran_on:
+            out += [f"**{r.backend}** {r.worker_class}x{r.workers} `{r.scenario}`", "",
+                    "| " + " | ".join(PROCESS_COLUMNS) + " |",
+                    "|" + "|".join("---" for _ in PROCESS_COLUMNS) + "|",
+                    *("| " + " | ".join(_cell(v) for v in row) + " |" for row in rows), ""]
     return "\n".join(out)

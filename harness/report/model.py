@@ -103,6 +103,28 @@ class RunReport:
         return ops
 
 
+#: The columns of a result's process table, in both reports.
+PROCESS_COLUMNS = ("kind", "role", "port / socket", "pid")
+
+
+def process_rows(topology: Any) -> list[tuple[str, ...]]:
+    """A result's topology (:attr:`Result.topology`) as rows of :data:`PROCESS_COLUMNS`.
+
+    Anything that is not a dict is skipped rather than refused: a report
+    is still worth rendering without one odd entry.
+    """
+    if not isinstance(topology, list):
+        return []
+    rows = []
+    for proc in topology:
+        if not isinstance(proc, dict):
+            continue
+        where = proc.get("port") if proc.get("port") is not None else proc.get("socket")
+        rows.append(tuple("-" if v is None else str(v)
+                          for v in (proc.get("kind"), proc.get("role"), where, proc.get("pid"))))
+    return rows
+
+
 def result_from_row(row: dict[str, Any]) -> Result:
     """Rebuild a Result from its report.json row (without its history)."""
     known = {f.name for f in fields(Result)} - {"history"}
