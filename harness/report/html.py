@@ -199,10 +199,12 @@ def stats(evidence: dict[str, Any]) -> list[tuple[str, str, bool]]:
     walked = [(p, v) for p, v in _walk(evidence) if "counterexample" not in p.split(".")]
     faults = fault_stats(walked)
     out: list[tuple[str, str, bool]] = [(label, shown, True) for _, label, shown in faults]
+    # What a fault row showed, its parts included, is not shown again.
     shown_paths = {p for p, _, _ in faults}
+    walked = [(p, v) for p, v in walked
+              if p not in shown_paths and not any(p.startswith(f"{s}.") for s in shown_paths)]
     named = sorted(((PROMINENT.index(p.rsplit(".", 1)[-1]), n, p, v)
-                    for n, (p, v) in enumerate(walked)
-                    if p.rsplit(".", 1)[-1] in PROMINENT and p not in shown_paths),
+                    for n, (p, v) in enumerate(walked) if p.rsplit(".", 1)[-1] in PROMINENT),
                    key=lambda t: (t[0], t[1]))
     for _, _, path, value in named[:_MAX_PROMINENT]:
         shown = _count(value)
