@@ -19,7 +19,7 @@ from test_report_html import _article, _need_chromium, _open, _row, _write_repor
 from harness.history import Fault, History, Op
 from harness.report import chromium as browser
 from harness.report import load, render
-from harness.report.figures import DRAW_CAP, close_up, timeline
+from harness.report.figures import DRAW_CAP, close_up, split, timeline
 from harness.report.html import render_html
 from harness.report.markdown import render_markdown
 from harness.report.writer import to_json
@@ -60,8 +60,9 @@ def _x(t: float) -> float:
 
 
 def test_nemesis_lane_marks_every_action_with_its_f_and_target() -> None:
-    ops = _faulty_history()
-    drawn = timeline(ops)
+    ops, faults = split(_faulty_history())
+    assert len(ops) == 21 and [f["f"] for f in faults] == ["kill", "restart", "pause"]
+    drawn = timeline(ops, faults=faults)
     svg = _svg(drawn.svg)
     lanes = list(svg.iter("g", "lane"))
     assert [g.attrs["data-lane"] for g in lanes] == ["nemesis", "11", "12"], \
@@ -72,14 +73,16 @@ def test_nemesis_lane_marks_every_action_with_its_f_and_target() -> None:
     labels = [m.find("text", "fault-label").text() for m in marks]
     assert labels == [f"kill {MASTER}", f"restart {MASTER}", f"pause {REPLICA}"]
     restart = marks[1].find("title").text()
+    assert restart.startswith(f"nemesis #1 restart {MASTER}\n")
     assert "from 4000.0 ms to 4100.0 ms" in restart and 'value: {"pid": 456}' in restart
     assert not list(lanes[0].iter("rect", "op")), "no client op on the nemesis lane"
     assert len(list(svg.iter("rect", "op"))) == 21 == drawn.total
-    assert drawn.faults == [i for i, op in enumerate(ops) if op["process"] == "nemesis"]
+    assert drawn.faults == [0, 1, 2]
 
 
 def test_fault_windows_are_shaded_across_all_lanes_behind_the_ops() -> None:
-    svg = _svg(timeline(_faulty_history()).svg)
+    ops, faults = split(_faulty_history())
+    svg = _svg(timeline(ops, faults=faults).svg)
     bands = list(svg.iter("rect", "fault-window"))
     assert [b.attrs["data-fault"] for b in bands] == ["kill", "pause"]
     kill, pause = bands
@@ -103,30 +106,28 @@ def test_fault_windows_are_shaded_across_all_lanes_behind_the_ops() -> None:
 
 
 def test_fault_lines_are_never_dropped_by_the_draw_cap() -> None:
-    ops = _faulty_history()
-    many = [{**ops[0], "start": T0 + 10 + i * 0.001, "end": T0 + 10 + i * 0.001 + 0.0005}
-            for i in range(DRAW_CAP + 500)]
-    kill, restart, pause = [op for op in ops if op["process"] == "nemesis"]
-    client = [op for op in ops if op["process"] != "nemesis"]
-    # The first fault inside the window the cap keeps, the others past it.
-    history = [kill, *client, *many[:DRAW_CAP], restart, pause, *many[DRAW_CAP:]]
-    nemesis = [i for i, op in enumerate(history) if op["process"] == "nemesis"]
-    assert nemesis[0] < DRAW_CAP < nemesis[1]
-    drawn = timeline(history)
-    assert drawn.capped and len(drawn.drawn) == DRAW_CAP
-    assert drawn.faults == nemesis
+    lines = _faulty_history()
+    kill, restart, pause = [line for line in lines if line["process"] == "nemesis"]
+    # Thousands of ops before the faults, so the window the cap keeps ends
+    # long before the restart and the pause.
+    early = [{**lines[0], "start": T0 - 5 + i * 0.001, "end": T0 - 5 + i * 0.001 + 0.0005}
+             for i in range(DRAW_CAP + 500)]
+    ops, faults = split([*early, *lines])
+    drawn = timeline(ops, faults=faults)
+    assert drawn.capped and len(drawn.drawn) == DRAW_CAP and drawn.drawn[-1] < DRAW_CAP
+    assert drawn.faults == [0, 1, 2]
     svg = _svg(drawn.svg)
-    assert len(list(svg.find("g", "nemesis").iter("g", "fault"))) == 3
+    assert [g.attrs["data-f"] for g in svg.find("g", "nemesis").iter("g", "fault")] \
+        == [kill["f"], restart["f"], pause["f"]]
+    assert len(list(svg.iter("rect", "fault-window"))) == 2
     assert len(list(svg.iter("rect", "op"))) == DRAW_CAP
 
 
 def test_close_up_shades_the_windows_it_overlaps() -> None:
-    ops = _faulty_history()
-    [failed] = [i for i, op in enumerate(ops) if op.get("type") == "fail" and
-                op["start"] == T0 + 3.0]
-    chosen = close_up(ops, [failed])
-    assert all(ops[i]["process"] != "nemesis" for i in chosen)
-    zoom = timeline(ops, highlight=[failed], only=chosen)
+    ops, faults = split(_faulty_history())
+    [failed] = [i for i, op in enumerate(ops) if op["start"] == T0 + 3.0]
+    assert ops[failed]["type"] == "fail"
+    zoom = timeline(ops, faults=faults, highlight=[failed], only=close_up(ops, [failed]))
     svg = _svg(zoom.svg)
     assert svg.find("g", "nemesis").attrs["data-lane"] == "nemesis"
     [band] = list(svg.iter("rect", "fault-window"))
@@ -135,6 +136,27 @@ def test_close_up_shades_the_windows_it_overlaps() -> None:
     assert float(band.attrs["x"]) == LEFT and float(band.attrs["width"]) == PLOT_W
     assert [w.fault for w in zoom.windows] == ["kill"]
     assert not list(svg.iter("g", "fault")), "no action happened during the close-up"
+
+
+def test_counterexample_indices_count_the_workers_ops_only(tmp_path: Path) -> None:
+    """Checkers number ops in ``History.ops``, which has no nemesis lines; so does the page."""
+    lines = _faulty_history()
+    assert lines[7]["start"] != T0 + 3.5, "line 7 must not be op 7, or this proves nothing"
+    cx = {"key": "k", "ops": [7], "culprits": [7], "describe": ["#7 get k failed"]}
+    run = _write_report(tmp_path / "run", [
+        _row("RedisSentinelCache", "kill-master", "violated", None,
+             evidence={"counterexample": cx}, history="histories/0.jsonl")],
+        {"histories/0.jsonl": lines})
+    art = parse(render_html(load(run))).find("article", "result")
+    whole = art.find("div", "timeline-box").find("svg", "timeline")
+    [culprit] = list(whole.iter("rect", "culprit"))
+    # Op 7 is the eighth read: it started 3.5 s in, during the kill window.
+    assert culprit.attrs["data-i"] == "7"
+    assert culprit.find("title").text().startswith("#7 get k")
+    assert "at 3500.0 ms" in culprit.find("title").text()
+    close = art.find("div", "close-up").find("svg", "timeline")
+    assert [r.attrs["data-i"] for r in close.iter("rect", "culprit")] == ["7"]
+    assert [b.attrs["data-fault"] for b in close.iter("rect", "fault-window")] == ["kill"]
 
 
 # Drawn by the renderer before faults existed (main at 17a4c2f), for the history below.

@@ -53,12 +53,12 @@ class Timeline:
     svg: Markup
     #: The workers' lanes (the nemesis lane is not one of them).
     lanes: list[str]
-    #: Client ops in the history; nemesis lines are counted in ``faults``.
+    #: The workers' ops in the history; nemesis actions are not counted.
     total: int
-    #: Indices of the history lines drawn, in line order.
+    #: Indices of the ops drawn, in order (see :func:`split`).
     drawn: list[int]
     highlighted: int
-    #: Indices of the nemesis lines drawn; every one, except in a close-up,
+    #: Indices of the nemesis actions drawn: every one, except in a close-up,
     #: which draws those overlapping its ops.
     faults: list[int] = field(default_factory=list)
     #: The fault windows shaded, clipped to the drawing.
@@ -153,21 +153,35 @@ def _pack(ops: list[tuple[int, float, float]]) -> dict[int, int]:
     return placed
 
 
-def is_fault(op: dict[str, Any]) -> bool:
+def is_fault(line: dict[str, Any]) -> bool:
     """Whether a history line is a nemesis action rather than a worker's op."""
-    return op.get("process") == NEMESIS
+    return line.get("process") == NEMESIS
 
 
-def fault_title(i: int, op: dict[str, Any], t0: float) -> str:
+def split(lines: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A history file's lines as the workers' ops and the nemesis's actions, each in order.
+
+    Checkers see only the workers' ops (``History.ops``), so the op indices
+    in their evidence count those alone; the drawings number ops the same
+    way.  Without nemesis lines an op's index is its line's.
+    """
+    ops: list[dict[str, Any]] = []
+    faults: list[dict[str, Any]] = []
+    for line in lines:
+        (faults if is_fault(line) else ops).append(line)
+    return ops, faults
+
+
+def fault_title(j: int, fault: dict[str, Any], t0: float) -> str:
     """The tooltip of one nemesis action: what it did to what, when, and what it saw."""
-    lines = [f"#{i} nemesis {op.get('f', '?')} {_short(op.get('target') or '')}".rstrip()]
-    start, end = _num(op.get("start")), _num(op.get("end"))
+    lines = [f"nemesis #{j} {fault.get('f', '?')} {_short(fault.get('target') or '')}".rstrip()]
+    start, end = _num(fault.get("start")), _num(fault.get("end"))
     lines.append(f"from {(start - t0) * 1000:.1f} ms to {(end - t0) * 1000:.1f} ms, "
                  f"took {(end - start) * 1000:.1f} ms")
-    if op.get("value") is not None:
-        lines.append(f"value: {_short(op['value'])}")
-    if op.get("error"):
-        lines.append(f"error: {_short(op['error'])}")
+    if fault.get("value") is not None:
+        lines.append(f"value: {_short(fault['value'])}")
+    if fault.get("error"):
+        lines.append(f"error: {_short(fault['error'])}")
     return "\n".join(lines)
 
 
@@ -181,17 +195,17 @@ def window_title(w: FaultWindow, t0: float) -> str:
             f"({(w.end - w.start) * 1000:.1f} ms)")
 
 
-def fault_spans(ops: Sequence[dict[str, Any]]) -> list[FaultWindow]:
-    """The history's fault windows, paired by :func:`harness.history.fault_windows`.
+def fault_spans(faults: Sequence[dict[str, Any]], *, until: float) -> list[FaultWindow]:
+    """The fault windows of nemesis lines, paired by :func:`harness.history.fault_windows`.
 
-    A nemesis line without an action name pairs with nothing and is left
-    out; the lane still draws it.
+    A line without an action name pairs with nothing and is left out; the
+    nemesis lane still draws it.
     """
-    faults = [Fault.from_json({**op, "f": str(op["f"]), "target": str(op.get("target", "")),
-                               "start": _num(op.get("start")), "end": _num(op.get("end"))})
-              for op in ops if is_fault(op) and op.get("f") is not None]
-    until = max((_num(op.get("end")) for op in ops), default=0.0)
-    return fault_windows(faults, until=until)
+    parsed = [Fault.from_json({**line, "f": str(line["f"]),
+                               "target": str(line.get("target", "")),
+                               "start": _num(line.get("start")), "end": _num(line.get("end"))})
+              for line in faults if line.get("f") is not None]
+    return fault_windows(parsed, until=until)
 
 
 def close_up(ops: Sequence[dict[str, Any]], marks: Sequence[int],
@@ -200,8 +214,6 @@ def close_up(ops: Sequence[dict[str, Any]], marks: Sequence[int],
 
     A counterexample is a few ops among thousands; drawn at the scale of
     the whole run they are slivers, so the page draws them again alone.
-    Nemesis lines are not counted here: :func:`timeline` draws those that
-    overlap the close-up on their own lane.
     """
     marked = sorted({i for i in marks if 0 <= i < len(ops)})
     if not marked:
@@ -209,7 +221,7 @@ def close_up(ops: Sequence[dict[str, Any]], marks: Sequence[int],
     lo = min(_num(ops[i].get("start")) for i in marked)
     hi = max(_num(ops[i].get("end")) for i in marked)
     chosen = set(marked)
-    near = [i for i, op in enumerate(ops) if i not in chosen and not is_fault(op)
+    near = [i for i, op in enumerate(ops) if i not in chosen
             and _num(op.get("end")) >= lo and _num(op.get("start")) <= hi]
     room = max(0, cap - len(marked))
     centre = (marked[0] + marked[-1]) / 2
@@ -217,45 +229,32 @@ def close_up(ops: Sequence[dict[str, Any]], marks: Sequence[int],
     return sorted([*marked, *near])
 
 
-def _client_window(ops: Sequence[dict[str, Any]], client: list[int],
-                   marks: Sequence[int], cap: int) -> list[int]:
-    """:func:`window` over the client ops alone, in history line indices.
-
-    Without nemesis lines the positions are the line indices, so the
-    window is the one drawn before faults existed.
-    """
-    position = {line: n for n, line in enumerate(client)}
-    chosen = window(len(client), [position[i] for i in marks if i in position], cap)
-    return [client[n] for n in chosen]
-
-
-def _fault_lane(ops: Sequence[dict[str, Any]], faults: list[int], *, y: int,
+def _fault_lane(faults: Sequence[dict[str, Any]], shown: list[int], *, y: int,
                 x_of: Callable[[float], float], t0: float) -> tuple[str, str, int]:
     """The nemesis lane: one labelled mark per fault action.
 
     Returns its background, its marks and its height; the background is
-    drawn under the fault windows like the other lanes'.
-
-    Labels are packed like ops, by the pixels they take, so that two
-    actions close in time do not write over each other.
+    drawn under the fault windows like the other lanes'.  Labels are packed
+    like ops, by the pixels they take, so that two actions close in time
+    do not write over each other.
     """
     right_edge = _LEFT + _PLOT_W + _RIGHT
     marks = []
-    for i in faults:
-        op = ops[i]
-        s = _num(op.get("start"))
-        e = max(s, _num(op.get("end")))
+    for j in shown:
+        fault = faults[j]
+        s = _num(fault.get("start"))
+        e = max(s, _num(fault.get("end")))
         x = x_of(s)
         w = max(_MIN_W, x_of(e) - x)
-        label = f"{op.get('f', '?')} {op.get('target') or ''}".rstrip()
+        label = f"{fault.get('f', '?')} {fault.get('target') or ''}".rstrip()
         if len(label) > _FAULT_LABEL:
             label = label[:_FAULT_LABEL - 1] + "…"
         room = len(label) * _CHAR_W + 3
         # A label that would leave the drawing goes left of its mark instead.
         after = x + w + room <= right_edge
         lo, hi = (x, x + w + room) if after else (x - room, x + w)
-        marks.append((i, x, w, label, after, lo, hi))
-    rows = _pack([(i, lo, hi + 4) for i, *_, lo, hi in marks])
+        marks.append((j, x, w, label, after, lo, hi))
+    rows = _pack([(j, lo, hi + 4) for j, *_, lo, hi in marks])
     nrows = max(rows.values(), default=0) + 1
     height = nrows * (_ROW_H + _ROW_GAP) - _ROW_GAP + 2 * _LANE_PAD
     back = (f'<rect class="lane-bg nemesis-bg" x="0" y="{y}" width="{right_edge}" '
@@ -264,12 +263,12 @@ def _fault_lane(ops: Sequence[dict[str, Any]], faults: list[int], *, y: int,
              f'<text class="lane-label" x="6" y="{y + height / 2 + 4:.1f}">{NEMESIS}</text>'
              f'<text class="lane-count" x="{_LEFT - 6}" y="{y + height / 2 + 4:.1f}" '
              f'text-anchor="end">{len(marks)}</text>']
-    for i, x, w, label, after, _, _ in marks:
-        op = ops[i]
-        oy = y + _LANE_PAD + rows[i] * (_ROW_H + _ROW_GAP)
+    for j, x, w, label, after, _, _ in marks:
+        fault = faults[j]
+        oy = y + _LANE_PAD + rows[j] * (_ROW_H + _ROW_GAP)
         tx, anchor = (x + w + 3, "start") if after else (x - 3, "end")
-        parts.append(f'<g class="fault" data-i="{i}" data-f="{escape(str(op.get("f", "")))}">'
-                     f'<title>{_text(fault_title(i, op, t0))}</title>'
+        parts.append(f'<g class="fault" data-j="{j}" data-f="{escape(str(fault.get("f", "")))}">'
+                     f'<title>{_text(fault_title(j, fault, t0))}</title>'
                      f'<rect class="fault-mark" x="{x:.1f}" y="{oy}" width="{w:.1f}" '
                      f'height="{_ROW_H}"/><text class="fault-label" x="{tx:.1f}" '
                      f'y="{oy + _ROW_H - 2}" text-anchor="{anchor}">{_text(label)}</text></g>')
@@ -277,9 +276,9 @@ def _fault_lane(ops: Sequence[dict[str, Any]], faults: list[int], *, y: int,
     return back, "".join(parts), height
 
 
-def timeline(ops: Sequence[dict[str, Any]], *, highlight: Sequence[int] = (),
-             strong: Sequence[int] = (), lane_order: Sequence[Any] = (),
-             lane_by: str = "pid", cap: int = DRAW_CAP,
+def timeline(ops: Sequence[dict[str, Any]], *, faults: Sequence[dict[str, Any]] = (),
+             highlight: Sequence[int] = (), strong: Sequence[int] = (),
+             lane_order: Sequence[Any] = (), lane_by: str = "pid", cap: int = DRAW_CAP,
              only: Sequence[int] | None = None) -> Timeline:
     """One swimlane per worker pid (or ``lane_by`` field), one box per op.
 
@@ -289,38 +288,34 @@ def timeline(ops: Sequence[dict[str, Any]], *, highlight: Sequence[int] = (),
     ``highlight`` ops are outlined, ``strong`` ones (a counterexample's
     culprits) more so; ``only`` draws just those ops instead of a window.
 
-    Nemesis lines get a lane of their own, on top, and are never left out
-    by ``cap``; each fault window is shaded across all lanes, behind the
-    ops.  A close-up (``only``) keeps its own time span and draws the
-    actions and windows that overlap it.
+    ``faults`` (the nemesis lines, see :func:`split`) get a lane of their
+    own, on top, and are never left out by ``cap``; each fault window is
+    shaded across all lanes, behind the ops.  A close-up (``only``) keeps
+    its own time span and draws the actions and windows that overlap it.
     """
-    fault_lines = [i for i, op in enumerate(ops) if is_fault(op)]
-    client = [i for i, op in enumerate(ops) if not is_fault(op)] if fault_lines \
-        else list(range(len(ops)))
-    if only is not None:
-        drawn = sorted({i for i in only if 0 <= i < len(ops)} - set(fault_lines))
-    else:
-        drawn = _client_window(ops, client, [*highlight, *strong], cap)
+    drawn = sorted(set(only)) if only is not None \
+        else window(len(ops), [*highlight, *strong], cap)
     marked = set(highlight) | set(strong)
     culprits = set(strong)
-    present = set(ops[i].get(lane_by) for i in client)
+    present = set(o.get(lane_by) for o in ops)
     rest = sorted(present - set(lane_order), key=lambda k: (type(k).__name__, str(k).zfill(12)))
     keys = [*(k for k in dict.fromkeys(lane_order) if k in present), *rest]
     spans = {i: (_num(ops[i].get("start")), _num(ops[i].get("end"))) for i in drawn}
-    fault_at = {i: (_num(ops[i].get("start")), _num(ops[i].get("end"))) for i in fault_lines}
-    if only is None:
-        spans.update(fault_at)
-    t0 = min((s for s, _ in spans.values()), default=0.0)
-    t1 = max((max(s, e) for s, e in spans.values()), default=0.0)
+    fault_at = [(_num(f.get("start")), _num(f.get("end"))) for f in faults]
+    bounds = [*spans.values(), *(fault_at if only is None else ())]
+    t0 = min((s for s, _ in bounds), default=0.0)
+    t1 = max((max(s, e) for s, e in bounds), default=0.0)
     span = t1 - t0
     scale = _PLOT_W / span if span > 0 else 0.0
 
     def x_of(t: float) -> float:
         return _LEFT + (min(max(t, t0), t1) - t0) * scale
 
-    faults = [i for i in fault_lines if fault_at[i][1] >= t0 and fault_at[i][0] <= t1]
-    shaded = [w for w in fault_spans(ops) if w.end >= t0 and w.start <= t1] \
-        if fault_lines else []
+    shown = [j for j, (s, e) in enumerate(fault_at) if e >= t0 and s <= t1]
+    shaded: list[FaultWindow] = []
+    if faults:
+        until = max((_num(o.get("end")) for o in [*ops, *faults]), default=0.0)
+        shaded = [w for w in fault_spans(faults, until=until) if w.end >= t0 and w.start <= t1]
 
     per_lane: dict[Any, list[tuple[int, float, float]]] = {k: [] for k in keys}
     for i in drawn:
@@ -328,12 +323,12 @@ def timeline(ops: Sequence[dict[str, Any]], *, highlight: Sequence[int] = (),
         per_lane[ops[i].get(lane_by)].append((i, s, max(s, e)))
 
     parts: list[str] = []
-    # With fault windows, the lanes' backgrounds are drawn first, then the
+    # With faults, the lanes' backgrounds are drawn first, then the fault
     # windows, then the lanes' ops, so a window shows behind the ops.
     backs: list[str] | None = None
     y = _AXIS_H
-    if fault_lines:
-        back, lane, height = _fault_lane(ops, faults, y=y, x_of=x_of, t0=t0)
+    if faults:
+        back, lane, height = _fault_lane(faults, shown, y=y, x_of=x_of, t0=t0)
         backs = [back]
         parts.append(lane)
         y += height
@@ -387,16 +382,16 @@ def timeline(ops: Sequence[dict[str, Any]], *, highlight: Sequence[int] = (),
         under = (f'<g class="lane-bgs">{"".join(backs)}</g>'
                  f'<g class="fault-windows">{"".join(bands)}</g>')
     label = f"timeline of {len(drawn)} operations in {len(keys)} lanes"
-    if fault_lines:
-        label += f", {len(faults)} nemesis actions and {len(shaded)} fault windows"
-    svg = (f'<svg class="timeline{" faults" if fault_lines else ""}" '
+    if faults:
+        label += f", {len(shown)} nemesis actions and {len(shaded)} fault windows"
+    svg = (f'<svg class="timeline{" faults" if faults else ""}" '
            f'xmlns="http://www.w3.org/2000/svg" '
            f'viewBox="0 0 {width} {y + 4}" width="{width}" height="{y + 4}" role="img" '
            f'aria-label="{label}">'
            + "".join(axis) + under + "".join(parts) + "</svg>")
-    return Timeline(svg=Markup(svg), lanes=[str(k) for k in keys], total=len(client),
-                    drawn=drawn, highlighted=len(marked & set(drawn)), faults=faults,
-                    windows=shaded, nemesis=bool(fault_lines))
+    return Timeline(svg=Markup(svg), lanes=[str(k) for k in keys], total=len(ops),
+                    drawn=drawn, highlighted=len(marked & set(drawn)), faults=shown,
+                    windows=shaded, nemesis=bool(faults))
 
 
 _MARK_TEXT = {"Y": "always seen at once", "~": "always seen, some only after a delay",

@@ -18,7 +18,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from ..verdict import INCONCLUSIVE, Conclusion, Result
-from .figures import DRAW_CAP, Timeline, close_up, heatmap, timeline
+from .figures import DRAW_CAP, Timeline, close_up, heatmap, split, timeline
 from .matrix import matrix_grid
 from .model import PROCESS_COLUMNS, RunReport, process_rows
 
@@ -227,9 +227,11 @@ def stats(evidence: dict[str, Any]) -> list[tuple[str, str, bool]]:
 def counterexample(evidence: dict[str, Any]) -> dict[str, Any] | None:
     """The evidence's counterexample (the shallowest), if it has a shape the timeline can mark.
 
-    ``ops`` are 0-based indices into the history's lines; ``describe`` (one
-    line per op, in the same order) and ``culprits`` (the ops whose results
-    cannot be explained) are optional, and any other short field is shown.
+    ``ops`` are 0-based indices into the workers' ops, as checkers number
+    them: the history's lines less the nemesis's (see :func:`split`).
+    ``describe`` (one line per op, in the same order) and ``culprits`` (the
+    ops whose results cannot be explained) are optional, and any other
+    short field is shown.
     """
     for path, cx in _walk(evidence):
         if path.rsplit(".", 1)[-1] != "counterexample" or not isinstance(cx, dict):
@@ -265,22 +267,25 @@ def _detail(report: RunReport, n: int) -> Detail:
     if isinstance(matrix, list) and isinstance(pids, list) \
             and all(isinstance(row, list) for row in matrix):
         figure = heatmap(matrix, pids)
-    ops = report.history(n)
+    lines = report.history(n)
     path = report.history_paths[n]
     note = None
     drawn = zoom = None
     if path is None:
         note = "this result has no recorded history"
-    elif ops is None:
+    elif lines is None:
         note = f"history file {path} is missing or unreadable"
-    elif not ops:
+    elif not lines:
         note = "the history is empty"
     else:
+        # A counterexample's op indices count the workers' ops only.
+        ops, faults = split(lines)
         order = pids if isinstance(pids, list) else ()
-        drawn = timeline(ops, highlight=cx["ops"] if cx else (),
+        drawn = timeline(ops, faults=faults, highlight=cx["ops"] if cx else (),
                          strong=cx["culprits"] if cx else (), lane_order=order)
         if cx:
-            zoom = timeline(ops, highlight=cx["ops"], strong=cx["culprits"], lane_order=order,
+            zoom = timeline(ops, faults=faults, highlight=cx["ops"], strong=cx["culprits"],
+                            lane_order=order,
                             only=close_up(ops, [*cx["ops"], *cx["culprits"]]))
     return Detail(
         anchor=f"r-{n:03d}", result=r, css=verdict_css(r.verdict),

@@ -81,7 +81,10 @@ class RunReport:
         return run
 
     def history(self, n: int) -> list[dict[str, Any]] | None:
-        """Result ``n``'s operations, one dict per JSON line; None when absent.
+        """Result ``n``'s history, one dict per JSON line; None when absent.
+
+        The lines are the workers' ops and the nemesis's actions together;
+        :func:`harness.report.figures.split` tells them apart.
 
         A missing or unreadable file gives None rather than an error: the
         report is still worth rendering without that one timeline.
