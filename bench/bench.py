@@ -39,24 +39,19 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from harness import backends
-from harness.backends import ServerKind
 from harness.options import DEFAULT_APP, PROJECT_ROOT
 from harness.topology.gunicorn import GunicornSpec, serve
-from harness.topology.ports import HOST, free_port, reachable
+from harness.topology.kinds import KINDS, find_binary
+from harness.topology.servers import Deployment, Launcher
 from harness.workloads.settle import DEFAULT_SETTLE
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CPUS = os.cpu_count() or 1
-SERVER_CMD: dict[ServerKind, list[str]] = {
-    "redis": ["redis-server", "--bind", HOST, "--save", "", "--appendonly", "no", "--port"],
-    "memcached": ["memcached", "-l", HOST, "-U", "0",
-                  *(["-u", "root"] if os.geteuid() == 0 else []), "-p"],
-}
 #: Topology workdirs, as :meth:`harness.topology.pool.TopologyPool._start` names them:
 #: the slug of "<Backend> <wc>x<N>[+preload]-<name>", numbered, cut at 40 characters.
 WORKDIR = re.compile(r"^\d{3}-(?P<backend>.+?)_(?P<wc>sync|gthread|gevent)x(?P<workers>\d+)"
@@ -139,7 +134,6 @@ from harness.cli import main
 sys.exit(main())
 """
 
-
 def loadavg() -> str:
     with suppress(OSError):
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -147,31 +141,31 @@ def loadavg() -> str:
 
 
 @contextmanager
-def cache_servers() -> Iterator[tuple[dict[ServerKind, str], float]]:
-    """Start redis-server and memcached once; yield their urls and the start time."""
-    procs: list[subprocess.Popen[bytes]] = []
-    urls: dict[ServerKind, str] = {}
-    try:
+def cache_servers() -> Iterator[tuple[dict[str, dict[str, Any]], float]]:
+    """Start every default backend's servers once; yield each backend's server config.
+
+    The servers come from the same registry and launcher as a run's, so
+    the bench measures exactly what the harness starts.
+    """
+    from xprocess import XProcess
+
+    configs: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-servers-") as tmp, ExitStack() as stack:
+        xp = XProcess(None, tmp)
         t0 = time.perf_counter()
-        for kind, cmd in SERVER_CMD.items():
-            port = free_port()
-            procs.append(subprocess.Popen([*cmd, str(port)], stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL, start_new_session=True))
-            deadline = time.monotonic() + 10
-            while reachable(HOST, port, timeout=0.2) is not None:
-                if procs[-1].poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{kind} did not accept connections on port {port}")
-                time.sleep(0.005)
-            urls[kind] = f"redis://{HOST}:{port}/0" if kind == "redis" else f"{HOST}:{port}"
-        yield urls, time.perf_counter() - t0
-    finally:
-        for p in procs:  # each leads its own process group, started above
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                with suppress(ProcessLookupError):
-                    os.killpg(p.pid, sig)
-                with suppress(subprocess.TimeoutExpired):
-                    p.wait(timeout=5)
-                    break
+        for n, name in enumerate(backends.DEFAULT_BACKENDS):
+            b = backends.resolve(name)
+            config: dict[str, Any] = {}
+            for kind in b.servers:
+                if find_binary(kind) is None:
+                    continue
+                launcher = Launcher(xprocess=xp, root=Path(tmp), stack=stack,
+                                    prefix=f"bench-{n}-{kind}")
+                nodes = KINDS[kind].deploy(launcher, b.size)
+                config.update(Deployment(kind=KINDS[kind], size=b.size, nodes=nodes,
+                                         launcher=launcher).config())
+            configs[b.label] = config
+        yield configs, time.perf_counter() - t0
 
 
 def combo(backend: str, workers: int, preload: bool, app: str) -> str:
@@ -179,7 +173,7 @@ def combo(backend: str, workers: int, preload: bool, app: str) -> str:
     return f"{backend} x{workers}{'+preload' if preload else ''} {app}"
 
 
-def measure_floor(urls: dict[ServerKind, str], needed: Iterable[tuple[str, int, bool, str]],
+def measure_floor(urls: dict[str, dict[str, Any]], needed: Iterable[tuple[str, int, bool, str]],
                   rtt_requests: int) -> dict[str, Any]:
     """Boot-to-ready and stop time of each combination, one gunicorn at a time;
     median ``get`` round trip per backend on its 4-worker default-app gunicorn."""
@@ -196,7 +190,7 @@ def measure_floor(urls: dict[ServerKind, str], needed: Iterable[tuple[str, int, 
             workdir = Path(tmp) / f"{n:03d}"
             (workdir / "cache").mkdir(parents=True)
             config = b.cache_config(cache_dir=str(workdir / "cache"),
-                                    server_urls={k: urls[k] for k in b.servers})
+                                    server_config=urls.get(b.label, {}))
             spec = GunicornSpec(app=app, app_root=PROJECT_ROOT, workers=workers,
                                 preload=preload, config=config)
             key = combo(name, workers, preload, app)
@@ -328,7 +322,7 @@ def account(report: dict[str, Any]) -> dict[str, Any]:
             "waits_s": windows * settle + waited + replaced}
 
 
-def one_repeat(urls: dict[ServerKind, str], rtt_requests: int) -> dict[str, Any]:
+def one_repeat(urls: dict[str, dict[str, Any]], rtt_requests: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
         run = timed_run(Path(tmp))
         path = Path(tmp) / "latest" / "report.json"

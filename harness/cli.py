@@ -32,9 +32,9 @@ from .report import render as render_report
 from .report import terminal_table
 from .report.chromium import find as find_chromium
 from .topology.appcheck import check_app
+from .topology.kinds import KINDS, find_binary, missing_reason
 from .topology.pool import needed_servers
 from .topology.processes import ledger, reap_leftovers
-from .topology.servers import find_binary, missing_reason
 from .verdict import Result
 
 SCENARIO_DIR = PROJECT_ROOT / "scenarios"
@@ -110,7 +110,7 @@ def _run(values: dict[str, Any]) -> int:
 def _default_backends() -> tuple[str, ...]:
     chosen = []
     for name in _backends.DEFAULT_BACKENDS:
-        kind = _backends.BUILTIN[name]
+        kind = _backends.BUILTIN[name.partition(":")[0]]
         if kind is not None and find_binary(kind) is None:
             click.echo(f"{name}: skipped: {missing_reason(kind)}")
         else:
@@ -122,7 +122,7 @@ def _require_binaries(options: RunOptions) -> None:
     for b in options.backends:
         for kind in needed_servers(b, options.config):
             if find_binary(kind) is None:
-                raise MissingBinary(f"cannot check {b.name}: {missing_reason(kind)}")
+                raise MissingBinary(f"cannot check {b.label}: {missing_reason(kind)}")
 
 
 class _Progress:
@@ -282,9 +282,14 @@ def list_(profiles: bool) -> None:
     for name, kind in _backends.BUILTIN.items():
         need = ""
         if kind is not None:
+            k = KINDS[kind]
+            size = "" if k.max_size == 1 else (
+                f"[:N {k.size_noun}, default {k.default_size}]")
+            name += size
             need = f"  (needs {missing_reason(kind).split(' not found')[0]}" + (
                 ", found)" if find_binary(kind) else ", NOT found)")
         click.echo(f"  {name}{need}")
+    click.echo(f"  default run: {', '.join(_backends.DEFAULT_BACKENDS)}")
     click.echo("  <import.path.Class>  (custom backend; use --server to start a server for it)")
     click.echo("\nscenarios:")
     for s in catalog.scenarios.values():

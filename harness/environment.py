@@ -6,7 +6,7 @@ import platform
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from .topology.servers import version as server_version
+from .topology import kinds
 
 
 def _pkg(name: str) -> str | None:
@@ -24,7 +24,6 @@ def describe() -> dict[str, Any]:
         "cachelib": _pkg("cachelib"),
         "gunicorn": _pkg("gunicorn"),
         "gevent": _pkg("gevent"),
-        "redis-server": server_version("redis"),
-        "memcached": server_version("memcached"),
+        **{binary: kinds.version(binary) for binary in kinds.binaries()},
         "platform": platform.platform(),
     }

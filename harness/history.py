@@ -225,8 +225,22 @@ class History:
         return history
 
     def records(self) -> list[Op | Fault]:
-        """Client and nemesis ops together, in completion order, as saved."""
-        return sorted([*self.ops, *self.faults], key=lambda op: op.end)
+        """Client and nemesis ops together, as saved: the client ops keep their order.
+
+        Checkers and reports number client ops by their place in
+        :attr:`ops`, so those are never reordered; each fault goes in before
+        the first client op that ended after it.
+        """
+        faults = sorted(self.faults, key=lambda f: f.end)
+        out: list[Op | Fault] = []
+        i = 0
+        for op in self.ops:
+            while i < len(faults) and faults[i].end <= op.end:
+                out.append(faults[i])
+                i += 1
+            out.append(op)
+        out += faults[i:]
+        return out
 
     def windows(self) -> list[FaultWindow]:
         """The fault windows of this history; see :func:`fault_windows`."""

@@ -211,9 +211,9 @@ def build(
     extra = cast(tuple[ServerKind, ...], tuple(dict.fromkeys(servers)))
     pythonpath = [str(PROJECT_ROOT), *_backends.pythonpath_entries()]
     names = list(dict.fromkeys(backends)) or list(_backends.DEFAULT_BACKENDS)
-    resolved = tuple(
-        _backends.resolve(n, extra_servers=extra, pythonpath=pythonpath) for n in names
-    )
+    resolved = tuple({
+        b.label: b for b in (_backends.resolve(n, extra_servers=extra, pythonpath=pythonpath)
+                             for n in names)}.values())
     return RunOptions(
         backends=resolved,
         workers=workers,

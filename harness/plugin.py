@@ -26,9 +26,9 @@ from .expectations import load as load_expectations
 from .history import History
 from .options import OPTIONS, RunOptions, from_values
 from .topology.appcheck import check_app
+from .topology.kinds import find_binary, missing_reason
 from .topology.pool import Topology, TopologyKey, TopologyPool
 from .topology.processes import ledger
-from .topology.servers import find_binary, missing_reason
 from .verdict import INCONCLUSIVE, Result, Verdict
 
 OPTIONS_KEY = pytest.StashKey[RunOptions]()
@@ -310,7 +310,7 @@ def topology(request: pytest.FixtureRequest, coherence_pool: TopologyPool,
         # never applies to it (no expectation) gets no row of its own.
         ids = scenarios_of(request.node)
         catalog = load_expectations()
-        judged = [sid for sid in ids if catalog.expected(topo.key.backend.name, sid)] or ids[:1]
+        judged = [sid for sid in ids if catalog.expected(topo.key.backend.label, sid)] or ids[:1]
         for sid in judged:
             _append(request, _result(topo, sid, Verdict(
                 verdict="error", evidence={"server_problems": problems}), None))
@@ -359,12 +359,14 @@ def record(request: pytest.FixtureRequest, topology: Topology,
         if name not in scenarios_of(request.node):
             raise pytest.UsageError(f"{request.node.nodeid} records {name!r} but its "
                                     f"scenario marker lists only {scenarios_of(request.node)}")
-        backend = topology.key.backend.name
-        if backend in BUILTIN and load_expectations().expected(backend, name) is None:
+        backend = topology.key.backend.label
+        if (topology.key.backend.name in BUILTIN
+                and load_expectations().expected(backend, name) is None):
             # A built-in backend is documented for every scenario it runs; a
             # missing entry would silently pass as "no expectation".
-            raise pytest.UsageError(f"{EXPECTATIONS_FILE} has no expectation for {backend} in "
-                                    f"scenario {name!r}; add [expect.{backend}.{name}]")
+            raise pytest.UsageError(
+                f"{EXPECTATIONS_FILE} has no expectation for {backend} in scenario {name!r}; "
+                f"add [expect.{topology.key.backend.name}.{name}]")
         problems = coherence_pool.health(topology, when="after the scenario")
         if problems:
             # A verdict drawn while a server was dying says nothing about the backend.
@@ -378,12 +380,12 @@ def record(request: pytest.FixtureRequest, topology: Topology,
 
 def _result(topology: Topology, scenario: str, verdict: Verdict,
             history: History | None) -> Result:
-    expectation = load_expectations().expected(topology.key.backend.name, scenario)
+    expectation = load_expectations().expected(topology.key.backend.label, scenario)
     return Result(
-        backend=topology.key.backend.name, worker_class=topology.key.worker_class,
+        backend=topology.key.backend.label, worker_class=topology.key.worker_class,
         workers=topology.key.workers, preload=topology.key.preload, scenario=scenario,
         verdict=verdict.verdict, expected=expectation.verdict if expectation else None,
-        evidence=verdict.evidence, history=history,
+        evidence=verdict.evidence, history=history, topology=topology.describe(),
     )
 
 

@@ -33,11 +33,14 @@ class Conclusion(StrEnum):
     PARTIAL = "partial"
     NONE = "none"
     VIOLATED = "violated"
+    #: The app raised on every attempt of one of the workload's operations:
+    #: the feature does not work on this backend at all (proven, like violated).
+    BROKEN = "broken"
     ERROR = "error"
     UNKNOWN = "unknown"
 
 
-PROPERTY = (Conclusion.HOLDS, Conclusion.VIOLATED)
+PROPERTY = (Conclusion.HOLDS, Conclusion.VIOLATED, Conclusion.BROKEN)
 INCONCLUSIVE = (Conclusion.ERROR, Conclusion.UNKNOWN)
 SHARING = tuple(c for c in Conclusion if c not in PROPERTY + INCONCLUSIVE)
 

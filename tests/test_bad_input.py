@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from harness.topology.servers import find_binary
+from harness.topology.kinds import find_binary
 
 CASES = {
     "unknown backend": (["--backend", "RedisCahce"], ["unknown backend 'RedisCahce'",

@@ -14,7 +14,7 @@ import pytest
 
 from harness.checkers import MAX_NON_OK_SHARE, Facts, blast, keyops, lifecycle, races, visibility
 from harness.history import History, Meta, Op, OpType
-from harness.verdict import safely
+from harness.verdict import Verdict, safely
 
 _clock = itertools.count()
 PIDS = (101, 102)
@@ -174,3 +174,29 @@ def test_a_crashing_checker_reports_the_op_counts_too() -> None:
     v = safely(keyops.check_delete, h, FACTS)  # no delete: nothing to judge
     assert v.verdict == "unknown"
     assert v.evidence["op_counts"]["info"] == 1
+
+
+def test_an_operation_that_raises_every_time_is_broken_and_proven() -> None:
+    from harness.checkers import BROKEN_MIN, apply_share_rule
+
+    h = History()
+    for i in range(40):
+        h.add(Op(process=0, pid=1, f="get", key=f"k{i}", type="ok", value=None))
+    for i in range(BROKEN_MIN):
+        h.add(Op(process=0, pid=1, f="item:forget", key=f"k{i}", type="info",
+                 error="HTTP 500: Internal Server Error", answered=True))
+    v = apply_share_rule(h, Verdict(verdict="shared"))
+    assert v.verdict == "broken"
+    assert v.evidence["raised_every_time"]["item:forget"]["attempts"] == BROKEN_MIN
+
+
+def test_an_operation_that_raised_only_sometimes_is_not_broken() -> None:
+    from harness.checkers import BROKEN_MIN, apply_share_rule
+
+    h = History()
+    for i in range(400):
+        h.add(Op(process=0, pid=1, f="item:forget", key=f"k{i}", type="ok", value=True))
+    for i in range(BROKEN_MIN):
+        h.add(Op(process=0, pid=1, f="item:forget", key=f"x{i}", type="info",
+                 error="HTTP 500: Internal Server Error", answered=True))
+    assert apply_share_rule(h, Verdict(verdict="shared")).verdict == "shared"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from harness.report import SCHEMA
-from harness.topology.servers import find_binary
+from harness.topology.kinds import find_binary
 
 FIVE = ["NullCache", "SimpleCache", "FileSystemCache", "RedisCache", "MemcachedCache"]
 EXPECTED = {"NullCache": "none", "SimpleCache": "per-worker", "FileSystemCache": "shared",

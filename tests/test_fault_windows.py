@@ -41,3 +41,11 @@ def test_windows_pair_openers_with_closers_on_the_same_target() -> None:
         ("pause", "c", 5.0, 6.0, False),
     ]
     assert windows[0].covers(2.0) and not windows[0].covers(2.6)
+
+
+def test_saving_never_reorders_the_client_ops_that_checkers_number() -> None:
+    h = History()
+    h.add(_get(1.0, 3.0))  # appended first, ended last (a slow concurrent op)
+    h.add(_get(1.5, 2.0))
+    h.fault(_fault("kill", "a", 2.2, 2.4))
+    assert [r.end for r in h.records()] == [2.4, 3.0, 2.0]

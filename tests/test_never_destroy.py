@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
+from harness.topology.kinds import find_binary
 from harness.topology.ports import free_port, reachable
-from harness.topology.servers import find_binary
 
 USER_KEYS = {"user:1": b"alice", "flask_cache_user:2": b"bob"}
 

