@@ -1,0 +1,193 @@
+"""The nemesis: a client whose operations are faults, recorded in the history.
+
+As in Jepsen, faults are not something that happens to a test from
+outside: the nemesis performs them, one action at a time, and each action
+lands in the history as a :class:`~harness.history.Fault` of process
+``nemesis`` with its start, end, target and what it observed.  Checkers
+and the report then see exactly when a fault was in force
+(:meth:`~harness.history.History.windows`).
+
+Every action acts on a process the harness started itself, by pid: a node
+of a :class:`~harness.topology.servers.Deployment`, or a gunicorn master.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from .history import Fault, History
+from .topology.servers import Deployment, Node
+
+
+@dataclass(kw_only=True)
+class Nemesis:
+    """Injects faults and records each action in ``history``."""
+
+    history: History
+    #: Nodes this nemesis paused and has not resumed: resumed on :meth:`heal`.
+    _paused: list[Node] = field(default_factory=list)
+    _killed: list[tuple[Deployment, Node]] = field(default_factory=list)
+
+    def _act(self, f: str, target: str, action: Callable[[], Any]) -> Fault:
+        start = time.monotonic()
+        value: Any = None
+        error: str | None = None
+        try:
+            value = action()
+        except Exception as exc:  # noqa: BLE001 - a failed action is recorded, then raised
+            error = f"{type(exc).__name__}: {exc}"
+            self.history.fault(Fault(f=f, target=target, start=start, end=time.monotonic(),
+                                     pid=os.getpid(), error=error))
+            raise
+        return self.history.fault(Fault(f=f, target=target, start=start,
+                                        end=time.monotonic(), pid=os.getpid(), value=value))
+
+    # --- kill / restart ----------------------------------------------------
+
+    def kill(self, deployment: Deployment, node: Node) -> Fault:
+        """SIGKILL ``node``; its data (persistence is off) dies with it."""
+        target = _target(node)
+
+        def action() -> dict[str, Any]:
+            pid = node.pid
+            status = deployment.launcher.kill(node)
+            self._killed.append((deployment, node))
+            return {"pid": pid, "exit_status": status}
+
+        return self._act("kill", target, action)
+
+    def restart(self, deployment: Deployment, node: Node) -> Fault:
+        """Start ``node`` again on the same port and directory; wait until it accepts."""
+        target = _target(node)
+
+        def action() -> dict[str, Any]:
+            deployment.launcher.launch(node)
+            self._killed = [(d, n) for d, n in self._killed if n is not node]
+            return {"pid": node.pid}
+
+        return self._act("restart", target, action)
+
+    # --- pause / resume ----------------------------------------------------
+
+    def pause(self, node: Node) -> Fault:
+        """SIGSTOP ``node``: it keeps its connections but answers nothing."""
+        def action() -> dict[str, Any]:
+            os.kill(node.pid, signal.SIGSTOP)
+            self._paused.append(node)
+            return {"pid": node.pid}
+
+        return self._act("pause", _target(node), action)
+
+    def resume(self, node: Node) -> Fault:
+        def action() -> dict[str, Any]:
+            os.kill(node.pid, signal.SIGCONT)
+            self._paused = [n for n in self._paused if n is not node]
+            return {"pid": node.pid}
+
+        return self._act("resume", _target(node), action)
+
+    # --- replica lag ---------------------------------------------------------
+
+    def lag(self, replica: Node) -> Fault:
+        """Hold replication back on ``replica`` by stopping the process.
+
+        A stopped replica neither applies the master's stream nor answers
+        reads, so clients that read from it wait or fail; the master keeps
+        accepting writes and buffers the stream for it.
+        """
+        def action() -> dict[str, Any]:
+            os.kill(replica.pid, signal.SIGSTOP)
+            self._paused.append(replica)
+            return {"pid": replica.pid}
+
+        return self._act("replica-lag", _target(replica), action)
+
+    def unlag(self, replica: Node) -> Fault:
+        def action() -> dict[str, Any]:
+            os.kill(replica.pid, signal.SIGCONT)
+            self._paused = [n for n in self._paused if n is not replica]
+            return {"pid": replica.pid}
+
+        return self._act("replica-resume", _target(replica), action)
+
+    # --- failover ------------------------------------------------------------
+
+    def failover(self, deployment: Deployment, *, timeout: float = 15.0) -> Fault:
+        """``SENTINEL FAILOVER``, then wait until every sentinel names a new master."""
+        from .topology.kinds.redis import SENTINEL_MASTER, client
+
+        sentinels = deployment.role("sentinel")
+        if not sentinels:
+            raise ValueError(f"{deployment.kind.name} has no sentinels to fail over with")
+
+        def master_port(port: int) -> int:
+            addr = client(port).execute_command("SENTINEL", "get-master-addr-by-name",
+                                                SENTINEL_MASTER)
+            return int(addr[1])
+
+        def action() -> dict[str, Any]:
+            old = master_port(sentinels[0].port)
+            client(sentinels[0].port).execute_command("SENTINEL", "FAILOVER", SENTINEL_MASTER)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                ports = {master_port(s.port) for s in sentinels}
+                if len(ports) == 1 and old not in ports:
+                    new = ports.pop()
+                    _swap_roles(deployment, old=old, new=new)
+                    return {"old_master_port": old, "new_master_port": new}
+                time.sleep(0.05)
+            raise TimeoutError(f"sentinels did not agree on a new master within {timeout:g}s")
+
+        return self._act("failover", f"{deployment.kind.name} master", action)
+
+    # --- worker recycle ------------------------------------------------------
+
+    def worker_recycle(self, master_pid: int, *, wait: Callable[[], Any]) -> Fault:
+        """gunicorn ``HUP``: the arbiter replaces every worker; ``wait`` returns when they serve."""
+        def action() -> Any:
+            os.kill(master_pid, signal.SIGHUP)
+            return wait()
+
+        return self._act("worker-recycle", f"gunicorn master pid {master_pid}", action)
+
+    # --- always ------------------------------------------------------------
+
+    def heal(self) -> None:
+        """Undo whatever is still in force: resume paused nodes, restart killed ones.
+
+        Called on every exit path, so a failed scenario never leaves a
+        stopped process behind for the teardown to trip over.
+        """
+        for node in list(self._paused):
+            if node.running:
+                self.resume(node)
+        for deployment, node in list(self._killed):
+            self.restart(deployment, node)
+
+
+@contextmanager
+def nemesis(history: History) -> Iterator[Nemesis]:
+    """A nemesis that heals everything it broke when the block exits, however it exits."""
+    n = Nemesis(history=history)
+    try:
+        yield n
+    finally:
+        n.heal()
+
+
+def _target(node: Node) -> str:
+    return f"{node.binary} {node.role} :{node.port}"
+
+
+def _swap_roles(deployment: Deployment, *, old: int, new: int) -> None:
+    for node in deployment.nodes:
+        if node.port == new:
+            node.role = "master"
+        elif node.port == old:
+            node.role = "replica"

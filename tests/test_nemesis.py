@@ -1,0 +1,68 @@
+"""The nemesis acts on real servers, by pid, and every action lands in the history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.history import History
+from harness.nemesis import nemesis
+from harness.topology.kinds import KINDS, find_binary
+from harness.topology.servers import Deployment, Launcher, health
+
+pytestmark = pytest.mark.skipif(find_binary("redis") is None, reason="needs redis-server")
+
+
+@pytest.fixture
+def deploy(xprocess: Any, tmp_path: Path) -> Iterator[Any]:
+    with ExitStack() as stack:
+        def start(kind: str, size: int) -> Deployment:
+            launcher = Launcher(xprocess=xprocess, root=tmp_path, stack=stack,
+                                prefix=f"nemesis-test-{kind}")
+            k = KINDS[kind]
+            return Deployment(kind=k, size=size, nodes=k.deploy(launcher, size),
+                              launcher=launcher)
+        yield start
+
+
+def test_kill_then_restart_brings_the_node_back_on_its_port_with_a_new_pid(deploy: Any) -> None:
+    d = deploy("redis", 1)
+    node = d.nodes[0]
+    history = History()
+    with nemesis(history) as n:
+        old = node.pid
+        n.kill(d, node)
+        assert "exited" in (health(node) or "") or not node.running
+        n.restart(d, node)
+    assert node.pid != old and health(node) is None
+    assert [f.f for f in history.faults] == ["kill", "restart"]
+    [window] = history.windows()
+    assert window.fault == "kill" and window.closed and window.end > window.start
+
+
+def test_pause_stalls_the_node_and_heal_resumes_it_whatever_happens(deploy: Any) -> None:
+    d = deploy("redis", 1)
+    node = d.nodes[0]
+    history = History()
+    with pytest.raises(RuntimeError), nemesis(history) as n:
+        n.pause(node)
+        assert "stalled" in (health(node, timeout=0.3) or "")
+        raise RuntimeError("the scenario failed while the server was paused")
+    assert health(node) is None, "heal() must resume a paused node on the way out"
+    assert [f.f for f in history.faults] == ["pause", "resume"]
+
+
+def test_sentinel_failover_promotes_a_replica_and_the_roles_follow(deploy: Any) -> None:
+    d = deploy("redis-sentinel", 2)
+    old_master = d.role("master")[0]
+    history = History()
+    with nemesis(history) as n:
+        fault = n.failover(d)
+    assert fault.value["old_master_port"] == old_master.port
+    [new_master] = d.role("master")
+    assert new_master.port == fault.value["new_master_port"] != old_master.port
+    assert old_master.role == "replica"
