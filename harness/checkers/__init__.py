@@ -102,6 +102,20 @@ def describe(op: Op) -> dict[str, Any]:
     return {"pid": op.pid, "f": op.f, "key": op.key, "type": op.type, "error": op.error}
 
 
+def op_line(index: int, op: Op) -> str:
+    """An op as one line of a counterexample: index, who, call, answer and interval."""
+    args = "" if op.key is None else repr(op.key)
+    if op.f in ("set", "add"):
+        args += f", {op.args.get('value')!r}"
+    elif op.f == "inc":
+        args += f", {op.args.get('delta', 1)!r}"
+    answer = "?" if op.type == "info" and not op.answered else repr(op.value)
+    note = "" if op.type == "ok" else f" ({op.type}{': ' + op.error if op.error else ''})"
+    client = "" if op.meta.client is None else f" client {op.meta.client}"
+    return (f"#{index} process {op.process}{client} pid {op.pid}: {op.f}({args}) -> "
+            f"{answer}{note} [{op.start:.4f}, {op.end:.4f}]")
+
+
 def not_ok_keys(history: History, f: Callable[[Op], bool] = lambda _op: True) -> set[str | None]:
     """Keys of the non-ok ops matching ``f``: the trials rule 1 drops."""
     return {op.key for op in history if op.type != "ok" and f(op)}
