@@ -124,6 +124,14 @@ def test_an_unacknowledged_write_promises_nothing() -> None:
     assert ryw(h).verdict == "holds"
 
 
+def test_an_add_that_lost_is_not_a_write_of_the_session() -> None:
+    """add -> False: the key held v1 already, so reading v1 afterwards is right."""
+    h = history(op("set", "k", 0, True, client=1, pid=B, value="v1"),
+                op("add", "k", 1, False, value="v2"), op("get", "k", 2, "v1"),
+                op("set", "k", 3, True, value="v3"), op("get", "k", 4, "v3"))
+    assert ryw(h).verdict == "holds"
+
+
 def test_a_source_without_a_reply_is_never_surely_older() -> None:
     """Another client's unanswered set may land after our write, so reading it is fine."""
     h = padded(op("set", "k", 0, None, client=1, pid=B, value="v0", type="info",
