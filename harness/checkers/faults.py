@@ -53,7 +53,7 @@ explains.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from typing import Any
 
@@ -61,7 +61,7 @@ from ..history import History, Op
 from ..verdict import Conclusion, Verdict
 from ..workloads.names import Phase
 from . import Facts, observing, op_line
-from .versions import REMOVES, WRITES, Sources, acknowledged, changes, effect_end, surely_before
+from .versions import WRITES, Removals, Sources, acknowledged, changes, effect_end, surely_before
 
 _MAX_SAMPLES = 5
 #: Worst first: the verdict is the first that applies.
@@ -141,12 +141,11 @@ def lost_writes(history: History, sources: Sources, healed: float) -> dict[str, 
     if not finals:
         raise ValueError(f"no ok read with phase {Phase.FINAL.value!r}: the workload must end "
                          "with a final read pass to judge lost writes")
-    removals = [i for i, op in enumerate(ops) if op.f in REMOVES and op.type != "fail"]
+    removals = Removals(history)
 
     def keeps(w: Op, r: Op) -> bool:
         if r.value is None:
-            return any(changes(ops[d], w.key) and effect_end(ops[d]) > w.start
-                       and ops[d].start < r.end for d in removals)
+            return removals.between(w.key, w.start, r.end)
         s = sources.of(r)
         # A value naming no single write might be a newer one: not counted lost.
         return s is None or not surely_before(ops[s], w)
@@ -216,6 +215,32 @@ def recovery(history: History, facts: Facts, healed: float) -> dict[str, Any]:
     return out
 
 
+def _quiet_until(ops: list[Op], changers: list[int]) -> dict[int, float]:
+    """For each changer ``w``: when something else may next change the key after it started.
+
+    That is the earliest start of another changer that may take effect after
+    ``w`` started; a read ending by then cannot have missed ``w`` because of it.
+    """
+    by_effect = sorted(changers, key=lambda i: effect_end(ops[i]))
+    effects = [effect_end(ops[i]) for i in by_effect]
+    # From each position on, the two changers that start first.
+    firsts: list[tuple[int | None, int | None]] = [(None, None)] * (len(by_effect) + 1)
+    for n in range(len(by_effect) - 1, -1, -1):
+        a, b = firsts[n + 1]
+        i = by_effect[n]
+        if a is None or ops[i].start < ops[a].start:
+            a, b = i, a
+        elif b is None or ops[i].start < ops[b].start:
+            b = i
+        firsts[n] = (a, b)
+    out: dict[int, float] = {}
+    for w in changers:
+        a, b = firsts[bisect_right(effects, ops[w].start)]
+        other = b if a == w else a
+        out[w] = math.inf if other is None else ops[other].start
+    return out
+
+
 def silent_after(history: History, sources: Sources, healed: float) -> dict[str, Any]:
     """Writes acknowledged after the heal that their worker never reads back."""
     ops = history.ops
@@ -226,15 +251,20 @@ def silent_after(history: History, sources: Sources, healed: float) -> dict[str,
         if key is None:
             continue
         changers = [i for i in (*indices, *keyed.get(None, ())) if changes(ops[i], key)]
+        quiet = _quiet_until(ops, changers)
+        reads: dict[int, list[int]] = defaultdict(list)
+        for r in sorted(indices, key=lambda i: ops[i].start):
+            if ops[r].f == "get" and ops[r].type == "ok":
+                reads[ops[r].pid].append(r)
+        starts = {pid: [ops[r].start for r in rs] for pid, rs in reads.items()}
         for w in indices:
             write = ops[w]
             if write.f not in WRITES or not acknowledged(write) or write.start < healed:
                 continue
-            looks = [r for r in indices
-                     if ops[r].f == "get" and ops[r].type == "ok" and ops[r].pid == write.pid
-                     and ops[r].start > write.end
-                     and not any(x != w and effect_end(ops[x]) > write.start
-                                 and ops[x].start < ops[r].end for x in changers)]
+            until, after = quiet[w], starts.get(write.pid, [])
+            looks = [r for r in reads[write.pid][bisect_right(after, write.end):
+                                                 bisect_left(after, until)]
+                     if ops[r].end <= until]
             if not looks:
                 continue
             judged += 1

@@ -19,8 +19,8 @@ session's acknowledged ops on that key completed (those reads are the ones
 1. *older*: its source is surely before one of those ops: the session's
    own write or delete was acknowledged, and the read saw what came
    before it; or
-2. *missed, then seen*: it missed (None), a later read of the session
-   returned the value of one of those writes, and no ``delete`` or
+2. *missed, then seen*: it missed (None), the session's next read that
+   returned a value returned one of those writes, and no ``delete`` or
    ``clear`` (anyone's; ``fail`` aside) could have taken effect between
    that write and the miss.  The value was stored before the miss and
    after it and nothing removed it, so the miss was not the cache
@@ -70,7 +70,7 @@ verdict; ``unsourced_reads`` counts reads whose value names no write.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -79,7 +79,7 @@ from typing import Any
 from ..history import History, Op
 from ..verdict import Conclusion, Verdict
 from . import Facts, observing, op_line
-from .versions import WRITES, Sources, acknowledged, changes, effect_end, surely_before
+from .versions import WRITES, Removals, Sources, acknowledged, surely_before
 
 _MAX_SAMPLES = 5
 
@@ -157,41 +157,36 @@ def _ryw(history: History, sources: Sources, session_of: Callable[[Op], int]) ->
     tally = _Tally(history, misses=0)
     keyed, clears = _groups(history, session_of)
     tally.sessions = len({s for s, _ in keyed} | set(clears))
-    removals: dict[str | None, list[int]] = defaultdict(list)
-    for i, op in enumerate(ops):
-        if op.f in ("delete", "clear") and changes(op, op.key):
-            removals[None if op.f == "clear" else op.key].append(i)
-
-    def removed_between(write: Op, miss: Op) -> bool:
-        return any(effect_end(ops[d]) > write.start and ops[d].start < miss.end
-                   for d in (*removals[write.key], *removals[None]))
-
-    for (session, _key), indices in keyed.items():
+    removals = Removals(history)
+    for (session, key), indices in keyed.items():
         own = [i for i in (*indices, *clears[session]) if acknowledged(ops[i])]
         if not own:
             continue
         ends, latest = _latest(ops, own)
-        by_end = sorted(own, key=lambda i: ops[i].end)
         reads = _reads(ops, indices)
-        for n, r in enumerate(reads):
-            done = bisect_left(ends, ops[r].start)
+        hits = [r for r in reads if ops[r].value is not None]
+        hit_starts = [ops[r].start for r in hits]
+        for r in reads:
+            read = ops[r]
+            done = bisect_left(ends, read.start)
             if done == 0:
                 continue
             tally.checked[session] += 1
-            if ops[r].value is not None:
-                source = sources.of(ops[r])
+            if read.value is not None:
+                source = sources.of(read)
                 if source is not None and surely_before(ops[source], ops[latest[done - 1]]):
                     tally.violation("older", session, r, [latest[done - 1], r, source])
                 continue
-            assert tally.misses is not None
-            tally.misses += 1
-            mine = {i for i in by_end[:done] if ops[i].f in WRITES}
-            for later in reads[n + 1:]:
-                source = sources.of(ops[later])
-                if ops[later].start > ops[r].end and source in mine \
-                        and not removed_between(ops[source], ops[r]):
-                    tally.violation("missed_then_seen", session, r, [source, r, later])
-                    break
+            tally.misses = (tally.misses or 0) + 1
+            # Rule 2, with the session's next read that returned a value.
+            n = bisect_right(hit_starts, read.end)
+            if n == len(hits) or (source := sources.of(ops[hits[n]])) is None:
+                continue
+            write = ops[source]
+            if write.f in WRITES and acknowledged(write) and session_of(write) == session \
+                    and write.end < read.start \
+                    and not removals.between(key, write.start, read.end):
+                tally.violation("missed_then_seen", session, r, [source, r, hits[n]])
     return tally
 
 

@@ -12,6 +12,7 @@ time; a ``fail`` never happened.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from typing import Any
 
@@ -107,3 +108,37 @@ class Sources:
             return None
         found = {i for v in _read_as(read.value) for i in self._writers.get((read.key, v), ())}
         return found.pop() if len(found) == 1 else None
+
+
+class Removals:
+    """The deletes and clears of a history (``fail`` aside), asked by interval."""
+
+    def __init__(self, history: History) -> None:
+        self._ops = history.ops
+        self._by_key: dict[str | None, list[int]] = defaultdict(list)
+        for index, op in enumerate(history.ops):
+            if op.f in REMOVES and op.type != "fail":
+                self._by_key[None if op.f == "clear" else op.key].append(index)
+        self._tables: dict[str | None, tuple[list[float], list[float]]] = {}
+
+    def between(self, key: str | None, after: float, before: float) -> bool:
+        """Whether a delete of ``key`` or a clear may have taken effect in (``after``, ``before``).
+
+        That is one that started before ``before`` and may take effect later than ``after``.
+        """
+        starts, latest = self._table(key)
+        n = bisect_left(starts, before)
+        return n > 0 and latest[n - 1] > after
+
+    def _table(self, key: str | None) -> tuple[list[float], list[float]]:
+        """Starts in order, and for each prefix the latest time one of them may take effect."""
+        if key in self._tables:
+            return self._tables[key]
+        ops = sorted((self._ops[i] for i in (*self._by_key.get(key, ()),
+                                             *self._by_key.get(None, ()))),
+                     key=lambda op: op.start)
+        latest: list[float] = []
+        for op in ops:
+            latest.append(max(effect_end(op), latest[-1] if latest else -_NEVER))
+        self._tables[key] = ([op.start for op in ops], latest)
+        return self._tables[key]
