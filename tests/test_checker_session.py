@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -233,6 +234,38 @@ class _Worker:
         return Op(process=self.index, pid=self.pid, f=f, key=key, args=args,
                   meta=meta or Meta(), type="ok", value=value, start=start,
                   end=time.monotonic())
+
+
+class _Lagging(_Worker):
+    """Writes go to one store, reads to a copy that applies each write only at the next one."""
+
+    def __init__(self, index: int, primary: dict[str, Any], copy: dict[str, Any],
+                 pending: list[tuple[str, Any]]) -> None:
+        super().__init__(index, primary)
+        self.copy, self.pending = copy, pending
+
+    def op(self, f: str, key: str | None = None, *, meta: Meta | None = None,
+           **args: Any) -> Op:
+        done = super().op(f, key, meta=meta, **args)
+        if f == "set":
+            self.copy.update(self.pending)
+            self.pending[:] = [(str(key), args["value"])]
+            return done
+        return replace(done, value=self.copy.get(str(key)))
+
+
+def test_reads_from_a_copy_one_write_behind_break_read_your_writes_only() -> None:
+    """The copy never goes back in time, so monotonic reads hold; reading your writes does not."""
+    primary: dict[str, Any] = {}
+    copy: dict[str, Any] = {}
+    pending: list[tuple[str, Any]] = []
+    workers = [_Lagging(i, primary, copy, pending) for i in range(4)]
+    h = workload.run(workers, settle_window=0)  # type: ignore[arg-type]
+    facts = Facts(pids=tuple(w.pid for w in workers))
+    v = safely(session.check_read_your_writes, h, facts)
+    assert v.verdict == "violated"
+    assert v.evidence["per_worker"]["older"] > 0
+    assert safely(session.check_monotonic_reads, h, facts).verdict == "holds"
 
 
 @pytest.mark.parametrize(("shape", "sharing", "guarantee"), [
