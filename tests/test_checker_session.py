@@ -7,7 +7,6 @@ once, so a read names its write.
 
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import replace
 from typing import Any
@@ -216,8 +215,6 @@ def test_no_key_read_twice_is_unknown_not_holds() -> None:
 
 class _Worker:
     """A worker answering from a dict: the one shared dict, its own, or none at all."""
-
-    _clock = itertools.count()
 
     def __init__(self, index: int, store: dict[str, Any] | None) -> None:
         self.index, self.pid, self.store = index, 1000 + index, store
