@@ -23,8 +23,8 @@ The numbers, under these evidence keys:
     overwritten or removed by an acknowledged op that completed before the
     read began, its source surely before that op.  Age, in seconds, is the
     read's start minus the end of the earliest such op.
-``failed_during_fault``: ``count``, ``fail``, ``info``, ``by_worker``
-    Ops that were not ``ok`` and overlapped a fault window, per worker pid.
+``failed_during_fault``, and ``failed_by_worker``: pid -> ``fail``, ``info``
+    How many ops were not ``ok`` and overlapped a fault window.
 ``recovery``: ``max_read``, ``max_write``, ``per_worker``, ``unrecovered``
     Per worker pid asked anything after the heal, seconds from the heal to
     the end of its first ``ok`` read that returned a stored value (a miss
@@ -163,17 +163,14 @@ def lost_writes(history: History, sources: Sources, healed: float) -> dict[str, 
     }
 
 
-def failed_during(history: History) -> dict[str, Any]:
-    """Ops not ok that overlapped a fault window, per worker pid."""
+def failed_during(history: History) -> dict[str, dict[str, int]]:
+    """Ops not ok that overlapped a fault window: ``fail`` and ``info`` per worker pid."""
     windows = history.windows()
     by_worker: dict[int, dict[str, int]] = defaultdict(lambda: {"fail": 0, "info": 0})
     for op in history:
         if op.type != "ok" and any(w.start <= op.end and op.start <= w.end for w in windows):
             by_worker[op.pid][op.type] += 1
-    return {"count": sum(sum(c.values()) for c in by_worker.values()),
-            "fail": sum(c["fail"] for c in by_worker.values()),
-            "info": sum(c["info"] for c in by_worker.values()),
-            "by_worker": {str(pid): by_worker[pid] for pid in sorted(by_worker)}}
+    return {str(pid): by_worker[pid] for pid in sorted(by_worker)}
 
 
 def _hit(op: Op) -> bool:
@@ -297,10 +294,12 @@ def check(history: History, facts: Facts) -> Verdict:
     if not any(op.f == "get" and op.type == "ok" and op.value is not None for op in history):
         evidence["finding"] = "no read returned a stored value: nothing was kept to lose"
         return Verdict(verdict=Conclusion.NONE, evidence=evidence)
+    failed = failed_during(history)
     evidence.update(
         lost_writes=lost_writes(history, sources, healed),
         stale_reads=stale_reads(history, sources),
-        failed_during_fault=failed_during(history),
+        failed_during_fault=sum(sum(n.values()) for n in failed.values()),
+        failed_by_worker=failed,
         recovery=recovery(history, facts, healed),
         silent_after_recovery=silent_after(history, sources, healed),
     )
