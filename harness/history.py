@@ -94,6 +94,10 @@ class Meta:
     #: A read made only to fill worker-local layers, or a settle poll.
     warm: bool = False
     poll: bool = False
+    #: The client the op was made for, when that is not its ``process``: a
+    #: user whose requests gunicorn may hand to any worker, as a browser's
+    #: are.  Session guarantees are judged per client and per worker.
+    client: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Only the fields that say something, to keep histories short."""

@@ -1,12 +1,15 @@
 """Verdicts and results: what a checker concluded, and how it compares.
 
-Two vocabularies exist.  Sharing scenarios answer how far a write travels
-(``shared``, ``eventual``, ``per-instance``, ``per-worker``, ``none``,
-``partial``).  Property scenarios answer whether a property held
-(``holds``, ``violated``).  Both may answer ``error`` (the run could not
-observe what it meant to judge) or ``unknown`` (the checker itself could
-not decide), and neither is ever turned into a pass.  :class:`Conclusion`
-names them all, once; the groups below are derived from it.
+Three vocabularies exist.  Sharing scenarios answer how far a write
+travels (``shared``, ``eventual``, ``per-instance``, ``per-worker``,
+``none``, ``partial``).  Property scenarios answer whether a property held
+(``holds``, ``violated``, or ``broken`` when the app raised every time).
+Fault scenarios answer ``holds`` or the worst harm the fault did
+(``stale``, ``silent``, ``unrecovered``; see :mod:`harness.checkers.faults`).
+All may answer ``error`` (the run could not observe what it meant to
+judge) or ``unknown`` (the checker itself could not decide), and none is
+ever turned into a pass.  :class:`Conclusion` names them all, once; the
+groups below are derived from it.
 """
 
 from __future__ import annotations
@@ -36,13 +39,20 @@ class Conclusion(StrEnum):
     #: The app raised on every attempt of one of the workload's operations:
     #: the feature does not work on this backend at all (proven, like violated).
     BROKEN = "broken"
+    STALE = "stale"
+    SILENT = "silent"
+    UNRECOVERED = "unrecovered"
     ERROR = "error"
     UNKNOWN = "unknown"
 
 
 PROPERTY = (Conclusion.HOLDS, Conclusion.VIOLATED, Conclusion.BROKEN)
+#: A fault's harm, mildest first; ``holds`` when it did none.
+FAULT = (Conclusion.STALE, Conclusion.SILENT, Conclusion.UNRECOVERED)
+#: Findings proven from ``ok`` operations: they stand whatever else failed.
+PROVEN = (Conclusion.VIOLATED, *FAULT)
 INCONCLUSIVE = (Conclusion.ERROR, Conclusion.UNKNOWN)
-SHARING = tuple(c for c in Conclusion if c not in PROPERTY + INCONCLUSIVE)
+SHARING = tuple(c for c in Conclusion if c not in PROPERTY + FAULT + INCONCLUSIVE)
 
 
 @dataclass(frozen=True, init=False)

@@ -51,11 +51,16 @@ def test_custom_backend_by_import_path_is_per_worker(cli) -> None:
     run = cli("--backend", "apps.custom_backends.PerProcessFileSystemCache",
               "--scenario", "visibility")
     assert run.code == 0, run.stdout + run.stderr
-    [row] = run.report()["results"]
+    rows = {r["scenario"]: r for r in run.report()["results"]}
+    # The visibility test also reports the session guarantees of its history.
+    assert set(rows) == {"visibility", "read-your-writes", "monotonic-reads"}
+    row = rows["visibility"]
     assert row["backend"] == "apps.custom_backends.PerProcessFileSystemCache"
     assert row["verdict"] == "per-worker"
     assert row["expected"] is None and row["ok"] is None
     assert len(set(row["evidence"]["pids"])) == 4
+    assert rows["read-your-writes"]["verdict"] == rows["monotonic-reads"]["verdict"] \
+        == "per-worker"
 
 
 def test_unexpected_verdict_exits_1(cli) -> None:
@@ -63,8 +68,11 @@ def test_unexpected_verdict_exits_1(cli) -> None:
     run = cli("--backend", "FileSystemCache", "--scenario", "visibility",
               "--app", "apps.misconfigured:app")
     assert run.code == 1, run.stdout + run.stderr
-    [row] = run.report()["results"]
+    rows = {r["scenario"]: r for r in run.report()["results"]}
+    row = rows["visibility"]
     assert (row["verdict"], row["expected"], row["ok"]) == ("per-worker", "shared", False)
+    row = rows["read-your-writes"]
+    assert (row["verdict"], row["expected"], row["ok"]) == ("per-worker", "holds", False)
     assert "UNEXPECTED" in run.stdout
 
 

@@ -25,6 +25,10 @@ on operations that are not ``ok`` (see :mod:`harness.history` for what
 6. Otherwise, when more than :data:`MAX_NON_OK_SHARE` of the operations
    are not ``ok``, a would-be pass (``holds`` or any sharing verdict) is
    ``unknown``: a clean pass needs a run that was actually exercised.
+7. In a history with faults (``History.faults``), the rule weighs only the
+   :func:`steady` operations: an op that failed while a fault was in force,
+   or before its worker answered ``ok`` again after one, is the fault's
+   doing, and the fault checker (:mod:`.faults`) counts it.
 
 The counts of ok, fail, info and unanswered ops go into the evidence of
 every verdict reached with any non-ok op.
@@ -38,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..history import History, Op
-from ..verdict import INCONCLUSIVE, Conclusion, Verdict
+from ..verdict import INCONCLUSIVE, PROVEN, Conclusion, Verdict
 
 #: Failed operations quoted in an ``error`` verdict's evidence.
 MAX_SAMPLES = 5
@@ -102,6 +106,20 @@ def describe(op: Op) -> dict[str, Any]:
     return {"pid": op.pid, "f": op.f, "key": op.key, "type": op.type, "error": op.error}
 
 
+def op_line(index: int, op: Op) -> str:
+    """An op as one line of a counterexample: index, who, call, answer and interval."""
+    args = "" if op.key is None else repr(op.key)
+    if op.f in ("set", "add"):
+        args += f", {op.args.get('value')!r}"
+    elif op.f == "inc":
+        args += f", {op.args.get('delta', 1)!r}"
+    answer = "?" if op.type == "info" and not op.answered else repr(op.value)
+    note = "" if op.type == "ok" else f" ({op.type}{': ' + op.error if op.error else ''})"
+    client = "" if op.meta.client is None else f" client {op.meta.client}"
+    return (f"#{index} process {op.process}{client} pid {op.pid}: {op.f}({args}) -> "
+            f"{answer}{note} [{op.start:.4f}, {op.end:.4f}]")
+
+
 def not_ok_keys(history: History, f: Callable[[Op], bool] = lambda _op: True) -> set[str | None]:
     """Keys of the non-ok ops matching ``f``: the trials rule 1 drops."""
     return {op.key for op in history if op.type != "ok" and f(op)}
@@ -122,7 +140,7 @@ def apply_share_rule(history: History, verdict: Verdict) -> Verdict:
     if counts["ok"] == 0:
         evidence.update(reason="no operation completed ok: the run observed nothing")
         return Verdict(verdict=Conclusion.ERROR, evidence=evidence)
-    if verdict.verdict == Conclusion.VIOLATED:
+    if verdict.verdict in PROVEN:
         return Verdict(verdict=verdict.verdict, evidence=evidence)
     broken = _broken(history)
     if broken:
@@ -158,17 +176,48 @@ def _broken(history: History) -> dict[str, dict[str, Any]]:
                 for op in ops)}
 
 
+def steady(history: History) -> History:
+    """The ops rules 3 to 6 weigh (rule 7): those no fault explains, or the whole history.
+
+    An op is the fault's when it overlaps a fault window, or when its worker
+    (pid) has not completed an ``ok`` op since a window closed: reconnecting
+    after a fault is part of it.  A worker that never answers ``ok`` again
+    keeps every later op out; :mod:`.faults` calls it unrecovered.
+    """
+    if not history.faults:
+        return history
+    windows = history.windows()
+    ends = sorted({w.end for w in windows})
+    # (window end, pid) -> when that worker's first ok op after it started.
+    back: dict[tuple[float, int], float] = {}
+    for op in sorted(history, key=lambda o: o.start):
+        if op.type == "ok":
+            for end in ends:
+                if op.start >= end:
+                    back.setdefault((end, op.pid), op.start)
+
+    def faulted(op: Op) -> bool:
+        return any(w.start <= op.end and op.start <= w.end for w in windows) or any(
+            end <= op.start < back.get((end, op.pid), float("inf")) for end in ends)
+
+    return History(ops=[op for op in history if not faulted(op)], notes=history.notes)
+
+
 def observing(check: Callable[[History, Facts], Verdict]) -> Checker:
     """Make ``check`` a :class:`Checker` that obeys the rule on non-ok operations."""
 
     @functools.wraps(check)
     def run(history: History, facts: Facts, /) -> Verdict:
-        if history.ops and not any(op.type == "ok" for op in history):
+        weighed = steady(history)
+        if weighed.ops and not any(op.type == "ok" for op in weighed):
             # Rule 4 before the checker, which would only complain of missing data.
-            return apply_share_rule(history, Verdict(verdict=Conclusion.UNKNOWN))
-        if _broken(history):
+            return apply_share_rule(weighed, Verdict(verdict=Conclusion.UNKNOWN))
+        if _broken(weighed):
             # Rule 5 before the checker, which may not cope with a step that never ran.
-            return apply_share_rule(history, Verdict(verdict=Conclusion.UNKNOWN))
-        return apply_share_rule(history, check(history, facts))
+            return apply_share_rule(weighed, Verdict(verdict=Conclusion.UNKNOWN))
+        verdict = apply_share_rule(weighed, check(history, facts))
+        if "op_counts" in verdict.evidence and len(weighed) != len(history):
+            verdict.evidence["op_counts"]["fault_ops_not_weighed"] = len(history) - len(weighed)
+        return verdict
 
     return run

@@ -13,6 +13,7 @@ class Phase(StrEnum):
     CLEAR = "clear"
     AFTER = "after"
     FINAL = "final"
+    OVERWRITE = "overwrite"
     IMPORT = "import"
 
 

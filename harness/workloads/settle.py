@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from ..client import WorkerClient
 from ..history import History, Meta
@@ -27,6 +27,8 @@ class PendingRead:
     client: WorkerClient
     key: str
     want: object
+    #: What the first read carried; polls carry it too (the client it was for).
+    meta: Meta = field(default_factory=Meta)
 
 
 def settle(pending: Sequence[PendingRead], history: History, *, window: float) -> None:
@@ -39,7 +41,7 @@ def settle(pending: Sequence[PendingRead], history: History, *, window: float) -
         time.sleep(POLL_INTERVAL)
         still = []
         for p in waiting:
-            op = history.add(p.client.op("get", p.key, meta=Meta(poll=True)))
+            op = history.add(p.client.op("get", p.key, meta=replace(p.meta, poll=True)))
             if op.type != "ok" or op.value != p.want:
                 still.append(p)
         waiting = still

@@ -1,0 +1,318 @@
+"""What a fault did to the clients: the verdict and numbers of a fault scenario.
+
+The history holds the workers' ops and the nemesis's actions
+(``History.faults``), paired into fault windows; *healed* is the end of the
+last window.  The workload writes unique values, reads and writes from
+every worker during and after the fault, and ends with a final read pass
+(``Meta.phase`` :attr:`~harness.workloads.names.Phase.FINAL`).  Sources,
+"surely before" and acknowledged ops are defined in :mod:`.versions`.
+The numbers, under these evidence keys:
+
+``windows``
+    Each fault window: ``fault``, ``target``, ``start``, ``end``, ``closed``;
+    and ``healed_at``, the end of the last one.
+``lost_writes``: ``count``, ``acked``, ``percent``, ``unjudged``, ``samples``
+    Writes acknowledged before the heal whose value is gone: no final read
+    of the key returned it, nor the value of a write not surely before it,
+    nor a miss that a ``delete`` or ``clear`` after it explains.  ``acked``
+    counts the writes a final read could judge, ``percent`` is of those,
+    ``unjudged`` the rest.  A store that loses everything when it dies
+    loses these, which a cache may do: the number is reported, not judged.
+``stale_reads``: ``count``, ``reads``, ``age_p50``, ``age_p99``, ``age_max``, ``samples``
+    Reads (of ``reads`` with a source) that returned a value already
+    overwritten or removed by an acknowledged op that completed before the
+    read began, its source surely before that op.  Age, in seconds, is the
+    read's start minus the end of the earliest such op.
+``failed_during_fault``, and ``failed_by_worker``: pid -> ``fail``, ``info``
+    How many ops were not ``ok`` and overlapped a fault window.
+``recovery``: ``max_read``, ``max_write``, ``per_worker``, ``unrecovered``
+    Per worker pid asked anything after the heal, seconds from the heal to
+    the end of its first ``ok`` read that returned a stored value (a miss
+    does not count: some client libraries answer one for a server they
+    cannot reach) and of its first ``ok`` write or delete; None when the
+    worker tried none.  ``unrecovered`` lists the workers that tried and
+    never succeeded; ``not_asked``, the run's workers with no op after the
+    heal (not judged).
+``silent_after_recovery``: ``count``, ``judged``, ``window``, ``samples``
+    Writes acknowledged after the heal that the same worker never read
+    back, though it read the key later with nothing else able to change it
+    in between (``judged`` such writes): a client quietly writing where it
+    no longer reads.  ``window`` is [first, last] end of those writes, or
+    None.
+
+**Verdict**, the worst that applies: ``unrecovered`` (a worker never
+succeeded again), ``silent`` (acknowledged writes had no effect after
+recovery), ``stale``, else ``holds``; ``none`` when no read in the whole
+history returned a stored value.  ``findings`` lists every one that
+applies.  A history without a closed fault window, or with no op after
+the heal, raises (:func:`harness.verdict.safely` makes it ``unknown``), and
+the share rule of :mod:`harness.checkers` weighs only the ops no fault
+explains.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from typing import Any
+
+from ..history import History, Op
+from ..verdict import Conclusion, Verdict
+from ..workloads.names import Phase
+from . import Facts, observing, op_line
+from .versions import WRITES, Removals, Sources, acknowledged, changes, effect_end, surely_before
+
+_MAX_SAMPLES = 5
+#: Worst first: the verdict is the first that applies.
+_SEVERITY = (Conclusion.UNRECOVERED, Conclusion.SILENT, Conclusion.STALE)
+
+
+def _sample(history: History, ops: list[int], **extra: Any) -> dict[str, Any]:
+    ordered = sorted(set(ops), key=lambda i: (history.ops[i].start, i))
+    return {"ops": ordered, "describe": [op_line(i, history.ops[i]) for i in ordered], **extra}
+
+
+def _secs(t: float) -> float:
+    return round(t, 4)
+
+
+def _quantile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank quantile of a non-empty sorted list."""
+    return sorted_values[max(0, math.ceil(q * len(sorted_values)) - 1)]
+
+
+def _by_key(history: History) -> dict[str | None, list[int]]:
+    """Op indices per key; clears under None."""
+    keyed: dict[str | None, list[int]] = defaultdict(list)
+    for i, op in enumerate(history.ops):
+        keyed[None if op.f == "clear" else op.key].append(i)
+    return keyed
+
+
+def stale_reads(history: History, sources: Sources) -> dict[str, Any]:
+    """Reads of a value surely overwritten or removed before they began; see the docstring."""
+    ops = history.ops
+    keyed = _by_key(history)
+    reads = 0
+    found: list[tuple[float, int, int, int]] = []
+    for key, indices in keyed.items():
+        if key is None:
+            continue
+        acked = sorted((i for i in (*indices, *keyed.get(None, ()))
+                        if acknowledged(ops[i]) and changes(ops[i], key)),
+                       key=lambda i: ops[i].start)
+        starts = [ops[i].start for i in acked]
+        # From each position on, the acknowledged op that ended first.
+        first_end: list[int] = [0] * len(acked)
+        for n in range(len(acked) - 1, -1, -1):
+            i = acked[n]
+            later = first_end[n + 1] if n + 1 < len(acked) else None
+            first_end[n] = i if later is None or ops[i].end < ops[later].end else later
+        for r in indices:
+            read = ops[r]
+            if read.f != "get" or read.type != "ok" or (s := sources.of(read)) is None:
+                continue
+            reads += 1
+            pos = bisect_right(starts, effect_end(ops[s]))
+            if pos == len(acked):
+                continue
+            x = first_end[pos]
+            if ops[x].end < read.start:
+                found.append((read.start - ops[x].end, s, x, r))
+    found.sort(key=lambda t: t[3])
+    ages = sorted(age for age, *_ in found)
+    out: dict[str, Any] = {"count": len(found), "reads": reads}
+    if ages:
+        out.update(age_p50=_secs(_quantile(ages, 0.5)), age_p99=_secs(_quantile(ages, 0.99)),
+                   age_max=_secs(ages[-1]))
+    out["samples"] = [_sample(history, [s, x, r], culprits=[r], age=_secs(age))
+                      for age, s, x, r in found[:_MAX_SAMPLES]]
+    return out
+
+
+def lost_writes(history: History, sources: Sources, healed: float) -> dict[str, Any]:
+    """Writes acknowledged before the heal that the final read pass no longer finds."""
+    ops = history.ops
+    finals: dict[str | None, list[int]] = defaultdict(list)
+    for i, op in enumerate(ops):
+        if op.f == "get" and op.type == "ok" and op.meta.phase == Phase.FINAL:
+            finals[op.key].append(i)
+    if not finals:
+        raise ValueError(f"no ok read with phase {Phase.FINAL.value!r}: the workload must end "
+                         "with a final read pass to judge lost writes")
+    removals = Removals(history)
+
+    def keeps(w: Op, r: Op) -> bool:
+        if r.value is None:
+            return removals.between(w.key, w.start, r.end)
+        s = sources.of(r)
+        # A value naming no single write might be a newer one: not counted lost.
+        return s is None or not surely_before(ops[s], w)
+
+    acked = [i for i, op in enumerate(ops)
+             if op.f in WRITES and acknowledged(op) and op.end <= healed]
+    judged = [i for i in acked if finals.get(ops[i].key)]
+    lost = [i for i in judged if not any(keeps(ops[i], ops[r]) for r in finals[ops[i].key])]
+    return {
+        "count": len(lost), "acked": len(judged),
+        "percent": round(100 * len(lost) / len(judged), 2) if judged else None,
+        "unjudged": len(acked) - len(judged),
+        "samples": [_sample(history, [w, *finals[ops[w].key][:3]], culprits=[w])
+                    for w in lost[:_MAX_SAMPLES]],
+    }
+
+
+def failed_during(history: History) -> dict[str, dict[str, int]]:
+    """Ops not ok that overlapped a fault window: ``fail`` and ``info`` per worker pid."""
+    windows = history.windows()
+    by_worker: dict[int, dict[str, int]] = defaultdict(lambda: {"fail": 0, "info": 0})
+    for op in history:
+        if op.type != "ok" and any(w.start <= op.end and op.start <= w.end for w in windows):
+            by_worker[op.pid][op.type] += 1
+    return {str(pid): by_worker[pid] for pid in sorted(by_worker)}
+
+
+def _hit(op: Op) -> bool:
+    return op.type == "ok" and op.value is not None
+
+
+def _done(op: Op) -> bool:
+    return op.type == "ok"
+
+
+def recovery(history: History, facts: Facts, healed: float) -> dict[str, Any]:
+    """Per worker, seconds from the heal to its first good read and write."""
+    after: dict[int, list[Op]] = defaultdict(list)
+    for op in sorted(history, key=lambda o: o.start):
+        if op.start >= healed:
+            after[op.pid].append(op)
+    if not after:
+        raise ValueError(f"no operation started after the last fault window closed at "
+                         f"{healed:.4f}: recovery cannot be judged")
+    per_worker: dict[str, dict[str, float | None]] = {}
+    unrecovered: list[int] = []
+    for pid in sorted(after):
+        times: dict[str, float | None] = {}
+        for what, attempts, good in (
+                ("read", [o for o in after[pid] if o.f == "get"], _hit),
+                ("write", [o for o in after[pid] if o.f in (*WRITES, "delete")], _done)):
+            first = next((o for o in attempts if good(o)), None)
+            times[what] = None if first is None else _secs(first.end - healed)
+            if attempts and first is None and pid not in unrecovered:
+                unrecovered.append(pid)
+        per_worker[str(pid)] = times
+    reads = [t["read"] for t in per_worker.values() if t["read"] is not None]
+    writes = [t["write"] for t in per_worker.values() if t["write"] is not None]
+    out: dict[str, Any] = {"max_read": max(reads, default=None),
+                           "max_write": max(writes, default=None),
+                           "per_worker": per_worker, "unrecovered": unrecovered}
+    if missing := [pid for pid in facts.pids if pid not in after]:
+        out["not_asked"] = missing
+    return out
+
+
+def _quiet_until(ops: list[Op], changers: list[int]) -> dict[int, float]:
+    """For each changer ``w``: when something else may next change the key after it started.
+
+    That is the earliest start of another changer that may take effect after
+    ``w`` started; a read ending by then cannot have missed ``w`` because of it.
+    """
+    by_effect = sorted(changers, key=lambda i: effect_end(ops[i]))
+    effects = [effect_end(ops[i]) for i in by_effect]
+    # From each position on, the two changers that start first.
+    firsts: list[tuple[int | None, int | None]] = [(None, None)] * (len(by_effect) + 1)
+    for n in range(len(by_effect) - 1, -1, -1):
+        a, b = firsts[n + 1]
+        i = by_effect[n]
+        if a is None or ops[i].start < ops[a].start:
+            a, b = i, a
+        elif b is None or ops[i].start < ops[b].start:
+            b = i
+        firsts[n] = (a, b)
+    out: dict[int, float] = {}
+    for w in changers:
+        a, b = firsts[bisect_right(effects, ops[w].start)]
+        other = b if a == w else a
+        out[w] = math.inf if other is None else ops[other].start
+    return out
+
+
+def silent_after(history: History, sources: Sources, healed: float) -> dict[str, Any]:
+    """Writes acknowledged after the heal that their worker never reads back."""
+    ops = history.ops
+    keyed = _by_key(history)
+    silent: list[tuple[int, list[int]]] = []
+    judged = 0
+    for key, indices in keyed.items():
+        if key is None:
+            continue
+        changers = [i for i in (*indices, *keyed.get(None, ())) if changes(ops[i], key)]
+        quiet = _quiet_until(ops, changers)
+        reads: dict[int, list[int]] = defaultdict(list)
+        for r in sorted(indices, key=lambda i: ops[i].start):
+            if ops[r].f == "get" and ops[r].type == "ok":
+                reads[ops[r].pid].append(r)
+        starts = {pid: [ops[r].start for r in rs] for pid, rs in reads.items()}
+        for w in indices:
+            write = ops[w]
+            if write.f not in WRITES or not acknowledged(write) or write.start < healed:
+                continue
+            until, after = quiet[w], starts.get(write.pid, [])
+            looks = [r for r in reads[write.pid][bisect_right(after, write.end):
+                                                 bisect_left(after, until)]
+                     if ops[r].end <= until]
+            if not looks:
+                continue
+            judged += 1
+            if all(sources.of(ops[r]) != w for r in looks):
+                silent.append((w, looks))
+    silent.sort()
+    acks = [ops[w].end for w, _ in silent]
+    return {"count": len(silent), "judged": judged,
+            "window": [_secs(min(acks)), _secs(max(acks))] if acks else None,
+            "samples": [_sample(history, [w, *looks[:3]], culprits=[w])
+                        for w, looks in silent[:_MAX_SAMPLES]]}
+
+
+@observing
+def check(history: History, facts: Facts) -> Verdict:
+    """The fault verdict and its numbers; see the module docstring."""
+    windows = history.windows()
+    if not windows:
+        raise ValueError("the history has no fault window: the nemesis did nothing to judge")
+    if not all(w.closed for w in windows):
+        opened = [f"{w.fault} {w.target}" for w in windows if not w.closed]
+        raise ValueError(f"fault never healed ({', '.join(opened)}): recovery cannot be judged")
+    healed = max(w.end for w in windows)
+    sources = Sources(history)
+    evidence: dict[str, Any] = {
+        "windows": [{"fault": w.fault, "target": w.target, "start": _secs(w.start),
+                     "end": _secs(w.end), "closed": w.closed} for w in windows],
+        "healed_at": _secs(healed),
+    }
+    if not any(op.f == "get" and op.type == "ok" and op.value is not None for op in history):
+        evidence["finding"] = "no read returned a stored value: nothing was kept to lose"
+        return Verdict(verdict=Conclusion.NONE, evidence=evidence)
+    failed = failed_during(history)
+    evidence.update(
+        lost_writes=lost_writes(history, sources, healed),
+        stale_reads=stale_reads(history, sources),
+        failed_during_fault=sum(sum(n.values()) for n in failed.values()),
+        failed_by_worker=failed,
+        recovery=recovery(history, facts, healed),
+        silent_after_recovery=silent_after(history, sources, healed),
+    )
+    found = {
+        Conclusion.UNRECOVERED: bool(evidence["recovery"]["unrecovered"]),
+        Conclusion.SILENT: evidence["silent_after_recovery"]["count"] > 0,
+        Conclusion.STALE: evidence["stale_reads"]["count"] > 0,
+    }
+    findings = [c for c in _SEVERITY if found[c]]
+    evidence["findings"] = [str(c) for c in findings]
+    for finding, part in ((Conclusion.SILENT, "silent_after_recovery"),
+                          (Conclusion.STALE, "stale_reads")):
+        if found[finding] and evidence[part]["samples"]:
+            evidence["counterexample"] = evidence[part]["samples"][0]
+            break
+    return Verdict(verdict=findings[0] if findings else Conclusion.HOLDS, evidence=evidence)

@@ -1,0 +1,215 @@
+"""The fault checker's numbers and verdicts, on hand-built histories.
+
+Every history has the shape a fault scenario records: workers ``A`` and
+``B`` write and read before the fault, a kill at t=1 and a restart ending
+at t=2.1 make one window, ops fail in it, and both workers write, read and
+end with a final read pass after it.  Each test changes one thing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.checkers import Facts, faults
+from harness.history import Fault, History, Meta, Op, OpType
+from harness.verdict import safely
+from harness.workloads.names import Phase
+
+A, B = 101, 102
+FACTS = Facts(pids=(A, B))
+HEALED = 2.1
+
+
+def op(f: str, key: str, at: float, result: Any = None, *, pid: int = A,
+       type: OpType = "ok", answered: bool = True, final: bool = False, **args: Any) -> Op:
+    return Op(process=[A, B].index(pid), pid=pid, f=f, key=key, args=args,
+              meta=Meta(phase=Phase.FINAL if final else None), type=type, value=result,
+              answered=answered, start=at, end=at + 0.1)
+
+
+def run(*extra: Op, before: bool = True, b_after: bool = True) -> History:
+    """The clean run, plus ``extra``; ``b_after=False`` leaves B failing after the fault."""
+    h = History()
+    if before:
+        h.add(op("set", "a0", 0.0, True, value="a0-1"))
+        h.add(op("get", "a0", 0.2, "a0-1", pid=B))
+    h.fault(Fault(f="kill", target="server :7000", start=1.0, end=1.1))
+    h.add(op("set", "a1", 1.2, None, value="x", type="fail", error="not sent"))
+    h.add(op("get", "a1", 1.4, None, pid=B, type="info", answered=False, error="timeout"))
+    h.fault(Fault(f="restart", target="server :7000", start=2.0, end=HEALED))
+    for n, pid in enumerate((A, B)):
+        t = 3.0 + n
+        ok: OpType = "ok" if pid == A or b_after else "fail"
+        h.add(op("set", f"p{n}", t, True if ok == "ok" else None, pid=pid, type=ok,
+                 value=f"p{n}-1"))
+        h.add(op("get", f"p{n}", t + 0.2, f"p{n}-1" if ok == "ok" else None, pid=pid,
+                 type=ok))
+    for o in extra:
+        h.add(o)
+    for n, pid in enumerate((A, B)):
+        ok = "ok" if pid == A or b_after else "fail"
+        h.add(op("get", "a0", 8.0 + n, "a0-1" if ok == "ok" else None, pid=pid, type=ok,
+                 final=True))
+    return h
+
+
+def check(h: History) -> Any:
+    return safely(faults.check, h, FACTS)
+
+
+def test_a_clean_recovery_holds_with_its_numbers() -> None:
+    v = check(run())
+    assert v.verdict == "holds", v.evidence
+    ev = v.evidence
+    assert ev["windows"] == [{"fault": "kill", "target": "server :7000", "start": 1.0,
+                              "end": HEALED, "closed": True}]
+    assert ev["lost_writes"] == {"count": 0, "acked": 1, "percent": 0.0, "unjudged": 0,
+                                 "samples": []}
+    assert ev["stale_reads"]["count"] == 0
+    assert ev["failed_during_fault"] == 2
+    assert ev["failed_by_worker"] == {str(A): {"fail": 1, "info": 0},
+                                      str(B): {"fail": 0, "info": 1}}
+    rec = ev["recovery"]
+    assert rec["per_worker"][str(A)] == {"read": pytest.approx(1.2), "write": pytest.approx(1.0)}
+    assert rec["max_read"] == pytest.approx(2.2) and rec["unrecovered"] == []
+    assert ev["silent_after_recovery"]["count"] == 0
+    assert ev["silent_after_recovery"]["judged"] == 2
+    # The failures inside the window do not count against the share rule.
+    assert "op_counts" not in ev
+
+
+def test_a_write_gone_after_the_restart_is_lost_but_not_the_verdict() -> None:
+    h = run()
+    for n in (-2, -1):
+        h.ops[n] = op("get", "a0", h.ops[n].start, None, pid=h.ops[n].pid, final=True)
+    v = check(h)
+    assert v.verdict == "holds"
+    lost = v.evidence["lost_writes"]
+    assert (lost["count"], lost["acked"], lost["percent"]) == (1, 1, 100.0)
+    assert lost["samples"][0]["culprits"] == [0]
+
+
+def test_a_newer_write_in_the_final_pass_keeps_the_older_one() -> None:
+    h = run(op("set", "a0", 5.0, True, pid=B, value="a0-2"))
+    for n in (-2, -1):
+        h.ops[n] = op("get", "a0", h.ops[n].start, "a0-2", pid=h.ops[n].pid, final=True)
+    assert check(h).evidence["lost_writes"]["count"] == 0
+
+
+def test_a_delete_after_the_write_explains_a_final_miss() -> None:
+    h = run(op("delete", "a0", 5.0, True, pid=B))
+    for n in (-2, -1):
+        h.ops[n] = op("get", "a0", h.ops[n].start, None, pid=h.ops[n].pid, final=True)
+    assert check(h).evidence["lost_writes"]["count"] == 0
+
+
+def test_reads_of_overwritten_values_are_stale_with_their_age() -> None:
+    h = run(op("set", "p0", 5.0, True, value="p0-2"),
+            op("get", "p0", 5.5, "p0-1", pid=B),
+            op("get", "p0", 6.0, "p0-1", pid=B),
+            op("get", "p0", 7.0, "p0-1", pid=B))
+    v = check(h)
+    assert v.verdict == "stale"
+    st = v.evidence["stale_reads"]
+    # Overwrite ended at 5.1: ages 0.4, 0.9 and 1.9 seconds.
+    assert st["count"] == 3
+    assert (st["age_p50"], st["age_p99"], st["age_max"]) == (0.9, 1.9, 1.9)
+    assert v.evidence["counterexample"]["ops"] == [4, 8, 9]  # source, overwrite, read
+    assert v.evidence["findings"] == ["stale"]
+
+
+def test_a_read_overlapping_the_overwrite_is_not_stale() -> None:
+    h = run(op("set", "p0", 5.0, True, value="p0-2"), op("get", "p0", 5.05, "p0-1", pid=B))
+    assert check(h).evidence["stale_reads"]["count"] == 0
+
+
+def test_a_read_of_a_deleted_value_is_stale() -> None:
+    h = run(op("delete", "p0", 5.0, True, pid=B), op("get", "p0", 6.0, "p0-1", pid=B))
+    assert check(h).verdict == "stale"
+
+
+def test_a_worker_that_never_succeeds_again_is_unrecovered() -> None:
+    v = check(run(b_after=False))
+    assert v.verdict == "unrecovered"
+    rec = v.evidence["recovery"]
+    assert rec["unrecovered"] == [B]
+    assert rec["per_worker"][str(B)] == {"read": None, "write": None}
+    # B's failures after the heal are the fault's, not the share rule's.
+    assert "op_counts" not in v.evidence
+
+
+def test_a_miss_is_not_a_recovered_read() -> None:
+    h = run()
+    h.ops[7] = op("get", "p1", h.ops[7].start, None, pid=B)  # B's read after the heal
+    h.ops[-1] = op("get", "a0", h.ops[-1].start, None, pid=B, final=True)
+    v = check(h)
+    assert v.verdict == "unrecovered" and v.evidence["recovery"]["unrecovered"] == [B]
+
+
+def test_an_acknowledged_write_its_worker_never_reads_back_is_silent() -> None:
+    h = run(op("set", "s", 5.0, True, value="s-1"), op("get", "s", 5.5, None),
+            op("get", "s", 6.0, None))
+    v = check(h)
+    assert v.verdict == "silent"
+    sil = v.evidence["silent_after_recovery"]
+    assert sil["count"] == 1 and sil["window"] == [5.1, 5.1]
+    assert v.evidence["counterexample"]["culprits"] == [8]
+
+
+def test_another_write_in_between_excuses_the_miss() -> None:
+    h = run(op("set", "s", 5.0, True, value="s-1"), op("delete", "s", 5.2, True, pid=B),
+            op("get", "s", 5.5, None))
+    assert check(h).evidence["silent_after_recovery"]["count"] == 0
+
+
+def test_the_worst_finding_wins() -> None:
+    h = run(op("set", "p0", 5.0, True, value="p0-2"), op("get", "p0", 6.0, "p0-1", pid=B),
+            op("set", "s", 5.0, True, value="s-1"), op("get", "s", 5.5, None),
+            b_after=False)
+    v = check(h)
+    assert v.verdict == "unrecovered"
+    assert v.evidence["findings"] == ["unrecovered", "silent", "stale"]
+
+
+def test_nothing_ever_read_back_is_none() -> None:
+    h = run()
+    h.ops = [o if o.f != "get" else op("get", o.key or "", o.start, None, pid=o.pid,
+                                      type=o.type, final=o.meta.phase == Phase.FINAL)
+             for o in h.ops]
+    assert check(h).verdict == "none"
+
+
+def test_failures_outside_the_fault_make_a_pass_unknown() -> None:
+    h = run(*[op("get", "p0", 5.0 + n / 10, None, type="fail", error="not sent")
+              for n in range(3)])
+    v = check(h)
+    assert v.verdict == "unknown"
+    assert v.evidence["op_counts"]["fault_ops_not_weighed"] == 2
+
+
+@pytest.mark.parametrize(("faults_", "reason"), [
+    ([], "no fault window"),
+    ([Fault(f="pause", target="server :7000", start=1.0, end=1.1)], "never healed"),
+])
+def test_without_a_healed_fault_the_verdict_is_unknown(faults_: list[Fault],
+                                                       reason: str) -> None:
+    h = run()
+    h.faults = faults_
+    v = check(h)
+    assert v.verdict == "unknown" and reason in v.evidence["checker_error"]
+
+
+def test_without_a_final_read_pass_the_verdict_is_unknown() -> None:
+    h = run()
+    h.ops = [o for o in h.ops if o.meta.phase != Phase.FINAL]
+    v = check(h)
+    assert v.verdict == "unknown" and "final read pass" in v.evidence["checker_error"]
+
+
+def test_a_checker_crash_is_unknown() -> None:
+    h = run()
+    h.ops[1] = op("get", "a0", 0.2, object(), pid=B)
+    v = check(h)
+    assert v.verdict == "unknown" and "TypeError" in v.evidence["checker_error"]
