@@ -26,7 +26,7 @@ from . import interrupt
 from .errors import HarnessError, MissingBinary
 from .expectations import load as load_expectations
 from .expectations import profiles_markdown
-from .options import OPTIONS, PROJECT_ROOT, RunOptions, from_values
+from .options import OPTIONS, PROJECT_ROOT, SCENARIO_DIR, RunOptions, from_values
 from .plugin import ITEM_RESULTS, OPTIONS_KEY, REPORT_PATH, RESULTS, Preset, scenario_of
 from .report import render as render_report
 from .report import terminal_table
@@ -36,8 +36,6 @@ from .topology.pool import needed_servers
 from .topology.processes import ledger, reap_leftovers
 from .topology.servers import find_binary, missing_reason
 from .verdict import Result
-
-SCENARIO_DIR = PROJECT_ROOT / "scenarios"
 
 
 def _fail(message: str) -> None:

@@ -29,6 +29,7 @@ from .workloads.settle import DEFAULT_SETTLE
 
 #: The project checkout, which holds ``apps/`` and ``scenarios/``.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SCENARIO_DIR = PROJECT_ROOT / "scenarios"
 DEFAULT_APP = "apps.features:app"
 
 #: Longest settle window: a write that needs longer than this to show up on
@@ -44,6 +45,10 @@ WORKERS_PER_CPU = 8
 MIB_PER_WORKER = 100
 
 
+#: What the pytest plugin puts before every option's name; the CLI keeps the short names.
+PYTEST_PREFIX = "--coherence-"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Option:
     """One option of a run, as both front doors declare it."""
@@ -57,6 +62,22 @@ class Option:
     flag_only: bool = False
     choices: tuple[str, ...] | None = None
     metavar: str | None = None
+
+    @property
+    def pytest_flag(self) -> str:
+        """The flag in pytest, where bare names such as ``--workers`` belong to others.
+
+        Every pytest session in an environment that has this package
+        installed sees the plugin's options, and pytest stops at start-up
+        when two plugins declare the same flag (pytest-parallel has
+        ``--workers``), so there each option carries :data:`PYTEST_PREFIX`.
+        """
+        return PYTEST_PREFIX + self.flag.removeprefix("--")
+
+    @property
+    def pytest_dest(self) -> str:
+        """The attribute in pytest's namespace: pytest refuses two options with one dest."""
+        return self.pytest_flag.removeprefix("--").replace("-", "_")
 
 
 OPTIONS: tuple[Option, ...] = (

@@ -1,10 +1,14 @@
 """The pytest plugin: options, fixtures and hooks that wire the library.
 
-Registered through the ``pytest11`` entry point.  It owns no scenario or
-server logic: options become :class:`~harness.options.RunOptions`, the
-``topology`` fixture asks a :class:`~harness.topology.pool.TopologyPool`,
-and results go to :mod:`harness.report`.  The ``coherence`` CLI runs the
-same scenario files through this plugin.
+Registered through the ``pytest11`` entry point, so it is loaded into every
+pytest session of an environment that has the package; it stays inert there
+(see :func:`wanted`) unless the session runs the scenarios, names one of its
+``--coherence-*`` options or ``-p harness.plugin``, or a test asks for one
+of its fixtures.  It owns no scenario or server logic: options become
+:class:`~harness.options.RunOptions`, the ``topology`` fixture asks a
+:class:`~harness.topology.pool.TopologyPool`, and results go to
+:mod:`harness.report`.  The ``coherence`` CLI runs the same scenario files
+through this plugin.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from .errors import HarnessError
 from .expectations import FILE as EXPECTATIONS_FILE
 from .expectations import load as load_expectations
 from .history import History
-from .options import OPTIONS, RunOptions, from_values
+from .options import OPTIONS, SCENARIO_DIR, RunOptions, from_values
 from .topology.appcheck import check_app
 from .topology.pool import Topology, TopologyKey, TopologyPool
 from .topology.processes import ledger
@@ -37,6 +41,11 @@ REPORT_PATH = pytest.StashKey[Path]()
 ITEM_RESULTS = pytest.StashKey[list[Result]]()
 PROGRESS = pytest.StashKey["_Completion"]()
 INSTALLED = pytest.StashKey[bool]()
+ACTIVE = pytest.StashKey[bool]()
+
+#: The fixtures whose use switches the plugin on in a session that did not ask at start-up.
+FIXTURES = frozenset({"topology", "topology_key", "coherence_options", "coherence_pool",
+                      "launch", "record"})
 
 
 class Preset:
@@ -60,7 +69,7 @@ def _preset(config: pytest.Config) -> Preset | None:
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("coherence", "multi-process cache coherence")
     for opt in OPTIONS:
-        kwargs: dict[str, Any] = {"dest": opt.dest, "help": opt.help}
+        kwargs: dict[str, Any] = {"dest": opt.pytest_dest, "help": opt.help}
         if opt.flag_only:
             kwargs["action"] = "store_true"
         elif opt.multiple:
@@ -72,7 +81,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             kwargs["choices"] = list(opt.choices)
         if opt.metavar:
             kwargs["metavar"] = opt.metavar
-        g.addoption(opt.flag, **kwargs)
+        g.addoption(opt.pytest_flag, **kwargs)
 
 
 def _session_options(config: pytest.Config) -> RunOptions:
@@ -80,8 +89,10 @@ def _session_options(config: pytest.Config) -> RunOptions:
     if preset is not None:
         return preset.options
 
+    flags = {opt.dest: opt.pytest_dest for opt in OPTIONS}
+
     def get(dest: str) -> Any:
-        value = config.getoption(dest)
+        value = config.getoption(flags[dest])
         if dest == "report_dir" and value is None:
             # pytest runs from anywhere inside the checkout; reports go to its root.
             return config.rootpath / "reports"
@@ -90,7 +101,39 @@ def _session_options(config: pytest.Config) -> RunOptions:
     return from_values(get)
 
 
+def wanted(config: pytest.Config) -> bool:
+    """Whether this session asked for the plugin at start-up.
+
+    It did when the CLI drives it, when ``-p harness.plugin`` (or
+    ``PYTEST_PLUGINS``) names it, when any ``--coherence-*`` option is
+    given, or when a path it collects is, or holds, the scenario files.
+    """
+    if _preset(config) is not None:
+        return True
+    named = [*(config.getoption("plugins", None) or []),
+             *os.environ.get("PYTEST_PLUGINS", "").split(",")]
+    if __name__ in (n.strip() for n in named):
+        return True
+    if any(config.getoption(o.pytest_dest, None) not in (None, [], False) for o in OPTIONS):
+        return True
+    base = config.invocation_params.dir
+    for arg in config.args:
+        path = (base / arg.split("::", 1)[0]).resolve()
+        if path == SCENARIO_DIR or SCENARIO_DIR in path.parents or path in SCENARIO_DIR.parents:
+            return True
+    return False
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if wanted(config):
+        activate(config)
+
+
+def activate(config: pytest.Config) -> None:
+    """Switch the plugin on for this session: options, the run's ledger, signal handling."""
+    if config.stash.get(ACTIVE, False):
+        return
+    config.stash[ACTIVE] = True
     config.addinivalue_line("markers", "scenario(*ids): the stable scenario ids a test reports "
                                        "under, its main one first")
     config.addinivalue_line("markers", "app(MODULE:NAME): the app whose routes a scenario needs")
@@ -186,6 +229,11 @@ def _keys(options: RunOptions) -> list[TopologyKey]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     marker = metafunc.definition.get_closest_marker("scenario")
+    if not metafunc.config.stash.get(ACTIVE, False):
+        if marker is None and not FIXTURES & set(metafunc.fixturenames):
+            return
+        # A test of the user's own suite asked for the topology fixtures.
+        activate(metafunc.config)
     if marker is not None:
         known = load_expectations().scenarios
         for sid in marker.args:
@@ -222,6 +270,8 @@ def scenario_of(item: pytest.Item) -> str | None:
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
+    if not config.stash.get(ACTIVE, False):
+        return
     options = config.stash[OPTIONS_KEY]
     if options.scenarios:
         keep = [i for i in items
