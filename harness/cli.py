@@ -12,6 +12,7 @@ environment errors, 130 when interrupted.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -83,8 +84,8 @@ def run(**values: Any) -> None:
 
 def _run(values: dict[str, Any]) -> int:
     if not SCENARIO_DIR.is_dir():
-        _fail(f"scenario files not found at {SCENARIO_DIR}; install from a checkout "
-              "with 'pip install -e .'")
+        _fail(f"scenario files not found at {SCENARIO_DIR}; reinstall the package "
+              "(pip install flask-cache-coherence, or pip install . in a checkout)")
     for reaped in reap_leftovers():
         done = [f"stopped {len(reaped.processes)} processes ({', '.join(reaped.processes)})"
                 if reaped.processes else "", f"removed {len(reaped.dirs)} directories"
@@ -208,9 +209,14 @@ class _Progress:
 
 def _run_pytest(options: RunOptions) -> int:
     # --assert=plain: the CLI has already imported the plugin and xprocess,
-    # which pytest could otherwise only warn it cannot rewrite.
+    # which pytest could otherwise only warn it cannot rewrite.  -c and
+    # --confcutdir: an installed copy of scenarios/ sits in site-packages,
+    # whose parents (a user's project holding the venv) may have a pytest
+    # config or conftest.py of their own; -W error is the checkout's
+    # filterwarnings, which is no longer read.
     args = [str(SCENARIO_DIR), "-p", "no:randomly", "--assert=plain",
-            "--rootdir", str(PROJECT_ROOT)]
+            "--rootdir", str(PROJECT_ROOT), "-c", os.devnull,
+            "--confcutdir", str(PROJECT_ROOT), "-W", "error"]
     progress = _Progress()
     with tempfile.TemporaryDirectory(prefix="coherence-cache-") as cache_dir:
         # xprocess keeps its pid files in pytest's cache dir; a private one

@@ -27,8 +27,23 @@ from .report.writer import check_report_dir
 from .topology.gunicorn import WORKER_CLASSES, WorkerClass
 from .workloads.settle import DEFAULT_SETTLE
 
-#: The project checkout, which holds ``apps/`` and ``scenarios/``.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+def _project_root() -> Path:
+    """The checkout when running from one, else the copy the wheel carries.
+
+    A checkout (``pip install -e .``) is told by its pyproject.toml beside
+    ``harness/``; an installed wheel has ``apps/`` and ``scenarios/`` under
+    ``harness/_bundle/`` (mapped in pyproject.toml), and no pyproject.toml
+    next to site-packages' ``harness/``.
+    """
+    here = Path(__file__).resolve().parent
+    if (here.parent / "pyproject.toml").is_file() and (here.parent / "scenarios").is_dir():
+        return here.parent
+    return here / "_bundle"
+
+
+#: Where ``apps/`` and ``scenarios/`` are: the checkout, or the wheel's copy.
+PROJECT_ROOT = _project_root()
 SCENARIO_DIR = PROJECT_ROOT / "scenarios"
 DEFAULT_APP = "apps.features:app"
 
