@@ -273,6 +273,26 @@ def report_(path: Path) -> None:
         click.echo(f"coherence: report.png not written: {rendered.png_problem}", err=True)
 
 
+@main.command(name="diff")
+@click.argument("old", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+def diff_(old: Path, new: Path) -> None:
+    """Compare two runs' verdicts (report.json files or run directories).
+
+    Prints each side's versions and every row whose verdict changed or that
+    only one run has; exits 1 when any verdict got worse (see harness.diff).
+    """
+    from .diff import run as run_diff
+
+    try:
+        text, code = run_diff(old, new)
+    except HarnessError as exc:
+        _fail(str(exc))
+        return
+    click.echo(text)
+    sys.exit(code)
+
+
 @main.command(name="list")
 @click.option("--profiles", is_flag=True,
               help="Print only the backend profiles table (Markdown), as in the README.")
