@@ -16,6 +16,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,11 @@ from . import interrupt
 from .errors import HarnessError, MissingBinary
 from .expectations import load as load_expectations
 from .expectations import profiles_markdown
-from .options import OPTIONS, PROJECT_ROOT, SCENARIO_DIR, RunOptions, from_values
+from .options import OPTIONS, PROJECT_ROOT, SCENARIO_DIR, RunOptions, from_values, probe_app
 from .plugin import ITEM_RESULTS, OPTIONS_KEY, REPORT_PATH, RESULTS, Preset, scenario_of
 from .report import render as render_report
 from .report import terminal_table
 from .report.chromium import find as find_chromium
-from .topology.appcheck import check_app
 from .topology.pool import needed_servers
 from .topology.processes import ledger, reap_leftovers
 from .topology.servers import find_binary, missing_reason
@@ -93,12 +93,14 @@ def _run(values: dict[str, Any]) -> int:
         click.echo(f"coherence: cleaned up after an earlier run (pid {reaped.run_pid}) that "
                    f"did not finish: {'; '.join(d for d in done if d)}", err=True)
     try:
-        if not values["backends"]:
-            values["backends"] = _default_backends()
         values["report_dir"] = Path(values["report_dir"]).resolve()
-        options = from_values(values.get)
+        backends_given = bool(values["backends"])
+        options = probe_app(from_values(values.get), backends_given=backends_given)
+        if not backends_given and not options.foreign_app:
+            chosen = _default_backends()
+            options = replace(options, backends=tuple(
+                b for b in options.backends if b.name in chosen))
         _require_binaries(options)
-        check_app(options.app, options.app_root)
     except HarnessError as exc:
         _fail(str(exc))
     if interrupt.requested() is not None:
@@ -118,6 +120,8 @@ def _default_backends() -> tuple[str, ...]:
 
 
 def _require_binaries(options: RunOptions) -> None:
+    if options.own_cache:
+        return  # the app's own servers: probe_app has checked they answer
     for b in options.backends:
         for kind in needed_servers(b, options.config):
             if find_binary(kind) is None:

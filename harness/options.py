@@ -15,7 +15,7 @@ import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -24,7 +24,9 @@ from .backends import Backend, ServerKind
 from .errors import UsageError
 from .expectations import load as load_expectations
 from .report.writer import check_report_dir
+from .topology.appcheck import AppInfo, check_app
 from .topology.gunicorn import WORKER_CLASSES, WorkerClass
+from .topology.pool import check_configured_servers
 from .workloads.settle import DEFAULT_SETTLE
 
 
@@ -119,7 +121,11 @@ OPTIONS: tuple[Option, ...] = (
     Option(flag="--port", dest="port", type=int,
            help="TCP port for gunicorn's shared listener (default: a free one)"),
     Option(flag="--app", dest="app", default=DEFAULT_APP, metavar="MODULE:NAME",
-           help=f"app to serve for the key-operation scenarios (default {DEFAULT_APP})"),
+           help=f"app to check: MODULE:NAME or 'MODULE:create_app()', any Flask app "
+                f"with a Flask-Caching instance, unchanged (default {DEFAULT_APP})"),
+    Option(flag="--cache", dest="cache", metavar="NAME",
+           help="which of the app's Flask-Caching instances to check, by the name of "
+                "the variable that holds it (needed when it has several)"),
     Option(flag="--allow-destructive", dest="allow_destructive", flag_only=True, default=False,
            help="also run scenarios that clear or flush a cache server or directory the "
                 "harness did not start (named by --config)"),
@@ -142,6 +148,13 @@ class RunOptions:
     app: str = DEFAULT_APP
     app_root: Path = PROJECT_ROOT
     allow_destructive: bool = False
+    cache: str | None = None
+    #: Set by :func:`for_app` once the app is probed: it does not install
+    #: the harness routes itself, and (with no ``--backend``) it runs on its
+    #: own configured cache, whose CACHE_* settings are kept here.
+    foreign_app: bool = False
+    own_cache: bool = False
+    app_cache_config: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_config(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
@@ -216,6 +229,7 @@ def build(
     port: int | None = None,
     app: str = DEFAULT_APP,
     allow_destructive: bool = False,
+    cache: str | None = None,
 ) -> RunOptions:
     """Validate raw option values into RunOptions, or raise UsageError."""
     cap, why = workers_cap()
@@ -239,7 +253,8 @@ def build(
         raise UsageError(f"--port {port!r} must be between 1 and 65535")
     module, sep, attr = app.partition(":")
     if not sep or not module or not attr:
-        raise UsageError(f"--app {app!r} must be MODULE:NAME, e.g. apps.demo:app")
+        raise UsageError(f"--app {app!r} must be MODULE:NAME or 'MODULE:create_app()', "
+                         "e.g. apps.demo:app")
     load_expectations().check_scenarios(list(scenarios))
     parsed = parse_config(list(config))
     _check_config(parsed)
@@ -263,7 +278,38 @@ def build(
         port=port,
         app=app,
         allow_destructive=allow_destructive,
+        cache=cache,
     )
+
+
+def probe_app(options: RunOptions, *, backends_given: bool) -> RunOptions:
+    """Check ``--app`` before anything boots, and fit the options to it (:func:`for_app`).
+
+    A foreign app's own cache server, which the harness does not start, must
+    answer now rather than as workers that fail to boot.
+    """
+    info = check_app(options.app, options.app_root, cache=options.cache)
+    options = for_app(options, info, backends_given=backends_given)
+    if options.own_cache:
+        check_configured_servers(options.app_cache_config)
+    return options
+
+
+def for_app(options: RunOptions, info: AppInfo, *, backends_given: bool) -> RunOptions:
+    """``options`` for the probed app.
+
+    A foreign app given no ``--backend`` is checked on the cache it
+    configures itself: one backend, named as its CACHE_TYPE, with no server
+    started and nothing overridden but ``--config``.
+    """
+    if not info.foreign:
+        return options
+    if backends_given or info.cache_type is None:
+        return replace(options, foreign_app=True)
+    pythonpath = [str(PROJECT_ROOT), *_backends.pythonpath_entries()]
+    own = _backends.resolve(info.cache_type, pythonpath=pythonpath)
+    return replace(options, foreign_app=True, own_cache=True, backends=(own,),
+                   app_cache_config={**info.cache_config, **options.config})
 
 
 def from_values(get: Callable[[str], Any]) -> RunOptions:

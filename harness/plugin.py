@@ -28,8 +28,7 @@ from .errors import HarnessError
 from .expectations import FILE as EXPECTATIONS_FILE
 from .expectations import load as load_expectations
 from .history import History
-from .options import OPTIONS, SCENARIO_DIR, RunOptions, from_values
-from .topology.appcheck import check_app
+from .options import OPTIONS, SCENARIO_DIR, RunOptions, from_values, probe_app
 from .topology.pool import Topology, TopologyKey, TopologyPool
 from .topology.processes import ledger
 from .topology.servers import find_binary, missing_reason
@@ -98,7 +97,8 @@ def _session_options(config: pytest.Config) -> RunOptions:
             return config.rootpath / "reports"
         return value
 
-    return from_values(get)
+    given = bool(config.getoption(next(o.pytest_dest for o in OPTIONS if o.dest == "backends")))
+    return probe_app(from_values(get), backends_given=given)
 
 
 def wanted(config: pytest.Config) -> bool:
@@ -312,12 +312,11 @@ def coherence_options(request: pytest.FixtureRequest) -> RunOptions:
 def coherence_pool(request: pytest.FixtureRequest, xprocess: Any,
                    coherence_options: RunOptions) -> Iterator[TopologyPool]:
     """Every process of the run; all are stopped when the session ends."""
-    if _preset(request.config) is None:
-        check_app(coherence_options.app, coherence_options.app_root)
     pool = TopologyPool(
         xprocess=xprocess, app=coherence_options.app, app_root=coherence_options.app_root,
         user_config=coherence_options.config, port=coherence_options.port,
-        log_dir=coherence_options.report_dir / "logs",
+        log_dir=coherence_options.report_dir / "logs", own_cache=coherence_options.own_cache,
+        cache=coherence_options.cache,
     )
     try:
         yield pool
@@ -348,6 +347,10 @@ def topology(request: pytest.FixtureRequest, coherence_pool: TopologyPool,
             if os.environ.get("CI", "").lower() == "true":
                 pytest.fail(f"{reason}; CI must install it")
             pytest.skip(reason)
+    app_marker = request.node.get_closest_marker("app")
+    if coherence_options.foreign_app and app_marker is not None:
+        pytest.skip(f"needs the feature routes of the sample app {app_marker.args[0]}, which "
+                    f"--app {coherence_options.app} does not have")
     foreign = coherence_pool.foreign_storage(topology_key.backend)
     if foreign and request.node.get_closest_marker("destructive") \
             and not coherence_options.allow_destructive:
@@ -473,7 +476,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         results, options.report_dir, environment=environment.describe(),
         run={"workers": options.workers, "worker_classes": list(options.worker_classes),
              "preload": options.preload, "settle_s": options.settle, "app": options.app,
-             "allow_destructive": options.allow_destructive},
+             "allow_destructive": options.allow_destructive, "cache": options.cache,
+             "own_cache": options.own_cache},
         partial_reason=partial,
     )
 

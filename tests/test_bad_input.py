@@ -32,7 +32,8 @@ CASES = {
                          ["CACHE_DEFAULT_TIMEOUT=-5", "from 0"]),
     "not a flask app": (["--app", "json:dumps"], ["'json:dumps' is a builtins.function",
                                                   "not a Flask app"]),
-    "missing app attribute": (["--app", "apps.demo:nothere"], ["has no attribute 'nothere'"]),
+    "missing app attribute": (["--app", "apps.demo:nothere"],
+                              ["Failed to find attribute 'nothere'"]),
 }
 
 #: Checks made before anything starts answer within this (the issue's bound).
@@ -96,3 +97,38 @@ def test_missing_binary(cli, tmp_path) -> None:
     started = time.monotonic()
     run = cli("--backend", "MemcachedCache", env={"PATH": os.path.dirname(sys.executable)})
     _assert_clean_error(run, ["memcached not found", "apt-get install memcached"], started)
+
+
+#: Foreign apps that cannot be checked, each as its module's source.
+BAD_APPS = {
+    "does not import": ("import no_such_dependency\n", "badapp:app",
+                        ["failed to import", "No module named 'no_such_dependency'"]),
+    "factory raises": ("def create_app():\n    raise RuntimeError('no DATABASE_URL')\n",
+                       "badapp:create_app()",
+                       ["failed to import", "RuntimeError: no DATABASE_URL",
+                        "calling the factory"]),
+    "no cache": ("from flask import Flask\napp = Flask('x')\n", "badapp:app",
+                 ["no Flask-Caching instance", "cache.init_app(app)"]),
+    "two caches": ("from flask import Flask\nfrom flask_caching import Cache\n"
+                   "app = Flask('x')\nfast = Cache(app, config={'CACHE_TYPE': 'SimpleCache'})\n"
+                   "slow = Cache(app, config={'CACHE_TYPE': 'SimpleCache'})\n", "badapp:app",
+                   ["2 Flask-Caching instances (fast, slow)", "--cache fast"]),
+    "route collision": ("from flask import Flask\nfrom flask_caching import Cache\n"
+                        "app = Flask('x')\ncache = Cache(app, config={'CACHE_TYPE': "
+                        "'SimpleCache'})\n@app.get('/__coherence__/status')\n"
+                        "def status():\n    return 'mine'\n", "badapp:app",
+                        ["routes of its own under /__coherence__", "/__coherence__/status"]),
+    "unreachable own server": ("from flask import Flask\nfrom flask_caching import Cache\n"
+                               "app = Flask('x')\ncache = Cache(app, config={'CACHE_TYPE': "
+                               "'RedisCache', 'CACHE_REDIS_URL': 'redis://127.0.0.1:9/0'})\n",
+                               "badapp:app", ["127.0.0.1:9", "unreachable"]),
+}
+
+
+@pytest.mark.parametrize("case", BAD_APPS)
+def test_bad_foreign_app_is_one_line_exit_2(cli, tmp_path, case: str) -> None:
+    source, app, needles = BAD_APPS[case]
+    (tmp_path / "badapp.py").write_text(source)
+    started = time.monotonic()
+    run = cli("--app", app, "--scenario", "visibility", env={"PYTHONPATH": str(tmp_path)})
+    _assert_clean_error(run, needles, started)
