@@ -78,13 +78,16 @@ class Diff:
     new: RunReport
     compared: int
     changes: list[Change]
+    #: How the two runs were named on the command line.
+    labels: tuple[str, str] = ("OLD", "NEW")
 
     @property
     def worse(self) -> list[Change]:
         return [c for c in self.changes if c.kind == "WORSE"]
 
 
-def compare(old: RunReport, new: RunReport) -> Diff:
+def compare(old: RunReport, new: RunReport, *,
+            labels: tuple[str, str] = ("OLD", "NEW")) -> Diff:
     """Pair the two runs' rows and keep those that changed or are on one side only."""
     before = {key_of(r): r for r in old.results}
     after = {key_of(r): r for r in new.results}
@@ -94,7 +97,8 @@ def compare(old: RunReport, new: RunReport) -> Diff:
         if o is not None and n is not None and o.verdict == n.verdict and o.ok == n.ok:
             continue
         changes.append(Change(key=key, old=o, new=n))
-    return Diff(old=old, new=new, compared=len(before.keys() & after.keys()), changes=changes)
+    return Diff(old=old, new=new, compared=len(before.keys() & after.keys()), changes=changes,
+                labels=labels)
 
 
 def _cell(r: Result | None) -> str:
@@ -112,7 +116,7 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
 
 def render(diff: Diff) -> str:
     """The diff as plain text: versions, changed rows, rows on one side, a summary line."""
-    lines = [f"OLD {diff.old.directory}", f"NEW {diff.new.directory}", ""]
+    lines = [f"OLD {diff.labels[0]}", f"NEW {diff.labels[1]}", ""]
     env_rows: list[tuple[str, ...]] = [("version", "OLD", "NEW", "")]
     for k in VERSION_KEYS:
         o, n = diff.old.environment.get(k), diff.new.environment.get(k)
@@ -138,5 +142,5 @@ def render(diff: Diff) -> str:
 
 def run(old: Path, new: Path) -> tuple[str, int]:
     """Text and exit status of ``coherence diff OLD NEW``: 1 when any row got worse."""
-    diff = compare(load(old), load(new))
+    diff = compare(load(old), load(new), labels=(str(old), str(new)))
     return render(diff), 1 if diff.worse else 0
