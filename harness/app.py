@@ -8,6 +8,8 @@ The sample apps call :func:`install` once; any other app is served through
 * ``POST /__coherence__/ops/<op>`` for get, set, delete, add, inc, has and
   clear, with a JSON body ``{"key": ..., "value": ..., "timeout": ..., "delta": ...}``;
 * ``GET /__coherence__/whoami``, which the launcher uses for readiness;
+* ``POST /__coherence__/keys``, the keys the app's own cached views and
+  memoized functions get in this process (:mod:`harness.keymaker`);
 * an ``X-Worker-Pid`` header on every response, the evidence of who answered;
 * with config ``COHERENCE_IMPORT_WRITE=<key>``, one write of
   ``{"pid": <importing pid>}`` to that key, made right now, at import.
@@ -57,6 +59,14 @@ def install(app: Flask, cache: Cache) -> None:
         except Exception as exc:  # noqa: BLE001 - the harness records any backend error
             return jsonify(error=f"{type(exc).__name__}: {exc}"), 500
         return jsonify(op=op, key=key, result=result)
+
+    @bp.post("/keys")
+    def keys() -> Response:
+        from .keymaker import compute
+
+        body: dict[str, Any] = request.get_json(silent=True) or {}
+        return jsonify(compute(app, cache, list(body.get("memoized") or []),
+                               dict(body.get("samples") or {})))
 
     app.register_blueprint(bp)
 

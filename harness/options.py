@@ -123,6 +123,13 @@ OPTIONS: tuple[Option, ...] = (
     Option(flag="--app", dest="app", default=DEFAULT_APP, metavar="MODULE:NAME",
            help=f"app to check: MODULE:NAME or 'MODULE:create_app()', any Flask app "
                 f"with a Flask-Caching instance, unchanged (default {DEFAULT_APP})"),
+    Option(flag="--memoized", dest="memoized", multiple=True, metavar="MODULE:QUALNAME",
+           help="a @cache.memoize function or method whose keys key-stability compares "
+                "across workers and instances, e.g. mypkg.models:catalog.price (repeatable)"),
+    Option(flag="--sample-args", dest="sample_args", multiple=True, metavar="NAME=JSON",
+           help="arguments key-stability calls NAME with: a view's endpoint and its URL "
+                "values as a JSON object, or a --memoized target and a JSON list of "
+                "arguments (repeatable)"),
     Option(flag="--cache", dest="cache", metavar="NAME",
            help="which of the app's Flask-Caching instances to check, by the name of "
                 "the variable that holds it (needed when it has several)"),
@@ -149,6 +156,8 @@ class RunOptions:
     app_root: Path = PROJECT_ROOT
     allow_destructive: bool = False
     cache: str | None = None
+    memoized: tuple[str, ...] = ()
+    sample_args: dict[str, Any] = field(default_factory=dict)
     #: Set by :func:`for_app` once the app is probed: it does not install
     #: the harness routes itself, and (with no ``--backend``) it runs on its
     #: own configured cache, whose CACHE_* settings are kept here.
@@ -230,6 +239,8 @@ def build(
     app: str = DEFAULT_APP,
     allow_destructive: bool = False,
     cache: str | None = None,
+    memoized: list[str] | tuple[str, ...] = (),
+    sample_args: list[str] | tuple[str, ...] = (),
 ) -> RunOptions:
     """Validate raw option values into RunOptions, or raise UsageError."""
     cap, why = workers_cap()
@@ -255,6 +266,12 @@ def build(
     if not sep or not module or not attr:
         raise UsageError(f"--app {app!r} must be MODULE:NAME or 'MODULE:create_app()', "
                          "e.g. apps.demo:app")
+    for target in memoized:
+        module, sep, qualname = target.partition(":")
+        if not sep or not module or not qualname:
+            raise UsageError(f"--memoized {target!r} must be MODULE:QUALNAME, e.g. "
+                             "apps.features:NAMED_PRICES.price")
+    samples = _parse_samples(sample_args)
     load_expectations().check_scenarios(list(scenarios))
     parsed = parse_config(list(config))
     _check_config(parsed)
@@ -279,7 +296,25 @@ def build(
         app=app,
         allow_destructive=allow_destructive,
         cache=cache,
+        memoized=tuple(dict.fromkeys(memoized)),
+        sample_args=samples,
     )
+
+
+def _parse_samples(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    samples: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        try:
+            value = json.loads(raw) if sep else None
+        except ValueError:
+            value = None
+        if not name.strip() or not isinstance(value, list | dict):
+            raise UsageError(f"--sample-args {pair!r} must be NAME=JSON with a JSON list or "
+                             "object, e.g. --sample-args 'price=[3]' or "
+                             "--sample-args 'item={\"item_id\": 7}'")
+        samples[name.strip()] = value
+    return samples
 
 
 def probe_app(options: RunOptions, *, backends_given: bool) -> RunOptions:

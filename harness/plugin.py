@@ -373,7 +373,8 @@ def topology(request: pytest.FixtureRequest, coherence_pool: TopologyPool,
 
 class Launch(Protocol):
     def __call__(self, name: str, *, workers: int | None = None, preload: bool | None = None,
-                 config: dict[str, Any] | None = None, app: str | None = None) -> Topology: ...
+                 config: dict[str, Any] | None = None, app: str | None = None,
+                 app_root: Path | None = None) -> Topology: ...
 
 
 @pytest.fixture
@@ -386,11 +387,15 @@ def launch(coherence_pool: TopologyPool, topology: Topology) -> Iterator[Launch]
     stack = ExitStack()
     try:
         def _launch(name: str, *, workers: int | None = None, preload: bool | None = None,
-                    config: dict[str, Any] | None = None, app: str | None = None) -> Topology:
+                    config: dict[str, Any] | None = None, app: str | None = None,
+                    app_root: Path | None = None) -> Topology:
             key = topology.key
             key = replace(key, workers=workers if workers is not None else key.workers,
                           preload=preload if preload is not None else key.preload)
             spec: dict[str, Any] = {"app": app} if app else {}
+            if app_root is not None:
+                # Another working directory and path to the same code.
+                spec["app_root"] = app_root
             return coherence_pool.start(key, name=name, stack=stack, config=config, **spec)
 
         yield _launch
@@ -399,15 +404,17 @@ def launch(coherence_pool: TopologyPool, topology: Topology) -> Iterator[Launch]
 
 
 @pytest.fixture
-def record(request: pytest.FixtureRequest, topology: Topology,
-           coherence_pool: TopologyPool) -> Callable[[Verdict], Result]:
+def record(request: pytest.FixtureRequest, topology: Topology, coherence_pool: TopologyPool,
+           coherence_options: RunOptions) -> Callable[..., Result]:
     """Turn this test's verdict into a report row, compared to the expectations file."""
     sid = scenario_of(request.node)
     if sid is None:
         raise pytest.UsageError(f"{request.node.nodeid} needs @pytest.mark.scenario('<id>')")
 
     def _record(verdict: Verdict, *, scenario: str | None = None,
-                history: History | None = None) -> Result:
+                history: History | None = None, app_code: bool = False) -> Result:
+        """``app_code``: the verdict judges the app's own code (key-stability), and the
+        expectations file describes the sample app's, so a foreign app's row has none."""
         name = scenario or sid
         if name not in scenarios_of(request.node):
             raise pytest.UsageError(f"{request.node.nodeid} records {name!r} but its "
@@ -424,7 +431,10 @@ def record(request: pytest.FixtureRequest, topology: Topology,
             verdict = Verdict(verdict="error", evidence={
                 "server_problems": problems, "checker_verdict": verdict.verdict,
                 "checker_evidence": verdict.evidence})
-        return _append(request, _result(topology, name, verdict, history))
+        result = _result(topology, name, verdict, history)
+        if app_code and coherence_options.foreign_app:
+            result = replace(result, expected=None)
+        return _append(request, result)
 
     return _record
 

@@ -2,7 +2,8 @@
 
 Two vocabularies exist.  Sharing scenarios answer how far a write travels
 (``shared``, ``eventual``, ``per-instance``, ``per-worker``, ``none``,
-``partial``).  Property scenarios answer whether a property held
+``partial``; ``key-stability`` answers how far a key is the same, with
+``stable`` for all of them).  Property scenarios answer whether a property held
 (``holds``, ``violated``).  Both may answer ``error`` (the run could not
 observe what it meant to judge) or ``unknown`` (the checker itself could
 not decide), and neither is ever turned into a pass.  :class:`Conclusion`
@@ -26,6 +27,8 @@ class Conclusion(StrEnum):
     """Every verdict a checker may return, in the order reports list them."""
 
     SHARED = "shared"
+    #: key-stability: every process computes the same key for the same call.
+    STABLE = "stable"
     HOLDS = "holds"
     EVENTUAL = "eventual"
     PER_INSTANCE = "per-instance"

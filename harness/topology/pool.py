@@ -253,7 +253,8 @@ class TopologyPool:
         config.update(extra_config or {})
         check_configured_servers(config)
         gspec = GunicornSpec(
-            app=spec.pop("app", key.app or self.app), app_root=self.app_root, cache=self.cache,
+            app=spec.pop("app", key.app or self.app),
+            app_root=spec.pop("app_root", self.app_root), cache=self.cache,
             workers=key.workers,
             worker_class=key.worker_class, preload=key.preload, config=config,
             port=self.port if not name else None, **spec,
