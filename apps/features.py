@@ -227,7 +227,7 @@ class NamedPriceList:
 # the same code would often get equal ones by chance.  A few objects kept
 # alive per pid give each worker a history of its own now, so the sample
 # shows the defect every time rather than sometimes.
-_HISTORY = [PriceList() for _ in range(os.getpid() % 8 + 1)]
+_HISTORY = [PriceList() for _ in range(os.getpid() % 64 + 1)]
 #: ``apps.features:PRICES.price`` is per-worker; ``NAMED_PRICES.price`` is stable.
 PRICES = PriceList()
 NAMED_PRICES = NamedPriceList("main")
