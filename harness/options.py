@@ -27,6 +27,7 @@ from .report.writer import check_report_dir
 from .topology.appcheck import AppInfo, check_app
 from .topology.gunicorn import WORKER_CLASSES, WorkerClass
 from .topology.pool import check_configured_servers
+from .topology.venvs import check_version
 from .workloads.settle import DEFAULT_SETTLE
 
 
@@ -130,6 +131,12 @@ OPTIONS: tuple[Option, ...] = (
            help="arguments key-stability calls NAME with: a view's endpoint and its URL "
                 "values as a JSON object, or a --memoized target and a JSON list of "
                 "arguments (repeatable)"),
+    Option(flag="--old-version", dest="old_version", metavar="VERSION",
+           help="rolling-deploy: the Flask-Caching version of the old instance, 2.4 (its "
+                "latest release) or 2.4.1 (default: the minor release before the installed one)"),
+    Option(flag="--new-version", dest="new_version", metavar="VERSION",
+           help="rolling-deploy: the Flask-Caching version of the new instance "
+                "(default: the installed one)"),
     Option(flag="--cache", dest="cache", metavar="NAME",
            help="which of the app's Flask-Caching instances to check, by the name of "
                 "the variable that holds it (needed when it has several)"),
@@ -158,6 +165,8 @@ class RunOptions:
     cache: str | None = None
     memoized: tuple[str, ...] = ()
     sample_args: dict[str, Any] = field(default_factory=dict)
+    old_version: str | None = None
+    new_version: str | None = None
     #: Set by :func:`for_app` once the app is probed: it does not install
     #: the harness routes itself, and (with no ``--backend``) it runs on its
     #: own configured cache, whose CACHE_* settings are kept here.
@@ -241,6 +250,8 @@ def build(
     cache: str | None = None,
     memoized: list[str] | tuple[str, ...] = (),
     sample_args: list[str] | tuple[str, ...] = (),
+    old_version: str | None = None,
+    new_version: str | None = None,
 ) -> RunOptions:
     """Validate raw option values into RunOptions, or raise UsageError."""
     cap, why = workers_cap()
@@ -272,6 +283,9 @@ def build(
             raise UsageError(f"--memoized {target!r} must be MODULE:QUALNAME, e.g. "
                              "apps.features:NAMED_PRICES.price")
     samples = _parse_samples(sample_args)
+    for value, flag in ((old_version, "--old-version"), (new_version, "--new-version")):
+        if value is not None:
+            check_version(value, flag)
     load_expectations().check_scenarios(list(scenarios))
     parsed = parse_config(list(config))
     _check_config(parsed)
@@ -298,6 +312,8 @@ def build(
         cache=cache,
         memoized=tuple(dict.fromkeys(memoized)),
         sample_args=samples,
+        old_version=old_version,
+        new_version=new_version,
     )
 
 

@@ -32,6 +32,9 @@ CASES = {
                          ["CACHE_DEFAULT_TIMEOUT=-5", "from 0"]),
     "not a flask app": (["--app", "json:dumps"], ["'json:dumps' is a builtins.function",
                                                   "not a Flask app"]),
+    "bad old version": (["--old-version", "latest"], ["--old-version 'latest'", "such as 2.4"]),
+    "bad memoized target": (["--memoized", "nocolon"], ["--memoized 'nocolon'", "MODULE:QUALNAME"]),
+    "bad sample args": (["--sample-args", "f=3"], ["--sample-args 'f=3'", "JSON list or object"]),
     "missing app attribute": (["--app", "apps.demo:nothere"],
                               ["Failed to find attribute 'nothere'"]),
 }

@@ -55,6 +55,10 @@ class GunicornSpec:
     app_root: Path
     #: Which of the app's Flask-Caching instances to drive; None: its only one.
     cache: str | None = None
+    #: Another environment's interpreter (rolling-deploy), and directories
+    #: its workers need on PYTHONPATH to find the harness.
+    python: str | None = None
+    pythonpath: tuple[str, ...] = ()
     workers: int = 4
     worker_class: WorkerClass = "sync"
     preload: bool = False
@@ -112,7 +116,8 @@ def worker_env(spec: GunicornSpec, socket_dir: Path) -> dict[str, str]:
     if spec.cache is not None:
         env["COHERENCE_CACHE"] = spec.cache
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(spec.app_root), *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
+        [str(spec.app_root), *spec.pythonpath,
+         *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
     )
     env["PYTHONUNBUFFERED"] = "1"
     return env
@@ -120,7 +125,7 @@ def worker_env(spec: GunicornSpec, socket_dir: Path) -> dict[str, str]:
 
 def command(spec: GunicornSpec, port: int) -> list[str]:
     cmd = [
-        sys.executable, "-m", "gunicorn",
+        spec.python or sys.executable, "-m", "gunicorn",
         "-c", str(CONF_FILE),
         "--bind", f"{HOST}:{port}",
         "--workers", str(spec.workers),
