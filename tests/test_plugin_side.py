@@ -34,7 +34,8 @@ def _pytest(*args: str, cwd: Path, timeout: float = 120,
 def test_help_shows_only_prefixed_harness_options(tmp_path: Path) -> None:
     proc = _pytest("--help", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    declared = re.findall(r"^\s+(--[\w-]+)", proc.stdout, flags=re.MULTILINE)
+    # Option lines are indented by two spaces; wrapped help text by more.
+    declared = re.findall(r"^  (?:-\w, )?(--[\w-]+)", proc.stdout, flags=re.MULTILINE)
     for opt in OPTIONS:
         # The plugin is loaded (its options are there) and none is bare.
         assert opt.pytest_flag in declared, opt.pytest_flag
