@@ -197,6 +197,42 @@ class Plain:
 PLAIN = Plain()
 
 
+# --- key stability (the key-stability scenario) ----------------------------
+
+
+class PriceList:
+    """Default repr, which embeds the address: the deliberately unstable case."""
+
+    @cache.memoize(timeout=TIMEOUT)
+    def price(self, item: int) -> int:
+        return item * 100
+
+
+class NamedPriceList:
+    """A repr that names the instance, as Flask-Caching's docs advise: the stable case."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"NamedPriceList({self.name!r})"
+
+    @cache.memoize(timeout=TIMEOUT)
+    def price(self, item: int) -> int:
+        return item * 100
+
+
+# A long-running worker's heap has a history of its own, so its objects'
+# addresses differ from another worker's; freshly forked workers importing
+# the same code would often get equal ones by chance.  A few objects kept
+# alive per pid give each worker a history of its own now, so the sample
+# shows the defect every time rather than sometimes.
+_HISTORY = [PriceList() for _ in range(os.getpid() % 64 + 1)]
+#: ``apps.features:PRICES.price`` is per-worker; ``NAMED_PRICES.price`` is stable.
+PRICES = PriceList()
+NAMED_PRICES = NamedPriceList("main")
+
+
 @app.get("/memo/plain/singleton/<x>")
 def memo_plain_singleton(x: str) -> Response:
     # ``caller`` is this worker's own singleton; ``instance`` is whichever

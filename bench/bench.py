@@ -73,7 +73,7 @@ clock, lock = time.perf_counter, threading.Lock()
 counts, busy, topologies, spans, step = collections.Counter(), collections.Counter(), {}, [], [0]
 send, close_ = client._UnixConnection.request, client._UnixConnection.close
 def request(self, method, url, body=None, *args, **kwargs):
-    kind = ("whoami" if url.startswith("/__coherence__/") else
+    kind = ("whoami" if url.endswith("/whoami") else
             "poll" if body and '"poll": true' in body else
             f"client/{step[0]}" if threading.current_thread().name.startswith(
                 "coherence-client-") else "op")

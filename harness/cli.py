@@ -12,9 +12,11 @@ environment errors, 130 when interrupted.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +28,15 @@ from . import interrupt
 from .errors import HarnessError, MissingBinary
 from .expectations import load as load_expectations
 from .expectations import profiles_markdown
-from .options import OPTIONS, PROJECT_ROOT, RunOptions, from_values
+from .options import OPTIONS, PROJECT_ROOT, SCENARIO_DIR, RunOptions, from_values, probe_app
 from .plugin import ITEM_RESULTS, OPTIONS_KEY, REPORT_PATH, RESULTS, Preset, scenario_of
 from .report import render as render_report
 from .report import terminal_table
 from .report.chromium import find as find_chromium
-from .topology.appcheck import check_app
 from .topology.kinds import KINDS, find_binary, missing_reason
 from .topology.pool import needed_servers
 from .topology.processes import ledger, reap_leftovers
 from .verdict import Result
-
-SCENARIO_DIR = PROJECT_ROOT / "scenarios"
 
 
 def _fail(message: str) -> None:
@@ -85,8 +84,8 @@ def run(**values: Any) -> None:
 
 def _run(values: dict[str, Any]) -> int:
     if not SCENARIO_DIR.is_dir():
-        _fail(f"scenario files not found at {SCENARIO_DIR}; install from a checkout "
-              "with 'pip install -e .'")
+        _fail(f"scenario files not found at {SCENARIO_DIR}; reinstall the package "
+              "(pip install flask-cache-coherence, or pip install . in a checkout)")
     for reaped in reap_leftovers():
         done = [f"stopped {len(reaped.processes)} processes ({', '.join(reaped.processes)})"
                 if reaped.processes else "", f"removed {len(reaped.dirs)} directories"
@@ -94,12 +93,14 @@ def _run(values: dict[str, Any]) -> int:
         click.echo(f"coherence: cleaned up after an earlier run (pid {reaped.run_pid}) that "
                    f"did not finish: {'; '.join(d for d in done if d)}", err=True)
     try:
-        if not values["backends"]:
-            values["backends"] = _default_backends()
         values["report_dir"] = Path(values["report_dir"]).resolve()
-        options = from_values(values.get)
+        backends_given = bool(values["backends"])
+        options = probe_app(from_values(values.get), backends_given=backends_given)
+        if not backends_given and not options.foreign_app:
+            chosen = _default_backends()
+            options = replace(options, backends=tuple(
+                b for b in options.backends if b.name in chosen))
         _require_binaries(options)
-        check_app(options.app, options.app_root)
     except HarnessError as exc:
         _fail(str(exc))
     if interrupt.requested() is not None:
@@ -119,6 +120,8 @@ def _default_backends() -> tuple[str, ...]:
 
 
 def _require_binaries(options: RunOptions) -> None:
+    if options.own_cache:
+        return  # the app's own servers: probe_app has checked they answer
     for b in options.backends:
         for kind in needed_servers(b, options.config):
             if find_binary(kind) is None:
@@ -214,9 +217,14 @@ class _Progress:
 
 def _run_pytest(options: RunOptions) -> int:
     # --assert=plain: the CLI has already imported the plugin and xprocess,
-    # which pytest could otherwise only warn it cannot rewrite.
+    # which pytest could otherwise only warn it cannot rewrite.  -c and
+    # --confcutdir: an installed copy of scenarios/ sits in site-packages,
+    # whose parents (a user's project holding the venv) may have a pytest
+    # config or conftest.py of their own; -W error is the checkout's
+    # filterwarnings, which is no longer read.
     args = [str(SCENARIO_DIR), "-p", "no:randomly", "--assert=plain",
-            "--rootdir", str(PROJECT_ROOT)]
+            "--rootdir", str(PROJECT_ROOT), "-c", os.devnull,
+            "--confcutdir", str(PROJECT_ROOT), "-W", "error"]
     progress = _Progress(left_out=() if options.scenarios else load_expectations().opt_in)
     with tempfile.TemporaryDirectory(prefix="coherence-cache-") as cache_dir:
         # xprocess keeps its pid files in pytest's cache dir; a private one
@@ -271,6 +279,26 @@ def report_(path: Path) -> None:
             click.echo(f"report: {written}")
     if rendered.png_problem is not None:
         click.echo(f"coherence: report.png not written: {rendered.png_problem}", err=True)
+
+
+@main.command(name="diff")
+@click.argument("old", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+def diff_(old: Path, new: Path) -> None:
+    """Compare two runs' verdicts (report.json files or run directories).
+
+    Prints each side's versions and every row whose verdict changed or that
+    only one run has; exits 1 when any verdict got worse (see harness.diff).
+    """
+    from .diff import run as run_diff
+
+    try:
+        text, code = run_diff(old, new)
+    except HarnessError as exc:
+        _fail(str(exc))
+        return
+    click.echo(text)
+    sys.exit(code)
 
 
 @main.command(name="list")

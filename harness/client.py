@@ -18,6 +18,11 @@ from typing import Any
 
 from .history import SWALLOWED, Meta, Op, OpType
 
+#: Every harness route sits under this prefix; an app with a route of its own
+#: there is refused before boot (:func:`harness.app.describe`), so the two
+#: can never collide.
+ROUTE_PREFIX = "/__coherence__"
+
 #: Per-request timeout: generous for a loopback round trip, short enough that
 #: a wedged worker fails the scenario quickly instead of hanging the run.
 REQUEST_TIMEOUT = 10.0
@@ -136,7 +141,7 @@ class WorkerClient:
     socket_path: str
 
     def whoami(self, *, timeout: float = REQUEST_TIMEOUT) -> Reply:
-        return request(self.socket_path, "GET", "/__coherence__/whoami", timeout=timeout)
+        return request(self.socket_path, "GET", f"{ROUTE_PREFIX}/whoami", timeout=timeout)
 
     def op(self, f: str, key: str | None = None, *, meta: Meta | None = None,
            **args: Any) -> Op:
@@ -146,7 +151,8 @@ class WorkerClient:
         op only.  ``ok`` carries the cache's return value; ``fail`` and ``info``
         follow the table in :mod:`harness.history`.
         """
-        ex = exchange(self.socket_path, self.pid, "POST", f"/ops/{f}", {"key": key, **args})
+        ex = exchange(self.socket_path, self.pid, "POST", f"{ROUTE_PREFIX}/ops/{f}",
+                      {"key": key, **args})
         value = ex.body.get("result")
         kind, error = ex.type, ex.error
         if kind == "ok" and swallowed(f, value):

@@ -15,7 +15,7 @@ import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -24,11 +24,30 @@ from .backends import Backend, ServerKind
 from .errors import UsageError
 from .expectations import load as load_expectations
 from .report.writer import check_report_dir
+from .topology.appcheck import AppInfo, check_app
 from .topology.gunicorn import WORKER_CLASSES, WorkerClass
+from .topology.pool import check_configured_servers
+from .topology.venvs import check_version
 from .workloads.settle import DEFAULT_SETTLE
 
-#: The project checkout, which holds ``apps/`` and ``scenarios/``.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+def _project_root() -> Path:
+    """The checkout when running from one, else the copy the wheel carries.
+
+    A checkout (``pip install -e .``) is told by its pyproject.toml beside
+    ``harness/``; an installed wheel has ``apps/`` and ``scenarios/`` under
+    ``harness/_bundle/`` (mapped in pyproject.toml), and no pyproject.toml
+    next to site-packages' ``harness/``.
+    """
+    here = Path(__file__).resolve().parent
+    if (here.parent / "pyproject.toml").is_file() and (here.parent / "scenarios").is_dir():
+        return here.parent
+    return here / "_bundle"
+
+
+#: Where ``apps/`` and ``scenarios/`` are: the checkout, or the wheel's copy.
+PROJECT_ROOT = _project_root()
+SCENARIO_DIR = PROJECT_ROOT / "scenarios"
 DEFAULT_APP = "apps.features:app"
 
 #: Longest settle window: a write that needs longer than this to show up on
@@ -44,6 +63,10 @@ WORKERS_PER_CPU = 8
 MIB_PER_WORKER = 100
 
 
+#: What the pytest plugin puts before every option's name; the CLI keeps the short names.
+PYTEST_PREFIX = "--coherence-"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Option:
     """One option of a run, as both front doors declare it."""
@@ -57,6 +80,22 @@ class Option:
     flag_only: bool = False
     choices: tuple[str, ...] | None = None
     metavar: str | None = None
+
+    @property
+    def pytest_flag(self) -> str:
+        """The flag in pytest, where bare names such as ``--workers`` belong to others.
+
+        Every pytest session in an environment that has this package
+        installed sees the plugin's options, and pytest stops at start-up
+        when two plugins declare the same flag (pytest-parallel has
+        ``--workers``), so there each option carries :data:`PYTEST_PREFIX`.
+        """
+        return PYTEST_PREFIX + self.flag.removeprefix("--")
+
+    @property
+    def pytest_dest(self) -> str:
+        """The attribute in pytest's namespace: pytest refuses two options with one dest."""
+        return self.pytest_flag.removeprefix("--").replace("-", "_")
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -83,7 +122,24 @@ OPTIONS: tuple[Option, ...] = (
     Option(flag="--port", dest="port", type=int,
            help="TCP port for gunicorn's shared listener (default: a free one)"),
     Option(flag="--app", dest="app", default=DEFAULT_APP, metavar="MODULE:NAME",
-           help=f"app to serve for the key-operation scenarios (default {DEFAULT_APP})"),
+           help=f"app to check: MODULE:NAME or 'MODULE:create_app()', any Flask app "
+                f"with a Flask-Caching instance, unchanged (default {DEFAULT_APP})"),
+    Option(flag="--memoized", dest="memoized", multiple=True, metavar="MODULE:QUALNAME",
+           help="a @cache.memoize function or method whose keys key-stability compares "
+                "across workers and instances, e.g. mypkg.models:catalog.price (repeatable)"),
+    Option(flag="--sample-args", dest="sample_args", multiple=True, metavar="NAME=JSON",
+           help="arguments key-stability calls NAME with: a view's endpoint and its URL "
+                "values as a JSON object, or a --memoized target and a JSON list of "
+                "arguments (repeatable)"),
+    Option(flag="--old-version", dest="old_version", metavar="VERSION",
+           help="rolling-deploy: the Flask-Caching version of the old instance, 2.4 (its "
+                "latest release) or 2.4.1 (default: the minor release before the installed one)"),
+    Option(flag="--new-version", dest="new_version", metavar="VERSION",
+           help="rolling-deploy: the Flask-Caching version of the new instance "
+                "(default: the installed one)"),
+    Option(flag="--cache", dest="cache", metavar="NAME",
+           help="which of the app's Flask-Caching instances to check, by the name of "
+                "the variable that holds it (needed when it has several)"),
     Option(flag="--allow-destructive", dest="allow_destructive", flag_only=True, default=False,
            help="also run scenarios that clear or flush a cache server or directory the "
                 "harness did not start (named by --config)"),
@@ -106,6 +162,17 @@ class RunOptions:
     app: str = DEFAULT_APP
     app_root: Path = PROJECT_ROOT
     allow_destructive: bool = False
+    cache: str | None = None
+    memoized: tuple[str, ...] = ()
+    sample_args: dict[str, Any] = field(default_factory=dict)
+    old_version: str | None = None
+    new_version: str | None = None
+    #: Set by :func:`for_app` once the app is probed: it does not install
+    #: the harness routes itself, and (with no ``--backend``) it runs on its
+    #: own configured cache, whose CACHE_* settings are kept here.
+    foreign_app: bool = False
+    own_cache: bool = False
+    app_cache_config: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_config(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
@@ -180,6 +247,11 @@ def build(
     port: int | None = None,
     app: str = DEFAULT_APP,
     allow_destructive: bool = False,
+    cache: str | None = None,
+    memoized: list[str] | tuple[str, ...] = (),
+    sample_args: list[str] | tuple[str, ...] = (),
+    old_version: str | None = None,
+    new_version: str | None = None,
 ) -> RunOptions:
     """Validate raw option values into RunOptions, or raise UsageError."""
     cap, why = workers_cap()
@@ -203,7 +275,17 @@ def build(
         raise UsageError(f"--port {port!r} must be between 1 and 65535")
     module, sep, attr = app.partition(":")
     if not sep or not module or not attr:
-        raise UsageError(f"--app {app!r} must be MODULE:NAME, e.g. apps.demo:app")
+        raise UsageError(f"--app {app!r} must be MODULE:NAME or 'MODULE:create_app()', "
+                         "e.g. apps.demo:app")
+    for target in memoized:
+        module, sep, qualname = target.partition(":")
+        if not sep or not module or not qualname:
+            raise UsageError(f"--memoized {target!r} must be MODULE:QUALNAME, e.g. "
+                             "apps.features:NAMED_PRICES.price")
+    samples = _parse_samples(sample_args)
+    for value, flag in ((old_version, "--old-version"), (new_version, "--new-version")):
+        if value is not None:
+            check_version(value, flag)
     load_expectations().check_scenarios(list(scenarios))
     parsed = parse_config(list(config))
     _check_config(parsed)
@@ -227,7 +309,58 @@ def build(
         port=port,
         app=app,
         allow_destructive=allow_destructive,
+        cache=cache,
+        memoized=tuple(dict.fromkeys(memoized)),
+        sample_args=samples,
+        old_version=old_version,
+        new_version=new_version,
     )
+
+
+def _parse_samples(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    samples: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        try:
+            value = json.loads(raw) if sep else None
+        except ValueError:
+            value = None
+        if not name.strip() or not isinstance(value, list | dict):
+            raise UsageError(f"--sample-args {pair!r} must be NAME=JSON with a JSON list or "
+                             "object, e.g. --sample-args 'price=[3]' or "
+                             "--sample-args 'item={\"item_id\": 7}'")
+        samples[name.strip()] = value
+    return samples
+
+
+def probe_app(options: RunOptions, *, backends_given: bool) -> RunOptions:
+    """Check ``--app`` before anything boots, and fit the options to it (:func:`for_app`).
+
+    A foreign app's own cache server, which the harness does not start, must
+    answer now rather than as workers that fail to boot.
+    """
+    info = check_app(options.app, options.app_root, cache=options.cache)
+    options = for_app(options, info, backends_given=backends_given)
+    if options.own_cache:
+        check_configured_servers(options.app_cache_config)
+    return options
+
+
+def for_app(options: RunOptions, info: AppInfo, *, backends_given: bool) -> RunOptions:
+    """``options`` for the probed app.
+
+    A foreign app given no ``--backend`` is checked on the cache it
+    configures itself: one backend, named as its CACHE_TYPE, with no server
+    started and nothing overridden but ``--config``.
+    """
+    if not info.foreign:
+        return options
+    if backends_given or info.cache_type is None:
+        return replace(options, foreign_app=True)
+    pythonpath = [str(PROJECT_ROOT), *_backends.pythonpath_entries()]
+    own = _backends.resolve(info.cache_type, pythonpath=pythonpath)
+    return replace(options, foreign_app=True, own_cache=True, backends=(own,),
+                   app_cache_config={**info.cache_config, **options.config})
 
 
 def from_values(get: Callable[[str], Any]) -> RunOptions:

@@ -1,10 +1,14 @@
 """The pytest plugin: options, fixtures and hooks that wire the library.
 
-Registered through the ``pytest11`` entry point.  It owns no scenario or
-server logic: options become :class:`~harness.options.RunOptions`, the
-``topology`` fixture asks a :class:`~harness.topology.pool.TopologyPool`,
-and results go to :mod:`harness.report`.  The ``coherence`` CLI runs the
-same scenario files through this plugin.
+Registered through the ``pytest11`` entry point, so it is loaded into every
+pytest session of an environment that has the package; it stays inert there
+(see :func:`wanted`) unless the session runs the scenarios, names one of its
+``--coherence-*`` options or ``-p harness.plugin``, or a test asks for one
+of its fixtures.  It owns no scenario or server logic: options become
+:class:`~harness.options.RunOptions`, the ``topology`` fixture asks a
+:class:`~harness.topology.pool.TopologyPool`, and results go to
+:mod:`harness.report`.  The ``coherence`` CLI runs the same scenario files
+through this plugin.
 """
 
 from __future__ import annotations
@@ -24,8 +28,7 @@ from .errors import HarnessError
 from .expectations import FILE as EXPECTATIONS_FILE
 from .expectations import load as load_expectations
 from .history import History
-from .options import OPTIONS, RunOptions, from_values
-from .topology.appcheck import check_app
+from .options import OPTIONS, SCENARIO_DIR, RunOptions, from_values, probe_app
 from .topology.kinds import find_binary, missing_reason
 from .topology.pool import Topology, TopologyKey, TopologyPool
 from .topology.processes import ledger
@@ -37,6 +40,11 @@ REPORT_PATH = pytest.StashKey[Path]()
 ITEM_RESULTS = pytest.StashKey[list[Result]]()
 PROGRESS = pytest.StashKey["_Completion"]()
 INSTALLED = pytest.StashKey[bool]()
+ACTIVE = pytest.StashKey[bool]()
+
+#: The fixtures whose use switches the plugin on in a session that did not ask at start-up.
+FIXTURES = frozenset({"topology", "topology_key", "coherence_options", "coherence_pool",
+                      "launch", "record"})
 
 
 class Preset:
@@ -60,7 +68,7 @@ def _preset(config: pytest.Config) -> Preset | None:
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("coherence", "multi-process cache coherence")
     for opt in OPTIONS:
-        kwargs: dict[str, Any] = {"dest": opt.dest, "help": opt.help}
+        kwargs: dict[str, Any] = {"dest": opt.pytest_dest, "help": opt.help}
         if opt.flag_only:
             kwargs["action"] = "store_true"
         elif opt.multiple:
@@ -72,7 +80,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             kwargs["choices"] = list(opt.choices)
         if opt.metavar:
             kwargs["metavar"] = opt.metavar
-        g.addoption(opt.flag, **kwargs)
+        g.addoption(opt.pytest_flag, **kwargs)
 
 
 def _session_options(config: pytest.Config) -> RunOptions:
@@ -80,17 +88,52 @@ def _session_options(config: pytest.Config) -> RunOptions:
     if preset is not None:
         return preset.options
 
+    flags = {opt.dest: opt.pytest_dest for opt in OPTIONS}
+
     def get(dest: str) -> Any:
-        value = config.getoption(dest)
+        value = config.getoption(flags[dest])
         if dest == "report_dir" and value is None:
             # pytest runs from anywhere inside the checkout; reports go to its root.
             return config.rootpath / "reports"
         return value
 
-    return from_values(get)
+    given = bool(config.getoption(next(o.pytest_dest for o in OPTIONS if o.dest == "backends")))
+    return probe_app(from_values(get), backends_given=given)
+
+
+def wanted(config: pytest.Config) -> bool:
+    """Whether this session asked for the plugin at start-up.
+
+    It did when the CLI drives it, when ``-p harness.plugin`` (or
+    ``PYTEST_PLUGINS``) names it, when any ``--coherence-*`` option is
+    given, or when a path it collects is, or holds, the scenario files.
+    """
+    if _preset(config) is not None:
+        return True
+    named = [*(config.getoption("plugins", None) or []),
+             *os.environ.get("PYTEST_PLUGINS", "").split(",")]
+    if __name__ in (n.strip() for n in named):
+        return True
+    if any(config.getoption(o.pytest_dest, None) not in (None, [], False) for o in OPTIONS):
+        return True
+    base = config.invocation_params.dir
+    for arg in config.args:
+        path = (base / arg.split("::", 1)[0]).resolve()
+        if path == SCENARIO_DIR or SCENARIO_DIR in path.parents or path in SCENARIO_DIR.parents:
+            return True
+    return False
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if wanted(config):
+        activate(config)
+
+
+def activate(config: pytest.Config) -> None:
+    """Switch the plugin on for this session: options, the run's ledger, signal handling."""
+    if config.stash.get(ACTIVE, False):
+        return
+    config.stash[ACTIVE] = True
     config.addinivalue_line("markers", "scenario(*ids): the stable scenario ids a test reports "
                                        "under, its main one first")
     config.addinivalue_line("markers", "app(MODULE:NAME): the app whose routes a scenario needs")
@@ -186,6 +229,11 @@ def _keys(options: RunOptions) -> list[TopologyKey]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     marker = metafunc.definition.get_closest_marker("scenario")
+    if not metafunc.config.stash.get(ACTIVE, False):
+        if marker is None and not FIXTURES & set(metafunc.fixturenames):
+            return
+        # A test of the user's own suite asked for the topology fixtures.
+        activate(metafunc.config)
     if marker is not None:
         known = load_expectations().scenarios
         for sid in marker.args:
@@ -222,6 +270,8 @@ def scenario_of(item: pytest.Item) -> str | None:
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
+    if not config.stash.get(ACTIVE, False):
+        return
     options = config.stash[OPTIONS_KEY]
     # Named scenarios run whatever their default; without --scenario, the
     # opt-in ones (default = false in the expectations file) are left out.
@@ -269,12 +319,11 @@ def coherence_options(request: pytest.FixtureRequest) -> RunOptions:
 def coherence_pool(request: pytest.FixtureRequest, xprocess: Any,
                    coherence_options: RunOptions) -> Iterator[TopologyPool]:
     """Every process of the run; all are stopped when the session ends."""
-    if _preset(request.config) is None:
-        check_app(coherence_options.app, coherence_options.app_root)
     pool = TopologyPool(
         xprocess=xprocess, app=coherence_options.app, app_root=coherence_options.app_root,
         user_config=coherence_options.config, port=coherence_options.port,
-        log_dir=coherence_options.report_dir / "logs",
+        log_dir=coherence_options.report_dir / "logs", own_cache=coherence_options.own_cache,
+        cache=coherence_options.cache,
     )
     try:
         yield pool
@@ -305,6 +354,10 @@ def topology(request: pytest.FixtureRequest, coherence_pool: TopologyPool,
             if os.environ.get("CI", "").lower() == "true":
                 pytest.fail(f"{reason}; CI must install it")
             pytest.skip(reason)
+    app_marker = request.node.get_closest_marker("app")
+    if coherence_options.foreign_app and app_marker is not None:
+        pytest.skip(f"needs the feature routes of the sample app {app_marker.args[0]}, which "
+                    f"--app {coherence_options.app} does not have")
     foreign = coherence_pool.foreign_storage(topology_key.backend)
     if foreign and request.node.get_closest_marker("destructive") \
             and not coherence_options.allow_destructive:
@@ -328,7 +381,7 @@ def topology(request: pytest.FixtureRequest, coherence_pool: TopologyPool,
 class Launch(Protocol):
     def __call__(self, name: str, *, workers: int | None = None, preload: bool | None = None,
                  config: dict[str, Any] | None = None, app: str | None = None,
-                 private_servers: bool = False) -> Topology: ...
+                 private_servers: bool = False, app_root: Path | None = None) -> Topology: ...
 
 
 @pytest.fixture
@@ -342,11 +395,14 @@ def launch(coherence_pool: TopologyPool, topology: Topology) -> Iterator[Launch]
     try:
         def _launch(name: str, *, workers: int | None = None, preload: bool | None = None,
                     config: dict[str, Any] | None = None, app: str | None = None,
-                    private_servers: bool = False) -> Topology:
+                    private_servers: bool = False, app_root: Path | None = None) -> Topology:
             key = topology.key
             key = replace(key, workers=workers if workers is not None else key.workers,
                           preload=preload if preload is not None else key.preload)
             spec: dict[str, Any] = {"app": app} if app else {}
+            if app_root is not None:
+                # Another working directory and path to the same code.
+                spec["app_root"] = app_root
             return coherence_pool.start(key, name=name, stack=stack, config=config,
                                         private_servers=private_servers, **spec)
 
@@ -356,16 +412,19 @@ def launch(coherence_pool: TopologyPool, topology: Topology) -> Iterator[Launch]
 
 
 @pytest.fixture
-def record(request: pytest.FixtureRequest, topology: Topology,
-           coherence_pool: TopologyPool) -> Callable[[Verdict], Result]:
+def record(request: pytest.FixtureRequest, topology: Topology, coherence_pool: TopologyPool,
+           coherence_options: RunOptions) -> Callable[..., Result]:
     """Turn this test's verdict into a report row, compared to the expectations file."""
     sid = scenario_of(request.node)
     if sid is None:
         raise pytest.UsageError(f"{request.node.nodeid} needs @pytest.mark.scenario('<id>')")
 
     def _record(verdict: Verdict, *, scenario: str | None = None,
-                history: History | None = None, ran_on: Topology | None = None) -> Result:
-        """``ran_on``: the instance the scenario ran on, when it started its own."""
+                history: History | None = None, ran_on: Topology | None = None,
+                app_code: bool = False) -> Result:
+        """``ran_on``: the instance the scenario ran on, when it started its own.
+        ``app_code``: the verdict judges the app's own code (key-stability), and the
+        expectations file describes the sample app's, so a foreign app's row has none."""
         name = scenario or sid
         if name not in scenarios_of(request.node):
             raise pytest.UsageError(f"{request.node.nodeid} records {name!r} but its "
@@ -387,6 +446,8 @@ def record(request: pytest.FixtureRequest, topology: Topology,
         result = _result(topology, name, verdict, history)
         if ran_on is not None:
             result = replace(result, topology=ran_on.describe())
+        if app_code and coherence_options.foreign_app:
+            result = replace(result, expected=None)
         return _append(request, result)
 
     return _record
@@ -439,7 +500,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         results, options.report_dir, environment=environment.describe(),
         run={"workers": options.workers, "worker_classes": list(options.worker_classes),
              "preload": options.preload, "settle_s": options.settle, "app": options.app,
-             "allow_destructive": options.allow_destructive},
+             "allow_destructive": options.allow_destructive, "cache": options.cache,
+             "own_cache": options.own_cache},
         partial_reason=partial,
     )
 

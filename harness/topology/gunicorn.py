@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..client import WorkerClient
+from ..client import ROUTE_PREFIX, WorkerClient
 from ..errors import BootError
 from .ports import HOST, ensure_free, free_port
 from .processes import ledger, set_pdeathsig
@@ -37,6 +37,8 @@ BOOT_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 
 CONF_FILE = Path(__file__).with_name("gunicorn_conf.py")
+#: What gunicorn serves: the user's app plus the harness routes (see harness.wrap).
+WRAPPER = "harness.wrap:app"
 
 # Variables gunicorn or the app would read on their own, changing what we
 # start behind our back (gunicorn/config.py reads GUNICORN_CMD_ARGS; PORT sets the bind).
@@ -47,8 +49,16 @@ _SCRUBBED = ("GUNICORN_CMD_ARGS", "PORT", "WEB_CONCURRENCY", "PYTHONSTARTUP")
 class GunicornSpec:
     """Everything that decides how a gunicorn instance is started."""
 
+    #: The app as the user named it (``mod:app`` or ``mod:create_app()``);
+    #: gunicorn serves it through :mod:`harness.wrap`.
     app: str
     app_root: Path
+    #: Which of the app's Flask-Caching instances to drive; None: its only one.
+    cache: str | None = None
+    #: Another environment's interpreter (rolling-deploy), and directories
+    #: its workers need on PYTHONPATH to find the harness.
+    python: str | None = None
+    pythonpath: tuple[str, ...] = ()
     workers: int = 4
     worker_class: WorkerClass = "sync"
     preload: bool = False
@@ -101,8 +111,13 @@ def worker_env(spec: GunicornSpec, socket_dir: Path) -> dict[str, str]:
     for key, value in spec.config.items():
         env[f"FLASK_{key}"] = json.dumps(value)
     env["COHERENCE_SOCKET_DIR"] = str(socket_dir)
+    env["COHERENCE_APP"] = spec.app
+    env.pop("COHERENCE_CACHE", None)
+    if spec.cache is not None:
+        env["COHERENCE_CACHE"] = spec.cache
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(spec.app_root), *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
+        [str(spec.app_root), *spec.pythonpath,
+         *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
     )
     env["PYTHONUNBUFFERED"] = "1"
     return env
@@ -110,7 +125,7 @@ def worker_env(spec: GunicornSpec, socket_dir: Path) -> dict[str, str]:
 
 def command(spec: GunicornSpec, port: int) -> list[str]:
     cmd = [
-        sys.executable, "-m", "gunicorn",
+        spec.python or sys.executable, "-m", "gunicorn",
         "-c", str(CONF_FILE),
         "--bind", f"{HOST}:{port}",
         "--workers", str(spec.workers),
@@ -127,7 +142,7 @@ def command(spec: GunicornSpec, port: int) -> list[str]:
         cmd.append("--preload")
     if spec.max_requests:
         cmd += ["--max-requests", str(spec.max_requests)]
-    return [*cmd, spec.app]
+    return [*cmd, WRAPPER]
 
 
 @contextmanager
@@ -224,8 +239,8 @@ def _await_workers(
             if reply.status == 404:
                 raise BootError(
                     f"app {g.spec.app!r} does not serve the harness routes "
-                    "(/__coherence__/whoami, /ops/<op>); call "
-                    "harness.app.install(app, cache) in it, as apps/demo.py does",
+                    f"({ROUTE_PREFIX}/whoami); check that it is served through "
+                    "harness.wrap, which adds them",
                     log=g.log,
                 )
             if reply.status == 200 and reply.pid == pid:

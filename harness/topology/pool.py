@@ -94,6 +94,11 @@ class TopologyPool:
     #: Where a failed boot's log is copied, so the message can name a file
     #: that still exists when it is read.
     log_dir: Path | None = None
+    #: A foreign app on the cache it configures itself: the harness starts no
+    #: server and sets no backend config, only ``user_config``.
+    own_cache: bool = False
+    #: Which of a foreign app's Flask-Caching instances to drive.
+    cache: str | None = None
     _stack: ExitStack = field(default_factory=ExitStack)
     _servers: dict[tuple[ServerKind, int], Deployment] = field(default_factory=dict)
     _current: tuple[TopologyKey, Topology, ExitStack] | None = None
@@ -131,6 +136,8 @@ class TopologyPool:
         return Deployment(kind=k, size=size, nodes=nodes, launcher=launcher)
 
     def needed_servers(self, backend: Backend) -> tuple[ServerKind, ...]:
+        if self.own_cache:
+            return ()
         return needed_servers(backend, self.user_config)
 
     def foreign_storage(self, backend: Backend) -> str | None:
@@ -139,6 +146,8 @@ class TopologyPool:
         Such storage belongs to someone else: the harness did not start it,
         so it must not clear it without ``--allow-destructive``.
         """
+        if self.own_cache:
+            return f"the app's own {backend.name}"
         named = [f"{k}={self.user_config[k]!r}" for kind in backend.servers
                  for k in KINDS[kind].user_keys if k in self.user_config]
         if "CACHE_DIR" in self.user_config and (backend.name == "FileSystemCache"
@@ -270,12 +279,15 @@ class TopologyPool:
         server_config: dict[str, Any] = {}
         for deployment in servers.values():
             server_config.update(deployment.config())
-        config = key.backend.cache_config(cache_dir=str(cache_dir), server_config=server_config)
+        config = {} if self.own_cache else key.backend.cache_config(
+            cache_dir=str(cache_dir), server_config=server_config)
         config.update(self.user_config)
         config.update(extra_config or {})
         check_configured_servers(config)
         gspec = GunicornSpec(
-            app=spec.pop("app", key.app or self.app), app_root=self.app_root, workers=key.workers,
+            app=spec.pop("app", key.app or self.app),
+            app_root=spec.pop("app_root", self.app_root), cache=self.cache,
+            workers=key.workers,
             worker_class=key.worker_class, preload=key.preload, config=config,
             port=self.port if not name else None, **spec,
         )

@@ -1,0 +1,148 @@
+"""Virtualenvs with another Flask-Caching version, built once and kept in the user's cache.
+
+The ``rolling-deploy`` scenario runs the same app under two Flask-Caching
+versions at once, as a rolling deploy does.  Each version gets a venv under
+``$XDG_CACHE_HOME/flask-cache-coherence/venvs/`` (``~/.cache/...``), holding
+that Flask-Caching and, pinned to what this environment has, everything
+else a worker imports (Flask, cachelib, gunicorn, gevent, the Redis and
+memcached clients), so the version is the only difference.  The harness
+itself is not installed there: the workers find it through a directory on
+PYTHONPATH that holds only a link to this ``harness`` package, so the venv's
+own site-packages (and its Flask-Caching) are the ones imported.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from ..errors import HarnessError, UsageError
+from .processes import ledger, set_pdeathsig
+
+#: Longest a venv build may take: pip resolving and unpacking about 20
+#: wheels, from its cache after the first time (about 10 s here).
+BUILD_TIMEOUT = 600.0
+#: Packages a worker imports, pinned to this environment's versions.
+PINNED = ("flask", "cachelib", "gunicorn", "gevent", "redis", "python-memcached")
+
+_VERSION = re.compile(r"^\d+\.\d+(\.\d+)?$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Venv:
+    """A venv's interpreter and the Flask-Caching version it holds."""
+
+    python: Path
+    flask_caching: str
+
+
+def installed() -> str:
+    """This environment's Flask-Caching version."""
+    return version("flask-caching")
+
+
+def previous_minor(current: str) -> str:
+    """``2.5.1`` -> ``2.4``: the release line before ``current``'s."""
+    major, minor = (int(p) for p in current.split(".")[:2])
+    if minor == 0:
+        raise UsageError(f"Flask-Caching {current} has no earlier minor release in its "
+                         f"major version; pass --old-version, e.g. --old-version {major - 1}.0")
+    return f"{major}.{minor - 1}"
+
+
+def check_version(value: str, option: str) -> str:
+    if not _VERSION.match(value):
+        raise UsageError(f"{option} {value!r} must be a Flask-Caching version such as 2.4 "
+                         "(its latest release) or 2.4.1")
+    return value
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "flask-cache-coherence" / "venvs"
+
+
+def _spec(wanted: str) -> str:
+    return f"flask-caching=={wanted}.*" if wanted.count(".") == 1 else f"flask-caching=={wanted}"
+
+
+def _pins() -> list[str]:
+    pins = []
+    for name in PINNED:
+        try:
+            pins.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            continue
+    return pins
+
+
+def ensure(wanted: str, *, root: Path | None = None) -> Venv:
+    """The venv for Flask-Caching ``wanted`` (``2.4`` or ``2.4.1``), built if missing."""
+    tag = f"py{sys.version_info.major}.{sys.version_info.minor}"
+    pins = _pins()
+    name = f"fc{wanted}-" + "-".join(p.replace("==", "") for p in pins) + f"-{tag}"
+    target = (root or cache_root()) / re.sub(r"[^\w.-]", "_", name)
+    python = target / "bin" / "python"
+    if not python.exists():
+        _build(target, [_spec(wanted), *pins])
+    return Venv(python=python, flask_caching=_version_in(python))
+
+
+def _build(target: Path, requirements: list[str]) -> None:
+    # Built beside its final place and renamed, so a run that dies half-way
+    # (or a second run building the same venv) never leaves a broken one.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        _run([sys.executable, "-m", "venv", "--without-pip", str(tmp)], what="venv")
+        _run([sys.executable, "-m", "pip", "--python", str(tmp / "bin" / "python"), "install",
+              "-q", *requirements], what="pip install " + " ".join(requirements))
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not (target / "bin" / "python").exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run(cmd: list[str], *, what: str) -> str:
+    with ledger().starting():
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                                preexec_fn=set_pdeathsig)
+        ledger().spawned(proc, what=what)
+    try:
+        out, _ = proc.communicate(timeout=BUILD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise HarnessError(f"{what} took longer than {BUILD_TIMEOUT:g}s") from None
+    finally:
+        if proc.poll() is not None:
+            ledger().reaped(proc.pid)
+    if proc.returncode != 0:
+        last = (out.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        raise HarnessError(f"{what} failed: {last}; check the version exists "
+                           "(pip index versions flask-caching) and that PyPI is reachable")
+    return out
+
+
+def _version_in(python: Path) -> str:
+    return _run([str(python), "-c", "import importlib.metadata as m; "
+                 "print(m.version('flask-caching'))"], what="version check").strip()
+
+
+def harness_path(scratch: Path) -> Path:
+    """A directory to put on a venv's PYTHONPATH: only a link to this ``harness`` package."""
+    here = Path(__file__).resolve().parent.parent
+    (scratch / "harness").symlink_to(here, target_is_directory=True)
+    return scratch

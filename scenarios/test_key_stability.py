@@ -1,0 +1,26 @@
+"""Scenario ``key-stability``: does every process compute the same cache key for the same call?
+
+Every worker of the run's instance, and of a second instance started from
+another working directory through another absolute path to the same code,
+computes the keys of the app's ``@cache.cached`` views and of the
+``--memoized`` functions (for the sample app: its deliberately unstable
+``PRICES.price`` and stable ``NAMED_PRICES.price``).  Keys that differ are
+entries other processes never read, whatever the backend.
+"""
+
+import pytest
+
+from harness.checkers import keystability as checker
+from harness.plugin import assert_expected
+from harness.workloads import keystability as workload
+
+
+@pytest.mark.scenario("key-stability")
+def test_key_stability(topology, coherence_options, coherence_pool, launch, record):
+    memoized, samples = workload.targets(coherence_options)
+    here = workload.collect(topology.workers, memoized=memoized, samples=samples)
+    spec = topology.gunicorn.spec
+    copy = workload.elsewhere(coherence_pool.scratch("key-stability"), spec.app, spec.app_root)
+    other = launch("key-stability-elsewhere", app_root=copy)
+    there = workload.collect(other.workers, memoized=memoized, samples=samples)
+    assert_expected(record(checker.check([here, there]), app_code=True))

@@ -1,0 +1,44 @@
+"""Scenario ``rolling-deploy``: old and new Flask-Caching side by side on one backend.
+
+During a rolling deploy, workers of the old release and of the new one
+serve at once.  Two instances of the sample app, each from its own
+virtualenv (built once, kept under the user's cache directory), share the
+run's backend; each writes a plain ``set``, a cached view and a memoized
+result, and the other reads them.  Opt-in (``--scenario rolling-deploy``):
+the first run builds a venv, which needs PyPI.
+"""
+
+from contextlib import ExitStack
+from dataclasses import replace
+
+import pytest
+
+from harness.checkers import rolling as checker
+from harness.plugin import assert_expected
+from harness.topology import venvs
+from harness.workloads import rolling as workload
+from harness.workloads.features import FEATURES_APP
+
+pytestmark = pytest.mark.app(FEATURES_APP)
+
+
+@pytest.mark.scenario("rolling-deploy")
+def test_rolling_deploy(topology, coherence_options, coherence_pool, record):
+    current = venvs.installed()
+    old = venvs.ensure(coherence_options.old_version or venvs.previous_minor(current))
+    new = venvs.ensure(coherence_options.new_version) if coherence_options.new_version else None
+    versions = {"old": old.flask_caching, "new": new.flask_caching if new else current}
+    scratch = coherence_pool.scratch(f"rolling-{topology.key.label}")
+    path = (str(venvs.harness_path(scratch)),)
+    shared = {"CACHE_DIR": str(scratch / "cache")}
+    key = replace(topology.key, workers=1)
+    with ExitStack() as stack:
+        sides = {
+            "old": coherence_pool.start(key, name="rolling-old", stack=stack, config=shared,
+                                        python=str(old.python), pythonpath=path),
+            "new": coherence_pool.start(key, name="rolling-new", stack=stack, config=shared,
+                                        **({"python": str(new.python), "pythonpath": path}
+                                           if new else {})),
+        }
+        history, facts = workload.run({side: t.workers[0] for side, t in sides.items()})
+    assert_expected(record(checker.check(facts, versions), history=history))
