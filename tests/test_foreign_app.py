@@ -24,6 +24,8 @@ def test_factory_app_gets_verdicts_for_its_own_backend(cli, tmp_path: Path) -> N
               "--scenario", "clear", env={"PYTHONPATH": FOREIGN, "SHOP_CACHE_DIR": str(own_dir)})
     assert run.code == 0, run.stdout + run.stderr
     assert run.verdicts() == {("FileSystemCache", "sync", "visibility"): "shared",
+                              ("FileSystemCache", "sync", "read-your-writes"): "holds",
+                              ("FileSystemCache", "sync", "monotonic-reads"): "holds",
                               ("FileSystemCache", "sync", "add-race"): "violated",
                               ("FileSystemCache", "sync", "inc-race"): "violated"}
     # Its own CACHE_DIR was used, not one the harness made.
@@ -41,7 +43,9 @@ def test_backend_option_replaces_only_the_cache(cli, tmp_path: Path) -> None:
               "--scenario", "visibility",
               env={"PYTHONPATH": FOREIGN, "SHOP_CACHE_DIR": str(own_dir)})
     assert run.code == 0, run.stdout + run.stderr
-    assert run.verdicts() == {("SimpleCache", "sync", "visibility"): "per-worker"}
+    assert run.verdicts() == {("SimpleCache", "sync", "visibility"): "per-worker",
+                              ("SimpleCache", "sync", "read-your-writes"): "per-worker",
+                              ("SimpleCache", "sync", "monotonic-reads"): "per-worker"}
     # The app's own FileSystemCache was made at start-up (it keeps a count
     # file), but every operation went to the SimpleCache that replaced it.
     fs = FileSystemCache(str(own_dir))
