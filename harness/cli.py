@@ -128,7 +128,9 @@ def _require_binaries(options: RunOptions) -> None:
 class _Progress:
     """A quiet pytest reporter: one line per scenario, errors kept for the CLI."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, left_out: tuple[str, ...] = ()) -> None:
+        #: Opt-in scenarios this run does not run, said once at the start.
+        self.left_out = left_out
         self.error: HarnessError | None = None
         self.done = 0
         self.total = 0
@@ -153,6 +155,8 @@ class _Progress:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.total = len(session.items)
         click.echo(f"running {self.total} scenario checks")
+        if self.left_out:
+            click.echo(f"not run (opt-in; name them with --scenario): {', '.join(self.left_out)}")
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
@@ -213,7 +217,7 @@ def _run_pytest(options: RunOptions) -> int:
     # which pytest could otherwise only warn it cannot rewrite.
     args = [str(SCENARIO_DIR), "-p", "no:randomly", "--assert=plain",
             "--rootdir", str(PROJECT_ROOT)]
-    progress = _Progress()
+    progress = _Progress(left_out=() if options.scenarios else load_expectations().opt_in)
     with tempfile.TemporaryDirectory(prefix="coherence-cache-") as cache_dir:
         # xprocess keeps its pid files in pytest's cache dir; a private one
         # keeps CLI runs from touching the checkout's .pytest_cache.
@@ -288,7 +292,11 @@ def list_(profiles: bool) -> None:
     click.echo("  <import.path.Class>  (custom backend; use --server to start a server for it)")
     click.echo("\nscenarios:")
     for s in catalog.scenarios.values():
-        click.echo(f"  {s.id}: {s.summary}")
+        opt_in = "" if s.default else f"  [opt-in: runs only with --scenario {s.id}]"
+        click.echo(f"  {s.id}: {s.summary}{opt_in}")
+    if catalog.opt_in:
+        click.echo(f"  (a run without --scenario leaves out the opt-in ones: "
+                   f"{', '.join(catalog.opt_in)})")
     click.echo("\nexpectations:")
     for e in catalog.expectations.values():
         click.echo(f"  {e.backend:16} {e.scenario:18} {e.verdict:11} {e.reason}")

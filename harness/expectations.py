@@ -7,6 +7,7 @@ and the reports (which print them) cannot disagree.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -31,11 +32,17 @@ class Expectation:
 
 @dataclass(frozen=True, kw_only=True)
 class Scenario:
-    """A scenario's stable id, its one-line summary and its verdict vocabulary."""
+    """A scenario's stable id, its one-line summary and its verdict vocabulary.
+
+    ``default`` is False for an opt-in scenario (``default = false`` in its
+    ``[scenarios.<id>]`` table): one too slow, or too heavy on the machine,
+    for the quick default run, which runs only when ``--scenario`` names it.
+    """
 
     id: str
     summary: str
     verdicts: tuple[str, ...]
+    default: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,6 +52,17 @@ class Catalog:
 
     def expected(self, backend: str, scenario: str) -> Expectation | None:
         return self.expectations.get((backend, scenario))
+
+    @property
+    def opt_in(self) -> tuple[str, ...]:
+        """The scenarios a run without ``--scenario`` leaves out."""
+        return tuple(sid for sid, s in self.scenarios.items() if not s.default)
+
+    def selected(self, ids: Sequence[str]) -> frozenset[str]:
+        """The scenario ids a run runs: those named with ``--scenario``, else every default one."""
+        if ids:
+            return frozenset(ids)
+        return frozenset(sid for sid, s in self.scenarios.items() if s.default)
 
     def check_scenarios(self, ids: list[str]) -> None:
         for sid in ids:
@@ -65,15 +83,20 @@ def profiles_markdown(catalog: Catalog) -> str:
              "|---|" + "---|" * len(backends)]
     for s in catalog.scenarios:
         cells = [e.verdict if (e := catalog.expected(b, s)) else "-" for b in backends]
-        lines.append(f"| `{s}` | " + " | ".join(cells) + " |")
+        opt_in = "" if catalog.scenarios[s].default else " (opt-in)"
+        lines.append(f"| `{s}`{opt_in} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def parse(data: dict[str, Any]) -> Catalog:
-    scenarios = {
-        sid: Scenario(id=sid, summary=s["summary"], verdicts=tuple(s["verdicts"]))
-        for sid, s in data.get("scenarios", {}).items()
-    }
+    scenarios = {}
+    for sid, s in data.get("scenarios", {}).items():
+        default = s.get("default", True)
+        if not isinstance(default, bool):
+            raise ValueError(f"scenario {sid!r} has default = {default!r}; write "
+                             "default = false (opt-in) or leave it out")
+        scenarios[sid] = Scenario(id=sid, summary=s["summary"], verdicts=tuple(s["verdicts"]),
+                                  default=default)
     expectations: dict[tuple[str, str], Expectation] = {}
     for backend, per_scenario in data.get("expect", {}).items():
         for sid, e in per_scenario.items():

@@ -223,13 +223,20 @@ def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     options = config.stash[OPTIONS_KEY]
-    if options.scenarios:
-        keep = [i for i in items
-                if set(scenarios_of(i)) & set(options.scenarios) or not _uses_topology(i)]
-        drop = [i for i in items if i not in keep]
-        if drop:
-            config.hook.pytest_deselected(items=drop)
-            items[:] = keep
+    # Named scenarios run whatever their default; without --scenario, the
+    # opt-in ones (default = false in the expectations file) are left out.
+    wanted = load_expectations().selected(options.scenarios)
+
+    def kept(item: pytest.Item) -> bool:
+        ids = set(scenarios_of(item))
+        if not _uses_topology(item):
+            return True
+        return bool(ids & wanted) if ids else not options.scenarios
+
+    keep = [i for i in items if kept(i)]
+    if len(keep) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if not kept(i)])
+        items[:] = keep
     # Group tests by topology so each gunicorn starts exactly once per run;
     # within one backend and worker class, the default app's tests come first.
     order = {replace(k, app=""): n for n, k in enumerate(_keys(options))}
