@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import pytest
 
@@ -301,10 +301,7 @@ def topology(request: pytest.FixtureRequest, coherence_pool: TopologyPool,
     """
     for kind in coherence_pool.needed_servers(topology_key.backend):
         if find_binary(kind) is None:
-            reason = missing_reason(kind)
-            if os.environ.get("CI", "").lower() == "true":
-                pytest.fail(f"{reason}; CI must install it")
-            pytest.skip(reason)
+            missing_tool(missing_reason(kind))
     foreign = coherence_pool.foreign_storage(topology_key.backend)
     if foreign and request.node.get_closest_marker("destructive") \
             and not coherence_options.allow_destructive:
@@ -323,6 +320,16 @@ def topology(request: pytest.FixtureRequest, coherence_pool: TopologyPool,
                 verdict="error", evidence={"server_problems": problems}), None))
         pytest.fail(f"{topo.key.label}: {problems[0]['problem']}; nothing was run")
     return topo
+
+
+def missing_tool(reason: str) -> NoReturn:
+    """Skip the test for a program that is not installed, or fail it under ``CI=true``.
+
+    In CI a silently skipped backend or scenario would be a lie.
+    """
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}; CI must install it")
+    pytest.skip(reason)
 
 
 class Launch(Protocol):
@@ -430,7 +437,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         results, options.report_dir, environment=environment.describe(),
         run={"workers": options.workers, "worker_classes": list(options.worker_classes),
              "preload": options.preload, "settle_s": options.settle, "app": options.app,
-             "allow_destructive": options.allow_destructive},
+             "allow_destructive": options.allow_destructive,
+             "load_duration_s": options.load_duration},
         partial_reason=partial,
     )
 
