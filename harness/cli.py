@@ -31,6 +31,7 @@ from .plugin import ITEM_RESULTS, OPTIONS_KEY, REPORT_PATH, RESULTS, Preset, sce
 from .report import render as render_report
 from .report import terminal_table
 from .report.chromium import find as find_chromium
+from .report.cost import text as cost_text
 from .topology.appcheck import check_app
 from .topology.pool import needed_servers
 from .topology.processes import ledger, reap_leftovers
@@ -238,6 +239,9 @@ def _run_pytest(options: RunOptions) -> int:
     if progress.results:
         click.echo("")
         click.echo(terminal_table(progress.results))
+        costs = cost_text(progress.results)
+        if costs:
+            click.echo(f"\ncost under load (vs the NullCache baseline; min/median/max):\n{costs}")
     if progress.report_path is not None:
         click.echo(f"\nreport: {progress.report_path / 'report.md'}")
     elapsed = time.monotonic() - progress.started

@@ -25,6 +25,7 @@ from .expectations import FILE as EXPECTATIONS_FILE
 from .expectations import load as load_expectations
 from .history import History
 from .options import OPTIONS, RunOptions, from_values
+from .report.cost import text as cost_text
 from .topology.appcheck import check_app
 from .topology.pool import Topology, TopologyKey, TopologyPool
 from .topology.processes import ledger
@@ -459,6 +460,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         return
     terminalreporter.write_sep("=", "cache coherence matrix")
     terminalreporter.write_line(report.terminal_table(results))
+    costs = cost_text(results)
+    if costs:
+        terminalreporter.write_sep("-", "cost under load (vs the NullCache baseline)")
+        terminalreporter.write_line(costs)
     path = config.stash.get(REPORT_PATH, None)
     if path is not None:
         terminalreporter.write_line(f"report: {path}")

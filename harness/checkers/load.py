@@ -121,17 +121,19 @@ def check(history: History, facts: Facts) -> Verdict:
     prefix = str(run.get("prefix", ""))
     calls = [Call(pid=op.pid, key=op.key or "", start=op.start, end=op.end)
              for op in history if op.f == SLOW_CALL]
-    probes = Counter((op.key or "", op.pid) for op in history if op.f == PROBE)
-    # wrk's traffic alone: the records count the probes too.
+    probes = Counter(op.pid for op in history if op.f == PROBE)
+    # Everything each worker served, the probes included.
     served_by: dict[str, dict[str, int]] = defaultdict(dict)
     hits = 0
     for w in workers:
-        pid = int(w["worker"])
         for key, n in w.get("served", {}).items():
-            served_by[_label(key, prefix)][str(pid)] = int(n) - probes[(key, pid)]
+            served_by[_label(key, prefix)][str(w["worker"])] = int(n)
         hits += sum(int(n) for n in w.get("hits", {}).values())
-    served = sum(n for per in served_by.values() for n in per.values())
-    answered = served + sum(probes.values())
+    answered = sum(n for per in served_by.values() for n in per.values())
+    # wrk's traffic alone, as gunicorn routed it.
+    spread = {str(pid): sum(per.get(str(pid), 0) for per in served_by.values()) - probes[pid]
+              for pid in facts.pids}
+    served = sum(spread.values())
     slow_by: dict[str, dict[str, int]] = defaultdict(dict)
     for c in calls:
         per = slow_by[_label(c.key, prefix)]
@@ -146,8 +148,6 @@ def check(history: History, facts: Facts) -> Verdict:
     # (or with none at all) read an entry another worker stored.
     crossed = len([op for op in history if op.f == FIRST_HIT
                    and op.start < first_computed.get((op.pid, op.key or ""), float("inf"))])
-    spread = {str(pid): sum(per.get(str(pid), 0) for per in served_by.values())
-              for pid in facts.pids}
     evidence: dict[str, Any] = {
         **figures, "served": served, "probes": sum(probes.values()), "hits_recorded": hits,
         "spread": spread,

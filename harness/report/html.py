@@ -17,6 +17,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from ..verdict import INCONCLUSIVE, Conclusion, Result
+from . import cost
 from .figures import DRAW_CAP, Timeline, close_up, heatmap, timeline
 from .matrix import matrix_grid
 from .model import RunReport
@@ -58,6 +59,11 @@ class Detail:
     history_note: str | None
     counterexample: dict[str, Any] | None
     evidence_json: str
+
+
+def anchor(n: int) -> str:
+    """The id of result ``n``'s section, which matrix cells and the cost table link to."""
+    return f"r-{n:03d}"
 
 
 def verdict_css(verdict: str) -> str:
@@ -190,7 +196,7 @@ def _detail(report: RunReport, n: int) -> Detail:
             zoom = timeline(ops, highlight=cx["ops"], strong=cx["culprits"], lane_order=order,
                             only=close_up(ops, [*cx["ops"], *cx["culprits"]]))
     return Detail(
-        anchor=f"r-{n:03d}", result=r, css=verdict_css(r.verdict),
+        anchor=anchor(n), result=r, css=verdict_css(r.verdict),
         reason=exp.reason if exp else None, ref=exp.ref if exp else None,
         stats=stats(ev), heatmap=figure, timeline=drawn, close_up=zoom, history_path=path,
         history_note=note, counterexample=cx,
@@ -252,4 +258,6 @@ def render_html(report: RunReport) -> str:
         environment=env, run=run, scenarios=scenarios, rows=rows, details=details,
         total=len(results), unexpected=unexpected, draw_cap=DRAW_CAP, status=status,
         verdicts=KNOWN_VERDICTS, verdict_css=verdict_css, partial=report.partial_reason,
+        cost=cost.section(results), anchor=anchor, stampede_counts=cost.stampede_counts,
+        stampede_ids=cost.STAMPEDES, load_duration=report.run.get("load_duration_s"),
     )
