@@ -92,7 +92,7 @@ class Outcome:
     def problem(self) -> str | None:
         """Why there are no figures to read, or None when wrk ran to its end."""
         if self.timed_out:
-            return f"wrk ran {self.elapsed_s:.1f}s, past its duration and grace, and was stopped"
+            return f"wrk ran {self.elapsed_s:.1f}s, past its time limit, and was stopped"
         if self.code != 0:
             tail = (self.stderr.strip() or self.stdout.strip()).splitlines()[-1:] or ["no output"]
             return f"wrk exited {self.code}: {tail[0]}"
@@ -114,10 +114,13 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 
 def run(binary: str, url: str, *, duration_s: int, prefix: str, keys: int,
-        grace_s: float = GRACE_S) -> Outcome:
-    """Run wrk to its end, or stop its group at ``duration_s + grace_s`` or on a stop signal."""
+        limit_s: float | None = None) -> Outcome:
+    """Run wrk to its end, or stop its group at ``limit_s`` or on a stop signal.
+
+    The limit defaults to the duration plus :data:`GRACE_S`.
+    """
     cmd = command(binary, url, duration_s=duration_s, prefix=prefix, keys=keys)
-    limit = duration_s + grace_s
+    limit = duration_s + GRACE_S if limit_s is None else limit_s
     book = ledger()
     started = time.monotonic()
     with book.starting():
