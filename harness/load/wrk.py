@@ -128,7 +128,7 @@ def run(binary: str, url: str, *, duration_s: int, prefix: str, keys: int,
                                 stdin=subprocess.DEVNULL, text=True, start_new_session=True,
                                 preexec_fn=set_pdeathsig)
         book.spawned(proc, what="wrk")
-    timed_out = False
+    timed_out = finished = False
     out = err = ""
     try:
         while True:
@@ -138,19 +138,23 @@ def run(binary: str, url: str, *, duration_s: int, prefix: str, keys: int,
                 break
             try:
                 out, err = proc.communicate(timeout=min(0.2, left))
+                finished = True
                 break
             except subprocess.TimeoutExpired:
                 continue
     finally:
         # Whatever ended the wait (its end, the limit, a KeyboardInterrupt),
-        # nothing of wrk's group outlives this block.
+        # nothing of wrk's group, and none of its pipes, outlives this block.
         if proc.poll() is None:
             _stop(proc)
-        if timed_out:
+        if not finished:
             try:
                 out, err = proc.communicate(timeout=STOP_WAIT_S)
             except subprocess.TimeoutExpired:
                 pass
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
         book.reaped(proc.pid)
     return Outcome(pid=proc.pid, command=cmd, code=None if timed_out else proc.returncode,
                    stdout=out or "", stderr=err or "", timed_out=timed_out,
