@@ -16,6 +16,7 @@ from typing import Any
 from flask import Flask, jsonify, request
 from flask_caching import Cache
 
+from apps.user import install_user
 from harness.app import install
 
 app = Flask(__name__)
@@ -23,6 +24,7 @@ app.config.from_mapping(CACHE_TYPE="SimpleCache", CACHE_DEFAULT_TIMEOUT=300)
 app.config.from_prefixed_env()
 cache = Cache(app)
 install(app, cache)
+install_user(app, cache)
 
 
 @app.get("/cache/<key>")

@@ -27,6 +27,7 @@ from flask import Flask, Response, jsonify, render_template, request
 from flask.views import View
 from flask_caching import Cache, CachedResponse, make_template_fragment_key
 
+from apps.user import install_user
 from harness.app import install
 
 app = Flask(__name__)
@@ -34,6 +35,7 @@ app.config.from_mapping(CACHE_TYPE="SimpleCache", CACHE_DEFAULT_TIMEOUT=300)
 app.config.from_prefixed_env()
 cache = Cache(app)
 install(app, cache)
+install_user(app, cache)
 
 #: Cached results live this long: far longer than a scenario, so a miss is
 #: never an expiry, except on the CachedResponse route, which overrides it.

@@ -33,6 +33,7 @@ from .plugin import ITEM_RESULTS, OPTIONS_KEY, REPORT_PATH, RESULTS, Preset, sce
 from .report import render as render_report
 from .report import terminal_table
 from .report.chromium import find as find_chromium
+from .report.cost import text as cost_text
 from .topology.kinds import KINDS, find_binary, missing_reason
 from .topology.pool import needed_servers
 from .topology.processes import ledger, reap_leftovers
@@ -246,6 +247,9 @@ def _run_pytest(options: RunOptions) -> int:
     if progress.results:
         click.echo("")
         click.echo(terminal_table(progress.results))
+        costs = cost_text(progress.results)
+        if costs:
+            click.echo(f"\ncost under load (vs the NullCache baseline; min/median/max):\n{costs}")
     if progress.report_path is not None:
         click.echo(f"\nreport: {progress.report_path / 'report.md'}")
     elapsed = time.monotonic() - progress.started

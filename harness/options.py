@@ -61,6 +61,10 @@ MAX_TIMEOUT_CONFIG = 365 * 24 * 3600
 #: gunicorn sync worker with Flask and a cache client uses about 40-60 MiB.
 WORKERS_PER_CPU = 8
 MIB_PER_WORKER = 100
+#: The load scenario's wrk duration: a few seconds gives hundreds of hits
+#: per key; the seed measured 30 s.  Ten minutes is more than any run needs.
+DEFAULT_LOAD_DURATION = 5
+MAX_LOAD_DURATION = 600
 
 
 #: What the pytest plugin puts before every option's name; the CLI keeps the short names.
@@ -143,6 +147,10 @@ OPTIONS: tuple[Option, ...] = (
     Option(flag="--allow-destructive", dest="allow_destructive", flag_only=True, default=False,
            help="also run scenarios that clear or flush a cache server or directory the "
                 "harness did not start (named by --config)"),
+    Option(flag="--load-duration", dest="load_duration", type=int,
+           default=DEFAULT_LOAD_DURATION, metavar="SECONDS",
+           help=f"how long wrk drives each backend in the opt-in load scenario "
+                f"(default {DEFAULT_LOAD_DURATION}, at most {MAX_LOAD_DURATION})"),
 )
 
 
@@ -173,6 +181,7 @@ class RunOptions:
     foreign_app: bool = False
     own_cache: bool = False
     app_cache_config: dict[str, Any] = field(default_factory=dict)
+    load_duration: int = DEFAULT_LOAD_DURATION
 
 
 def parse_config(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
@@ -252,6 +261,7 @@ def build(
     sample_args: list[str] | tuple[str, ...] = (),
     old_version: str | None = None,
     new_version: str | None = None,
+    load_duration: int = DEFAULT_LOAD_DURATION,
 ) -> RunOptions:
     """Validate raw option values into RunOptions, or raise UsageError."""
     cap, why = workers_cap()
@@ -271,6 +281,10 @@ def build(
     if not (math.isfinite(settle) and 0 <= settle <= MAX_SETTLE):
         raise UsageError(f"--settle {settle!r} must be from 0 to {MAX_SETTLE:g} seconds; "
                          "e.g. --settle 1")
+    if not 1 <= load_duration <= MAX_LOAD_DURATION:
+        raise UsageError(f"--load-duration {load_duration!r} must be from 1 to "
+                         f"{MAX_LOAD_DURATION} seconds; e.g. --load-duration "
+                         f"{DEFAULT_LOAD_DURATION}")
     if port is not None and not 0 < port < 65536:
         raise UsageError(f"--port {port!r} must be between 1 and 65535")
     module, sep, attr = app.partition(":")
@@ -314,6 +328,7 @@ def build(
         sample_args=samples,
         old_version=old_version,
         new_version=new_version,
+        load_duration=load_duration,
     )
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import pytest
 
@@ -29,6 +29,7 @@ from .expectations import FILE as EXPECTATIONS_FILE
 from .expectations import load as load_expectations
 from .history import History
 from .options import OPTIONS, SCENARIO_DIR, RunOptions, from_values, probe_app
+from .report.cost import text as cost_text
 from .topology.kinds import find_binary, missing_reason
 from .topology.pool import Topology, TopologyKey, TopologyPool
 from .topology.processes import ledger
@@ -350,10 +351,7 @@ def topology(request: pytest.FixtureRequest, coherence_pool: TopologyPool,
     """
     for kind in coherence_pool.needed_servers(topology_key.backend):
         if find_binary(kind) is None:
-            reason = missing_reason(kind)
-            if os.environ.get("CI", "").lower() == "true":
-                pytest.fail(f"{reason}; CI must install it")
-            pytest.skip(reason)
+            missing_tool(missing_reason(kind))
     app_marker = request.node.get_closest_marker("app")
     if coherence_options.foreign_app and app_marker is not None:
         pytest.skip(f"needs the feature routes of the sample app {app_marker.args[0]}, which "
@@ -376,6 +374,16 @@ def topology(request: pytest.FixtureRequest, coherence_pool: TopologyPool,
                 verdict="error", evidence={"server_problems": problems}), None))
         pytest.fail(f"{topo.key.label}: {problems[0]['problem']}; nothing was run")
     return topo
+
+
+def missing_tool(reason: str) -> NoReturn:
+    """Skip the test for a program that is not installed, or fail it under ``CI=true``.
+
+    In CI a silently skipped backend or scenario would be a lie.
+    """
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}; CI must install it")
+    pytest.skip(reason)
 
 
 class Launch(Protocol):
@@ -501,7 +509,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         run={"workers": options.workers, "worker_classes": list(options.worker_classes),
              "preload": options.preload, "settle_s": options.settle, "app": options.app,
              "allow_destructive": options.allow_destructive, "cache": options.cache,
-             "own_cache": options.own_cache},
+             "own_cache": options.own_cache, "load_duration_s": options.load_duration},
         partial_reason=partial,
     )
 
@@ -522,6 +530,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         return
     terminalreporter.write_sep("=", "cache coherence matrix")
     terminalreporter.write_line(report.terminal_table(results))
+    costs = cost_text(results)
+    if costs:
+        terminalreporter.write_sep("-", "cost under load (vs the NullCache baseline)")
+        terminalreporter.write_line(costs)
     path = config.stash.get(REPORT_PATH, None)
     if path is not None:
         terminalreporter.write_line(f"report: {path}")

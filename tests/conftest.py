@@ -136,6 +136,23 @@ def background(tmp_path: Path):
         shutil.rmtree(run.tmpdir, ignore_errors=True)
 
 
+def run_cli(where: Path, *args: str, timeout: float = 120,
+            env: dict[str, str] | None = None) -> CliRun:
+    """``python -m harness run ARGS`` with reports under ``where``; see :func:`cli`."""
+    tag = uuid.uuid4().hex
+    report_dir = where / f"reports-{tag[:8]}"
+    full_env = {**os.environ, **(env or {}), "COHERENCE_TEST_TAG": tag}
+    full_env.pop("PYTEST_ADDOPTS", None)
+    # The outer pytest session's run marker must not leak into the run under test.
+    full_env.pop("COHERENCE_RUN", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--report-dir", str(report_dir), *args],
+        capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=full_env,
+    )
+    return CliRun(proc.returncode, proc.stdout, proc.stderr, report_dir,
+                  processes_tagged(tag))
+
+
 @pytest.fixture
 def cli(tmp_path: Path):
     """Run ``python -m harness`` in a subprocess; report which processes outlived it.
@@ -144,16 +161,5 @@ def cli(tmp_path: Path):
     so leftovers are found by tag, never by name.
     """
     def run(*args: str, timeout: float = 120, env: dict[str, str] | None = None) -> CliRun:
-        tag = uuid.uuid4().hex
-        report_dir = tmp_path / f"reports-{tag[:8]}"
-        full_env = {**os.environ, **(env or {}), "COHERENCE_TEST_TAG": tag}
-        full_env.pop("PYTEST_ADDOPTS", None)
-        # The outer pytest session's run marker must not leak into the run under test.
-        full_env.pop("COHERENCE_RUN", None)
-        proc = subprocess.run(
-            [sys.executable, "-m", "harness", "run", "--report-dir", str(report_dir), *args],
-            capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=full_env,
-        )
-        return CliRun(proc.returncode, proc.stdout, proc.stderr, report_dir,
-                      processes_tagged(tag))
+        return run_cli(tmp_path, *args, timeout=timeout, env=env)
     return run

@@ -26,6 +26,8 @@ CASES = {
     "bad config pair": (["--config", "NOEQUALS"], ["KEY=VALUE"]),
     "settle out of range": (["--settle", "1e9"], ["--settle 1000000000.0", "from 0 to 30"]),
     "too many workers": (["--workers", "100000"], ["--workers 100000", "on this machine"]),
+    "load duration out of range": (["--load-duration", "0"],
+                                   ["--load-duration 0", "from 1 to 600 seconds"]),
     "CACHE_TYPE in config": (["--config", "CACHE_TYPE=RedisCache"],
                              ["CACHE_TYPE='RedisCache'", "--backend RedisCache"]),
     "negative timeout": (["--config", "CACHE_DEFAULT_TIMEOUT=-5"],

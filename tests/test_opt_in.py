@@ -44,3 +44,49 @@ def test_profiles_table_marks_opt_in_rows() -> None:
 
 def test_every_packaged_scenario_has_a_boolean_default() -> None:
     assert all(isinstance(s.default, bool) for s in load().scenarios.values())
+
+
+# --- the packaged opt-in scenarios, as a run selects them ---------------------------
+
+def _collected(tmp_path, *args: str) -> str:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "COHERENCE_RUN")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "scenarios", "--collect-only", "-q", "-p", "no:randomly",
+         "--coherence-backend", "SimpleCache", "--coherence-report-dir", str(tmp_path / "r"),
+         "-o", f"cache_dir={tmp_path / 'c'}", *args],
+        capture_output=True, text=True, cwd=root, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_a_run_without_scenario_leaves_load_and_stampede_out(tmp_path) -> None:
+    out = _collected(tmp_path)
+    assert "test_visibility.py::test_visibility" in out
+    assert "test_load.py" not in out and "test_stampede.py" not in out
+    assert "deselected" in out
+
+
+def test_naming_an_opt_in_scenario_runs_it(tmp_path) -> None:
+    out = _collected(tmp_path, "--coherence-scenario", "load",
+                     "--coherence-scenario", "stampede-cached")
+    assert "test_load.py::test_load[SimpleCache-syncx4]" in out
+    assert "test_stampede.py::test_stampede[SimpleCache-syncx4]" in out
+    assert "test_visibility.py" not in out
+
+
+def test_list_marks_opt_in_scenarios() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "harness", "list"], capture_output=True,
+                         text=True, check=True, timeout=60).stdout
+    [line] = [x for x in out.splitlines() if x.startswith("  load:")]
+    assert line.endswith("[opt-in: runs only with --scenario load]")
+    [summary] = [x for x in out.splitlines() if "leaves out the opt-in ones:" in x]
+    assert all(sid in summary for sid in ("load", "stampede", "server-restart", "failover"))

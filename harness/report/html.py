@@ -18,6 +18,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from ..verdict import INCONCLUSIVE, Conclusion, Result
+from . import cost
 from .figures import DRAW_CAP, Timeline, close_up, heatmap, split, timeline
 from .matrix import matrix_grid
 from .model import PROCESS_COLUMNS, RunReport, process_rows
@@ -61,6 +62,11 @@ class Detail:
     history_note: str | None
     counterexample: dict[str, Any] | None
     evidence_json: str
+
+
+def anchor(n: int) -> str:
+    """The id of result ``n``'s section, which matrix cells and the cost table link to."""
+    return f"r-{n:03d}"
 
 
 def verdict_css(verdict: str) -> str:
@@ -288,7 +294,7 @@ def _detail(report: RunReport, n: int) -> Detail:
                             lane_order=order,
                             only=close_up(ops, [*cx["ops"], *cx["culprits"]]))
     return Detail(
-        anchor=f"r-{n:03d}", result=r, css=verdict_css(r.verdict),
+        anchor=anchor(n), result=r, css=verdict_css(r.verdict),
         reason=exp.reason if exp else None, ref=exp.ref if exp else None,
         stats=stats(ev), processes=process_rows(r.topology), heatmap=figure, timeline=drawn,
         close_up=zoom, history_path=path, history_note=note, counterexample=cx,
@@ -351,4 +357,6 @@ def render_html(report: RunReport) -> str:
         total=len(results), unexpected=unexpected, draw_cap=DRAW_CAP, status=status,
         verdicts=KNOWN_VERDICTS, verdict_css=verdict_css, partial=report.partial_reason,
         process_columns=PROCESS_COLUMNS,
+        cost=cost.section(results), anchor=anchor, stampede_counts=cost.stampede_counts,
+        stampede_ids=cost.STAMPEDES, load_duration=report.run.get("load_duration_s"),
     )

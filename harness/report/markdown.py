@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from . import cost
 from .matrix import matrix_rows
 from .model import PROCESS_COLUMNS, RunReport, process_rows
 
@@ -34,6 +35,7 @@ def render_markdown(report: RunReport) -> str:
         *("| " + " | ".join(row) + " |" for row in body),
         "",
     ]
+    out += cost.markdown(results, report.run.get("load_duration_s"))
     unexpected = [r for r in results if r.ok is False]
     if unexpected:
         out += ["## Unexpected results", ""]

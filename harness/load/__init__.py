@@ -1,0 +1,1 @@
+"""Load: the seed's ``wrk`` measurement of its cached endpoint (see :mod:`.wrk`)."""
