@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CliRun, run_cli
+from clirun import CliRun, run_cli
 from test_report_html import _need_chromium, _open
 
 from harness.load import wrk
-from harness.topology.servers import find_binary
+from harness.topology.kinds import find_binary
 
 BACKENDS = ("SimpleCache", "RedisCache")
 STAMPEDES = ("stampede", "stampede-cached", "stampede-memoize")
