@@ -41,12 +41,13 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from harness import backends
 from harness.options import DEFAULT_APP, PROJECT_ROOT
 from harness.topology.gunicorn import GunicornSpec, serve
-from harness.topology.kinds import KINDS, find_binary
+from harness.topology.kinds import find_binary
 from harness.topology.servers import Deployment, Launcher
 from harness.workloads.settle import DEFAULT_SETTLE
 
@@ -147,11 +148,14 @@ def cache_servers() -> Iterator[tuple[dict[str, dict[str, Any]], float]]:
     The servers come from the same registry and launcher as a run's, so
     the bench measures exactly what the harness starts.
     """
+    import py
     from xprocess import XProcess
 
     configs: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-servers-") as tmp, ExitStack() as stack:
-        xp = XProcess(None, tmp)
+        # XProcess wants a pytest-config-like object (it keeps log files on
+        # it) and a py.path root, as its own pytest fixture passes.
+        xp = XProcess(SimpleNamespace(), py.path.local(tmp))
         t0 = time.perf_counter()
         for n, name in enumerate(backends.DEFAULT_BACKENDS):
             b = backends.resolve(name)
@@ -161,11 +165,18 @@ def cache_servers() -> Iterator[tuple[dict[str, dict[str, Any]], float]]:
                     continue
                 launcher = Launcher(xprocess=xp, root=Path(tmp), stack=stack,
                                     prefix=f"bench-{n}-{kind}")
-                nodes = KINDS[kind].deploy(launcher, b.size)
-                config.update(Deployment(kind=KINDS[kind], size=b.size, nodes=nodes,
-                                         launcher=launcher).config())
+                config.update(Deployment.start(kind, b.size, launcher).config())
             configs[b.label] = config
         yield configs, time.perf_counter() - t0
+
+
+def stop_run(proc: subprocess.Popen[str]) -> None:
+    """Stop a run started in its own session: one SIGINT (it stops what it started), then KILL."""
+    for sig in (signal.SIGINT, signal.SIGKILL):
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            with suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=30)
 
 
 def combo(backend: str, workers: int, preload: bool, app: str) -> str:
@@ -242,11 +253,7 @@ def timed_run(report_dir: Path) -> dict[str, Any]:
             lines.append((time.perf_counter() - t0, line.rstrip()))
         code = proc.wait()
     finally:
-        for sig in (signal.SIGINT, signal.SIGKILL):
-            if proc.poll() is None:
-                proc.send_signal(sig)
-                with suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=30)
+        stop_run(proc)
     wall = time.perf_counter() - t0
     shim: dict[str, Any] = (json.loads(counts_file.read_text()) if counts_file.exists()
                             else {"counts": {}, "busy_s": {}, "topologies": {}, "spans": []})

@@ -24,15 +24,14 @@ import argparse
 import json
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
 import time
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+from bench import stop_run
 from harness.backends import DEFAULT_BACKENDS
 from harness.options import DEFAULT_LOAD_DURATION, PROJECT_ROOT
 
@@ -61,11 +60,7 @@ def one_run(n: int, scenarios: list[str], where: Path) -> dict[str, Any]:
     try:
         out, _ = proc.communicate()
     finally:
-        for sig in (signal.SIGINT, signal.SIGKILL):
-            if proc.poll() is None:
-                proc.send_signal(sig)
-                with suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=30)
+        stop_run(proc)
     wall = time.monotonic() - t0
     if proc.returncode != 0:
         raise SystemExit(f"bench: run {n} exited {proc.returncode}:\n{out[-3000:]}")

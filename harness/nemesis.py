@@ -154,16 +154,6 @@ class Nemesis:
 
         return self._act("failover", f"{deployment.kind.name} master", action)
 
-    # --- worker recycle ------------------------------------------------------
-
-    def worker_recycle(self, master_pid: int, *, wait: Callable[[], Any]) -> Fault:
-        """gunicorn ``HUP``: the arbiter replaces every worker; ``wait`` returns when they serve."""
-        def action() -> Any:
-            os.kill(master_pid, signal.SIGHUP)
-            return wait()
-
-        return self._act("worker-recycle", f"gunicorn master pid {master_pid}", action)
-
     # --- always ------------------------------------------------------------
 
     def heal(self) -> None:

@@ -176,15 +176,21 @@ def test_a_crashing_checker_reports_the_op_counts_too() -> None:
     assert v.evidence["op_counts"]["info"] == 1
 
 
+def _with_500s(ok_f: str, ok: int, failing: int) -> History:
+    """``ok`` answered ops of ``ok_f``, then ``failing`` item:forget ops answered HTTP 500."""
+    h = History()
+    for i in range(ok):
+        h.add(Op(process=0, pid=1, f=ok_f, key=f"k{i}", type="ok", value=None))
+    for i in range(failing):
+        h.add(Op(process=0, pid=1, f="item:forget", key=f"x{i}", type="info",
+                 error="HTTP 500: Internal Server Error", answered=True))
+    return h
+
+
 def test_an_operation_that_raises_every_time_is_broken_and_proven() -> None:
     from harness.checkers import BROKEN_MIN, apply_share_rule
 
-    h = History()
-    for i in range(40):
-        h.add(Op(process=0, pid=1, f="get", key=f"k{i}", type="ok", value=None))
-    for i in range(BROKEN_MIN):
-        h.add(Op(process=0, pid=1, f="item:forget", key=f"k{i}", type="info",
-                 error="HTTP 500: Internal Server Error", answered=True))
+    h = _with_500s("get", 40, BROKEN_MIN)
     v = apply_share_rule(h, Verdict(verdict="shared"))
     assert v.verdict == "broken"
     assert v.evidence["raised_every_time"]["item:forget"]["attempts"] == BROKEN_MIN
@@ -193,10 +199,5 @@ def test_an_operation_that_raises_every_time_is_broken_and_proven() -> None:
 def test_an_operation_that_raised_only_sometimes_is_not_broken() -> None:
     from harness.checkers import BROKEN_MIN, apply_share_rule
 
-    h = History()
-    for i in range(400):
-        h.add(Op(process=0, pid=1, f="item:forget", key=f"k{i}", type="ok", value=True))
-    for i in range(BROKEN_MIN):
-        h.add(Op(process=0, pid=1, f="item:forget", key=f"x{i}", type="info",
-                 error="HTTP 500: Internal Server Error", answered=True))
+    h = _with_500s("item:forget", 400, BROKEN_MIN)
     assert apply_share_rule(h, Verdict(verdict="shared")).verdict == "shared"

@@ -11,7 +11,7 @@ import pytest
 
 from harness.history import History
 from harness.nemesis import nemesis
-from harness.topology.kinds import KINDS, find_binary
+from harness.topology.kinds import find_binary
 from harness.topology.servers import Deployment, Launcher, health
 
 pytestmark = pytest.mark.skipif(find_binary("redis") is None, reason="needs redis-server")
@@ -23,9 +23,7 @@ def deploy(xprocess: Any, tmp_path: Path) -> Iterator[Any]:
         def start(kind: str, size: int) -> Deployment:
             launcher = Launcher(xprocess=xprocess, root=tmp_path, stack=stack,
                                 prefix=f"nemesis-test-{kind}")
-            k = KINDS[kind]
-            return Deployment(kind=k, size=size, nodes=k.deploy(launcher, size),
-                              launcher=launcher)
+            return Deployment.start(kind, size, launcher)
         yield start
 
 

@@ -22,7 +22,7 @@ from .gunicorn import Gunicorn, GunicornSpec, WorkerClass, serve
 from .kinds import KINDS
 from .ports import reachable
 from .processes import ledger
-from .servers import Deployment, Launcher, Node, XProcessLike
+from .servers import Deployment, Launcher, XProcessLike
 
 
 def needed_servers(backend: Backend, user_config: dict[str, Any]) -> tuple[ServerKind, ...]:
@@ -122,18 +122,17 @@ class TopologyPool:
 
     def deploy(self, kind: ServerKind, size: int, stack: ExitStack, *, owner: str) -> Deployment:
         """Start ``kind`` at ``size``; ``stack`` stops every node it started, even on failure."""
-        k = KINDS[kind]
         self._started += 1
         own = ExitStack()
         launcher = Launcher(xprocess=self.xprocess, root=self._root / "servers", stack=own,
                             prefix=f"coherence-{self._started:03d}-{owner}-{kind}")
         try:
-            nodes: list[Node] = k.deploy(launcher, size)
+            deployment = Deployment.start(kind, size, launcher)
         except BaseException:
             own.close()
             raise
         stack.enter_context(own)
-        return Deployment(kind=k, size=size, nodes=nodes, launcher=launcher)
+        return deployment
 
     def needed_servers(self, backend: Backend) -> tuple[ServerKind, ...]:
         if self.own_cache:

@@ -172,6 +172,12 @@ class Deployment:
     nodes: list[Node]
     launcher: Launcher
 
+    @classmethod
+    def start(cls, kind: str, size: int, launcher: Launcher) -> Deployment:
+        """Start ``kind`` at ``size`` with ``launcher`` and wait until it is ready."""
+        k = KINDS[kind]
+        return cls(kind=k, size=size, nodes=k.deploy(launcher, size), launcher=launcher)
+
     def role(self, role: str) -> list[Node]:
         return [n for n in self.nodes if n.role == role]
 
