@@ -5,7 +5,7 @@ travels (``shared``, ``eventual``, ``per-instance``, ``per-worker``,
 ``none``, ``partial``; ``key-stability`` answers how far a key is the
 same, with ``stable`` for all of them).  Property scenarios answer whether
 a property held (``holds``, ``violated``, or ``broken`` when the app raised
-every time).  Fault scenarios answer ``holds`` or the worst harm the fault
+on most attempts).  Fault scenarios answer ``holds`` or the worst harm the fault
 did (``stale``, ``silent``, ``unrecovered``; see
 :mod:`harness.checkers.faults`).  All may answer ``error`` (the run could
 not observe what it meant to judge) or ``unknown`` (the checker itself
@@ -40,8 +40,8 @@ class Conclusion(StrEnum):
     PARTIAL = "partial"
     NONE = "none"
     VIOLATED = "violated"
-    #: The app raised on every attempt of one of the workload's operations:
-    #: the feature does not work on this backend at all (proven, like violated).
+    #: The app raised on most attempts of one of the workload's operations:
+    #: the feature does not work on this backend (proven, like violated).
     BROKEN = "broken"
     STALE = "stale"
     SILENT = "silent"

@@ -20,8 +20,9 @@ on operations that are not ``ok`` (see :mod:`harness.history` for what
    it describes the refusals, not the backend.
 4. A run in which no operation was ``ok`` observed nothing: ``error``.
 5. An operation kind sent at least :data:`BROKEN_MIN` times that the app
-   answered with a server error (HTTP 5xx) every time is ``broken``: the
-   feature raises on this backend, which is proven by the replies alone.
+   answered with a server error (HTTP 5xx) at least :data:`BROKEN_SHARE` of
+   the time is ``broken``: the feature raises on this backend, which the
+   replies alone prove (a healthy run answers no 5xx at all).
 6. Otherwise, when more than :data:`MAX_NON_OK_SHARE` of the operations
    are not ``ok``, a would-be pass (``holds`` or any sharing verdict) is
    ``unknown``: a clean pass needs a run that was actually exercised.
@@ -55,9 +56,12 @@ MAX_SAMPLES = 5
 #: workloads (visibility: about 50 ops) pass only with no non-ok op at all.
 MAX_NON_OK_SHARE = 0.01
 
-#: How many attempts of one operation, all answered with HTTP 5xx, prove
-#: that it raises every time rather than now and then.
+#: How many attempts of one operation, and what share of them answered
+#: with HTTP 5xx, prove that the feature raises as a rule, not now and then.
+#: Not "every time": on Redis Cluster, delete_memoized of a method raised on
+#: 11 of 12 attempts in one run, so an all-or-nothing rule flipped.
 BROKEN_MIN = 3
+BROKEN_SHARE = 0.5
 
 #: Operations that store something: refusing them makes ``none`` meaningless.
 _WRITES = frozenset({"set", "add", "inc", "clear"})
@@ -144,8 +148,8 @@ def apply_share_rule(history: History, verdict: Verdict) -> Verdict:
         return Verdict(verdict=verdict.verdict, evidence=evidence)
     broken = _broken(history)
     if broken:
-        evidence.update(would_be=verdict.verdict, raised_every_time=broken, reason=(
-            "the app answered a server error to every attempt of "
+        evidence.update(would_be=verdict.verdict, raised=broken, reason=(
+            "the app answered a server error to most attempts of "
             f"{', '.join(sorted(broken))}: the feature raises on this backend"))
         return Verdict(verdict=Conclusion.BROKEN, evidence=evidence)
     if verdict.verdict in INCONCLUSIVE:
@@ -165,15 +169,18 @@ def apply_share_rule(history: History, verdict: Verdict) -> Verdict:
 
 
 def _broken(history: History) -> dict[str, dict[str, Any]]:
-    """Operation kinds sent at least BROKEN_MIN times and answered 5xx every time."""
+    """Operation kinds sent at least BROKEN_MIN times and answered 5xx at least BROKEN_SHARE."""
     by_f: dict[str, list[Op]] = {}
     for op in history:
         by_f.setdefault(op.f, []).append(op)
-    return {f: {"attempts": len(ops), "sample": (ops[0].error or "")[:200]}
-            for f, ops in by_f.items()
-            if len(ops) >= BROKEN_MIN and all(
-                op.type == "info" and op.answered and (op.error or "").startswith("HTTP 5")
-                for op in ops)}
+    found: dict[str, dict[str, Any]] = {}
+    for f, ops in by_f.items():
+        raised = [op for op in ops if op.type == "info" and op.answered
+                  and (op.error or "").startswith("HTTP 5")]
+        if len(ops) >= BROKEN_MIN and len(raised) >= BROKEN_SHARE * len(ops):
+            found[f] = {"attempts": len(ops), "raised": len(raised),
+                        "sample": (raised[0].error or "")[:200]}
+    return found
 
 
 def steady(history: History) -> History:
