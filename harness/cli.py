@@ -24,16 +24,17 @@ import click
 import pytest
 
 from . import backends as _backends
-from . import interrupt
+from . import interrupt, schedule
 from .errors import HarnessError, MissingBinary
 from .expectations import load as load_expectations
 from .expectations import profiles_markdown
 from .options import OPTIONS, PROJECT_ROOT, SCENARIO_DIR, RunOptions, from_values, probe_app
-from .plugin import ITEM_RESULTS, OPTIONS_KEY, REPORT_PATH, RESULTS, Preset, scenario_of
+from .plugin import ERROR_PROPERTY, OPTIONS_KEY, REPORT_PATH, RESULTS, SCENARIO_PROPERTY, Preset
 from .report import render as render_report
 from .report import terminal_table
 from .report.chromium import find as find_chromium
 from .report.cost import text as cost_text
+from .schedule import results_of
 from .topology.kinds import KINDS, find_binary, missing_reason
 from .topology.pool import needed_servers
 from .topology.processes import ledger, reap_leftovers
@@ -141,6 +142,7 @@ class _Progress:
         self.results: list[Result] = []
         self.report_path: Path | None = None
         self.started = time.monotonic()
+        self.session: pytest.Session | None = None
 
     @pytest.hookimpl(trylast=True)
     def pytest_configure(self, config: pytest.Config) -> None:
@@ -157,27 +159,46 @@ class _Progress:
                                       f"{lines[-1] if lines else 'failed'}")
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.total = len(session.items)
-        click.echo(f"running {self.total} scenario checks")
+        if not schedule.is_worker(session.config) and session.items:
+            self._start(len(session.items))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        if not self.total:
+            self._start(len(ids), jobs=node.config.stash[OPTIONS_KEY].jobs)
+
+    def _start(self, total: int, *, jobs: int = 1) -> None:
+        self.total = total
+        side = f", {jobs} side by side" if jobs > 1 else ""
+        click.echo(f"running {self.total} scenario checks{side}")
         if self.left_out:
             click.echo(f"not run (opt-in; name them with --scenario): {', '.join(self.left_out)}")
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-        rep = yield
-        if call.excinfo is not None and call.excinfo.errisinstance(HarnessError) \
-                and self.error is None:
-            self.error = call.excinfo.value  # type: ignore[assignment]
-            item.session.shouldstop = "environment error"
-        if (rep.when == "call") or (rep.when == "setup" and not rep.passed):
-            self._line(item, rep)
-        return rep
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        if ERROR_PROPERTY in props and self.error is None:
+            self.error = HarnessError(str(props[ERROR_PROPERTY]))
+            self._stop("environment error")
+        if (report.when == "call") or (report.when == "setup" and not report.passed):
+            self._line(report, props)
 
-    def _line(self, item: pytest.Item, rep: pytest.TestReport) -> None:
+    def _stop(self, why: str) -> None:
+        # One process: pytest stops after this test.  A parallel run: the
+        # controller stops handing out groups and ends the session.
+        if self.session is not None:
+            self.session.shouldstop = why
+            dsession = self.session.config.pluginmanager.getplugin("dsession")
+            if dsession is not None:
+                dsession.shouldstop = why
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.session = session
+
+    def _line(self, rep: pytest.TestReport, props: dict[str, Any]) -> None:
         self.done += 1
-        label = item.name.split("[", 1)[-1].rstrip("]")
-        scenario = scenario_of(item) or item.name
-        results = item.stash.get(ITEM_RESULTS, [])
+        label = rep.nodeid.split("@", 1)[0].split("[", 1)[-1].rstrip("]")
+        scenario = str(props.get(SCENARIO_PROPERTY) or rep.nodeid.split("::")[-1])
+        results = results_of(rep)
         if results:
             # A test may report several scenarios; give each its own line.
             for result in results[:-1]:

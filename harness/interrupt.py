@@ -16,15 +16,41 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from types import FrameType
 
 from .topology.processes import ledger
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
+#: A repeat of the first signal within this many seconds is the same request.
+ECHO_WINDOW = 1.0
+
 _received: int | None = None
+_received_at = 0.0
 _raising = False
 _installed: dict[int, object] = {}
+#: Child processes that run scenarios for this one (the parallel run's
+#: workers): each signal is passed on to them, by pid, so they stop their
+#: own gunicorns and servers exactly as a sequential run would.
+_children: set[int] = set()
+
+
+def forward_to(pid: int) -> None:
+    """Pass every later stop signal on to ``pid``, a child this process started."""
+    _children.add(pid)
+
+
+def forget(pid: int) -> None:
+    _children.discard(pid)
+
+
+def _forward(signum: int) -> None:
+    for pid in list(_children):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            _children.discard(pid)
 
 
 def requested() -> int | None:
@@ -47,11 +73,17 @@ def raising(on: bool) -> None:
 
 
 def _handle(signum: int, frame: FrameType | None) -> None:
-    global _received
+    global _received, _received_at
+    now = time.monotonic()
+    if _received == signum and now - _received_at < ECHO_WINDOW:
+        # The same signal again at once: a parallel run's worker gets Ctrl-C
+        # from the terminal and again from the run that forwards it.
+        return
+    _forward(signum)
     if _received is not None:
         _escalate(signum)
         return
-    _received = signum
+    _received, _received_at = signum, now
     if _raising:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
@@ -82,5 +114,5 @@ def uninstall() -> None:
     _installed.clear()
 
 
-__all__ = ["describe", "exit_status", "install", "installed", "raising", "requested",
-           "uninstall"]
+__all__ = ["describe", "exit_status", "forget", "forward_to", "install", "installed", "raising",
+           "requested", "uninstall"]

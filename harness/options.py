@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from . import backends as _backends
+from . import schedule
 from .backends import Backend, ServerKind
 from .errors import UsageError
 from .expectations import load as load_expectations
@@ -151,6 +152,10 @@ OPTIONS: tuple[Option, ...] = (
            default=DEFAULT_LOAD_DURATION, metavar="SECONDS",
            help=f"how long wrk drives each backend in the opt-in load scenario "
                 f"(default {DEFAULT_LOAD_DURATION}, at most {MAX_LOAD_DURATION})"),
+    Option(flag="--jobs", dest="jobs", type=int, metavar="N",
+           help="backends (x worker classes) checked side by side, each in a process of "
+                "its own; 1 runs them one after another (default: one per backend, at "
+                f"most {schedule.DEFAULT_JOBS_PER_CPU} per CPU)"),
 )
 
 
@@ -182,6 +187,8 @@ class RunOptions:
     own_cache: bool = False
     app_cache_config: dict[str, Any] = field(default_factory=dict)
     load_duration: int = DEFAULT_LOAD_DURATION
+    #: Groups (backend x worker class) run side by side; see :mod:`harness.schedule`.
+    jobs: int = 1
 
 
 def parse_config(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
@@ -262,6 +269,7 @@ def build(
     old_version: str | None = None,
     new_version: str | None = None,
     load_duration: int = DEFAULT_LOAD_DURATION,
+    jobs: int | None = None,
 ) -> RunOptions:
     """Validate raw option values into RunOptions, or raise UsageError."""
     cap, why = workers_cap()
@@ -310,13 +318,14 @@ def build(
     resolved = tuple({
         b.label: b for b in (_backends.resolve(n, extra_servers=extra, pythonpath=pythonpath)
                              for n in names)}.values())
+    wcs = cast(tuple[WorkerClass, ...], tuple(dict.fromkeys(worker_classes))) or ("sync",)
+    picked = tuple(dict.fromkeys(scenarios))
     return RunOptions(
         backends=resolved,
         workers=workers,
-        worker_classes=cast(tuple[WorkerClass, ...], tuple(dict.fromkeys(worker_classes)))
-        or ("sync",),
+        worker_classes=wcs,
         preload=preload,
-        scenarios=tuple(dict.fromkeys(scenarios)),
+        scenarios=picked,
         config=parsed,
         report_dir=Path(report_dir),
         settle=settle,
@@ -329,7 +338,25 @@ def build(
         old_version=old_version,
         new_version=new_version,
         load_duration=load_duration,
+        jobs=_jobs(jobs, groups=len(resolved) * len(wcs), scenarios=picked, port=port),
     )
+
+
+def _jobs(jobs: int | None, *, groups: int, scenarios: tuple[str, ...], port: int | None) -> int:
+    if jobs is None:
+        # One fixed port serves one gunicorn at a time.
+        return 1 if port is not None else schedule.default_jobs(groups, scenarios)
+    if not 1 <= jobs <= schedule.max_jobs():
+        raise UsageError(f"--jobs {jobs!r} must be from 1 to {schedule.max_jobs()} on this "
+                         f"machine ({schedule.MAX_JOBS_PER_CPU} per CPU); e.g. --jobs 2")
+    if jobs > 1 and port is not None:
+        raise UsageError(f"--port {port} serves one gunicorn at a time, and --jobs {jobs} runs "
+                         "several; pass --jobs 1 with --port, or drop --port")
+    quiet = sorted(schedule.QUIET & set(scenarios))
+    if jobs > 1 and quiet:
+        raise UsageError(f"--scenario {quiet[0]} measures time against a baseline of the same "
+                         f"run and needs the machine to itself; pass --jobs 1, or drop --jobs")
+    return jobs
 
 
 def _parse_samples(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:

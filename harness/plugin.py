@@ -22,7 +22,7 @@ from typing import Any, NoReturn, Protocol
 
 import pytest
 
-from . import environment, interrupt, report
+from . import environment, interrupt, report, schedule
 from .backends import BUILTIN
 from .errors import HarnessError
 from .expectations import FILE as EXPECTATIONS_FILE
@@ -39,6 +39,10 @@ OPTIONS_KEY = pytest.StashKey[RunOptions]()
 RESULTS = pytest.StashKey[list[Result]]()
 REPORT_PATH = pytest.StashKey[Path]()
 ITEM_RESULTS = pytest.StashKey[list[Result]]()
+SENT = pytest.StashKey[int]()
+#: User properties of a test report, beside :data:`harness.schedule.RESULTS_PROPERTY`.
+SCENARIO_PROPERTY = "coherence_scenario"
+ERROR_PROPERTY = "coherence_error"
 PROGRESS = pytest.StashKey["_Completion"]()
 INSTALLED = pytest.StashKey[bool]()
 ACTIVE = pytest.StashKey[bool]()
@@ -85,6 +89,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _session_options(config: pytest.Config) -> RunOptions:
+    if OPTIONS_KEY in config.stash:
+        return config.stash[OPTIONS_KEY]
+    received = schedule.received_options(config)
+    if received is not None:
+        return received  # type: ignore[no-any-return]
     preset = _preset(config)
     if preset is not None:
         return preset.options
@@ -109,7 +118,7 @@ def wanted(config: pytest.Config) -> bool:
     ``PYTEST_PLUGINS``) names it, when any ``--coherence-*`` option is
     given, or when a path it collects is, or holds, the scenario files.
     """
-    if _preset(config) is not None:
+    if _preset(config) is not None or schedule.received_options(config) is not None:
         return True
     named = [*(config.getoption("plugins", None) or []),
              *os.environ.get("PYTEST_PLUGINS", "").split(",")]
@@ -125,9 +134,37 @@ def wanted(config: pytest.Config) -> bool:
     return False
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Validate the options once, and ask xdist for ``--jobs`` workers (before xdist reads it)."""
+    if schedule.is_worker(config) or not wanted(config):
+        return
+    try:
+        config.stash[OPTIONS_KEY] = _session_options(config)
+    except HarnessError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    schedule.distribute(config, config.stash[OPTIONS_KEY].jobs)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if wanted(config):
         activate(config)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    if OPTIONS_KEY in node.config.stash:
+        schedule.send_options(node, node.config.stash[OPTIONS_KEY])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodeready(node: Any) -> None:
+    schedule.watch(node)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    schedule.unwatch(node)
 
 
 def activate(config: pytest.Config) -> None:
@@ -146,7 +183,8 @@ def activate(config: pytest.Config) -> None:
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[RESULTS] = []
-    config.stash[PROGRESS] = _Completion()
+    config.stash[PROGRESS] = _Completion(config.stash[RESULTS],
+                                         collect=not schedule.is_worker(config))
     config.pluginmanager.register(config.stash[PROGRESS], "coherence-completion")
     ledger()
     config.stash[INSTALLED] = not interrupt.installed()
@@ -168,17 +206,29 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 class _Completion:
     """Counts the selected checks that ran to an outcome: a full run from a partial one."""
 
-    def __init__(self) -> None:
+    def __init__(self, results: list[Result], *, collect: bool) -> None:
         self.selected = 0
         self.finished = 0
         self.stopped: str | None = None
+        #: The run's results, gathered from the test reports (a parallel
+        #: run's workers send theirs; they do not gather).
+        self.results = results
+        self.collect = collect
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.selected = len(session.items)
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        # A parallel run's controller collects nothing itself: every worker
+        # collects (and deselects) the same ids.
+        self.selected = len(ids)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             self.finished += 1
+        if self.collect:
+            self.results.extend(schedule.results_of(report))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
@@ -299,6 +349,11 @@ def pytest_collection_modifyitems(
         return (order.get(replace(key, app=""), -1), key.app != options.app, key.app)
 
     items.sort(key=position)
+    for item in items:
+        key = _topology_key(item)
+        if key is not None:
+            # A parallel run keeps a backend's tests in one process, in this order.
+            item.add_marker(schedule.group(f"{key.backend.label}-{key.worker_class}"))
 
 
 def _uses_topology(item: pytest.Item) -> bool:
@@ -317,9 +372,21 @@ def coherence_options(request: pytest.FixtureRequest) -> RunOptions:
 
 
 @pytest.fixture(scope="session")
-def coherence_pool(request: pytest.FixtureRequest, xprocess: Any,
+def coherence_pool(request: pytest.FixtureRequest,
                    coherence_options: RunOptions) -> Iterator[TopologyPool]:
-    """Every process of the run; all are stopped when the session ends."""
+    """Every process of the run; all are stopped when the session ends.
+
+    Each process of a parallel run keeps its xprocess files apart: xprocess
+    empties every log file under its directory when a session starts, which
+    would cut short the logs of a neighbour's servers.
+    """
+    import py  # type: ignore[import-untyped]
+    from xprocess import XProcess
+
+    assert request.config.cache is not None, "the topology fixtures need pytest's cacheprovider"
+    worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
+    root = request.config.cache.mkdir(".xprocess") / f"coherence-{worker}"
+    xprocess = XProcess(request.config, py.path.local(root))
     pool = TopologyPool(
         xprocess=xprocess, app=coherence_options.app, app_root=coherence_options.app_root,
         user_config=coherence_options.config, port=coherence_options.port,
@@ -473,7 +540,9 @@ def _result(topology: Topology, scenario: str, verdict: Verdict,
 
 
 def _append(request: pytest.FixtureRequest, result: Result) -> Result:
-    request.config.stash[RESULTS].append(result)
+    # The result reaches the run's list through the test's report
+    # (pytest_runtest_makereport), which is how a parallel run's workers
+    # send it to the process that writes the report.
     request.node.stash.setdefault(ITEM_RESULTS, []).append(result)
     return result
 
@@ -494,13 +563,40 @@ def assert_expected(result: Result) -> None:
                     f"{why}; evidence: {result.evidence}")
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Carry the results recorded since the last phase, the scenario id and any
+    environment error in the report: the one way they reach the run's list."""
+    rep: pytest.TestReport = yield
+    if not item.config.stash.get(ACTIVE, False):
+        return rep
+    results = item.stash.get(ITEM_RESULTS, [])
+    sent = item.stash.get(SENT, 0)
+    item.stash[SENT] = len(results)
+    schedule.attach(rep, results[sent:])
+    sid = scenario_of(item)
+    if sid is not None:
+        rep.user_properties.append((SCENARIO_PROPERTY, sid))
+    if call.excinfo is not None and call.excinfo.errisinstance(HarnessError):
+        rep.user_properties.append((ERROR_PROPERTY, str(call.excinfo.value)))
+    return rep
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
+    if schedule.is_worker(config):
+        return  # its results went to the controller in its reports
     results = config.stash.get(RESULTS, [])
     if not results:
         return
     options = config.stash[OPTIONS_KEY]
+    # A parallel run's results arrive as groups finish; put them in the
+    # order of the run's backends, as a sequential run has them.
+    order = {b.label: n for n, b in enumerate(options.backends)}
+    classes: dict[str, int] = {wc: n for n, wc in enumerate(options.worker_classes)}
+    results.sort(key=lambda r: (order.get(r.backend, len(order)),
+                                classes.get(r.worker_class, len(classes))))
     partial = partial_reason(config)
     if partial is not None:
         _drop_junitxml(config)

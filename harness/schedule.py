@@ -1,0 +1,149 @@
+"""Running independent scenario groups side by side (``--jobs N``), on pytest-xdist.
+
+Backends share nothing: each has its own servers, gunicorns and keys.  So a
+run is cut into **groups**, one per backend and worker class, and up to
+``--jobs`` groups run at once, each in an xdist worker process with its own
+:class:`~harness.topology.pool.TopologyPool`.  Within a group the tests run
+one after another in collection order, exactly as ``--jobs 1`` runs them,
+so a scenario's own steps, waits and instances never interleave with
+another scenario of the same backend.  A TTL or settle wait of one backend
+overlaps the boots and requests of another.
+
+Why groups by backend and not finer: the scenarios of one backend share its
+servers and its 4-worker gunicorn, and some (multi-instance, FileSystemCache's
+shared directory) compare instances on the same storage; splitting them
+would start each backend's servers and gunicorn once per process.
+
+Quiet: the race and linearizability scenarios (``concurrency``, the inc and
+register races) release clients together and judge what interleaved; a busy
+neighbour only changes *how* they interleave, and their checkers judge any
+interleaving (see :mod:`harness.checkers.linearizable`), so they need no
+quiet.  The scenarios whose verdicts rest on a measured time do: none of
+the default ones does; ``load`` reports req/s and latency against a NullCache
+baseline taken in the same run, which neighbours would distort, so a run
+that names ``load`` (or the stampede scenarios, which count slow calls in a
+50 ms window) runs with one job.
+
+The controller collects every worker's results from its test reports
+(:func:`attach` / :func:`results_of`) and writes one report, as a sequential
+run does; a stop signal it receives is passed on to every worker by pid
+(:func:`harness.interrupt.forward_to`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import pickle
+from typing import Any
+
+import pytest
+
+from . import interrupt
+from .history import History, record_from_json
+from .verdict import Result
+
+#: The user property that carries a test's results from the process that ran it.
+RESULTS_PROPERTY = "coherence_results"
+#: The workerinput key that carries the validated options to every worker.
+OPTIONS_INPUT = "coherence_options"
+#: Scenarios whose verdict is a time measured against a baseline of the same
+#: run: they get the machine to themselves (see the module docstring).
+QUIET = frozenset({"load", "stampede", "stampede-cached", "stampede-memoize"})
+#: Upper bound of ``--jobs``: each job runs a 4-worker gunicorn and its servers.
+MAX_JOBS_PER_CPU = 4
+
+
+#: Jobs per CPU by default; bench/README.md ("Choosing --jobs") has the measurement.
+DEFAULT_JOBS_PER_CPU = 2
+
+
+def default_jobs(groups: int, scenarios: tuple[str, ...] = (), cpus: int | None = None) -> int:
+    """The jobs a run gets by default: one per group, up to the measured best.
+
+    A run that names a :data:`QUIET` scenario gets one job.
+    """
+    if QUIET & set(scenarios):
+        return 1
+    cpus = cpus or os.cpu_count() or 1
+    return max(1, min(groups, DEFAULT_JOBS_PER_CPU * cpus))
+
+
+def max_jobs(cpus: int | None = None) -> int:
+    return MAX_JOBS_PER_CPU * (cpus or os.cpu_count() or 1)
+
+
+def is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def distribute(config: pytest.Config, jobs: int) -> None:
+    """Ask xdist for ``jobs`` workers with one group per worker at a time.
+
+    Called from ``pytest_cmdline_main`` before xdist's own, which turns
+    ``numprocesses`` into its worker specs.  A user's own ``-n`` wins.
+    """
+    option = config.option
+    if getattr(option, "numprocesses", None) is None and jobs > 1:
+        option.numprocesses = jobs
+    if getattr(option, "numprocesses", None):
+        option.dist = "loadgroup"
+
+
+def group(label: str) -> pytest.MarkDecorator:
+    """The xdist group of a topology label; xdist splits node ids at '@'."""
+    return pytest.mark.xdist_group(label.replace("@", "_").replace(" ", "-"))
+
+
+# --- options to the workers ------------------------------------------------------
+
+def send_options(node: Any, options: object) -> None:
+    node.workerinput[OPTIONS_INPUT] = base64.b64encode(pickle.dumps(options)).decode()
+
+
+def received_options(config: pytest.Config) -> Any:
+    """The controller's validated options, in a worker; None elsewhere."""
+    raw = getattr(config, "workerinput", {}).get(OPTIONS_INPUT)
+    return None if raw is None else pickle.loads(base64.b64decode(raw))  # noqa: S301 - our own
+
+
+def watch(node: Any) -> None:
+    """Pass stop signals on to a worker that came up (its pid, from execnet's cached info)."""
+    pid = getattr(node.gateway._rinfo(), "pid", None)
+    if isinstance(pid, int):
+        node.coherence_pid = pid
+        interrupt.forward_to(pid)
+
+
+def unwatch(node: Any) -> None:
+    pid = getattr(node, "coherence_pid", None)
+    if pid is not None:
+        interrupt.forget(pid)
+
+
+# --- results back to the controller ---------------------------------------------------
+
+def attach(report: pytest.TestReport, results: list[Result]) -> None:
+    """Carry ``results`` in the report, as JSON text, so xdist can ship it."""
+    rows = []
+    for r in results:
+        row = r.to_json()
+        row.pop("ok", None)
+        row["history"] = None if r.history is None else [x.to_json() for x in r.history.records()]
+        rows.append(row)
+    report.user_properties.append((RESULTS_PROPERTY, json.dumps(rows, default=str)))
+
+
+def results_of(report: pytest.TestReport) -> list[Result]:
+    """The results a report carries (see :func:`attach`)."""
+    found: list[Result] = []
+    for name, value in report.user_properties:
+        if name != RESULTS_PROPERTY:
+            continue
+        for row in json.loads(str(value)):
+            records = row.pop("history")
+            history = None if records is None else History.from_records(
+                record_from_json(x) for x in records)
+            found.append(Result(**row, history=history))
+    return found
