@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import observe
 from .history import SWALLOWED, Meta, Op, OpType
 
 #: Every harness route sits under this prefix; an app with a route of its own
@@ -64,6 +65,7 @@ def request(
     sent, and any other ``OSError`` or ``HTTPException`` once it may have been.
     """
     conn = _UnixConnection(path, timeout)
+    start = time.monotonic()
     try:
         conn.connect()
         body = None if payload is None else json.dumps(payload)
@@ -81,6 +83,9 @@ def request(
         )
     finally:
         conn.close()
+        if observe.listening():
+            observe.emit("request", path=path, url=url, start=start, end=time.monotonic(),
+                         poll=isinstance(payload, dict) and bool(payload.get("poll")))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -22,7 +22,7 @@ from typing import Any, NoReturn, Protocol
 
 import pytest
 
-from . import environment, interrupt, report, schedule
+from . import environment, hooks, interrupt, observe, report, schedule
 from .backends import BUILTIN
 from .errors import HarnessError
 from .expectations import FILE as EXPECTATIONS_FILE
@@ -40,6 +40,7 @@ RESULTS = pytest.StashKey[list[Result]]()
 REPORT_PATH = pytest.StashKey[Path]()
 ITEM_RESULTS = pytest.StashKey[list[Result]]()
 SENT = pytest.StashKey[int]()
+LISTENER = pytest.StashKey[Callable[[dict[str, Any]], None]]()
 #: User properties of a test report, beside :data:`harness.schedule.RESULTS_PROPERTY`.
 SCENARIO_PROPERTY = "coherence_scenario"
 ERROR_PROPERTY = "coherence_error"
@@ -68,6 +69,10 @@ def _preset(config: pytest.Config) -> Preset | None:
         if isinstance(plugin, Preset):
             return plugin
     return None
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hooks)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -190,12 +195,17 @@ def activate(config: pytest.Config) -> None:
     config.stash[INSTALLED] = not interrupt.installed()
     interrupt.install()
     interrupt.raising(True)
+    if config.pluginmanager.hook.pytest_coherence_event.get_hookimpls():
+        config.stash[LISTENER] = lambda event: config.hook.pytest_coherence_event(event=event)
+        observe.listen(config.stash[LISTENER])
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if OPTIONS_KEY not in config.stash:
         return
     interrupt.raising(False)
+    if LISTENER in config.stash:
+        observe.unlisten(config.stash[LISTENER])
     # The pool's own teardown has stopped everything by now; whatever is
     # still registered was left by a teardown a signal cut short.
     ledger().stop_all()

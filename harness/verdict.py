@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, overload
 
+from . import observe
 from .history import History
 
 if TYPE_CHECKING:
@@ -96,7 +97,8 @@ def safely(check: Callable[..., Verdict], history: History, facts: Facts | None 
     run alone.
     """
     try:
-        return check(history) if facts is None else check(history, facts)
+        with observe.span("checker"):
+            return check(history) if facts is None else check(history, facts)
     except Exception as exc:  # noqa: BLE001 - any checker bug must become 'unknown'
         error = f"{type(exc).__name__}: {exc}"
         evidence: dict[str, Any] = {"checker_error": error}

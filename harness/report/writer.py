@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .. import interrupt
+from .. import interrupt, observe
 from ..errors import UsageError
 from ..expectations import load as load_expectations
 from ..verdict import Result
@@ -133,7 +133,8 @@ def render(path: Path, *, png: bool = True) -> Rendered:
     problem: str | None = None
     if png and interrupt.requested() is None:
         shot = target / "report.png"
-        problem = chromium.screenshot(page, shot, height=screenshot_height(report))
+        with observe.span("report_png"):
+            problem = chromium.screenshot(page, shot, height=screenshot_height(report))
         if problem is not None:
             shot = None
     return Rendered(markdown=md, html=page, png=shot, png_problem=problem)
@@ -150,6 +151,14 @@ def write_run(results: Sequence[Result], report_dir: Path, *,
     signal that arrives while a complete run is written turns it into a
     partial one the same way.
     """
+    with observe.span("report"):
+        return _write_run(results, report_dir, environment=environment, run=run,
+                          partial_reason=partial_reason)
+
+
+def _write_run(results: Sequence[Result], report_dir: Path, *,
+               environment: dict[str, Any], run: dict[str, Any],
+               partial_reason: str | None) -> Path:
     created = datetime.now(UTC)
     stamp = created.strftime("%Y%m%dT%H%M%S%fZ")
     target = report_dir / stamp

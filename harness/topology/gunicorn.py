@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .. import observe
 from ..client import ROUTE_PREFIX, WorkerClient
 from ..errors import BootError
 from .ports import HOST, ensure_free, free_port
@@ -156,6 +157,7 @@ def serve(spec: GunicornSpec, workdir: Path) -> Iterator[Gunicorn]:
     socket_dir.mkdir(exist_ok=True)
     log = workdir / "gunicorn.log"
     book = ledger()
+    started = time.monotonic()
     with open(log, "ab") as out, book.starting():
         proc = subprocess.Popen(
             command(spec, port),
@@ -173,9 +175,13 @@ def serve(spec: GunicornSpec, workdir: Path) -> Iterator[Gunicorn]:
     g = Gunicorn(spec=spec, process=proc, port=port, socket_dir=socket_dir, log=log, workers=[])
     try:
         g.workers = _await_workers(g, count=spec.workers, exclude=set(), timeout=BOOT_TIMEOUT)
+        observe.emit("boot", workdir=workdir.name, app=spec.app, workers=spec.workers,
+                     preload=spec.preload, worker_class=spec.worker_class, start=started,
+                     ready=time.monotonic())
         yield g
     finally:
-        stop(proc)
+        with observe.span("stop", workdir=workdir.name):
+            stop(proc)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

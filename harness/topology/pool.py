@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .. import observe
 from ..backends import Backend, ServerKind
 from ..errors import HarnessError, ServerUnreachable
 from .gunicorn import Gunicorn, GunicornSpec, WorkerClass, serve
@@ -290,6 +291,8 @@ class TopologyPool:
             worker_class=key.worker_class, preload=key.preload, config=config,
             port=self.port if not name else None, **spec,
         )
+        observe.emit("topology", workdir=workdir.name, backend=key.backend.label,
+                     name=name or "shared")
         g = stack.enter_context(serve(gspec, workdir))
         return Topology(key=key, gunicorn=g, servers=servers, config=config, workdir=workdir,
                         private=private_servers)

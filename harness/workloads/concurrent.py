@@ -21,11 +21,13 @@ from __future__ import annotations
 import math
 import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any
 
+from .. import observe
 from ..client import WorkerClient
 from ..history import History, Meta, Op
 from .keys import Keyspace
@@ -73,6 +75,7 @@ def together(steps: Sequence[Callable[[], list[Op]]]) -> list[Op]:
     threads = [threading.Thread(target=run, args=(n,), name=f"coherence-client-{n}",
                                 daemon=True)
                for n in range(len(steps))]
+    started = time.monotonic()
     for t in threads:
         t.start()
     for t in threads:
@@ -81,6 +84,7 @@ def together(steps: Sequence[Callable[[], list[Op]]]) -> list[Op]:
         t.join(timeout=STEP_DEADLINE)
         if t.is_alive():
             raise TimeoutError(f"{t.name} still running after {STEP_DEADLINE:g}s")
+    observe.emit("together", clients=len(steps), start=started, end=time.monotonic())
     if errors:
         raise errors[0]
     return sorted((op for ops in results for op in ops), key=lambda op: op.end)
