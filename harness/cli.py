@@ -252,7 +252,10 @@ def _run_pytest(options: RunOptions) -> int:
         # xprocess keeps its pid files in pytest's cache dir; a private one
         # keeps CLI runs from touching the checkout's .pytest_cache.
         ledger().directory(Path(cache_dir))
-        code = pytest.main([*args, "-o", f"cache_dir={cache_dir}"],
+        # --basetemp: a parallel run's workers get pytest temp dirs, which
+        # go with the rest of the run's private directory.
+        code = pytest.main([*args, "-o", f"cache_dir={cache_dir}",
+                            "--basetemp", str(Path(cache_dir) / "tmp")],
                            plugins=[progress, (Preset(options))])
         ledger().forget_directory(Path(cache_dir))
     if interrupt.requested() is not None:

@@ -9,6 +9,10 @@ that code asks :func:`requested` at its safe points instead.  A second
 signal does not wait for anyone: every process group in the ledger gets
 SIGKILL, the run's directories go, and the process exits at once.
 
+A parallel run (``--jobs``) passes every signal it receives on to its
+workers by pid, and each worker stops its own gunicorns and servers the
+same way.
+
 Exit status is 128 + the signal number: 130 for SIGINT, 143 for SIGTERM.
 """
 
@@ -23,8 +27,11 @@ from .topology.processes import ledger
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-#: A repeat of the first signal within this many seconds is the same request.
+#: In a parallel run's worker, a repeat of the first signal within this many
+#: seconds is the same request: Ctrl-C reaches a worker from the terminal
+#: and again from the controller, which forwards it.
 ECHO_WINDOW = 1.0
+_echoes = False
 
 _received: int | None = None
 _received_at = 0.0
@@ -39,6 +46,12 @@ _children: set[int] = set()
 def forward_to(pid: int) -> None:
     """Pass every later stop signal on to ``pid``, a child this process started."""
     _children.add(pid)
+
+
+def expect_echoes() -> None:
+    """This process is a parallel run's worker: see :data:`ECHO_WINDOW`."""
+    global _echoes
+    _echoes = True
 
 
 def forget(pid: int) -> None:
@@ -75,9 +88,7 @@ def raising(on: bool) -> None:
 def _handle(signum: int, frame: FrameType | None) -> None:
     global _received, _received_at
     now = time.monotonic()
-    if _received == signum and now - _received_at < ECHO_WINDOW:
-        # The same signal again at once: a parallel run's worker gets Ctrl-C
-        # from the terminal and again from the run that forwards it.
+    if _echoes and _received == signum and now - _received_at < ECHO_WINDOW:
         return
     _forward(signum)
     if _received is not None:
@@ -114,5 +125,5 @@ def uninstall() -> None:
     _installed.clear()
 
 
-__all__ = ["describe", "exit_status", "forget", "forward_to", "install", "installed", "raising",
-           "requested", "uninstall"]
+__all__ = ["describe", "exit_status", "expect_echoes", "forget", "forward_to", "install",
+           "installed", "raising", "requested", "uninstall"]

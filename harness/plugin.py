@@ -139,16 +139,21 @@ def wanted(config: pytest.Config) -> bool:
     return False
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_cmdline_main(config: pytest.Config) -> None:
-    """Validate the options once, and ask xdist for ``--jobs`` workers (before xdist reads it)."""
-    if schedule.is_worker(config) or not wanted(config):
-        return
-    try:
-        config.stash[OPTIONS_KEY] = _session_options(config)
-    except HarnessError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    schedule.distribute(config, config.stash[OPTIONS_KEY].jobs)
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config: pytest.Config) -> Any:
+    """Validate the options once, and ask xdist for ``--jobs`` workers.
+
+    A wrapper, so it runs before every plugin's own implementation,
+    xdist's included (which reads the number of workers), whatever the
+    order the plugins were registered in.
+    """
+    if not schedule.is_worker(config) and wanted(config):
+        try:
+            config.stash[OPTIONS_KEY] = _session_options(config)
+        except HarnessError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        schedule.distribute(config, config.stash[OPTIONS_KEY].jobs)
+    return (yield)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -195,6 +200,8 @@ def activate(config: pytest.Config) -> None:
     config.stash[INSTALLED] = not interrupt.installed()
     interrupt.install()
     interrupt.raising(True)
+    if schedule.is_worker(config):
+        interrupt.expect_echoes()
     if config.pluginmanager.hook.pytest_coherence_event.get_hookimpls():
         config.stash[LISTENER] = lambda event: config.hook.pytest_coherence_event(event=event)
         observe.listen(config.stash[LISTENER])
