@@ -185,6 +185,9 @@ def activate(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "scenario(*ids): the stable scenario ids a test reports "
                                        "under, its main one first")
     config.addinivalue_line("markers", "app(MODULE:NAME): the app whose routes a scenario needs")
+    # Also declared by xdist; here too for a session without it (-p no:xdist).
+    config.addinivalue_line("markers", "xdist_group(name): the backend group a parallel run "
+                                       "keeps in one process")
     config.addinivalue_line("markers", "destructive: the scenario clears or flushes the whole "
                                        "cache; skipped on storage the harness did not start "
                                        "unless --allow-destructive")
@@ -202,6 +205,7 @@ def activate(config: pytest.Config) -> None:
     interrupt.raising(True)
     if schedule.is_worker(config):
         interrupt.expect_echoes()
+        schedule.follow_controller()
     if config.pluginmanager.hook.pytest_coherence_event.get_hookimpls():
         config.stash[LISTENER] = lambda event: config.hook.pytest_coherence_event(event=event)
         observe.listen(config.stash[LISTENER])

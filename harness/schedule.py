@@ -36,12 +36,14 @@ import base64
 import json
 import os
 import pickle
+import signal
 from typing import Any
 
 import pytest
 
 from . import interrupt
 from .history import History, record_from_json
+from .topology.processes import set_pdeathsig
 from .verdict import Result
 
 #: The user property that carries a test's results from the process that ran it.
@@ -76,6 +78,20 @@ def max_jobs(cpus: int | None = None) -> int:
 
 def is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
+
+
+def follow_controller() -> None:
+    """In a worker: die with the controller, as every process the harness starts does.
+
+    execnet starts workers without the parent-death signal; a SIGKILLed
+    controller would leave them running their tests.  With it, the worker
+    goes at once, and its own children (gunicorns, servers) follow it by
+    theirs (:mod:`harness.topology.processes`).
+    """
+    parent = os.getppid()
+    set_pdeathsig(signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)  # the controller died before the signal was set
 
 
 def distribute(config: pytest.Config, jobs: int) -> None:
