@@ -101,6 +101,15 @@ class Gunicorn:
         return _await_workers(self, count=count, exclude=exclude, timeout=timeout)
 
 
+#: Libraries gunicorn_conf imports in the master before it forks; each worker
+#: would import them anyway, once per boot and per worker (bench/README.md,
+#: "Cheaper steps").  Modules only: no app, Cache or connection is made there.
+PREIMPORT = ("flask", "flask_caching", "cachelib", "jinja2", "werkzeug")
+#: Not gevent: its workers monkey-patch the standard library after the fork,
+#: which must come before anything that holds a socket or thread module imports.
+PREIMPORT_CLASSES = ("sync", "gthread")
+
+
 def worker_env(spec: GunicornSpec, socket_dir: Path) -> dict[str, str]:
     """The cleaned environment gunicorn and its workers run with."""
     env = {
@@ -121,6 +130,9 @@ def worker_env(spec: GunicornSpec, socket_dir: Path) -> dict[str, str]:
          *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
     )
     env["PYTHONUNBUFFERED"] = "1"
+    env.pop("COHERENCE_PREIMPORT", None)
+    if spec.worker_class in PREIMPORT_CLASSES:
+        env["COHERENCE_PREIMPORT"] = ",".join(PREIMPORT)
     return env
 
 
