@@ -587,7 +587,13 @@ def assert_expected(result: Result) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """Carry the results recorded since the last phase, the scenario id and any
-    environment error in the report: the one way they reach the run's list."""
+    environment error in the report: the one way they reach the run's list.
+
+    An environment error (a server that did not come up, bad input) is
+    reported as its one line: its message names the process, the fix and a
+    log that outlives the run, which a traceback through the pool and the
+    captured start-up chatter would only bury.
+    """
     rep: pytest.TestReport = yield
     if not item.config.stash.get(ACTIVE, False):
         return rep
@@ -600,6 +606,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         rep.user_properties.append((SCENARIO_PROPERTY, sid))
     if call.excinfo is not None and call.excinfo.errisinstance(HarnessError):
         rep.user_properties.append((ERROR_PROPERTY, str(call.excinfo.value)))
+        rep.longrepr = str(call.excinfo.value)
+        rep.sections = []
     return rep
 
 

@@ -23,7 +23,7 @@ from .gunicorn import Gunicorn, GunicornSpec, WorkerClass, serve
 from .kinds import KINDS
 from .ports import reachable
 from .processes import ledger
-from .servers import Deployment, Launcher, XProcessLike
+from .servers import Deployment, Launcher, XProcessLike, ready_timeout
 
 
 def needed_servers(backend: Backend, user_config: dict[str, Any]) -> tuple[ServerKind, ...]:
@@ -100,6 +100,9 @@ class TopologyPool:
     own_cache: bool = False
     #: Which of a foreign app's Flask-Caching instances to drive.
     cache: str | None = None
+    #: How long a server kind may take to become ready; read (and checked)
+    #: when the pool is made, before it starts anything.
+    ready_timeout: float = field(default_factory=ready_timeout)
     _stack: ExitStack = field(default_factory=ExitStack)
     _servers: dict[tuple[ServerKind, int], Deployment] = field(default_factory=dict)
     _current: tuple[TopologyKey, Topology, ExitStack] | None = None
@@ -126,7 +129,8 @@ class TopologyPool:
         self._started += 1
         own = ExitStack()
         launcher = Launcher(xprocess=self.xprocess, root=self._root / "servers", stack=own,
-                            prefix=f"coherence-{self._started:03d}-{owner}-{kind}")
+                            prefix=f"coherence-{self._started:03d}-{owner}-{kind}",
+                            ready_timeout=self.ready_timeout)
         try:
             deployment = Deployment.start(kind, size, launcher)
         except BaseException:

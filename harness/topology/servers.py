@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from typing import Any, Protocol
 
 from xprocess import ProcessStarter
 
-from ..errors import BootError
+from ..errors import BootError, UsageError
 from .kinds import KINDS, Kind, require_binary
 from .ports import HOST, reachable
 from .processes import ledger, pdeathsig_argv
@@ -31,10 +32,38 @@ START_TIMEOUT = 10.0
 #: How long a multi-process kind may take to become ready once its nodes
 #: accept connections (sentinels agreeing, a cluster's slots all served).
 READY_TIMEOUT = 20.0
+#: The environment variable that overrides :data:`READY_TIMEOUT`: a slow
+#: machine may need longer, and a test of the timeout path much less.
+READY_TIMEOUT_ENV = "COHERENCE_READY_TIMEOUT"
+#: The longest readiness timeout :data:`READY_TIMEOUT_ENV` may ask for.
+MAX_READY_TIMEOUT = 600.0
+
+#: How often :meth:`Launcher.wait_ready` asks again.
+_POLL = 0.05
 
 #: How long a server may take to answer the liveness probe before it counts
 #: as stalled.  A loopback INFO or stats answers in well under a millisecond.
 PROBE_TIMEOUT = 2.0
+
+
+def ready_timeout() -> float:
+    """The readiness timeout: :data:`READY_TIMEOUT`, or :data:`READY_TIMEOUT_ENV` when set.
+
+    Read when a pool is made, so a bad value is refused before any server starts.
+    """
+    raw = os.environ.get(READY_TIMEOUT_ENV)
+    if raw is None or not raw.strip():
+        return READY_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= MAX_READY_TIMEOUT:
+        raise UsageError(
+            f"{READY_TIMEOUT_ENV}={raw!r}: the readiness timeout is seconds, more than 0 and "
+            f"at most {MAX_READY_TIMEOUT:g}; e.g. {READY_TIMEOUT_ENV}=60, or unset it for "
+            f"the default {READY_TIMEOUT:g}")
+    return value
 
 
 class XProcessLike(Protocol):
@@ -69,6 +98,11 @@ class Node:
     def label(self) -> str:
         return f"{self.binary} {self.role} (pid {self.pid}, port {self.port})"
 
+    @property
+    def title(self) -> str:
+        """The node as an error message names it: kind, role and address."""
+        return f"{self.kind} {self.role} on {HOST}:{self.port}"
+
     def describe(self) -> dict[str, Any]:
         """The node as a row of ``Result.topology``."""
         return {"kind": self.kind, "role": self.role, "process": self.binary,
@@ -83,7 +117,17 @@ class Launcher:
     root: Path
     stack: ExitStack
     prefix: str
+    #: How long a node may take to accept connections.
+    start_timeout: float = START_TIMEOUT
+    #: How long :meth:`wait_ready` waits for a kind's readiness condition.
+    ready_timeout: float = READY_TIMEOUT
     _count: int = 0
+    _nodes: list[Node] = field(default_factory=list)
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        """Every node this launcher started and still owns, in start order."""
+        return tuple(self._nodes)
 
     def start(self, *, kind: str, role: str, argv: Callable[[str, int, Path], list[str]],
               port: int) -> Node:
@@ -97,18 +141,27 @@ class Launcher:
                     argv=tuple(argv(binary, port, workdir)), workdir=workdir,
                     name=f"{self.prefix}-{self._count}-{role}-{port}")
         self.launch(node)
-        self.stack.callback(self.stop, node)
+        if not self._nodes:
+            self.stack.callback(self.stop_all)
+        self._nodes.append(node)
         return node
 
     def launch(self, node: Node) -> None:
-        """(Re)start ``node`` on its port and directory, and wait until it accepts."""
+        """(Re)start ``node`` on its port and directory, and wait until it accepts.
+
+        If it does not come up, whatever was started is stopped before the
+        error leaves: a server that never accepts would otherwise run on,
+        owned by no one, until the harness exits.
+        """
         xprocess = self.xprocess
         # xprocess owns the Popen (and its preexec_fn), so the parent-death
         # signal is set by a wrapper that then execs the server in place.
         args = pdeathsig_argv(list(node.argv))
 
+        start_timeout = self.start_timeout
+
         class Starter(ProcessStarter):  # type: ignore[misc]
-            timeout = START_TIMEOUT
+            timeout = start_timeout
             terminate_on_interrupt = True
 
             @property
@@ -119,27 +172,84 @@ class Launcher:
                 popen = xprocess.resources[-1].popen
                 if popen is not None and popen.poll() is not None:
                     raise BootError(
-                        f"{node.binary} {node.role} exited with status {popen.returncode} on "
-                        f"port {node.port}; see {logpath}", log=logpath)
+                        f"{node.title} exited with status {popen.returncode} as it started; "
+                        f"see {logpath}", log=logpath)
                 return reachable(HOST, node.port, timeout=0.2) is None
 
         info = xprocess.getinfo(node.name)
         logpath = Path(str(info.logpath))
+        node.log = logpath
         try:
             # restart=True: never adopt a process left from an earlier run.
             pid, log = xprocess.ensure(node.name, Starter, restart=True)
         except TimeoutError:
+            self._abort(node.name)
             raise BootError(
-                f"{node.binary} {node.role} did not accept connections on {HOST}:{node.port} "
-                f"within {START_TIMEOUT:g}s; see {logpath}", log=logpath) from None
+                f"{node.title} did not accept connections within {start_timeout:g}s; "
+                f"see {logpath}", log=logpath) from None
+        except BaseException:
+            self._abort(node.name)
+            raise
         node.popen = xprocess.resources[-1].popen
         node.pid, node.log, node.running = pid, Path(str(log)), True
         if node.popen is not None:
             ledger().spawned(node.popen, what=f"{node.binary} {node.role}")
 
+    def _abort(self, name: str) -> None:
+        """Stop the process of a launch that failed (it is our unreaped child, or gone)."""
+        resource = self.xprocess.resources[-1] if self.xprocess.resources else None
+        if resource is None or resource.info is None or resource.info[0].name != name:
+            return  # interrupted before this launch's process was started
+        popen = resource.popen
+        if popen is None:
+            return
+        if popen.poll() is None:
+            self.xprocess.getinfo(name).terminate(timeout=5)
+        popen.poll()
+
+    def wait_ready(self, nodes: Sequence[Node], check: Callable[[Node], str | None]) -> None:
+        """Poll ``check`` on each node until it is None for all, within :attr:`ready_timeout`.
+
+        ``check(node)`` says what ``node`` still lacks, or None when it is
+        ready.  On timeout the first node not ready is named, with its log,
+        so the message points at the process that did not come up.
+        """
+        deadline = time.monotonic() + self.ready_timeout
+        while True:
+            pending = _first_pending(nodes, check)
+            if pending is None:
+                return
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(_POLL)
+        node, missing = pending
+        raise BootError(
+            f"{node.title} (pid {node.pid}) did not become ready within "
+            f"{self.ready_timeout:g}s: {missing}; if the machine is only slow, set "
+            f"{READY_TIMEOUT_ENV} to more seconds; see {node.log}", log=node.log)
+
+    def stop_all(self) -> None:
+        """Stop every node this launcher started, all at once, the last started first.
+
+        Each is sent SIGTERM before any is waited for, so stopping N nodes
+        takes as long as the slowest (memcached answers SIGTERM on its next
+        one-second clock tick), not the sum.
+        """
+        for node in reversed(self._nodes):
+            if node.running and node.popen is not None and node.popen.poll() is None:
+                # Not reaped, so the pid is still this node's process.
+                os.kill(node.pid, signal.SIGCONT)
+                os.kill(node.pid, signal.SIGTERM)
+        for node in reversed(self._nodes):
+            self.stop(node)
+
     def stop(self, node: Node) -> None:
         """Stop ``node`` by its pid (resuming it first if it was paused)."""
-        if node.pid and node.running:
+        if not node.running:
+            # Killed (and waited for) or already stopped: its pid file names
+            # a process that is gone, whose pid may already be someone else's.
+            return
+        if node.pid:
             try:
                 os.kill(node.pid, signal.SIGCONT)
             except ProcessLookupError:
@@ -232,3 +342,16 @@ def health(node: Node, *, timeout: float = PROBE_TIMEOUT) -> str | None:
                         "(restarted behind the harness's back)")
             return None
     return f"{name} answered without its pid: {reply[:80]!r}"
+
+
+def _first_pending(nodes: Sequence[Node],
+                   check: Callable[[Node], str | None]) -> tuple[Node, str] | None:
+    """The first node ``check`` finds not ready, with what it lacks; None when all are."""
+    for node in nodes:
+        try:
+            missing = check(node)
+        except Exception as exc:  # noqa: BLE001 - redis errors are not OSError
+            missing = f"{type(exc).__name__}: {exc}"
+        if missing is not None:
+            return node, missing
+    return None

@@ -13,13 +13,10 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from ...errors import BootError
 from ..ports import HOST, free_port, free_port_with
 from . import Address, Kind
 
@@ -41,9 +38,6 @@ CLUSTER_NODE_TIMEOUT_MS = 2000
 #: Where redis-server listens for the cluster bus, relative to its port.
 CLUSTER_BUS_OFFSET = 10000
 
-_POLL = 0.05
-
-
 def _common(binary: str, port: int, workdir: Path) -> list[str]:
     # set-proc-title no: redis otherwise writes its title over its
     # environment, hiding the run marker the reaper identifies it by.
@@ -58,25 +52,10 @@ def client(port: int, timeout: float = 2.0) -> Any:
                        socket_connect_timeout=timeout)
 
 
-def wait_ready(nodes: list[Node], check: Callable[[], str | None], what: str) -> None:
-    """Poll ``check`` (None when ready, else what is missing) until :data:`READY_TIMEOUT`."""
-    from ..servers import READY_TIMEOUT
-
-    deadline = time.monotonic() + READY_TIMEOUT
-    missing: str | None = "not checked"
-    while time.monotonic() < deadline:
-        try:
-            missing = check()
-        except OSError as exc:
-            missing = f"{type(exc).__name__}: {exc}"
-        except Exception as exc:  # noqa: BLE001 - redis errors are not OSError
-            missing = f"{type(exc).__name__}: {exc}"
-        if missing is None:
-            return
-        time.sleep(_POLL)
-    culprit = next((n for n in nodes if f"port {n.port}" in (missing or "")), nodes[0])
-    raise BootError(f"{what} did not become ready within {READY_TIMEOUT:g}s: {missing}; "
-                    f"see {culprit.log}", log=culprit.log)
+def _info(node: Node, section: str) -> dict[str, Any]:
+    with client(node.port) as c:
+        info: dict[str, Any] = c.info(section)
+        return info
 
 
 # --- redis ---------------------------------------------------------------
@@ -113,20 +92,18 @@ def _deploy_sentinel(launcher: Launcher, replicas: int) -> list[Node]:
     def replica_argv(binary: str, port: int, workdir: Path) -> list[str]:
         return [*_common(binary, port, workdir), "--replicaof", HOST, str(master.port)]
 
-    nodes = [master] + [launcher.start(kind="redis-sentinel", role="replica", argv=replica_argv,
-                                       port=free_port()) for _ in range(replicas)]
+    replica_nodes = [launcher.start(kind="redis-sentinel", role="replica", argv=replica_argv,
+                                    port=free_port()) for _ in range(replicas)]
 
-    replica_nodes = nodes[1:]
-
-    def links_up() -> str | None:
-        for n in replica_nodes:
-            if client(n.port).info("replication").get("master_link_status") != "up":
-                return f"replica on port {n.port} has no link to the master yet"
+    def link_up(n: Node) -> str | None:
+        status = _info(n, "replication").get("master_link_status")
+        if status != "up":
+            return f"no link to the master on port {master.port} (master_link_status:{status})"
         return None
 
     # Sentinels learn the replicas from the master's INFO when they connect,
     # so they start only once both links are up.
-    wait_ready(nodes, links_up, "redis-sentinel replicas")
+    launcher.wait_ready(replica_nodes, link_up)
 
     def sentinel_argv(binary: str, port: int, workdir: Path) -> list[str]:
         conf = workdir / "sentinel.conf"  # sentinel rewrites its config: it must be its own
@@ -140,24 +117,25 @@ def _deploy_sentinel(launcher: Launcher, replicas: int) -> list[Node]:
 
     sentinels = [launcher.start(kind="redis-sentinel", role="sentinel", argv=sentinel_argv,
                                 port=free_port()) for _ in range(SENTINELS)]
-    nodes = [*nodes, *sentinels]
 
-    def agreed() -> str | None:
-        for s in sentinels:
-            c = client(s.port)
+    def agreed(s: Node) -> str | None:
+        with client(s.port) as c:
             addr = c.execute_command("SENTINEL", "get-master-addr-by-name", SENTINEL_MASTER)
             if addr is None or int(addr[1]) != master.port:
-                return f"sentinel on port {s.port} names master {addr!r}"
+                return f"names master {addr!r}, not port {master.port}"
             state = _pairs(c.execute_command("SENTINEL", "MASTER", SENTINEL_MASTER))
-            if int(state.get("num-slaves", 0)) != replicas:
-                return f"sentinel on port {s.port} knows {state.get('num-slaves')} replicas"
-            if int(state.get("num-other-sentinels", 0)) != SENTINELS - 1:
-                return (f"sentinel on port {s.port} knows {state.get('num-other-sentinels')} "
-                        "other sentinels")
-        return links_up()
+        if int(state.get("num-slaves", 0)) != replicas:
+            return f"knows {state.get('num-slaves')} of {replicas} replicas"
+        if int(state.get("num-other-sentinels", 0)) != SENTINELS - 1:
+            return f"knows {state.get('num-other-sentinels')} of {SENTINELS - 1} other sentinels"
+        return None
 
-    wait_ready(nodes, agreed, "redis-sentinel sentinels")
-    return nodes
+    def ready(n: Node) -> str | None:
+        return agreed(n) if n.role == "sentinel" else link_up(n)
+
+    # The links again: a replica may have lost its link meanwhile.
+    launcher.wait_ready([*sentinels, *replica_nodes], ready)
+    return [master, *replica_nodes, *sentinels]
 
 
 def _pairs(reply: Any) -> dict[str, str]:
@@ -202,30 +180,31 @@ def _deploy_cluster(launcher: Launcher, masters: int) -> list[Node]:
     nodes = [launcher.start(kind="redis-cluster", role="node", argv=argv,
                             port=free_port_with(CLUSTER_BUS_OFFSET)) for _ in range(masters)]
     clients = [client(n.port) for n in nodes]
-    for i, c in enumerate(clients):
-        # Distinct epochs, as redis-cli --cluster create sets them, so no
-        # collision has to be resolved before the cluster settles.
-        c.execute_command("CLUSTER", "SET-CONFIG-EPOCH", i + 1)
-        lo, hi = CLUSTER_SLOTS * i // masters, CLUSTER_SLOTS * (i + 1) // masters
-        c.execute_command("CLUSTER", "ADDSLOTS", *range(lo, hi))
-    for n in nodes[1:]:
-        clients[0].execute_command("CLUSTER", "MEET", HOST, n.port)
+    try:
+        for i, c in enumerate(clients):
+            # Distinct epochs, as redis-cli --cluster create sets them, so no
+            # collision has to be resolved before the cluster settles.
+            c.execute_command("CLUSTER", "SET-CONFIG-EPOCH", i + 1)
+            lo, hi = CLUSTER_SLOTS * i // masters, CLUSTER_SLOTS * (i + 1) // masters
+            c.execute_command("CLUSTER", "ADDSLOTS", *range(lo, hi))
+        for n in nodes[1:]:
+            clients[0].execute_command("CLUSTER", "MEET", HOST, n.port)
+    finally:
+        for c in clients:
+            c.close()
 
-    def settled() -> str | None:
-        for n, c in zip(nodes, clients, strict=True):
+    def settled(n: Node) -> str | None:
+        with client(n.port) as c:
             info = c.execute_command("CLUSTER", "INFO")
-            text = info.decode() if isinstance(info, bytes) else str(info)
-            fields = dict(line.split(":", 1) for line in text.split() if ":" in line)
-            if fields.get("cluster_state") != "ok":
-                return f"node on port {n.port} reports cluster_state:{fields.get('cluster_state')}"
-            if int(fields.get("cluster_known_nodes", 0)) != len(nodes):
-                return (f"node on port {n.port} knows {fields.get('cluster_known_nodes')} of "
-                        f"{len(nodes)} nodes")
+        text = info.decode() if isinstance(info, bytes) else str(info)
+        fields = dict(line.split(":", 1) for line in text.split() if ":" in line)
+        if fields.get("cluster_state") != "ok":
+            return f"reports cluster_state:{fields.get('cluster_state')}"
+        if int(fields.get("cluster_known_nodes", 0)) != len(nodes):
+            return f"knows {fields.get('cluster_known_nodes')} of {len(nodes)} nodes"
         return None
 
-    wait_ready(nodes, settled, "redis-cluster")
-    for c in clients:
-        c.close()
+    launcher.wait_ready(nodes, settled)
     return nodes
 
 
