@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -286,7 +287,14 @@ class Deployment:
     def start(cls, kind: str, size: int, launcher: Launcher) -> Deployment:
         """Start ``kind`` at ``size`` with ``launcher`` and wait until it is ready."""
         k = KINDS[kind]
-        return cls(kind=k, size=size, nodes=k.deploy(launcher, size), launcher=launcher)
+        nodes = k.deploy(launcher, size)
+        started = dict(Counter(n.role for n in nodes))
+        if started != k.roles(size):
+            # A kind whose deploy and roles disagree would report a topology
+            # it does not run; that is a bug in the kind, not in the input.
+            raise RuntimeError(f"kind {kind!r} at size {size} started {started}, but its "
+                               f"roles say {k.roles(size)}; make its deploy and roles agree")
+        return cls(kind=k, size=size, nodes=nodes, launcher=launcher)
 
     def role(self, role: str) -> list[Node]:
         return [n for n in self.nodes if n.role == role]

@@ -46,6 +46,10 @@ class Kind:
     size_noun: str
     default_size: int
     max_size: int
+    #: The processes a deployment of size N runs, by role (``{"master": 1,
+    #: "replica": N, "sentinel": 3}``): what ``deploy`` starts, what the
+    #: topology of each report row shows, and what the tests count.
+    roles: Callable[[int], dict[str, int]]
     #: Start the kind's processes with ``launcher`` and wait until ready.
     deploy: Callable[[Launcher, int], list[Any]]
     #: The Flask-Caching config keys that point a backend at a deployment.

@@ -59,7 +59,8 @@ def _storage(config: dict[str, Any]) -> Storage | None:
 KINDS = (
     Kind(name="memcached", binary="memcached", install_hint="apt-get install memcached",
          size_noun="servers", default_size=1, max_size=8, version_flag="-V",
-         deploy=_deploy, config=_config, user_keys=("CACHE_MEMCACHED_SERVERS",),
+         roles=lambda size: {"server": size}, deploy=_deploy, config=_config,
+         user_keys=("CACHE_MEMCACHED_SERVERS",),
          addresses=_addresses, storage=_storage,
          # python-memcached's own default (memcache.py: _SOCKET_TIMEOUT = 3).
          client_timeout=3.0),

@@ -241,19 +241,20 @@ _TIMEOUT = {"CACHE_OPTIONS": {"socket_timeout": 1.0, "socket_connect_timeout": 1
 KINDS = (
     Kind(name="redis", binary="redis-server", install_hint=_HINT,
          size_noun="servers", default_size=1, max_size=1,
-         deploy=_deploy_single, config=lambda d: {
+         roles=lambda size: {"master": 1}, deploy=_deploy_single, config=lambda d: {
              "CACHE_REDIS_URL": f"redis://{HOST}:{d.nodes[0].port}/0"},
          user_keys=("CACHE_REDIS_URL", "CACHE_REDIS_HOST", "CACHE_REDIS_PORT"),
          addresses=_url_addresses, storage=_single_storage, client_timeout_config=_TIMEOUT),
     Kind(name="redis-sentinel", binary="redis-server", install_hint=_HINT,
          size_noun="replicas", default_size=2, max_size=5,
+         roles=lambda size: {"master": 1, "replica": size, "sentinel": SENTINELS},
          deploy=_deploy_sentinel, config=_sentinel_config,
          user_keys=("CACHE_REDIS_SENTINELS",),
          addresses=_sentinel_addresses, storage=_sentinel_storage,
          client_timeout_config=_TIMEOUT),
     Kind(name="redis-cluster", binary="redis-server", install_hint=_HINT,
          size_noun="masters", default_size=3, max_size=8,
-         deploy=_deploy_cluster, config=_cluster_config,
+         roles=lambda size: {"node": size}, deploy=_deploy_cluster, config=_cluster_config,
          # RedisClusterCache prefers CACHE_REDIS_URL when it is set
          # (flask_caching/backends/rediscache.py:269-271).
          user_keys=("CACHE_REDIS_CLUSTER", "CACHE_REDIS_URL"),
