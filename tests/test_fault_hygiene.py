@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 from clirun import CliRun, processes_tagged, run_cli
+from test_report_html import _article, _need_chromium, _open
 
 from harness.backends import resolve
 from harness.topology.kinds import KINDS, find_binary
@@ -160,6 +161,36 @@ def test_each_row_topology_is_the_processes_its_kind_defines(passing_run: CliRun
         assert {op["pid"] for op in history if op["process"] != "nemesis"} == workers
         restarted = [op["value"]["pid"] for op in history if op["f"] == "restart"]
         assert restarted and set(restarted) <= {t["pid"] for t in servers}, restarted
+
+
+def test_a_real_fault_run_draws_the_nemesis_lane_and_its_window_in_chromium(
+        passing_run: CliRun) -> None:
+    """On each row's timeline, as Chromium builds the page: the nemesis lane holds the
+    kill and the restart, and one window is shaded from the kill to the restart's end,
+    across every lane."""
+    _need_chromium()
+    doc = _open(passing_run.report_dir / "latest" / "report.html")
+    assert doc.find("body").attrs["data-js-errors"] == "0"
+    for row in passing_run.report()["results"]:
+        article = _article(doc, row["backend"], row["scenario"])
+        svg = article.find("div", "timeline-box").find("svg", "timeline")
+        nemesis = svg.find("g", "nemesis")
+        marks = {g.attrs["data-f"]: g.find("rect", "fault-mark")
+                 for g in nemesis.iter("g", "fault")}
+        assert set(marks) == {"kill", "restart"}, row["backend"]
+        [window] = list(svg.iter("rect", "fault-window"))
+        assert window.attrs["data-fault"] == "kill"
+        x, width = float(window.attrs["x"]), float(window.attrs["width"])
+        kill, restart = marks["kill"], marks["restart"]
+        assert abs(x - float(kill.attrs["x"])) < 1
+        assert abs(x + width - float(restart.attrs["x"]) - float(restart.attrs["width"])) < 1
+        lanes = list(svg.iter("rect", "lane-bg"))
+        top, bottom = float(lanes[0].attrs["y"]), float(lanes[-1].attrs["y"]) + float(
+            lanes[-1].attrs["height"])
+        assert float(window.attrs["y"]) == top
+        assert float(window.attrs["y"]) + float(window.attrs["height"]) == bottom
+        assert len(lanes) == 1 + WORKERS, "the nemesis lane and one per worker"
+    assert (passing_run.report_dir / "latest" / "report.png").is_file()
 
 
 # --- fails ------------------------------------------------------------------

@@ -294,6 +294,8 @@ def test_fault_numbers_are_shown_from_one_table_skipping_absent_keys(tmp_path: P
         "lost_writes": {"count": 2, "acked": 200, "percent": 1.0},
         "failed_during_fault": 17,
         "windows": [{"fault": "kill"}, {"fault": "pause"}],
+        # A moment on the run's clock, not a count: no box of its own.
+        "healed_at": 1004.1,
     }
     run = _run(tmp_path, _result("kill-master", evidence=evidence),
                _result("old", evidence={"stale_reads": 4, "reads": 9}))
@@ -313,6 +315,16 @@ def test_fault_numbers_are_shown_from_one_table_skipping_absent_keys(tmp_path: P
     # A sharing checker's plain count keeps its old rendering.
     assert [(s.find("span").text(), s.find("b").text()) for s in old.iter("div", "stat")] \
         == [("reads", "9"), ("stale_reads", "4")]
+
+
+def test_every_verdict_has_a_colour_of_its_own() -> None:
+    """A verdict without a rule is bare text in the matrix and the legend, as the
+    fault verdicts were on the first real fault run's report."""
+    from harness import report
+    from harness.verdict import Conclusion
+
+    css = (Path(report.__file__).parent / "templates" / "report.html").read_text()
+    assert [c.value for c in Conclusion if f".v-{c.value} {{" not in css] == []
 
 
 def test_fault_numbers_found_below_the_top_level_say_where(tmp_path: Path) -> None:

@@ -225,7 +225,8 @@ def stats(evidence: dict[str, Any]) -> list[tuple[str, str, bool]]:
     taken = {p for p, _, _ in out} | shown_paths
     for key, value in evidence.items():
         shown = _count(value)
-        if key not in taken and shown is not None:
+        # A key ending in _at is a moment on the run's clock (healed_at), not a count.
+        if key not in taken and shown is not None and not key.endswith("_at"):
             out.append((key, shown, False))
     return out
 
