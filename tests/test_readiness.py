@@ -108,6 +108,17 @@ def test_cli_says_which_process_did_not_come_up_in_one_line_exit_2(cli, tmp_path
     assert run.leftovers == []
 
 
+@pytest.mark.parametrize("value", ["soon", "0", "1e9"])
+def test_a_bad_readiness_timeout_is_one_line_exit_2(cli, value: str) -> None:
+    run = cli("--backend", "RedisSentinelCache", "--scenario", "visibility",
+              env={READY_TIMEOUT_ENV: value})
+    assert run.code == 2, (run.code, run.stdout, run.stderr)
+    line = _the_line(run.stderr)
+    assert line.startswith(f"coherence: error: {READY_TIMEOUT_ENV}={value!r}: "), line
+    assert f"e.g. {READY_TIMEOUT_ENV}=60" in line
+    assert run.leftovers == []
+
+
 def test_pytest_reports_the_same_line_without_a_traceback(tmp_path: Path, tagged: Any) -> None:
     case = "replica never follows its master"
     tag = os.urandom(8).hex()
