@@ -127,7 +127,7 @@ class Launcher:
 
     @property
     def nodes(self) -> tuple[Node, ...]:
-        """Every node this launcher started and still owns, in start order."""
+        """Every node this launcher started, in start order."""
         return tuple(self._nodes)
 
     def start(self, *, kind: str, role: str, argv: Callable[[str, int, Path], list[str]],
