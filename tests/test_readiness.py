@@ -1,6 +1,6 @@
 """A server kind that does not come up: everything it started stops, and one line says why.
 
-The servers are real redis-servers behind a two-line wrapper that breaks
+The servers are real redis-servers behind a short shell wrapper that breaks
 one role: either the replicas exit as they start, or they never follow
 their master (``--replicaof`` is dropped), so the Sentinel group can never
 become ready and a short readiness timeout (``COHERENCE_READY_TIMEOUT``,
