@@ -408,6 +408,10 @@ def coherence_pool(request: pytest.FixtureRequest,
     worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
     root = request.config.cache.mkdir(".xprocess") / f"coherence-{worker}"
     xprocess = XProcess(request.config, py.path.local(root))
+    # As pytest-xprocess's own fixture does: its KeyboardInterrupt handler
+    # then releases the log files it opened, which otherwise are collected
+    # unclosed after an interrupt and fail the run with a ResourceWarning.
+    request.config._xprocess = xprocess  # type: ignore[attr-defined]
     pool = TopologyPool(
         xprocess=xprocess, app=coherence_options.app, app_root=coherence_options.app_root,
         user_config=coherence_options.config, port=coherence_options.port,
