@@ -168,6 +168,13 @@ def pytest_configure_node(node: Any) -> None:
 
 
 @pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if OPTIONS_KEY in config.stash:
+        return schedule.scheduler(config, log)
+    return None
+
+
+@pytest.hookimpl(optionalhook=True)
 def pytest_testnodeready(node: Any) -> None:
     schedule.watch(node)
 
@@ -185,9 +192,6 @@ def activate(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "scenario(*ids): the stable scenario ids a test reports "
                                        "under, its main one first")
     config.addinivalue_line("markers", "app(MODULE:NAME): the app whose routes a scenario needs")
-    # Also declared by xdist; here too for a session without it (-p no:xdist).
-    config.addinivalue_line("markers", "xdist_group(name): the backend group a parallel run "
-                                       "keeps in one process")
     config.addinivalue_line("markers", "destructive: the scenario clears or flushes the whole "
                                        "cache; skipped on storage the harness did not start "
                                        "unless --allow-destructive")
@@ -370,11 +374,6 @@ def pytest_collection_modifyitems(
         return (order.get(replace(key, app=""), -1), key.app != options.app, key.app)
 
     items.sort(key=position)
-    for item in items:
-        key = _topology_key(item)
-        if key is not None:
-            # A parallel run keeps a backend's tests in one process, in this order.
-            item.add_marker(schedule.group(f"{key.backend.label}-{key.worker_class}"))
 
 
 def _uses_topology(item: pytest.Item) -> bool:

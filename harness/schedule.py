@@ -36,6 +36,7 @@ import base64
 import json
 import os
 import pickle
+import re
 import signal
 from typing import Any
 
@@ -103,19 +104,40 @@ def distribute(config: pytest.Config, jobs: int) -> None:
     option = config.option
     if getattr(option, "numprocesses", None) is None and jobs > 1:
         option.numprocesses = jobs
-    if getattr(option, "numprocesses", None):
-        option.dist = "loadgroup"
-
-
-def group(label: str) -> pytest.MarkDecorator:
-    """The xdist group of a topology label; xdist splits node ids at '@'."""
-    return pytest.mark.xdist_group(label.replace("@", "_").replace(" ", "-"))
+    if getattr(option, "numprocesses", None) and option.dist in ("no", "load"):
+        option.dist = "loadscope"  # the scopes are ours: see scheduler()
 
 
 # --- options to the workers ------------------------------------------------------
 
 def send_options(node: Any, options: object) -> None:
     node.workerinput[OPTIONS_INPUT] = base64.b64encode(pickle.dumps(options)).decode()
+
+
+#: A scenario test's parametrization id: ``[<backend label>-<worker class>x<N>...]``.
+_TOPOLOGY_ID = re.compile(r"\[(?P<backend>[^\]]+?)-(?P<wc>sync|gthread|gevent)x\d+")
+
+
+def group_of(nodeid: str) -> str:
+    """The group a test runs in: its backend and worker class, or the test alone."""
+    m = _TOPOLOGY_ID.search(nodeid)
+    return f"{m['backend']}-{m['wc']}" if m else nodeid
+
+
+def scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist's scope scheduling with one scope per :func:`group_of`.
+
+    A group's tests go to one worker, in collection order (the plugin's
+    order: the shared topology's tests, then the others); groups are handed
+    out largest first as workers free up.
+    """
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
+
+    class _Groups(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    return _Groups(config, log)
 
 
 def received_options(config: pytest.Config) -> Any:

@@ -98,16 +98,22 @@ def test_a_plugin_hears_the_run_through_the_hook(cli, tmp_path: Path) -> None:
         "import json, os\n"
         "def pytest_coherence_event(event):\n"
         "    with open(os.path.join(os.environ['EVENTS'], f'{os.getpid()}.jsonl'), 'a') as f:\n"
-        "        f.write(json.dumps(event['event']) + '\\n')\n")
+        "        f.write(json.dumps(event) + '\\n')\n")
     events = tmp_path / "events"
     events.mkdir()
     run = cli("--backend", "SimpleCache", "--backend", "NullCache", "--workers", "2",
-              "--scenario", "visibility", "--jobs", "2",
+              "--scenario", "visibility", "--scenario", "delete", "--scenario", "preload",
+              "--jobs", "2",
               env={"PYTEST_PLUGINS": "listener", "EVENTS": str(events),
                    "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])})
     assert run.code == 0, run.stdout + run.stderr
-    seen = {path.name: {json.loads(x) for x in path.read_text().splitlines()}
-            for path in events.iterdir()}
+    events_of = {path.name: [json.loads(x) for x in path.read_text().splitlines()]
+                 for path in events.iterdir()}
+    seen = {name: {e["event"] for e in found} for name, found in events_of.items()}
+    # A backend's tests stay in one process, so its gunicorns all start there.
+    backends = [{e["backend"] for e in found if e["event"] == "topology"}
+                for found in events_of.values()]
+    assert sorted(map(sorted, filter(None, backends))) == [["NullCache"], ["SimpleCache"]]
     # Two workers ran a backend each (boots, requests, checkers); the
     # controller wrote the report.
     runners = [names for names in seen.values() if {"boot", "request", "checker"} <= names]
