@@ -41,12 +41,17 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=10, help="runs per setting (default 10)")
     ap.add_argument("--backend", action="append", default=[],
                     help=f"repeatable; default {', '.join(BASELINE_BACKENDS)}")
+    ap.add_argument("--settings", choices=("both", "default", "sequential"), default="both",
+                    help="which --jobs settings to run (default both, alternating)")
+    ap.add_argument("--output", default="flips.json", help="file name under bench/results/")
     args = ap.parse_args()
+    settings = {"both": ([], ["--jobs", "1"]), "default": ([],),
+                "sequential": (["--jobs", "1"],)}[args.settings]
     base = [a for b in (args.backend or BASELINE_BACKENDS) for a in ("--backend", b)]
     runs = []
     # Alternate the settings, so both see the same machine over time.
     for i in range(args.runs):
-        for jobs in ([], ["--jobs", "1"]):
+        for jobs in settings:
             runs.append(r := one(base + jobs))
             print(f"{i + 1}/{args.runs} {' '.join(jobs) or 'default jobs':13} exit {r['exit']}"
                   f" wall {r['wall_s']:6.1f} s  {len(r['verdicts'])} verdicts  load "
@@ -63,7 +68,7 @@ def main() -> int:
     for row, values in sorted(flips.items()):
         print(f"  FLIP {row}: {' / '.join(values)}")
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "flips.json").write_text(json.dumps(
+    (RESULTS / args.output).write_text(json.dumps(
         {"date": time.strftime("%Y-%m-%d"), "runs": runs, "flips": flips, "missing": missing},
         indent=2) + "\n", "utf-8")
     return 1 if flips or missing or any(r["exit"] for r in runs) else 0
