@@ -22,6 +22,10 @@ each ``outcomes`` over its workers, and the same ``per_worker`` (pid):
     window) to the end of its first round that worked end to end: ``set``
     answered True, ``get`` returned that value, and a view computed once
     was served again from the cache; None when no round did.
+    ``acked_unread`` counts, per worker, the rounds in which ``set``
+    answered True and the ``get`` just after it did not return the value:
+    writes acknowledged by a cache that cannot yet read them back (a
+    replica still resynchronising), the price of the wait.
 
 Any other completion (a timeout, no reply) is ``no answer``.  A question's
 ``answer`` is ``yes`` when every probe gave the safe outcome (computed,
@@ -139,7 +143,16 @@ def _recovered(ops: list[Op], healed: float) -> float | None:
     return None
 
 
-def _instance(history: History, facts: Facts, ops: list[Op], healed: float) -> dict[str, Any]:
+def _acked_unread(ops: list[Op]) -> int:
+    rounds: dict[int, dict[str, Op]] = defaultdict(dict)
+    for op in ops:
+        rounds[op.meta.trial or 0][op.f] = op
+    return sum(1 for r in rounds.values()
+               if (w := r.get("set")) is not None and w.type == "ok" and w.value is True
+               and (g := r.get("get")) is not None and g.value != w.args.get("value"))
+
+
+def _instance(history: History, ops: list[Op], healed: float) -> dict[str, Any]:
     """The four questions' answers for one instance's ops."""
     by_pid: dict[int, dict[str, list[Op]]] = defaultdict(lambda: defaultdict(list))
     for op in ops:
@@ -173,7 +186,9 @@ def _instance(history: History, facts: Facts, ops: list[Op], healed: float) -> d
     times = {str(pid): _recovered(by_pid[pid][Phase.AFTER], healed) for pid in sorted(by_pid)}
     done = [t for t in times.values() if t is not None]
     out["recovered"] = {"answer": "yes" if len(done) == len(times) else "no",
-                        "max_s": max(done, default=None), "per_worker": times}
+                        "max_s": max(done, default=None), "per_worker": times,
+                        "acked_unread": {str(pid): _acked_unread(by_pid[pid][Phase.AFTER])
+                                         for pid in sorted(by_pid)}}
     out["down_latency_max_s"] = latency
     if raised is not None:
         out["raised_sample"] = raised[:200]
@@ -209,7 +224,7 @@ def checker(settings: Sequence[str]) -> Checker:
                 "the cache did not work before the outage, so the outage's answers "
                 "cannot be told from the cache's"))
             return Verdict(verdict=Conclusion.ERROR, evidence=evidence)
-        per_setting = {name: _instance(history, facts, by_instance[n], healed)
+        per_setting = {name: _instance(history, by_instance[n], healed)
                        for n, name in enumerate(settings)}
         evidence["settings"] = per_setting
         answers = [a for s in per_setting.values() for q, a in _answers(s).items()

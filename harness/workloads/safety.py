@@ -47,9 +47,12 @@ ROUNDS = 2
 #: a sentinel to call the master down (down-after-milliseconds is 1 s).
 DOWN = 1.5
 #: Seconds after the restart within which every worker must work again.
-#: Redis, Sentinel and Cluster came back within 2 s in every run measured;
+#: Measured: Redis within 0.1 s, Cluster within 2.1 s (its nodes agree on
+#: cluster_state:ok again), Sentinel within 4.8 s (the restarted replicas,
+#: which serve the reads, wait for a full resync that redis-server starts
+#: repl-diskless-sync-delay = 5 s after the first replica asks); while
 #: python-memcached skips a server it marked dead for 30 s, far beyond it.
-RECOVER_WITHIN = 5.0
+RECOVER_WITHIN = 8.0
 #: Pause between two recovery rounds on one worker.
 POLL = 0.1
 
