@@ -57,7 +57,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from ..history import History, Op
+from ..history import SWALLOWED, History, Op
 from ..verdict import Conclusion, Verdict
 from ..workloads.names import Phase
 from ..workloads.safety import VIEW_COMPUTE, VIEW_READ
@@ -78,9 +78,9 @@ def _raised(op: Op) -> bool:
 
 
 def _replied(op: Op) -> bool:
-    """A 200 from the worker asked (``ok``, or ``info`` for a result the client calls refused)."""
-    return op.type == "ok" or (op.type == "info" and op.answered and op.error is not None
-                               and op.error.startswith(f"{op.f} answered "))
+    """A 200 from the worker asked: ``ok``, or ``info`` for a result that says "refused"."""
+    return op.type == "ok" or (op.type == "info" and op.answered and not _raised(op)
+                               and any(op.value is s for s in SWALLOWED.get(op.f, ())))
 
 
 def outcome(op: Op, earlier: set[Any]) -> str:
