@@ -166,8 +166,8 @@ def test_failover(topology: Topology, launch: Launch, record: Callable[..., Resu
 @pytest.mark.scenario("worker-recycle")
 def test_worker_recycle(topology: Topology, coherence_pool: TopologyPool,
                         record: Callable[..., Result]) -> None:
-    # The cache servers are never touched, so the run's own serve: every
-    # backend runs this, SimpleCache and NullCache too.
+    # No cache server is touched, so the run's shared ones serve, and every
+    # backend runs it, SimpleCache and NullCache included.
     with _owned(coherence_pool) as stack:
         inst = coherence_pool.start(topology.key, name="worker-recycle", stack=stack,
                                     max_requests=MAX_REQUESTS)

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 
 from ..client import WorkerClient
 from ..history import History, Meta
+from ..topology.gunicorn import BOOT_TIMEOUT
 from .keys import Keyspace
 from .names import Phase
 
@@ -37,10 +38,11 @@ BEFORE = 0.5
 AFTER = 2.0
 #: Pause between one client's ops.
 GAP = 0.01
-#: Longest a client waits for the replacement of a worker that went away;
-#: after it, the client knocks again (and records each failure), so a worker
-#: that died outside a recycle shows as unrecovered rather than quiet.
-REPLACEMENT_WAIT = 5.0
+#: Longest a client waits for the replacement of a worker that went away:
+#: as long as the nemesis waits for new workers to answer.  After it the
+#: client knocks again (and records each failure), so a worker that died
+#: outside a recycle shows as unrecovered rather than quiet.
+REPLACEMENT_WAIT = BOOT_TIMEOUT
 
 #: The workers now, by index.
 Roster = Callable[[], Sequence[WorkerClient]]
