@@ -63,6 +63,10 @@ FAULT_ENDS: dict[str, str] = {
 }
 #: Fault actions complete in themselves: the window is the op's own span.
 FAULT_ONESHOTS: tuple[str, ...] = ("failover", "worker-recycle")
+#: Fault actions that leave the cache's storage alone (they replace the
+#: app's processes, not a server), so an acknowledged write gone after them
+#: is the backend's own doing, not a server that lost its memory.
+STORAGE_SPARED: tuple[str, ...] = ("worker-recycle",)
 
 #: Results of an answered request that are a backend error the client
 #: library swallowed, by operation: see the table above.

@@ -8,20 +8,26 @@ and the report then see exactly when a fault was in force
 (:meth:`~harness.history.History.windows`).
 
 Every action acts on a process the harness started itself, by pid: a node
-of a :class:`~harness.topology.servers.Deployment`, or a gunicorn master.
+of a :class:`~harness.topology.servers.Deployment`, or a gunicorn master
+(whose workers it then finds again: :meth:`Nemesis.reload`,
+:meth:`Nemesis.exhaust`).
 """
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from .client import WorkerClient
 from .history import Fault, History
+from .topology.gunicorn import STOP_TIMEOUT, Gunicorn
 from .topology.servers import Deployment, Node
 
 
@@ -154,6 +160,45 @@ class Nemesis:
 
         return self._act("failover", f"{deployment.kind.name} master", action)
 
+    # --- worker recycle ------------------------------------------------------
+
+    def reload(self, gunicorn: Gunicorn) -> Fault:
+        """gunicorn ``HUP``: the master forks a whole new set of workers and stops the old.
+
+        ``gunicorn.workers`` names the new workers as soon as they all
+        answer, so clients that follow it move over; the action ends once
+        every old worker has exited.
+        """
+        def action() -> dict[str, Any]:
+            old = [w.pid for w in gunicorn.workers]
+            os.kill(gunicorn.master_pid, signal.SIGHUP)
+            return {"signal": "HUP", **_replaced(gunicorn, old)}
+
+        return self._act("worker-recycle", f"gunicorn master pid {gunicorn.master_pid}: HUP",
+                         action)
+
+    def exhaust(self, gunicorn: Gunicorn, *, max_requests: int) -> Fault:
+        """``max_requests``: spend each worker's request budget; the master forks replacements.
+
+        Gunicorn was started with ``--max-requests max_requests``, so a
+        worker exits after that many requests, whoever sent them.  The
+        nemesis sends the harness's ``whoami`` (which touches no cache) to
+        every worker until it stops answering, at most ``max_requests``
+        times, as unrelated traffic would; then finds the replacements.
+        """
+        def action() -> dict[str, Any]:
+            old = list(gunicorn.workers)
+            with ThreadPoolExecutor(max_workers=len(old),
+                                    thread_name_prefix="coherence-nemesis") as pool:
+                sent = list(pool.map(lambda w: _spend(w, max_requests), old))
+            return {"max_requests": max_requests,
+                    "answered_before_exit": {str(w.pid): n for w, n in zip(old, sent,
+                                                                            strict=True)},
+                    **_replaced(gunicorn, [w.pid for w in old])}
+
+        return self._act("worker-recycle", f"gunicorn master pid {gunicorn.master_pid}: "
+                         f"max_requests={max_requests}", action)
+
     # --- always ------------------------------------------------------------
 
     def heal(self) -> None:
@@ -183,6 +228,41 @@ def nemesis(history: History) -> Iterator[Nemesis]:
 
 def _target(node: Node) -> str:
     return f"{node.binary} {node.role} :{node.port}"
+
+
+def _spend(worker: WorkerClient, budget: int) -> int:
+    """Requests ``worker`` answered before it went away; raises if it outlasts ``budget``."""
+    for n in range(budget):
+        try:
+            worker.whoami(timeout=STOP_TIMEOUT)
+        except (OSError, http.client.HTTPException):
+            # Its socket is gone, or it closed the connection unanswered: exited.
+            return n
+    raise RuntimeError(f"worker pid {worker.pid} still answered after {budget} requests; "
+                       f"start gunicorn with --max-requests {budget} or less")
+
+
+def _replaced(gunicorn: Gunicorn, old: list[int]) -> dict[str, Any]:
+    """Point ``gunicorn.workers`` at the workers that replace ``old``; wait until ``old`` exit."""
+    fresh = gunicorn.discover(count=len(old), exclude=set(old))
+    gunicorn.workers = fresh
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while (alive := [pid for pid in old if _alive(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if alive:
+        raise TimeoutError(f"old gunicorn workers {alive} did not exit within "
+                           f"{STOP_TIMEOUT:g}s of being replaced; see {gunicorn.log}")
+    return {"retired": old, "new": [w.pid for w in fresh]}
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs: a zombie waiting for gunicorn to reap it has exited."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            # The state follows the parenthesised command name.
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
 
 
 def _swap_roles(deployment: Deployment, *, old: int, new: int) -> None:

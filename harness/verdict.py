@@ -6,8 +6,10 @@ travels (``shared``, ``eventual``, ``per-instance``, ``per-worker``,
 same, with ``stable`` for all of them).  Property scenarios answer whether
 a property held (``holds``, ``violated``, or ``broken`` when the app raised
 on most attempts).  Fault scenarios answer ``holds`` or the worst harm the fault
-did (``stale``, ``silent``, ``unrecovered``; see
-:mod:`harness.checkers.faults`).  All may answer ``error`` (the run could
+did (``stale``, ``lost``, ``silent``, ``unrecovered``; see
+:mod:`harness.checkers.faults`), and ``failure-safety`` whether the cache
+failed safe with its server down (``raises``, ``lies``, ``unrecovered``; see
+:mod:`harness.checkers.safety`).  All may answer ``error`` (the run could
 not observe what it meant to judge) or ``unknown`` (the checker itself
 could not decide), and none is ever turned into a pass.
 :class:`Conclusion` names them all, once; the groups below are derived
@@ -45,7 +47,13 @@ class Conclusion(StrEnum):
     #: the feature does not work on this backend (proven, like violated).
     BROKEN = "broken"
     STALE = "stale"
+    #: Acknowledged writes gone after a fault that left the cache's storage alone.
+    LOST = "lost"
+    #: With the cache server down, a cache call raised through to the app.
+    RAISES = "raises"
     SILENT = "silent"
+    #: With the cache server down, the cache answered as if it had stored or held data.
+    LIES = "lies"
     UNRECOVERED = "unrecovered"
     ERROR = "error"
     UNKNOWN = "unknown"
@@ -53,7 +61,8 @@ class Conclusion(StrEnum):
 
 PROPERTY = (Conclusion.HOLDS, Conclusion.VIOLATED, Conclusion.BROKEN)
 #: A fault's harm, mildest first; ``holds`` when it did none.
-FAULT = (Conclusion.STALE, Conclusion.SILENT, Conclusion.UNRECOVERED)
+FAULT = (Conclusion.STALE, Conclusion.LOST, Conclusion.RAISES, Conclusion.SILENT,
+         Conclusion.LIES, Conclusion.UNRECOVERED)
 #: Findings proven from ``ok`` operations: they stand whatever else failed.
 PROVEN = (Conclusion.VIOLATED, *FAULT)
 INCONCLUSIVE = (Conclusion.ERROR, Conclusion.UNKNOWN)

@@ -213,3 +213,92 @@ def test_a_checker_crash_is_unknown() -> None:
     h.ops[1] = op("get", "a0", 0.2, object(), pid=B)
     v = check(h)
     assert v.verdict == "unknown" and "TypeError" in v.evidence["checker_error"]
+
+
+# --- a worker recycle: the nemesis replaced A by C; no server was touched ----
+
+C = 103
+#: Errors recorded for requests to a worker gunicorn had just retired, as a
+#: real worker-recycle run on SimpleCache gave them.
+GONE = "not sent: FileNotFoundError: [Errno 2] No such file or directory"
+RESET = "ConnectionResetError: [Errno 104] Connection reset by peer"
+
+
+def recycled(*extra: Op, witness_kept: bool = True) -> History:
+    """A writes a witness and traffic, HUP at t=1 retires A for C (window to 2.1), all read it."""
+    h = History()
+    h.add(op("set", "w", 0.0, True, value="w-1"))
+    h.add(op("set", "a0", 0.2, True, value="a0-1"))
+    h.add(op("get", "a0", 0.4, "a0-1", pid=B))
+    h.fault(Fault(f="worker-recycle", target="gunicorn master pid 100: HUP", start=1.0,
+                  end=HEALED, value={"signal": "HUP", "retired": [A], "new": [C]}))
+    h.add(op("set", "a0", 1.3, None, value="a0-x", type="fail", error=GONE))
+    h.add(op("get", "a0", 1.5, None, type="info", answered=False, error=RESET))
+    for o in extra:
+        h.add(o)
+    for pid in (C, B):
+        h.add(Op(process=0 if pid == C else 1, pid=pid, f="set", key="p", args={"value": f"p{pid}"},
+                 type="ok", value=True, start=3.0 + pid / 1000, end=3.05 + pid / 1000))
+        h.add(Op(process=0 if pid == C else 1, pid=pid, f="get", key="p", type="ok",
+                 value=f"p{pid}", start=3.2 + pid / 1000, end=3.25 + pid / 1000))
+    for n, pid in enumerate((C, B)):
+        for key, seen in (("a0", "a0-1"), ("w", "w-1" if witness_kept else None)):
+            h.add(Op(process=n, pid=pid, f="get", key=key, type="ok", value=seen,
+                     meta=Meta(phase=Phase.FINAL), start=8.0 + n, end=8.1 + n))
+    return h
+
+
+FACTS_AFTER = Facts(pids=(C, B))
+
+
+def test_requests_to_a_retired_worker_are_the_harness_s_not_the_cache_s() -> None:
+    v = safely(faults.check, recycled(op("get", "a0", 1.6, None, pid=B, type="info",
+                                         error="HTTP 500: ConnectionError")), FACTS_AFTER)
+    assert v.verdict == "holds", v.evidence
+    assert v.evidence["worker_gone"] == {"count": 2, "by_worker": {str(A): 2}}
+    # Only B's 500 is a failure of the cache during the fault.
+    assert v.evidence["failed_during_fault"] == 1
+    assert v.evidence["failed_by_worker"] == {str(B): {"fail": 0, "info": 1}}
+    assert set(v.evidence["recovery"]["per_worker"]) == {str(B), str(C)}
+
+
+def test_without_a_retired_worker_a_refused_request_is_a_failure() -> None:
+    h = recycled()
+    h.faults[0] = Fault(f="worker-recycle", target="gunicorn master pid 100: HUP",
+                        start=1.0, end=HEALED, value={"signal": "HUP", "retired": [C]})
+    v = safely(faults.check, h, FACTS_AFTER)
+    assert v.evidence["worker_gone"]["count"] == 0
+    assert v.evidence["failed_during_fault"] == 2
+
+
+def test_a_write_gone_after_a_worker_recycle_is_lost() -> None:
+    v = safely(faults.check, recycled(witness_kept=False), FACTS_AFTER)
+    assert v.verdict == "lost"
+    assert v.evidence["findings"] == ["lost"]
+    lost = v.evidence["lost_writes"]
+    assert (lost["count"], lost["acked"]) == (1, 2)
+    assert v.evidence["counterexample"]["culprits"] == [0]
+
+
+def test_the_same_loss_after_a_kill_is_reported_not_judged() -> None:
+    h = recycled(witness_kept=False)
+    h.faults = [Fault(f="kill", target="server :7000", start=1.0, end=1.1),
+                Fault(f="restart", target="server :7000", start=2.0, end=HEALED)]
+    v = safely(faults.check, h, FACTS_AFTER)
+    assert v.verdict == "holds"
+    assert v.evidence["lost_writes"]["count"] == 1
+    assert "worker_gone" not in v.evidence
+
+
+def test_lost_ranks_above_stale_and_below_silent() -> None:
+    stale = (op("set", "p", 4.0, True, pid=B, value="p-2"),
+             Op(process=0, pid=C, f="get", key="p", type="ok", value=f"p{C}", start=5.0,
+                end=5.1))
+    v = safely(faults.check, recycled(*stale, witness_kept=False), FACTS_AFTER)
+    assert v.verdict == "lost" and v.evidence["findings"] == ["lost", "stale"]
+    silent = (Op(process=0, pid=C, f="set", key="s", args={"value": "s-1"}, type="ok",
+                 value=True, start=5.5, end=5.6),
+              Op(process=0, pid=C, f="get", key="s", type="ok", value=None, start=6.0,
+                 end=6.1))
+    v = safely(faults.check, recycled(*stale, *silent, witness_kept=False), FACTS_AFTER)
+    assert v.evidence["findings"] == ["silent", "lost", "stale"]

@@ -7,9 +7,9 @@ inputs always give the same verdict.  Scenarios call it through
 :mod:`.linearizable` and :mod:`.concurrency` are building blocks with
 their own arguments; :mod:`.races` wraps them as checkers.
 
-Every checker is wrapped by :func:`observing`, which applies the one rule
-on operations that are not ``ok`` (see :mod:`harness.history` for what
-``fail`` and ``info`` promise):
+Every checker but :mod:`.safety` (whose docstring says why) is wrapped by
+:func:`observing`, which applies the one rule on operations that are not
+``ok`` (see :mod:`harness.history` for what ``fail`` and ``info`` promise):
 
 1. Checkers build their conclusion from ``ok`` operations only, and drop
    every trial a non-ok operation touches, so that a ``violated`` never

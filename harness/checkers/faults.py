@@ -17,14 +17,24 @@ The numbers, under these evidence keys:
     nor a miss that a ``delete`` or ``clear`` after it explains.  ``acked``
     counts the writes a final read could judge, ``percent`` is of those,
     ``unjudged`` the rest.  A store that loses everything when it dies
-    loses these, which a cache may do: the number is reported, not judged.
+    loses these, which a cache may do: the number is reported, not judged,
+    unless every fault left the storage alone
+    (:data:`~harness.history.STORAGE_SPARED`: the workers were replaced,
+    no server was touched), when a loss is the backend's own (``lost``).
 ``stale_reads``: ``count``, ``reads``, ``age_p50``, ``age_p99``, ``age_max``, ``samples``
     Reads (of ``reads`` with a source) that returned a value already
     overwritten or removed by an acknowledged op that completed before the
     read began, its source surely before that op.  Age, in seconds, is the
     read's start minus the end of the earliest such op.
 ``failed_during_fault``, and ``failed_by_worker``: pid -> ``fail``, ``info``
-    How many ops were not ``ok`` and overlapped a fault window.
+    How many ops were not ``ok`` and overlapped a fault window, leaving out
+    those ``worker_gone`` counts.
+``worker_gone``: ``count``, ``by_worker`` (pid -> count); only when a fault replaced workers
+    Requests that never reached a worker because the nemesis had just
+    retired it (the pids in a fault's ``value["retired"]``): refused before
+    anything was sent, or closed unanswered by a worker on its way out.
+    They say the harness aimed at a worker that no longer serves, nothing
+    about the cache, so they are counted apart from the failures above.
 ``recovery``: ``max_read``, ``max_write``, ``per_worker``, ``unrecovered``
     Per worker pid asked anything after the heal, seconds from the heal to
     the end of its first ``ok`` read that returned a stored value (a miss
@@ -42,7 +52,8 @@ The numbers, under these evidence keys:
 
 **Verdict**, the worst that applies: ``unrecovered`` (a worker never
 succeeded again), ``silent`` (acknowledged writes had no effect after
-recovery), ``stale``, else ``holds``; ``none`` when no read in the whole
+recovery), ``lost`` (only after faults that spare the storage, above),
+``stale``, else ``holds``; ``none`` when no read in the whole
 history returned a stored value.  ``findings`` lists every one that
 applies.  A history without a closed fault window, or with no op after
 the heal, raises (:func:`harness.verdict.safely` makes it ``unknown``), and
@@ -57,7 +68,7 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from typing import Any
 
-from ..history import History, Op
+from ..history import STORAGE_SPARED, History, Op
 from ..verdict import Conclusion, Verdict
 from ..workloads.names import Phase
 from . import Facts, observing, op_line
@@ -65,7 +76,7 @@ from .versions import WRITES, Removals, Sources, acknowledged, changes, effect_e
 
 _MAX_SAMPLES = 5
 #: Worst first: the verdict is the first that applies.
-_SEVERITY = (Conclusion.UNRECOVERED, Conclusion.SILENT, Conclusion.STALE)
+_SEVERITY = (Conclusion.UNRECOVERED, Conclusion.SILENT, Conclusion.LOST, Conclusion.STALE)
 
 
 def _sample(history: History, ops: list[int], **extra: Any) -> dict[str, Any]:
@@ -163,14 +174,45 @@ def lost_writes(history: History, sources: Sources, healed: float) -> dict[str, 
     }
 
 
+def retired(history: History) -> set[int]:
+    """Pids of the workers the nemesis replaced (``value["retired"]`` of its actions)."""
+    return {int(pid) for f in history.faults if isinstance(f.value, dict)
+            for pid in f.value.get("retired") or ()}
+
+
+def gone(op: Op, retired_pids: set[int]) -> bool:
+    """Whether ``op`` never reached its worker because that worker had been retired."""
+    return op.pid in retired_pids and (op.type == "fail" or (op.type == "info"
+                                                             and not op.answered))
+
+
 def failed_during(history: History) -> dict[str, dict[str, int]]:
-    """Ops not ok that overlapped a fault window: ``fail`` and ``info`` per worker pid."""
+    """Ops not ok that overlapped a fault window: ``fail`` and ``info`` per worker pid.
+
+    Requests to a retired worker that never reached it are left out: see
+    ``worker_gone`` in the module docstring.
+    """
     windows = history.windows()
+    out = retired(history)
     by_worker: dict[int, dict[str, int]] = defaultdict(lambda: {"fail": 0, "info": 0})
     for op in history:
-        if op.type != "ok" and any(w.start <= op.end and op.start <= w.end for w in windows):
+        if op.type != "ok" and not gone(op, out) and any(
+                w.start <= op.end and op.start <= w.end for w in windows):
             by_worker[op.pid][op.type] += 1
     return {str(pid): by_worker[pid] for pid in sorted(by_worker)}
+
+
+def worker_gone(history: History) -> dict[str, Any] | None:
+    """Requests to retired workers that never reached them; None when no worker was retired."""
+    out = retired(history)
+    if not out:
+        return None
+    by_worker: dict[int, int] = defaultdict(int)
+    for op in history:
+        if gone(op, out):
+            by_worker[op.pid] += 1
+    return {"count": sum(by_worker.values()),
+            "by_worker": {str(pid): by_worker[pid] for pid in sorted(by_worker)}}
 
 
 def _hit(op: Op) -> bool:
@@ -303,14 +345,19 @@ def check(history: History, facts: Facts) -> Verdict:
         recovery=recovery(history, facts, healed),
         silent_after_recovery=silent_after(history, sources, healed),
     )
+    if (addressing := worker_gone(history)) is not None:
+        evidence["worker_gone"] = addressing
+    spared = all(w.fault in STORAGE_SPARED for w in windows)
     found = {
         Conclusion.UNRECOVERED: bool(evidence["recovery"]["unrecovered"]),
         Conclusion.SILENT: evidence["silent_after_recovery"]["count"] > 0,
+        Conclusion.LOST: spared and evidence["lost_writes"]["count"] > 0,
         Conclusion.STALE: evidence["stale_reads"]["count"] > 0,
     }
     findings = [c for c in _SEVERITY if found[c]]
     evidence["findings"] = [str(c) for c in findings]
     for finding, part in ((Conclusion.SILENT, "silent_after_recovery"),
+                          (Conclusion.LOST, "lost_writes"),
                           (Conclusion.STALE, "stale_reads")):
         if found[finding] and evidence[part]["samples"]:
             evidence["counterexample"] = evidence[part]["samples"][0]

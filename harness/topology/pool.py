@@ -250,27 +250,30 @@ class TopologyPool:
 
     def start(self, key: TopologyKey, *, name: str, stack: ExitStack,
               config: dict[str, Any] | None = None, private_servers: bool = False,
-              **spec: Any) -> Topology:
+              servers: dict[ServerKind, Deployment] | None = None, **spec: Any) -> Topology:
         """Start a topology the caller owns (its ``stack`` stops it).
 
         For scenarios that need an instance of their own, such as a second
         master or extra config, outside the shared one-per-key cache.  With
         ``private_servers`` its cache servers are its own too, so a fault
-        injected into them cannot touch any other scenario.
+        injected into them cannot touch any other scenario; ``servers``
+        (another instance's private ones) puts a second instance on them.
         """
         try:
             return self._start(key, stack, name=name, extra_config=config or {},
-                               private_servers=private_servers, **spec)
+                               private_servers=private_servers or servers is not None,
+                               servers=servers, **spec)
         except HarnessError as exc:
             raise self._kept(exc, f"{key.label}-{name}") from None
 
     def _start(self, key: TopologyKey, stack: ExitStack, *, name: str = "",
                extra_config: dict[str, Any] | None = None, private_servers: bool = False,
-               **spec: Any) -> Topology:
+               servers: dict[ServerKind, Deployment] | None = None, **spec: Any) -> Topology:
         size = key.backend.size
-        servers = {kind: (self.deploy(kind, size, stack, owner=_slug(name)[:12] or "own")
-                          if private_servers else self.server(kind, size))
-                   for kind in self.needed_servers(key.backend)}
+        if servers is None:
+            servers = {kind: (self.deploy(kind, size, stack, owner=_slug(name)[:12] or "own")
+                              if private_servers else self.server(kind, size))
+                       for kind in self.needed_servers(key.backend)}
         # Numbered and short: worker sockets live under it, and AF_UNIX
         # paths are limited to 107 bytes.
         self._started += 1

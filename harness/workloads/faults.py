@@ -7,6 +7,16 @@ the nemesis healed it; then every worker reads every key once more
 (``Phase.FINAL``), which is what lost writes are judged on.  Sizes, for a
 run of about ``BEFORE + fault + AFTER`` seconds: 4 workers x one op per
 :data:`GAP` gives a few hundred ops, of which tens fall in the fault.
+
+``witnesses`` keys per worker are written once before the traffic and
+never again, so the final pass shows whether each survived the fault:
+the traffic keys cannot, since later writes overwrite whatever was lost.
+
+When the fault replaces the workers themselves (gunicorn ``HUP`` or
+``max_requests``), pass a *roster*, a callable returning the current
+workers: client ``i`` then addresses whoever is worker ``i`` now, and once
+its worker is gone (its socket refuses) waits for the nemesis to name the
+replacement instead of knocking on a closed door.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ from collections.abc import Callable, Sequence
 
 from ..client import WorkerClient
 from ..history import History, Meta
+from ..topology.gunicorn import BOOT_TIMEOUT
 from .keys import Keyspace
 from .names import Phase
 
@@ -27,23 +38,42 @@ BEFORE = 0.5
 AFTER = 2.0
 #: Pause between one client's ops.
 GAP = 0.01
+#: Longest a client waits for the replacement of a worker that went away:
+#: as long as the nemesis waits for new workers to answer.  After it the
+#: client knocks again (and records each failure), so a worker that died
+#: outside a recycle shows as unrecovered rather than quiet.
+REPLACEMENT_WAIT = BOOT_TIMEOUT
+
+#: The workers now, by index.
+Roster = Callable[[], Sequence[WorkerClient]]
 
 
-def run(workers: Sequence[WorkerClient], fault: Callable[[History], None], *,
-        before: float = BEFORE, after: float = AFTER, keys: int = KEYS) -> History:
+def run(workers: Sequence[WorkerClient] | Roster, fault: Callable[[History], None], *,
+        before: float = BEFORE, after: float = AFTER, keys: int = KEYS,
+        witnesses: int = 0) -> History:
     """Traffic on every worker around ``fault(history)``, which records the nemesis's actions."""
+    follows = callable(workers)
+    roster: Roster = workers if callable(workers) else (lambda: workers)
     history = History()
     space = Keyspace("fault")
     names = [space.fresh(f"k{i}") for i in range(keys)]
+    kept: list[str] = []
+    for w in roster():
+        for n in range(witnesses):
+            key = space.fresh(f"witness-w{w.index}-{n}")
+            kept.append(key)
+            history.add(w.op("set", key, value=space.value(f"w{w.index}"),
+                             meta=Meta(phase=Phase.WRITE)))
     stop = threading.Event()
     lock = threading.Lock()
 
-    def client(w: WorkerClient) -> None:
+    def client(index: int) -> None:
         # Each worker starts on its own key and steps through all of them,
         # writing one then reading the next, so every read meets writes
         # of its own and of other workers.
         i = 0
         while not stop.is_set():
+            w = roster()[index]
             key = names[(w.index + i // 2 + i % 2) % keys]
             if i % 2:
                 op = w.op("get", key)
@@ -52,10 +82,12 @@ def run(workers: Sequence[WorkerClient], fault: Callable[[History], None], *,
             with lock:
                 history.add(op)
             i += 1
+            if follows and op.type == "fail":
+                _await_replacement(roster, index, w.pid, stop)
             time.sleep(GAP)
 
-    threads = [threading.Thread(target=client, args=(w,), name=f"coherence-client-fault-{w.index}",
-                                daemon=True) for w in workers]
+    threads = [threading.Thread(target=client, args=(i,), name=f"coherence-client-fault-{i}",
+                                daemon=True) for i in range(len(roster()))]
     for t in threads:
         t.start()
     try:
@@ -66,7 +98,14 @@ def run(workers: Sequence[WorkerClient], fault: Callable[[History], None], *,
         stop.set()
         for t in threads:
             t.join()
-    for w in workers:
-        for key in names:
+    for w in roster():
+        for key in (*names, *kept):
             history.add(w.op("get", key, meta=Meta(phase=Phase.FINAL)))
     return history
+
+
+def _await_replacement(roster: Roster, index: int, pid: int, stop: threading.Event) -> None:
+    """Wait until worker ``index`` is another pid than ``pid`` (or the run stops)."""
+    deadline = time.monotonic() + REPLACEMENT_WAIT
+    while not stop.is_set() and roster()[index].pid == pid and time.monotonic() < deadline:
+        time.sleep(GAP)

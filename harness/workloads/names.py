@@ -15,6 +15,8 @@ class Phase(StrEnum):
     FINAL = "final"
     OVERWRITE = "overwrite"
     IMPORT = "import"
+    #: While every cache server is down (failure-safety).
+    DOWN = "down"
 
 
 class Role(StrEnum):
