@@ -152,8 +152,24 @@ def pytest_cmdline_main(config: pytest.Config) -> Any:
             config.stash[OPTIONS_KEY] = _session_options(config)
         except HarnessError as exc:
             raise pytest.UsageError(str(exc)) from None
-        schedule.distribute(config, config.stash[OPTIONS_KEY].jobs)
+        if _scenarios_only(config):
+            schedule.distribute(config, config.stash[OPTIONS_KEY].jobs)
     return (yield)
+
+
+def _scenarios_only(config: pytest.Config) -> bool:
+    """Whether the session collects scenario files and nothing else.
+
+    Only a run of the scenarios is cut into backend groups; a session that
+    also holds other tests (the harness's own suite) keeps pytest's order,
+    unless it asks for xdist itself with ``-n``.
+    """
+    base = config.invocation_params.dir
+    for arg in config.args:
+        path = (base / arg.split("::", 1)[0]).resolve()
+        if path != SCENARIO_DIR and SCENARIO_DIR not in path.parents:
+            return False
+    return True
 
 
 def pytest_configure(config: pytest.Config) -> None:
