@@ -41,6 +41,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=10, help="runs per setting (default 10)")
     ap.add_argument("--backend", action="append", default=[],
                     help=f"repeatable; default {', '.join(BASELINE_BACKENDS)}")
+    ap.add_argument("--scenario", action="append", default=[],
+                    help="repeatable; default: the default run's scenarios")
     ap.add_argument("--settings", choices=("both", "default", "sequential"), default="both",
                     help="which --jobs settings to run (default both, alternating)")
     ap.add_argument("--output", default="flips.json", help="file name under bench/results/")
@@ -48,6 +50,7 @@ def main() -> int:
     settings = {"both": ([], ["--jobs", "1"]), "default": ([],),
                 "sequential": (["--jobs", "1"],)}[args.settings]
     base = [a for b in (args.backend or BASELINE_BACKENDS) for a in ("--backend", b)]
+    base += [a for s in args.scenario for a in ("--scenario", s)]
     runs = []
     # Alternate the settings, so both see the same machine over time.
     for i in range(args.runs):
