@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, NoReturn, Protocol
 
 import pytest
@@ -414,7 +415,12 @@ def coherence_pool(request: pytest.FixtureRequest,
 
     Each process of a parallel run keeps its xprocess files apart: xprocess
     empties every log file under its directory when a session starts, which
-    would cut short the logs of a neighbour's servers.
+    would cut short the logs of a neighbour's servers.  The XProcess is the
+    pool's own, not pytest-xprocess's fixture: that one hands the log files
+    it opens to pytest's config, where its report hook reads them after
+    every test, and another user of the fixture in the same session would
+    replace ours and have them closed under that hook.  Ours keeps them to
+    itself and closes them when the pool is done.
     """
     import py  # type: ignore[import-untyped]
     from xprocess import XProcess
@@ -422,11 +428,7 @@ def coherence_pool(request: pytest.FixtureRequest,
     assert request.config.cache is not None, "the topology fixtures need pytest's cacheprovider"
     worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
     root = request.config.cache.mkdir(".xprocess") / f"coherence-{worker}"
-    xprocess = XProcess(request.config, py.path.local(root))
-    # As pytest-xprocess's own fixture does: its KeyboardInterrupt handler
-    # then releases the log files it opened, which otherwise are collected
-    # unclosed after an interrupt and fail the run with a ResourceWarning.
-    request.config._xprocess = xprocess  # type: ignore[attr-defined]
+    xprocess = XProcess(SimpleNamespace(), py.path.local(root))
     pool = TopologyPool(
         xprocess=xprocess, app=coherence_options.app, app_root=coherence_options.app_root,
         user_config=coherence_options.config, port=coherence_options.port,
@@ -436,7 +438,11 @@ def coherence_pool(request: pytest.FixtureRequest,
     try:
         yield pool
     finally:
-        pool.close()
+        try:
+            pool.close()
+        finally:
+            for resource in xprocess.resources:
+                resource.release()
 
 
 @pytest.fixture
