@@ -11,7 +11,8 @@ def pytest_coherence_event(event: dict[str, Any]) -> None:
     ``event["event"]`` names it: ``request`` (one request to a worker:
     ``path``, ``url``, ``poll``, ``start``, ``end``), ``boot`` (a gunicorn:
     ``workdir``, ``backend``, ``workers``, ``preload``, ``app``, ``start``,
-    ``ready``), ``stop`` (``workdir``, ``start``, ``end``), ``together``
+    ``ready``), ``topology`` (which backend a gunicorn ``workdir`` serves:
+    ``workdir``, ``backend``, ``name``), ``stop`` (``workdir``, ``start``, ``end``), ``together``
     (a concurrent step of ``clients`` clients), ``checker``, ``report``,
     ``report_png``.  Every event has ``pid`` and ``thread``.  It is called
     from the thread that took the step, in every process of a parallel run.

@@ -132,12 +132,14 @@ def wanted(config: pytest.Config) -> bool:
         return True
     if any(config.getoption(o.pytest_dest, None) not in (None, [], False) for o in OPTIONS):
         return True
+    return any(path == SCENARIO_DIR or SCENARIO_DIR in path.parents
+               or path in SCENARIO_DIR.parents for path in _collected(config))
+
+
+def _collected(config: pytest.Config) -> list[Path]:
+    """The paths the session was asked to collect, resolved."""
     base = config.invocation_params.dir
-    for arg in config.args:
-        path = (base / arg.split("::", 1)[0]).resolve()
-        if path == SCENARIO_DIR or SCENARIO_DIR in path.parents or path in SCENARIO_DIR.parents:
-            return True
-    return False
+    return [(base / arg.split("::", 1)[0]).resolve() for arg in config.args]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -165,12 +167,8 @@ def _scenarios_only(config: pytest.Config) -> bool:
     also holds other tests (the harness's own suite) keeps pytest's order,
     unless it asks for xdist itself with ``-n``.
     """
-    base = config.invocation_params.dir
-    for arg in config.args:
-        path = (base / arg.split("::", 1)[0]).resolve()
-        if path != SCENARIO_DIR and SCENARIO_DIR not in path.parents:
-            return False
-    return True
+    return all(path == SCENARIO_DIR or SCENARIO_DIR in path.parents
+               for path in _collected(config))
 
 
 def pytest_configure(config: pytest.Config) -> None:

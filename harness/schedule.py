@@ -38,6 +38,7 @@ import os
 import pickle
 import re
 import signal
+import weakref
 from typing import Any
 
 import pytest
@@ -173,8 +174,15 @@ def attach(report: pytest.TestReport, results: list[Result]) -> None:
     report.user_properties.append((RESULTS_PROPERTY, json.dumps(rows, default=str)))
 
 
+#: Reports already decoded: the run's list and the CLI's progress lines both ask.
+_decoded: weakref.WeakKeyDictionary[pytest.TestReport, list[Result]] = \
+    weakref.WeakKeyDictionary()
+
+
 def results_of(report: pytest.TestReport) -> list[Result]:
     """The results a report carries (see :func:`attach`)."""
+    if report in _decoded:
+        return _decoded[report]
     found: list[Result] = []
     for name, value in report.user_properties:
         if name != RESULTS_PROPERTY:
@@ -184,4 +192,5 @@ def results_of(report: pytest.TestReport) -> list[Result]:
             history = None if records is None else History.from_records(
                 record_from_json(x) for x in records)
             found.append(Result(**row, history=history))
+    _decoded[report] = found
     return found

@@ -92,6 +92,11 @@ def _owned(pool: TopologyPool) -> Iterator[ExitStack]:
         pool.retire(stack)
 
 
+def _sentinel_only(topology: Topology, why: str) -> None:
+    if "redis-sentinel" not in topology.key.backend.servers:
+        pytest.skip(f"{topology.key.backend.label} {why}")
+
+
 def _victim(d: Deployment) -> Node:
     return next(n for n in d.nodes if n.role in ("master", "node", "server"))
 
@@ -135,8 +140,7 @@ def test_server_pause(topology: Topology, launch: Launch, record: Callable[..., 
 
 @pytest.mark.scenario("replica-lag")
 def test_replica_lag(topology: Topology, launch: Launch, record: Callable[..., Result]) -> None:
-    if "redis-sentinel" not in topology.key.backend.servers:
-        pytest.skip(f"{topology.key.backend.label} reads from no replica")
+    _sentinel_only(topology, "reads from no replica")
     inst, d = _instance(topology, launch, "replica-lag")
 
     def fault(history: History) -> None:
@@ -152,8 +156,7 @@ def test_replica_lag(topology: Topology, launch: Launch, record: Callable[..., R
 
 @pytest.mark.scenario("failover")
 def test_failover(topology: Topology, launch: Launch, record: Callable[..., Result]) -> None:
-    if "redis-sentinel" not in topology.key.backend.servers:
-        pytest.skip(f"{topology.key.backend.label} has no sentinels to fail over")
+    _sentinel_only(topology, "has no sentinels to fail over")
     inst, d = _instance(topology, launch, "failover")
 
     def fault(history: History) -> None:
