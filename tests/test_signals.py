@@ -171,3 +171,26 @@ def test_pytest_front_door_leaves_nothing_on_sigterm(tmp_path, tagged) -> None:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
+
+
+def test_a_signal_held_while_a_process_starts_leaves_no_pipe_open(monkeypatch, tmp_path) -> None:
+    """A stop signal that arrives while a process is started is raised as
+    :meth:`Ledger.starting` exits, before the starter's ``try`` owns its
+    pipes; the ledger's stop closes them (left open, pytest's -W error turns
+    their collection into an error, and an interrupted run into exit 1)."""
+    from harness.topology.processes import Ledger, set_pdeathsig
+
+    monkeypatch.setenv(RUN_ENV, "restored-after-the-test")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    book = Ledger()
+    with pytest.raises(KeyboardInterrupt):
+        with book.starting():
+            proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    start_new_session=True, preexec_fn=set_pdeathsig)
+            book.spawned(proc, what="sleeper")
+            os.kill(os.getpid(), signal.SIGINT)  # held until the block exits
+    assert proc.poll() is None
+    assert book.stop_all(grace=1.0) == [f"sleeper {proc.pid}"]
+    assert proc.returncode is not None
+    assert proc.stdout.closed and proc.stderr.closed

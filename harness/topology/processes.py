@@ -279,11 +279,21 @@ def _alive(e: _Entry) -> bool:
 
 
 def _wait(e: _Entry, *, timeout: float) -> None:
-    if e.popen is not None:
-        try:
-            e.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pass
+    """Wait for ``e`` and close the pipes its starter can no longer close.
+
+    A stop signal held by :meth:`Ledger.starting` is raised as the block
+    exits, before the starter's own ``try`` can take charge of the pipes;
+    left open, they would be reported (ResourceWarning) when collected.
+    """
+    if e.popen is None:
+        return
+    try:
+        e.popen.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return
+    for pipe in (e.popen.stdin, e.popen.stdout, e.popen.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 _LEDGER: Ledger | None = None
