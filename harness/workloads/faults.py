@@ -1,12 +1,18 @@
 """Traffic around a fault: every worker reads and writes while the nemesis acts.
 
-One client thread per worker (through its private socket) alternates
-``set`` of a unique value and ``get`` over a few shared keys, from
+One client thread per worker (through its private socket) repeats three
+ops over a few shared keys: ``set`` of a unique value, ``get`` of the same
+key (its own write read back) and ``get`` of the next key (which another
+worker writes at about the same time), from
 :data:`BEFORE` seconds before the fault until :data:`AFTER` seconds after
 the nemesis healed it; then every worker reads every key once more
 (``Phase.FINAL``), which is what lost writes are judged on.  Sizes, for a
 run of about ``BEFORE + fault + AFTER`` seconds: 4 workers x one op per
 :data:`GAP` gives a few hundred ops, of which tens fall in the fault.
+The read-back makes every write after the heal a judged case for
+``silent_after_recovery`` as long as the workers keep pace (each is then
+on a key of its own, so nothing else writes it in between): a few hundred
+per run, rather than the few that a chance interleaving left quiet.
 
 ``witnesses`` keys per worker are written once before the traffic and
 never again, so the final pass shows whether each survived the fault:
@@ -68,14 +74,15 @@ def run(workers: Sequence[WorkerClient] | Roster, fault: Callable[[History], Non
     lock = threading.Lock()
 
     def client(index: int) -> None:
-        # Each worker starts on its own key and steps through all of them,
-        # writing one then reading the next, so every read meets writes
-        # of its own and of other workers.
+        # Each worker starts on its own key and steps through all of them:
+        # write one, read it back, read the next, which the next worker
+        # is writing meanwhile.
         i = 0
         while not stop.is_set():
             w = roster()[index]
-            key = names[(w.index + i // 2 + i % 2) % keys]
-            if i % 2:
+            step, part = divmod(i, 3)
+            key = names[(w.index + step + (part == 2)) % keys]
+            if part:
                 op = w.op("get", key)
             else:
                 op = w.op("set", key, value=space.value(f"w{w.index}"))

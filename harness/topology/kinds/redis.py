@@ -29,9 +29,14 @@ if TYPE_CHECKING:
 SENTINEL_MASTER = "mymaster"
 SENTINELS = 3
 QUORUM = 2
-#: How long a master may be unreachable before sentinels call it down; short
-#: so that a failover scenario completes in seconds.
-DOWN_AFTER_MS = 1000
+#: How long a master may be unreachable before sentinels call it down:
+#: redis's own default (sentinel.conf, ``down-after-milliseconds``; src/sentinel.c
+#: SENTINEL_DEFAULT_DOWN_AFTER), far longer than any fault the scenarios hold
+#: (server-restart 1 s, server-pause 2 s, failure-safety 1.5 s).  So the
+#: sentinels never fail over on their own, which would race the fault's end
+#: and flip its verdict; the ``failover`` scenario forces one with
+#: ``SENTINEL FAILOVER``, which does not wait for a master to be called down.
+DOWN_AFTER_MS = 30000
 FAILOVER_TIMEOUT_MS = 5000
 CLUSTER_SLOTS = 16384
 CLUSTER_NODE_TIMEOUT_MS = 2000
