@@ -53,3 +53,37 @@ def worker_exit(server: object, worker: Any) -> None:
         os.unlink(_path(worker.pid))
     except OSError:
         pass
+    _leave_quickly()
+
+
+def _leave_quickly() -> None:
+    """End a worker that is leaving normally without the interpreter's teardown.
+
+    gunicorn calls ``worker_exit`` from the ``finally`` of its worker
+    process (gunicorn/arbiter.py, ``spawn_worker``), while the worker's
+    ``SystemExit`` is still in flight.  When that is ``sys.exit(0)``, the
+    normal end after a graceful stop, the rest is Python's finalization:
+    it touches every object the worker inherited from the master, copying
+    each page on write, about 50 ms of CPU per worker (0.58 -> 0.37 CPU-s
+    per 4-worker boot and stop, bench/README.md).  The app's ``atexit``
+    handlers (logging's flush among them) still run, and the standard
+    streams are flushed; only objects left to their finalizers (a file the
+    app never closed) miss them.  Any other exit, such as the boot errors
+    whose status tells the master to halt (3, 4), goes the usual way.
+    """
+    import atexit
+    import sys
+
+    exc = sys.exc_info()[1]
+    if not isinstance(exc, SystemExit) or exc.code not in (0, None):
+        return
+    run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)
+    if run_exitfuncs is None:
+        return
+    run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+    os._exit(0)
