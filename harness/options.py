@@ -155,7 +155,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(flag="--jobs", dest="jobs", type=int, metavar="N",
            help="backends (x worker classes) checked side by side, each in a process of "
                 "its own; 1 runs them one after another (default: one per backend, at "
-                f"most {schedule.DEFAULT_JOBS_PER_CPU} per CPU)"),
+                f"most {schedule.MAX_JOBS_PER_CPU} per CPU)"),
 )
 
 

@@ -55,23 +55,22 @@ OPTIONS_INPUT = "coherence_options"
 #: Scenarios whose verdict is a time measured against a baseline of the same
 #: run: they get the machine to themselves (see the module docstring).
 QUIET = frozenset({"load", "stampede", "stampede-cached", "stampede-memoize"})
-#: Upper bound of ``--jobs``: each job runs a 4-worker gunicorn and its servers.
+#: Upper bound of ``--jobs``, and of the default: each job runs a 4-worker
+#: gunicorn and its servers.
 MAX_JOBS_PER_CPU = 4
 
 
-#: Jobs per CPU by default; bench/README.md ("Choosing --jobs") has the measurement.
-DEFAULT_JOBS_PER_CPU = 2
-
-
 def default_jobs(groups: int, scenarios: tuple[str, ...] = (), cpus: int | None = None) -> int:
-    """The jobs a run gets by default: one per group, up to the measured best.
+    """The jobs a run gets by default: one per group, so no group waits for
+    another (up to :func:`max_jobs`).  bench/README.md ("Choosing --jobs")
+    has the sweep this rests on: five groups on 2 CPUs took 30-31 s with 5
+    jobs, 35 s with 3 and 36-38 s with 4, where one job runs two groups.
 
     A run that names a :data:`QUIET` scenario gets one job.
     """
     if QUIET & set(scenarios):
         return 1
-    cpus = cpus or os.cpu_count() or 1
-    return max(1, min(groups, DEFAULT_JOBS_PER_CPU * cpus))
+    return max(1, min(groups, max_jobs(cpus)))
 
 
 def max_jobs(cpus: int | None = None) -> int:
