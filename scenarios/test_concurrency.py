@@ -3,7 +3,8 @@
 Clients are threads bound to workers' private sockets and released
 together by a barrier; nothing is retried, and every history is saved
 beside the report.  ``add-race`` runs enough trials that a double-winner
-race hitting one trial in five is missed with probability below 0.1 %;
+race hitting one trial in twenty is missed with probability below 0.1 %
+(fewer once one is seen; see ``harness.workloads.concurrent``);
 ``inc-race`` runs 50 ``inc`` per worker on one counter; ``register`` runs
 8 clients x 150 random get/set/delete/add/inc on 2 keys and checks per-key
 linearizability.

@@ -108,3 +108,10 @@ def test_register_stale_read_is_violated_and_clean_one_holds() -> None:
 def test_add_race_trials_catch_a_one_in_five_race_with_99_9_percent() -> None:
     n = trials_for(0.2, 1e-3)
     assert (1 - 0.2) ** n <= 1e-3 < (1 - 0.2) ** (n - 1)
+
+
+def test_add_race_is_sized_for_a_one_in_twenty_race() -> None:
+    from harness.workloads.concurrent import ADD_RACE_MIN_TRIALS, ADD_RACE_TRIALS
+
+    assert (1 - 0.05) ** ADD_RACE_TRIALS <= 1e-3
+    assert ADD_RACE_MIN_TRIALS == trials_for(0.2, 1e-3) < ADD_RACE_TRIALS
