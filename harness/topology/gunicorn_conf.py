@@ -64,8 +64,8 @@ def _leave_quickly() -> None:
     ``SystemExit`` is still in flight.  When that is ``sys.exit(0)``, the
     normal end after a graceful stop, the rest is Python's finalization:
     it touches every object the worker inherited from the master, copying
-    each page on write, about 50 ms of CPU per worker (0.58 -> 0.37 CPU-s
-    per 4-worker boot and stop, bench/README.md).  The app's ``atexit``
+    each page on write, about 50 ms of CPU per worker (bench/README.md,
+    "Cheaper steps", has the measurement).  The app's ``atexit``
     handlers (logging's flush among them) still run, and the standard
     streams are flushed; only objects left to their finalizers (a file the
     app never closed) miss them.  Any other exit, such as the boot errors
