@@ -278,3 +278,21 @@ def test_sigint_while_the_nemesis_holds_a_server_down_leaves_nothing_running(
     assert lines[0].endswith("every process the run started was stopped"), err
     assert run.leftovers(grace=0) == []
     assert _temp_files(run) == []
+
+
+@pytest.mark.skipif(find_binary("redis") is None, reason="needs redis-server")
+def test_the_runs_own_server_dying_is_an_error_row_not_a_config_problem(background: Any) -> None:
+    """The run's shared redis-server dies between two scenarios; the next one
+    starts another instance on it.  That is no bad input (exit 2 blaming
+    --config): the rows on it are ``error`` and the run exits 1."""
+    run = background("--backend", "RedisCache", "--workers", "2",
+                     "--scenario", "cached-view", "--scenario", "multi-instance")
+    run.wait_for("cached-view:")
+    [server] = [p for p in _procs(run.tag) if p.binary == "redis-server"]
+    os.kill(server.pid, signal.SIGKILL)
+    code, out, err = run.finish(timeout=RUN_TIMEOUT)
+    assert code == 1, out + err
+    assert "--config" not in err, err
+    rows = {r["scenario"]: r["verdict"] for r in _report(run)["results"]}
+    assert rows["multi-instance"] == "error", rows
+    assert run.leftovers(grace=0) == []
