@@ -194,3 +194,19 @@ def test_a_signal_held_while_a_process_starts_leaves_no_pipe_open(monkeypatch, t
     assert book.stop_all(grace=1.0) == [f"sleeper {proc.pid}"]
     assert proc.returncode is not None
     assert proc.stdout.closed and proc.stderr.closed
+
+
+def test_a_child_whose_starter_died_before_its_death_signal_was_set_leaves(monkeypatch) -> None:
+    """Between the fork and the prctl the starter may die (a SIGKILLed run's
+    worker); the child would then never get its signal, so it must leave."""
+    from harness.topology import processes
+
+    monkeypatch.setattr(processes, "_starter", 999_999_999)  # a starter that is not our pid
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"],
+                            start_new_session=True, preexec_fn=processes.set_pdeathsig)
+    try:
+        assert proc.wait(timeout=10) == 1
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

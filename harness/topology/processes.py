@@ -60,18 +60,28 @@ _EXEC_WITH_PDEATHSIG = (
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
+#: The pid of the process inside :meth:`Ledger.starting`: a child forked
+#: there finds its starter's pid here, in its copy of the parent's memory.
+_starter: int | None = None
+
+
 def set_pdeathsig(sig: int = signal.SIGKILL) -> None:
     """``preexec_fn`` for Popen: the child receives ``sig`` when the harness dies.
 
     The kernel sends it when the *thread* that forked the child exits, so
     processes must be started from the main thread (they are: pytest runs
-    fixtures and tests there).  It also unblocks the stop signals, which
-    :meth:`Ledger.starting` blocks in the parent and a child would inherit.
+    fixtures and tests there).  A starter that died between the fork and
+    this call sends nothing, so the child then leaves at once (the check
+    :data:`_EXEC_WITH_PDEATHSIG` makes for the servers).  It also unblocks
+    the stop signals, which :meth:`Ledger.starting` blocks in the parent and
+    a child would inherit.
     """
     import ctypes
 
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(sig))
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    if _starter is not None and os.getpid() != _starter and os.getppid() != _starter:
+        os._exit(1)
 
 
 def pdeathsig_argv(argv: list[str], sig: int = signal.SIGKILL) -> list[str]:
@@ -169,7 +179,9 @@ class Ledger:
         find a process that no one stops.  The held signal is delivered, and
         handled, as soon as the block exits.
         """
+        global _starter
         old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        _starter = os.getpid()
         try:
             yield
         finally:
