@@ -25,7 +25,7 @@ import pytest
 
 from . import backends as _backends
 from . import interrupt, schedule
-from .errors import HarnessError, MissingBinary
+from .errors import BOOT_ERROR, HarnessError, MissingBinary
 from .expectations import load as load_expectations
 from .expectations import profiles_markdown
 from .options import OPTIONS, PROJECT_ROOT, SCENARIO_DIR, RunOptions, from_values, probe_app
@@ -223,7 +223,8 @@ class _Progress:
     @staticmethod
     def _status(result: Result) -> str:
         judged = {True: "ok", False: "UNEXPECTED", None: "recorded"}[result.ok]
-        return f"{result.verdict} ({judged})"
+        why = result.evidence.get(BOOT_ERROR)
+        return f"{result.verdict} ({judged})" + (f": {why}" if why else "")
 
     def _echo(self, label: str, scenario: str, status: str) -> None:
         click.echo(f"[{self.done}/{self.total}] {label} {scenario}: {status}")

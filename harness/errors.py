@@ -9,6 +9,11 @@ CLI prints it as the whole of its output before exiting with status 2::
     ├── PortInUse         the requested port is taken
     ├── ServerUnreachable a configured cache server does not answer
     └── BootError         gunicorn or one of its workers failed to start
+        └── ReadinessTimeout  the workers did not answer in time: the machine, not the input
+
+A ``ReadinessTimeout`` is the one that does not stop the run: the rows that
+needed the instance are ``error``, naming the window and the machine's load,
+and the run goes on (exit 1).  Every other error ends it (exit 2).
 """
 
 from __future__ import annotations
@@ -19,6 +24,10 @@ from pathlib import Path
 class HarnessError(Exception):
     """Root of every error the harness raises on purpose."""
 
+    #: Whether the error ends the whole run: bad input or a broken
+    #: environment, which every later scenario would meet again.
+    stops_run = True
+
     def __init__(self, message: str, *, log: Path | None = None) -> None:
         super().__init__(message)
         self.message = message
@@ -27,6 +36,14 @@ class HarnessError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def retold(self, message: str, *, log: Path | None) -> HarnessError:
+        """The same error, with another message and log (whatever a subclass carries kept)."""
+        other = type(self).__new__(type(self))
+        other.__dict__.update(self.__dict__)
+        Exception.__init__(other, message)
+        other.message, other.log = message, log
+        return other
 
 
 class UsageError(HarnessError):
@@ -47,3 +64,31 @@ class ServerUnreachable(HarnessError):
 
 class BootError(HarnessError):
     """Gunicorn exited, or its workers did not all answer, during start-up."""
+
+
+#: The evidence key of a row that could not run because its instance timed
+#: out booting; the CLI shows it beside the row's ``error``.
+BOOT_ERROR = "boot_error"
+
+
+class ReadinessTimeout(BootError):
+    """Gunicorn's workers did not all answer within the readiness window.
+
+    The app imported (the app check saw it before anything booted), so this
+    is the machine's load, not the input: the scenarios that needed the
+    instance are ``error`` rows, and the run goes on.
+    """
+
+    stops_run = False
+
+    def __init__(self, message: str, *, log: Path | None = None, window_s: float,
+                 load: float, booting: int) -> None:
+        super().__init__(message, log=log)
+        self.window_s = window_s
+        self.load = load
+        self.booting = booting
+
+    def evidence(self) -> dict[str, object]:
+        return {BOOT_ERROR: self.message, "window_s": self.window_s,
+                "load_average": self.load, "gunicorns_booting": self.booting,
+                "log": str(self.log) if self.log else None}

@@ -25,7 +25,7 @@ import pytest
 
 from . import environment, hooks, interrupt, observe, report, schedule
 from .backends import BUILTIN
-from .errors import HarnessError
+from .errors import HarnessError, ReadinessTimeout
 from .expectations import FILE as EXPECTATIONS_FILE
 from .expectations import load as load_expectations
 from .history import History
@@ -472,19 +472,31 @@ def topology(request: pytest.FixtureRequest, coherence_pool: TopologyPool,
             and not coherence_options.allow_destructive:
         pytest.skip(f"would clear storage the harness did not start ({foreign}); "
                     "pass --allow-destructive to run it anyway")
-    topo = coherence_pool.get(topology_key)
+    try:
+        topo = coherence_pool.get(topology_key)
+    except ReadinessTimeout as exc:
+        _error_rows(request.node, topology_key, exc.evidence())
+        pytest.fail(f"{topology_key.label}: {exc}; nothing was run")
     problems = coherence_pool.health(topo, when="before the scenario")
     if problems:
-        # Rows only for the ids this backend is judged on: a scenario that
-        # never applies to it (no expectation) gets no row of its own.
-        ids = scenarios_of(request.node)
-        catalog = load_expectations()
-        judged = [sid for sid in ids if catalog.expected(topo.key.backend.label, sid)] or ids[:1]
-        for sid in judged:
-            _append(request, _result(topo, sid, Verdict(
-                verdict="error", evidence={"server_problems": problems}), None))
+        _error_rows(request.node, topo.key, {"server_problems": problems}, topo.describe())
         pytest.fail(f"{topo.key.label}: {problems[0]['problem']}; nothing was run")
     return topo
+
+
+def _error_rows(item: pytest.Item, key: TopologyKey, evidence: dict[str, Any],
+                processes: list[dict[str, Any]] | None = None) -> None:
+    """An ``error`` row for each scenario of ``item`` that could not observe.
+
+    Rows only for the ids this backend is judged on: a scenario that never
+    applies to it (no expectation) gets no row of its own.
+    """
+    ids = scenarios_of(item)
+    catalog = load_expectations()
+    judged = [sid for sid in ids if catalog.expected(key.backend.label, sid)] or ids[:1]
+    for sid in judged:
+        _append_to(item, _result(key, sid, Verdict(verdict="error", evidence=evidence), None,
+                                 processes or []))
 
 
 def missing_tool(reason: str) -> NoReturn:
@@ -562,7 +574,7 @@ def record(request: pytest.FixtureRequest, topology: Topology, coherence_pool: T
             verdict = Verdict(verdict="error", evidence={
                 "server_problems": problems, "checker_verdict": verdict.verdict,
                 "checker_evidence": verdict.evidence})
-        result = _result(topology, name, verdict, history)
+        result = _result(topology.key, name, verdict, history, topology.describe())
         if ran_on is not None:
             result = replace(result, topology=ran_on.describe())
         if app_code and coherence_options.foreign_app:
@@ -572,22 +584,26 @@ def record(request: pytest.FixtureRequest, topology: Topology, coherence_pool: T
     return _record
 
 
-def _result(topology: Topology, scenario: str, verdict: Verdict,
-            history: History | None) -> Result:
-    expectation = load_expectations().expected(topology.key.backend.label, scenario)
+def _result(key: TopologyKey, scenario: str, verdict: Verdict, history: History | None,
+            processes: list[dict[str, Any]]) -> Result:
+    expectation = load_expectations().expected(key.backend.label, scenario)
     return Result(
-        backend=topology.key.backend.label, worker_class=topology.key.worker_class,
-        workers=topology.key.workers, preload=topology.key.preload, scenario=scenario,
+        backend=key.backend.label, worker_class=key.worker_class,
+        workers=key.workers, preload=key.preload, scenario=scenario,
         verdict=verdict.verdict, expected=expectation.verdict if expectation else None,
-        evidence=verdict.evidence, history=history, topology=topology.describe(),
+        evidence=verdict.evidence, history=history, topology=processes,
     )
 
 
 def _append(request: pytest.FixtureRequest, result: Result) -> Result:
+    return _append_to(request.node, result)
+
+
+def _append_to(item: pytest.Item, result: Result) -> Result:
     # The result reaches the run's list through the test's report
     # (pytest_runtest_makereport), which is how a parallel run's workers
     # send it to the process that writes the report.
-    request.node.stash.setdefault(ITEM_RESULTS, []).append(result)
+    item.stash.setdefault(ITEM_RESULTS, []).append(result)
     return result
 
 
@@ -620,6 +636,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     rep: pytest.TestReport = yield
     if not item.config.stash.get(ACTIVE, False):
         return rep
+    excinfo = call.excinfo
+    error: BaseException | None = excinfo.value if excinfo is not None else None
+    if isinstance(error, ReadinessTimeout) and not item.stash.get(ITEM_RESULTS, []):
+        # An instance the test started itself (launch) timed out: its rows
+        # say so, and the run goes on.
+        key = _topology_key(item)
+        if key is not None:
+            _error_rows(item, key, error.evidence())
     results = item.stash.get(ITEM_RESULTS, [])
     sent = item.stash.get(SENT, 0)
     item.stash[SENT] = len(results)
@@ -627,9 +651,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     sid = scenario_of(item)
     if sid is not None:
         rep.user_properties.append((SCENARIO_PROPERTY, sid))
-    if call.excinfo is not None and call.excinfo.errisinstance(HarnessError):
-        rep.user_properties.append((ERROR_PROPERTY, str(call.excinfo.value)))
-        rep.longrepr = str(call.excinfo.value)
+    if isinstance(error, HarnessError):
+        if error.stops_run:
+            rep.user_properties.append((ERROR_PROPERTY, str(error)))
+        rep.longrepr = str(error)
         rep.sections = []
     return rep
 

@@ -19,8 +19,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 from clirun import CliRun, processes_tagged, run_cli  # noqa: E402
+from isolation import process_state  # noqa: E402 - autouse: every test restores the process
 
-__all__ = ["CliRun", "processes_tagged", "run_cli"]
+__all__ = ["CliRun", "process_state", "processes_tagged", "run_cli"]
 
 
 @dataclass
@@ -59,9 +60,14 @@ class Background:
         return found
 
     def temp_files(self) -> list[str]:
-        """Everything left under the run's TMPDIR, but the (empty) ledger directory."""
+        """Everything left under the run's TMPDIR, but the (empty) ledger directory and
+        the free boot slots, which outlive every run by design (harness.topology.boots):
+        a slot file that is not empty is a boot still holding it."""
         keep = self.tmpdir / "flask-cache-coherence"
-        return sorted(str(p) for p in self.tmpdir.rglob("*") if p != keep)
+        slots = keep / "boot-slots"
+        return sorted(str(p) for p in self.tmpdir.rglob("*")
+                      if p not in (keep, slots)
+                      and not (p.parent == slots and p.stat().st_size == 0))
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -22,7 +24,7 @@ import psutil
 import pytest
 
 from harness.errors import BootError
-from harness.topology import kinds
+from harness.topology import boots, kinds
 from harness.topology.kinds import find_binary
 from harness.topology.pool import TopologyPool
 from harness.topology.servers import READY_TIMEOUT_ENV, Deployment, Launcher
@@ -207,3 +209,69 @@ def test_a_node_that_never_accepts_is_stopped_when_the_wait_ends(
     message = str(raised.value)
     assert re.search(r"^redis-sentinel replica on 127\.0\.0\.1:\d+ did not accept connections "
                      r"within 1s; see \S+$", message), message
+
+
+def test_a_boot_past_its_window_is_an_error_row_naming_the_load_and_the_run_goes_on(
+        cli) -> None:
+    """A readiness timeout is the machine, not the input: every row of that
+    instance is ``error`` with the window and the load, the next backend still
+    runs, and the run exits 1 (2 is for bad input)."""
+    run = cli("--backend", "SimpleCache", "--backend", "NullCache", "--scenario", "visibility",
+              "--jobs", "1", env={READY_TIMEOUT_ENV: "0.05"})
+    assert run.code == 1, (run.code, run.stdout, run.stderr)
+    assert "coherence: error" not in run.stderr, run.stderr
+    rows = run.report()["results"]
+    assert {r["backend"] for r in rows} == {"SimpleCache", "NullCache"}
+    for row in rows:
+        assert row["verdict"] == "error" and row["ok"] is False, row
+        evidence = row["evidence"]
+        assert evidence["window_s"] == 0.05 and evidence["gunicorns_booting"] >= 1, evidence
+        assert isinstance(evidence["load_average"], float), evidence
+        assert "did not answer within 0.05 s (load average " in evidence["boot_error"]
+        assert "gunicorn booting" in evidence["boot_error"], evidence
+    lines = [line for line in run.stdout.splitlines() if " visibility: " in line]
+    assert len(lines) == 2 and all("error (UNEXPECTED): gunicorn workers" in line
+                                   for line in lines), run.stdout
+    assert run.leftovers == []
+
+
+def test_the_boot_window_grows_with_the_boots_at_once_and_the_load() -> None:
+    idle = boots.Pressure(load=0.0, booting=1, cpu_s=0.4)
+    assert boots.window(idle) == pytest.approx(
+        boots.BASE_WINDOW + boots.SLOWER_MACHINE * 0.4 / boots.cpus())
+    crowded = boots.Pressure(load=0.0, booting=8, cpu_s=8 * 0.9)
+    loaded = boots.Pressure(load=4.0 * boots.cpus(), booting=8, cpu_s=8 * 0.9)
+    assert boots.window(idle) < boots.window(crowded) < boots.window(loaded)
+    assert boots.window(loaded) == pytest.approx(
+        boots.BASE_WINDOW + boots.SLOWER_MACHINE * 7.2 / boots.cpus() * 4.0)
+    assert boots.window(loaded, override=3.0) == 3.0
+    huge = boots.Pressure(load=1000.0, booting=100, cpu_s=1000.0)
+    assert boots.window(huge) == boots.MAX_READY_TIMEOUT
+
+
+def test_no_more_gunicorns_boot_at_once_than_there_are_slots(monkeypatch, tmp_path) -> None:
+    """Slots are flock'd files: one more boot than slots waits until one is freed,
+    and then reads the others' CPU cost into its window."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.setattr(boots, "slots", lambda: 2)
+    got: list[float] = []
+    with ExitStack() as held:
+        first = held.enter_context(boots.slot(4, "gevent"))
+        held.enter_context(boots.slot(4, "sync"))
+        assert first.pressure().booting == 2
+        assert first.pressure().cpu_s == pytest.approx(boots.cost(4, "gevent")
+                                                       + boots.cost(4, "sync"))
+
+        def third() -> None:
+            with boots.slot(2, "sync"):
+                got.append(time.monotonic())
+
+        thread = threading.Thread(target=third)
+        thread.start()
+        time.sleep(0.5)
+        assert got == [], "a third boot started while both slots were held"
+        freed = time.monotonic()
+    thread.join(timeout=5)
+    assert got and got[0] >= freed
+    assert all(p.stat().st_size == 0 for p in (tmp_path / "flask-cache-coherence"
+                                                / "boot-slots").iterdir())

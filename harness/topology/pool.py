@@ -195,7 +195,7 @@ class TopologyPool:
             return exc
         copy = self._keep_log(exc.log, label)
         message = exc.message.replace(f"; see {exc.log}", "").replace(f" see {exc.log}", "")
-        return type(exc)(f"{message}; full log: {copy}", log=copy)
+        return exc.retold(f"{message}; full log: {copy}", log=copy)
 
     def get(self, key: TopologyKey) -> Topology:
         """The running topology for ``key``, replacing any other one."""

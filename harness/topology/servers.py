@@ -23,7 +23,8 @@ from typing import Any, Protocol
 
 from xprocess import ProcessStarter
 
-from ..errors import BootError, UsageError
+from ..errors import BootError
+from .boots import READY_TIMEOUT_ENV, ready_override
 from .kinds import KINDS, Kind, require_binary
 from .ports import HOST, reachable
 from .processes import ledger, pdeathsig_argv
@@ -33,12 +34,6 @@ START_TIMEOUT = 10.0
 #: How long a multi-process kind may take to become ready once its nodes
 #: accept connections (sentinels agreeing, a cluster's slots all served).
 READY_TIMEOUT = 20.0
-#: The environment variable that overrides :data:`READY_TIMEOUT`: a slow
-#: machine may need longer, and a test of the timeout path much less.
-READY_TIMEOUT_ENV = "COHERENCE_READY_TIMEOUT"
-#: The longest readiness timeout :data:`READY_TIMEOUT_ENV` may ask for.
-MAX_READY_TIMEOUT = 600.0
-
 #: How often :meth:`Launcher.wait_ready` asks again.
 _POLL = 0.05
 
@@ -48,23 +43,13 @@ PROBE_TIMEOUT = 2.0
 
 
 def ready_timeout() -> float:
-    """The readiness timeout: :data:`READY_TIMEOUT`, or :data:`READY_TIMEOUT_ENV` when set.
+    """The readiness timeout: :data:`READY_TIMEOUT`, or :data:`~.boots.READY_TIMEOUT_ENV`
+    when set (a slow machine may need longer, and a test of the timeout path much less).
 
     Read when a pool is made, so a bad value is refused before any server starts.
     """
-    raw = os.environ.get(READY_TIMEOUT_ENV)
-    if raw is None or not raw.strip():
-        return READY_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= MAX_READY_TIMEOUT:
-        raise UsageError(
-            f"{READY_TIMEOUT_ENV}={raw!r}: the readiness timeout is seconds, more than 0 and "
-            f"at most {MAX_READY_TIMEOUT:g}; e.g. {READY_TIMEOUT_ENV}=60, or unset it for "
-            f"the default {READY_TIMEOUT:g}")
-    return value
+    override = ready_override()
+    return READY_TIMEOUT if override is None else override
 
 
 class XProcessLike(Protocol):

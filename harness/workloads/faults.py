@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 
 from ..client import WorkerClient
 from ..history import History, Meta
-from ..topology.gunicorn import BOOT_TIMEOUT
+from ..topology import boots
 from .keys import Keyspace
 from .names import Phase
 
@@ -44,11 +44,6 @@ BEFORE = 0.5
 AFTER = 2.0
 #: Pause between one client's ops.
 GAP = 0.01
-#: Longest a client waits for the replacement of a worker that went away:
-#: as long as the nemesis waits for new workers to answer.  After it the
-#: client knocks again (and records each failure), so a worker that died
-#: outside a recycle shows as unrecovered rather than quiet.
-REPLACEMENT_WAIT = BOOT_TIMEOUT
 
 #: The workers now, by index.
 Roster = Callable[[], Sequence[WorkerClient]]
@@ -112,7 +107,13 @@ def run(workers: Sequence[WorkerClient] | Roster, fault: Callable[[History], Non
 
 
 def _await_replacement(roster: Roster, index: int, pid: int, stop: threading.Event) -> None:
-    """Wait until worker ``index`` is another pid than ``pid`` (or the run stops)."""
-    deadline = time.monotonic() + REPLACEMENT_WAIT
+    """Wait until worker ``index`` is another pid than ``pid`` (or the run stops).
+
+    At least as long as the nemesis waits for new workers to answer (the
+    window of a boot of the dearest worker class under the load now).  After
+    it the client knocks again (and records each failure), so a worker that
+    died outside a recycle shows as unrecovered rather than quiet.
+    """
+    deadline = boots.unslotted(len(roster()), "").deadline()
     while not stop.is_set() and roster()[index].pid == pid and time.monotonic() < deadline:
         time.sleep(GAP)
