@@ -17,6 +17,7 @@ import pytest
 
 from harness.checkers import Facts
 from harness.checkers import blast as checker
+from harness.options import RunOptions
 from harness.plugin import Launch, assert_expected
 from harness.topology.pool import Topology, TopologyPool
 from harness.topology.storage import open_storage
@@ -29,7 +30,8 @@ NEIGHBOUR_APP = "apps.demo:app"
 @pytest.mark.destructive
 @pytest.mark.scenario("clear-blast-radius", "clear-blast-radius-no-prefix")
 def test_clear_blast_radius(topology: Topology, coherence_pool: TopologyPool, launch: Launch,
-                            record: Callable[..., Result]) -> None:
+                            record: Callable[..., Result],
+                            coherence_options: RunOptions) -> None:
     shared = {"CACHE_DIR": str(coherence_pool.scratch(f"blast-{topology.key.label}"))}
     neighbour = launch("blast-b", workers=1, app=NEIGHBOUR_APP,
                        config={**shared, "CACHE_KEY_PREFIX": "coh_b_"})
@@ -40,7 +42,8 @@ def test_clear_blast_radius(topology: Topology, coherence_pool: TopologyPool, la
                                  ("clear-blast-radius-no-prefix", "")):
             clearing = launch(f"blast-{prefix or 'noprefix'}", workers=1,
                               config={**shared, "CACHE_KEY_PREFIX": prefix})
-            history = workload.run(clearing.workers[0], neighbour.workers, storage)
+            history = workload.run(clearing.workers[0], neighbour.workers, storage,
+                                   settle_window=coherence_options.settle)
             verdict = safely(checker.check, history,
                              Facts.of([clearing.workers[0], *neighbour.workers]))
             verdict.evidence.update(clearing_prefix=prefix, neighbour_prefix="coh_b_",

@@ -66,6 +66,37 @@ def test_clear_confined_to_its_app_holds() -> None:
     assert v.evidence["neighbour"] == {"written": 2, "readable_before": 2, "readable_after": 2}
 
 
+def _late(history: History, *, gone: bool) -> History:
+    """A replica served the clearing app's first key after the clear; a settle poll
+    then finds it gone (``gone``) or still there."""
+    ops = list(history)
+    at = next(n for n, o in enumerate(ops) if o.f == "get" and o.key == "clearing-0"
+              and o.meta.phase == "after")
+    h = History()
+    for n, o in enumerate(ops):
+        if n == at:
+            o = op(0, 10, "get", "clearing-0", "v-clearing-0", want="v-clearing-0",
+                   app="clearing", phase="after")
+        h.add(o)
+    h.add(op(0, 10, "get", "clearing-0", None if gone else "v-clearing-0",
+             want="v-clearing-0", app="clearing", phase="after", poll=True))
+    return h
+
+
+def test_an_entry_a_replica_served_a_moment_after_the_clear_counts_as_cleared() -> None:
+    """Judged by its last read after the clear, as the settle window allows."""
+    v = blast.check(_late(blast_history({"clearing"}), gone=True), NO_FACTS)
+    assert v.verdict == "holds", v.evidence
+    assert v.evidence["clearing"] == {"written": 2, "readable_before": 2, "readable_after": 0,
+                                      "gone_after_settling": 1}
+
+
+def test_an_entry_still_there_when_the_settle_window_ends_is_left_by_the_clear() -> None:
+    v = blast.check(_late(blast_history({"clearing"}), gone=False), NO_FACTS)
+    assert v.verdict == "violated", v.evidence
+    assert v.evidence["violations"] == ["clear() left the clearing app's own entries"]
+
+
 def test_clear_that_wipes_the_neighbour_is_violated() -> None:
     v = blast.check(blast_history({"clearing", "neighbour", "foreign"}), NO_FACTS)
     assert v.verdict == "violated"

@@ -11,7 +11,11 @@ before the clear count: what was never stored cannot be wiped.
 * ``error``    a clear was not ok: what it wiped cannot be told.
 
 An entry counts only when both its reads, before and after the clear,
-were ok: a missing read after the clear must not pass for a wipe.
+were ok: a missing read after the clear must not pass for a wipe.  Its
+state after the clear is its last read then: a clearing app's entry that a
+replica still served right after the clear is read again within the settle
+window (:mod:`harness.workloads.blast`), and counts as gone if it went
+(``gone_after_settling`` says how many went late).
 """
 
 from __future__ import annotations
@@ -41,7 +45,9 @@ def check(history: History, facts: Facts) -> Verdict:
         phase = op.meta.phase
         if op.f == "get" and op.type == "ok" and phase in (Phase.BEFORE, Phase.AFTER):
             seen = op.value == op.meta.want
-            reads.setdefault((str(op.meta.app), op.key), {})[str(phase)] = seen
+            entry = reads.setdefault((str(op.meta.app), op.key), {})
+            entry.setdefault(f"first {phase}", seen)
+            entry[str(phase)] = seen  # the last read of the phase decides
     evidence: dict[str, Any] = {"clears": len(clears)}
     for group in GROUPS:
         entries = [v for (app, _), v in reads.items() if app == group]
@@ -51,6 +57,9 @@ def check(history: History, facts: Facts) -> Verdict:
             "readable_before": len(before),
             "readable_after": sum(bool(v.get("after")) for v in before),
         }
+        late = sum(bool(v.get("first after")) and not v.get("after") for v in before)
+        if late:
+            evidence[group]["gone_after_settling"] = late
     if not any(op.meta.app == App.FOREIGN for op in history):
         evidence["foreign"] = "no shared storage to write into"
     stored = [g for g in GROUPS if isinstance(evidence[g], dict)]
