@@ -171,7 +171,9 @@ def serve(spec: GunicornSpec, workdir: Path) -> Iterator[Gunicorn]:
     book = ledger()
     with boots.slot(spec.workers, spec.worker_class) as boot:
         started = time.monotonic()
-        with open(log, "ab") as out, book.starting():
+        # The log is opened with the stop signals held too: a signal raised
+        # between open() and its with would leave the file to the collector.
+        with book.starting(), open(log, "ab") as out:
             proc = subprocess.Popen(
                 command(spec, port),
                 cwd=spec.app_root,

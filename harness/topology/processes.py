@@ -181,8 +181,11 @@ class Ledger:
         """
         global _starter
         old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-        _starter = os.getpid()
+        # Nothing but the assignment before the try: a signal that came just
+        # before the block is handled at the next call, and raised there it
+        # must still find the finally that puts the mask back.
         try:
+            _starter = os.getpid()
             yield
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
