@@ -38,6 +38,9 @@ QUORUM = 2
 #: ``SENTINEL FAILOVER``, which does not wait for a master to be called down.
 DOWN_AFTER_MS = 30000
 FAILOVER_TIMEOUT_MS = 5000
+#: The master's wait before a full sync, so that replicas asking together
+#: share one transfer (redis.conf; 5 s by default).
+SYNC_DELAY = "repl-diskless-sync-delay"
 CLUSTER_SLOTS = 16384
 CLUSTER_NODE_TIMEOUT_MS = 2000
 #: Where redis-server listens for the cluster bus, relative to its port.
@@ -93,6 +96,14 @@ def _single_storage(config: dict[str, Any]) -> Storage | None:
 
 def _deploy_sentinel(launcher: Launcher, replicas: int) -> list[Node]:
     master = launcher.start(kind="redis-sentinel", role="master", argv=_common, port=free_port())
+    # A master starts a full sync repl-diskless-sync-delay (5 s) after the
+    # first replica asks, to serve the ones that follow with the same
+    # transfer.  The group's first sync need not wait: the delay is 0 until
+    # every link is up, then back to the master's own value, which is what
+    # the scenarios see (a restarted master starts with it anyway).
+    with client(master.port) as c:
+        delay = c.config_get(SYNC_DELAY)[SYNC_DELAY]
+        c.config_set(SYNC_DELAY, 0)
 
     def replica_argv(binary: str, port: int, workdir: Path) -> list[str]:
         return [*_common(binary, port, workdir), "--replicaof", HOST, str(master.port)]
@@ -109,6 +120,8 @@ def _deploy_sentinel(launcher: Launcher, replicas: int) -> list[Node]:
     # Sentinels learn the replicas from the master's INFO when they connect,
     # so they start only once both links are up.
     launcher.wait_ready(replica_nodes, link_up)
+    with client(master.port) as c:
+        c.config_set(SYNC_DELAY, delay)
 
     def sentinel_argv(binary: str, port: int, workdir: Path) -> list[str]:
         conf = workdir / "sentinel.conf"  # sentinel rewrites its config: it must be its own
