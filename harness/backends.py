@@ -100,7 +100,7 @@ def resolve(
     Raises UsageError for an unknown name or a size its kind does not take.
     """
     name, sep, size_text = name.partition(":")
-    if sep and not size_text.isdigit():
+    if sep and not (size_text.isascii() and size_text.isdigit()):
         raise UsageError(f"--backend {name}:{size_text}: the size after ':' must be a "
                          f"whole number, e.g. --backend {name}:3")
     if "." not in name:

@@ -41,12 +41,42 @@ from .topology.processes import ledger, reap_leftovers
 from .verdict import Result
 
 
+def _one_line(message: str) -> str:
+    """``message`` on one line: a value or an exception may carry newlines."""
+    return "; ".join(part.strip() for part in message.splitlines() if part.strip())
+
+
 def _fail(message: str) -> None:
-    click.echo(f"coherence: error: {message}", err=True)
+    click.echo(f"coherence: error: {_one_line(message)}", err=True)
     sys.exit(2)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Coherence(click.Group):
+    """click's own usage errors in the project's one-line format, still exit 2.
+
+    click prints four lines (``Usage:``, ``Try``, a blank line, ``Error:``);
+    this says the same in one, and where the full usage is.
+    """
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.format_message(), err=True)  # no command: the help, as click does
+            sys.exit(2)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "coherence"
+            _fail(f"{exc.format_message().rstrip('.')}; see {where} --help")
+        except click.ClickException as exc:
+            click.echo(f"coherence: error: {_one_line(exc.format_message())}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("coherence: aborted", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Coherence, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Check whether gunicorn workers see each other's Flask-Caching writes."""
 

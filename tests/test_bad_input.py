@@ -39,6 +39,17 @@ CASES = {
     "bad sample args": (["--sample-args", "f=3"], ["--sample-args 'f=3'", "JSON list or object"]),
     "missing app attribute": (["--app", "apps.demo:nothere"],
                               ["Failed to find attribute 'nothere'"]),
+    # click's own refusals, in the project's one line rather than click's four.
+    "unknown worker class": (["--worker-class", "bogus"],
+                             ["'--worker-class': 'bogus' is not one of", "run --help"]),
+    "fractional workers": (["--workers", "1.5"], ["'1.5' is not a valid integer",
+                                                  "run --help"]),
+    "extra argument": (["extra"], ["unexpected extra argument (extra)", "run --help"]),
+    # str.isdigit() is true for these; int() refuses the first and reads the second as 3.
+    "superscript size": (["--backend", "MemcachedCache:\u00b2"],
+                         ["MemcachedCache:\u00b2", "whole number"]),
+    "arabic-indic size": (["--backend", "MemcachedCache:\u0663"],
+                          ["MemcachedCache:\u0663", "whole number"]),
 }
 
 #: Checks made before anything starts answer within this (the issue's bound).
@@ -137,3 +148,20 @@ def test_bad_foreign_app_is_one_line_exit_2(cli, tmp_path, case: str) -> None:
     started = time.monotonic()
     run = cli("--app", app, "--scenario", "visibility", env={"PYTHONPATH": str(tmp_path)})
     _assert_clean_error(run, needles, started)
+
+
+@pytest.mark.parametrize("args", [["bogus"], ["diff"], ["report", "a", "b"]])
+def test_clicks_own_usage_errors_are_one_line_exit_2(args: list[str]) -> None:
+    """An unknown command, a missing or an extra argument of another command."""
+    import subprocess
+    import sys
+
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("coherence: error: "), proc.stderr
+    assert lines[0].endswith(" --help"), lines[0]
+    assert "Usage:" not in proc.stderr and proc.stdout == ""
+    assert time.monotonic() - started < FAST + 1.5

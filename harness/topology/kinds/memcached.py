@@ -44,7 +44,7 @@ def _addresses(config: dict[str, Any]) -> list[Address]:
     for entry in _servers(config):
         if not entry.startswith("unix:"):
             host, _, port = entry.rpartition(":")
-            if host and port.isdigit():
+            if host and port.isascii() and port.isdigit():
                 out.append(("CACHE_MEMCACHED_SERVERS", host, int(port)))
     return out
 

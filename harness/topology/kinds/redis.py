@@ -236,7 +236,7 @@ def _cluster_addresses(config: dict[str, Any]) -> list[Address]:
     if isinstance(spec, str):
         for entry in filter(None, (e.strip() for e in spec.split(","))):
             host, _, port = entry.rpartition(":")
-            if host and port.isdigit():
+            if host and port.isascii() and port.isdigit():
                 out.append(("CACHE_REDIS_CLUSTER", host, int(port)))
     return out or _url_addresses(config)
 
