@@ -62,12 +62,24 @@ class Background:
     def temp_files(self) -> list[str]:
         """Everything left under the run's TMPDIR, but the (empty) ledger directory and
         the free boot slots, which outlive every run by design (harness.topology.boots):
-        a slot file that is not empty is a boot still holding it."""
+        a slot file still locked is a boot still holding it."""
         keep = self.tmpdir / "flask-cache-coherence"
         slots = keep / "boot-slots"
         return sorted(str(p) for p in self.tmpdir.rglob("*")
-                      if p not in (keep, slots)
-                      and not (p.parent == slots and p.stat().st_size == 0))
+                      if p not in (keep, slots) and not (p.parent == slots and _free(p)))
+
+
+def _free(slot: Path) -> bool:
+    """Whether no process holds the boot slot ``slot`` (the kernel frees a dead holder's)."""
+    import fcntl
+
+    with open(slot, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return True
 
 
 @pytest.fixture

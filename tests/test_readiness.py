@@ -275,3 +275,29 @@ def test_no_more_gunicorns_boot_at_once_than_there_are_slots(monkeypatch, tmp_pa
     assert got and got[0] >= freed
     assert all(p.stat().st_size == 0 for p in (tmp_path / "flask-cache-coherence"
                                                 / "boot-slots").iterdir())
+
+
+def test_a_boot_slot_held_by_a_killed_run_is_free_at_once(monkeypatch, tmp_path) -> None:
+    """The kernel drops a flock when its holder dies: a SIGKILLed run blocks no later boot."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.setattr(boots, "slots", lambda: 1)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from harness.topology import boots\n"
+         "boots.slots = lambda: 1\n"
+         "with boots.slot(4, 'sync'):\n    print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)},
+        start_new_session=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        holder.kill()
+        holder.wait(timeout=10)
+        started = time.monotonic()
+        with boots.slot(4, "sync") as boot:
+            assert time.monotonic() - started < 1.0
+            assert boot.pressure().booting == 1
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
