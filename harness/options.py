@@ -26,8 +26,10 @@ from .errors import UsageError
 from .expectations import load as load_expectations
 from .report.writer import check_report_dir
 from .topology.appcheck import AppInfo, check_app
+from .topology.boots import ready_override
 from .topology.gunicorn import WORKER_CLASSES, WorkerClass
 from .topology.pool import check_configured_servers
+from .topology.ports import ensure_free
 from .topology.venvs import check_version
 from .workloads.settle import DEFAULT_SETTLE
 
@@ -295,6 +297,11 @@ def build(
                          f"{DEFAULT_LOAD_DURATION}")
     if port is not None and not 0 < port < 65536:
         raise UsageError(f"--port {port!r} must be between 1 and 65535")
+    # Both are looked at again when an instance starts; here they are
+    # refused before any session does.
+    if port is not None:
+        ensure_free(port)
+    ready_override()
     module, sep, attr = app.partition(":")
     if not sep or not module or not attr:
         raise UsageError(f"--app {app!r} must be MODULE:NAME or 'MODULE:create_app()', "

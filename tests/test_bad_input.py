@@ -103,6 +103,7 @@ def test_port_in_use(cli) -> None:
         started = time.monotonic()
         run = cli("--backend", "SimpleCache", "--port", str(port))
     _assert_clean_error(run, [f"port 127.0.0.1:{port} is already in use", "--port"], started)
+    assert "running" not in run.stdout, "refused only after the session had started"
 
 
 def test_missing_binary(cli, tmp_path) -> None:

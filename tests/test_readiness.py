@@ -118,6 +118,7 @@ def test_a_bad_readiness_timeout_is_one_line_exit_2(cli, value: str) -> None:
     line = _the_line(run.stderr)
     assert line.startswith(f"coherence: error: {READY_TIMEOUT_ENV}={value!r}: "), line
     assert f"e.g. {READY_TIMEOUT_ENV}=60" in line
+    assert "running" not in run.stdout, "refused only after the session had started"
     assert run.leftovers == []
 
 
