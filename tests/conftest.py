@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +80,22 @@ def _free(slot: Path) -> bool:
             return False
         fcntl.flock(f, fcntl.LOCK_UN)
         return True
+
+
+@pytest.fixture
+def sigint_raises() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt in this test, however the suite was started.
+
+    Python installs that handler only when SIGINT is at its default at start-up;
+    a suite started as a background job of a non-interactive shell (a CI runner)
+    inherits SIGINT ignored, and a test that counts on the exception would not
+    see it.  Put back as it was, so the isolation guard finds nothing changed.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture

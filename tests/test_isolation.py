@@ -4,6 +4,7 @@ is put back before the next, and a changed signal handler or mask fails the test
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -44,10 +45,13 @@ def test_a_test_that_leaves_signals_changed_fails_and_the_next_sees_them_restore
     (tmp_path / "test_leaky.py").write_text(LEAKY)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")}
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
+    # SIGINT at its default, so the child's Python installs default_int_handler
+    # whatever this suite inherited (a CI runner's background job has it ignored).
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "isolation", "-p", "no:cacheprovider",
          "-p", "no:randomly", "-rA", "test_leaky.py"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     out = proc.stdout
     # Every call passes; the guard's error is the teardown of the two that leaked.
     assert "4 passed, 2 errors" in out, out
