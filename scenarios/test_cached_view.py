@@ -18,6 +18,7 @@ from harness.checkers import Facts
 from harness.checkers import features as checker
 from harness.plugin import assert_expected
 from harness.topology.pool import Topology
+from harness.topology.storage import replication_barrier
 from harness.verdict import Result, Verdict, safely
 from harness.workloads import features as workload
 
@@ -26,6 +27,7 @@ pytestmark = pytest.mark.app(workload.FEATURES_APP)
 
 @pytest.mark.scenario("cached-view")
 def test_cached_view(topology: Topology, record: Callable[[Verdict], Result]) -> None:
-    history = workload.run_cached_view(topology.workers)
+    with replication_barrier(topology.key.backend, topology.config) as barrier:
+        history = workload.run_cached_view(topology.workers, barrier=barrier)
     verdict = safely(checker.check_cached_view, history, Facts.of(topology.workers))
     assert_expected(record(verdict, history=history))

@@ -18,6 +18,7 @@ from harness.checkers import Facts
 from harness.checkers import features as checker
 from harness.plugin import assert_expected
 from harness.topology.pool import Topology
+from harness.topology.storage import replication_barrier
 from harness.verdict import Result, safely
 from harness.workloads import features as workload
 
@@ -26,7 +27,8 @@ pytestmark = pytest.mark.app(workload.FEATURES_APP)
 
 @pytest.mark.scenario("template-fragment")
 def test_template_fragment(topology: Topology, record: Callable[..., Result]) -> None:
-    history = workload.run_template_fragment(topology.workers)
+    with replication_barrier(topology.key.backend, topology.config) as barrier:
+        history = workload.run_template_fragment(topology.workers, barrier=barrier)
     verdict = safely(checker.check_template_fragment, history,
                      Facts.of(topology.workers))
     assert_expected(record(verdict, history=history))

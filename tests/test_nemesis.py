@@ -64,3 +64,29 @@ def test_sentinel_failover_promotes_a_replica_and_the_roles_follow(deploy: Any) 
     [new_master] = d.role("master")
     assert new_master.port == fault.value["new_master_port"] != old_master.port
     assert old_master.role == "replica"
+
+
+def test_the_replication_barrier_returns_once_every_replica_has_the_writes(deploy: Any) -> None:
+    """What the feature scenarios wait on after each write step on a Sentinel group;
+    a backend without replicas gets a call that does nothing."""
+    import redis
+
+    from harness.backends import resolve
+    from harness.topology.storage import replication_barrier
+
+    d = deploy("redis-sentinel", 2)
+    [master] = d.role("master")
+    replicas = d.role("replica")
+    writer = redis.Redis(port=master.port)
+    try:
+        with replication_barrier(resolve("RedisSentinelCache:2"), d.config()) as barrier:
+            for n in range(20):
+                writer.set(f"barrier-{n}", n)
+                barrier()
+                for r in replicas:
+                    with redis.Redis(port=r.port) as c:
+                        assert c.get(f"barrier-{n}") == str(n).encode(), (n, r.port)
+    finally:
+        writer.close()
+    with replication_barrier(resolve("RedisCache"), {"CACHE_REDIS_URL": "redis://x:1"}) as b:
+        assert b.__name__ == "_nothing"

@@ -9,11 +9,17 @@ app's ``clear()`` reaches it is measured rather than assumed.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..backends import Backend
+
+#: The key :meth:`SentinelStorage.replicated` writes: the harness's own, one per server.
+BARRIER_KEY = "coherence:replication-barrier"
+BARRIER_TIMEOUT_MS = 2000
 
 
 class Storage(Protocol):
@@ -67,6 +73,19 @@ class SentinelStorage:
 
     put = RedisStorage.put
     get = RedisStorage.get
+
+    def replicated(self) -> None:
+        """Return once every replica holds what the master held when this was called.
+
+        ``WAIT`` counts only the writes of its own connection, so it follows a
+        write of ours; replication is one ordered stream, so a replica that has
+        ours has every write before it, the apps' included.  A replica that
+        does not catch up within the timeout is left to show in the verdict.
+        """
+        self._client.incr(BARRIER_KEY)
+        replicas = int(self._client.info("replication").get("connected_slaves", 0))
+        if replicas:
+            self._client.wait(replicas, BARRIER_TIMEOUT_MS)
 
     def close(self) -> None:
         self._client.close()
@@ -137,6 +156,25 @@ class DirectoryStorage:
 
     def close(self) -> None:
         pass
+
+
+def _nothing() -> None:
+    pass
+
+
+@contextmanager
+def replication_barrier(backend: Backend, config: dict[str, Any]) -> Iterator[Callable[[], None]]:
+    """A call that waits until the backend's replicas have every write made so far.
+
+    For a backend that writes to a master and reads from replicas
+    (RedisSentinelCache); anything else gets a call that does nothing.
+    """
+    storage = open_storage(backend, config)
+    try:
+        yield getattr(storage, "replicated", _nothing)
+    finally:
+        if storage is not None:
+            storage.close()
 
 
 def open_storage(backend: Backend, config: dict[str, Any]) -> Storage | None:

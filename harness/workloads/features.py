@@ -9,6 +9,13 @@ and every worker takes a turn as the one that computes:
 * for features with an invalidation: ``held`` (read again on every *j*,
   to learn what *j* had cached), ``forget`` on *i*, ``after`` on every *j*.
 
+On a backend that writes to a master and reads from replicas, every step
+that writes (a compute, an invalidation, a reset) is followed by the
+scenario's ``barrier``, which returns once the replicas have the write: the
+reads then meet the write they follow, so a matrix shows how keys are
+shared and not how fast the replicas were (that lag is ``visibility``'s
+question, with its settle window).  Elsewhere the barrier does nothing.
+
 Ops are recorded with ``f = "<feature>:<phase>"``, ``key`` = the fresh
 token, ``value`` = the generation id, and ``args`` holding the trial, the
 what was sent in ``args``, and the trial, the invalidation used and any
@@ -29,6 +36,13 @@ from .visibility import rounds_for
 
 #: The app the feature scenarios serve instead of the demo service.
 FEATURES_APP = "apps.features:app"
+
+#: Waits until replicas have every write so far (see the module docstring).
+Barrier = Callable[[], None]
+
+
+def no_barrier() -> None:
+    pass
 
 #: Added to the TTL a CachedResponse reports before expiry is checked:
 #: FileSystemCache and memcached store whole-second expiry times, so an
@@ -68,25 +82,29 @@ def _spread(history: History, workers: Sequence[WorkerClient], feature: Feature,
 
 
 def _compute_and_read(history: History, workers: Sequence[WorkerClient], origin: WorkerClient,
-                      feature: Feature, url: str, *, key: str, trial: int,
+                      feature: Feature, url: str, *, key: str, trial: int, barrier: Barrier,
                       observe: Sequence[str] = ()) -> None:
     history.add(call(origin, feature_op(feature, Step.COMPUTE), "GET", url, key=key,
                      trial=trial, observe=observe))
+    barrier()
     _spread(history, workers, feature, Step.READ, url, key=key, trial=trial, observe=observe)
 
 
 def _forget_round(history: History, workers: Sequence[WorkerClient], origin: WorkerClient,
                   feature: Feature, url: str, forget_url: str, *, key: str, trial: int,
-                  how: str | None = None) -> None:
-    _compute_and_read(history, workers, origin, feature, url, key=key, trial=trial)
+                  barrier: Barrier, how: str | None = None) -> None:
+    _compute_and_read(history, workers, origin, feature, url, key=key, trial=trial,
+                      barrier=barrier)
     _spread(history, workers, feature, Step.HELD, url, key=key, trial=trial)
     history.add(call(origin, feature_op(feature, Step.FORGET), "POST", forget_url, key=key,
                      trial=trial, how=how))
+    barrier()
     _spread(history, workers, feature, Step.AFTER, url, key=key, trial=trial)
 
 
 def run_cached_view(workers: Sequence[WorkerClient], *, rounds: int | None = None,
-                    sleep: Callable[[float], None] = time.sleep) -> History:
+                    sleep: Callable[[float], None] = time.sleep,
+                    barrier: Barrier = no_barrier) -> History:
     """The ``cached-view`` workload; waits once, for the CachedResponse TTL."""
     keys = Keyspace("cached-view")
     history = History()
@@ -97,25 +115,29 @@ def run_cached_view(workers: Sequence[WorkerClient], *, rounds: int | None = Non
             # the raw default key "view/<path>".
             how = "delete_cached" if (t + origin.index) % 2 == 0 else "delete"
             _forget_round(history, workers, origin, Feature.VIEW, f"/feat/view/{k}",
-                          f"/feat/forget/view/{k}?how={how}", key=k, trial=t, how=how)
+                          f"/feat/forget/view/{k}?how={how}", key=k, trial=t, how=how,
+                          barrier=barrier)
             k = keys.fresh(f"w{origin.index}")
             _compute_and_read(history, workers, origin, Feature.PLUGGABLE, f"/feat/pluggable/{k}",
-                              key=k, trial=t)
+                              key=k, trial=t, barrier=barrier)
             k = keys.fresh(f"w{origin.index}")
             _compute_and_read(history, workers, origin, Feature.HELPER, f"/feat/helper?topic={k}",
-                              key=k, trial=t)
-            _post_body(history, workers, origin, keys.fresh(f"w{origin.index}"), trial=t)
-            _unless(history, workers, origin, keys.fresh(f"w{origin.index}"), trial=t)
-    _cached_response(history, workers, keys, sleep=sleep)
+                              key=k, trial=t, barrier=barrier)
+            _post_body(history, workers, origin, keys.fresh(f"w{origin.index}"), trial=t,
+                       barrier=barrier)
+            _unless(history, workers, origin, keys.fresh(f"w{origin.index}"), trial=t,
+                    barrier=barrier)
+    _cached_response(history, workers, keys, sleep=sleep, barrier=barrier)
     return history
 
 
 def _post_body(history: History, workers: Sequence[WorkerClient], origin: WorkerClient,
-               k: str, *, trial: int) -> None:
+               k: str, *, trial: int, barrier: Barrier) -> None:
     url = "/feat/search"
     history.add(call(origin, feature_op(Feature.POST_BODY, Step.COMPUTE),
                      "POST", url, {"q": k, "trial": trial},
                      key=k, trial=trial))
+    barrier()
     for w in workers:
         # Same body with its keys in the other order: the key must not care.
         history.add(call(w, feature_op(Feature.POST_BODY, Step.READ),
@@ -127,10 +149,11 @@ def _post_body(history: History, workers: Sequence[WorkerClient], origin: Worker
 
 
 def _unless(history: History, workers: Sequence[WorkerClient], origin: WorkerClient,
-            k: str, *, trial: int) -> None:
+            k: str, *, trial: int, barrier: Barrier) -> None:
     url = f"/feat/unless/{k}"
     history.add(call(origin, feature_op(Feature.UNLESS, Step.COMPUTE),
                      "GET", url, key=k, trial=trial))
+    barrier()
     for w in workers:
         # The bypassed call runs the body and must not overwrite the cached
         # entry, which the plain read right after it would reveal.
@@ -140,14 +163,14 @@ def _unless(history: History, workers: Sequence[WorkerClient], origin: WorkerCli
 
 
 def _cached_response(history: History, workers: Sequence[WorkerClient], keys: Keyspace, *,
-                     sleep: Callable[[float], None]) -> None:
+                     sleep: Callable[[float], None], barrier: Barrier) -> None:
     """Every worker computes one short-lived entry; one wait; every worker re-reads all."""
     fresh: list[str] = []
     for origin in workers:
         k = keys.fresh(f"w{origin.index}")
         fresh.append(k)
         _compute_and_read(history, workers, origin, Feature.CACHED_RESPONSE, f"/feat/short/{k}",
-                          key=k, trial=0, observe=("ttl",))
+                          key=k, trial=0, observe=("ttl",), barrier=barrier)
     ttls = [(op.meta.observed or {}).get("ttl") for op in history
             if op.f == feature_op(Feature.CACHED_RESPONSE, Step.COMPUTE) and op.type == "ok"]
     ttl = max((float(t) for t in ttls if isinstance(t, int | float)), default=0.0)
@@ -159,7 +182,8 @@ def _cached_response(history: History, workers: Sequence[WorkerClient], keys: Ke
                 key=k, trial=0)
 
 
-def run_memoize(workers: Sequence[WorkerClient], *, rounds: int | None = None) -> History:
+def run_memoize(workers: Sequence[WorkerClient], *, rounds: int | None = None,
+                barrier: Barrier = no_barrier) -> History:
     """The ``memoize`` workload: functions, methods and classmethods, with deletes."""
     keys = Keyspace("memoize")
     history = History()
@@ -167,30 +191,30 @@ def run_memoize(workers: Sequence[WorkerClient], *, rounds: int | None = None) -
         for origin in workers:
             k = keys.fresh(f"w{origin.index}")
             _forget_round(history, workers, origin, Feature.FUNCTION, f"/memo/f/{k}",
-                          f"/memo/f/forget/{k}", key=k, trial=t)
+                          f"/memo/f/forget/{k}", key=k, trial=t, barrier=barrier)
             k = keys.fresh(f"w{origin.index}")
             _forget_round(history, workers, origin, Feature.FUNCTION_ALL, f"/memo/f/{k}",
-                          "/memo/f/forget", key=k, trial=t)
+                          "/memo/f/forget", key=k, trial=t, barrier=barrier)
             k = keys.fresh(f"w{origin.index}")
             _forget_round(history, workers, origin, Feature.ITEM, f"/memo/item/{k}",
-                          f"/memo/item/{k}/forget", key=k, trial=t)
+                          f"/memo/item/{k}/forget", key=k, trial=t, barrier=barrier)
             k = keys.fresh(f"w{origin.index}")
             _forget_round(history, workers, origin, Feature.CLASSMETHOD, f"/memo/cls/{k}",
-                          f"/memo/cls/forget/{k}", key=k, trial=t)
+                          f"/memo/cls/forget/{k}", key=k, trial=t, barrier=barrier)
             # The default-repr gotcha: keys contain the instance's address.
             k = keys.fresh(f"w{origin.index}")
             _compute_and_read(history, workers, origin, Feature.SINGLETON,
                               f"/memo/plain/singleton/{k}",
-                              key=k, trial=t, observe=("caller", "instance"))
+                              key=k, trial=t, observe=("caller", "instance"), barrier=barrier)
             k = keys.fresh(f"w{origin.index}")
             _compute_and_read(history, workers, origin, Feature.PER_REQUEST,
                               f"/memo/plain/fresh/{k}",
-                              key=k, trial=t, observe=("caller", "instance"))
+                              key=k, trial=t, observe=("caller", "instance"), barrier=barrier)
     return history
 
 
-def run_template_fragment(workers: Sequence[WorkerClient], *,
-                          rounds: int | None = None) -> History:
+def run_template_fragment(workers: Sequence[WorkerClient], *, rounds: int | None = None,
+                          barrier: Barrier = no_barrier) -> History:
     """The ``template-fragment`` workload: ``{% cache %}`` keys and their deletion.
 
     The default-key fragment has one key for the whole template, so each of
@@ -206,13 +230,14 @@ def run_template_fragment(workers: Sequence[WorkerClient], *,
                 history.add(call(w, feature_op(Feature.FRAGMENT_DEFAULT, Step.RESET),
                                  "POST", "/frag/default/reset",
                                  key=k, trial=t, observe=("key",)))
+            barrier()
             _compute_and_read(history, workers, origin, Feature.FRAGMENT_DEFAULT, "/frag/default",
-                              key=k, trial=t)
+                              key=k, trial=t, barrier=barrier)
             k = keys.fresh(f"w{origin.index}")
             _forget_round(history, workers, origin, Feature.FRAGMENT_NAMED,
                           f"/frag/card/{k}?lang=en",
                           f"/frag/card/{k}/forget?lang=en", key=k, trial=t,
-                          how="make_template_fragment_key")
+                          how="make_template_fragment_key", barrier=barrier)
             for w in workers:
                 # The same name and token with another vary-on value is another
                 # fragment: it must render afresh, never come from the cache.
@@ -220,8 +245,9 @@ def run_template_fragment(workers: Sequence[WorkerClient], *,
                                  f"/frag/card/{k}?lang=w{w.index}", key=k, trial=t))
             k = keys.fresh(f"w{origin.index}")
             _forget_round(history, workers, origin, Feature.FRAGMENT_DEL, f"/frag/card/{k}?lang=de",
-                          f"/frag/card/{k}/del?lang=de", key=k, trial=t, how="del")
+                          f"/frag/card/{k}/del?lang=de", key=k, trial=t, how="del",
+                          barrier=barrier)
             k = keys.fresh(f"w{origin.index}")
             _compute_and_read(history, workers, origin, Feature.FRAGMENT_NONE, f"/frag/forever/{k}",
-                              key=k, trial=t)
+                              key=k, trial=t, barrier=barrier)
     return history
