@@ -26,6 +26,7 @@ from .errors import UsageError
 from .expectations import load as load_expectations
 from .report.writer import check_report_dir
 from .topology.appcheck import AppInfo, check_app
+from .topology.boots import directory as boot_slots
 from .topology.boots import ready_override
 from .topology.gunicorn import WORKER_CLASSES, WorkerClass
 from .topology.pool import check_configured_servers
@@ -302,6 +303,7 @@ def build(
     if port is not None:
         ensure_free(port)
     ready_override()
+    boot_slots()
     module, sep, attr = app.partition(":")
     if not sep or not module or not attr:
         raise UsageError(f"--app {app!r} must be MODULE:NAME or 'MODULE:create_app()', "

@@ -166,3 +166,24 @@ def test_clicks_own_usage_errors_are_one_line_exit_2(args: list[str]) -> None:
     assert lines[0].endswith(" --help"), lines[0]
     assert "Usage:" not in proc.stderr and proc.stdout == ""
     assert time.monotonic() - started < FAST + 1.5
+
+
+@pytest.mark.parametrize("case", ["a file where the slots go", "a world-writable ledger dir"])
+def test_an_unusable_runtime_directory_is_refused_before_anything_starts(cli, tmp_path,
+                                                                        case: str) -> None:
+    runtime = tmp_path / "rt"
+    ours = runtime / "flask-cache-coherence"
+    ours.mkdir(parents=True, mode=0o700)
+    runtime.chmod(0o700)
+    if case == "a file where the slots go":
+        (ours / "boot-slots").write_text("")
+        needles = ["boot-slots", "File exists", "XDG_RUNTIME_DIR"]
+    else:
+        ours.chmod(0o777)
+        needles = ["is not a private directory", "XDG_RUNTIME_DIR"]
+    started = time.monotonic()
+    run = cli("--backend", "SimpleCache", "--scenario", "visibility",
+              env={"XDG_RUNTIME_DIR": str(runtime)})
+    _assert_clean_error(run, ["cannot keep the gunicorn boot slots", *needles], started)
+    assert "running" not in run.stdout
+    assert time.monotonic() - started < FAST + 1.5

@@ -115,10 +115,25 @@ def cost(workers: int, worker_class: str) -> float:
     return workers * WORKER_CPU_S.get(worker_class, max(WORKER_CPU_S.values()))
 
 
-def _directory() -> Path:
-    path = runtime_dir() / "boot-slots"
-    path.mkdir(mode=0o700, exist_ok=True)
+def directory() -> Path:
+    """The boot slots' directory, made if missing; a UsageError naming the fix if unusable.
+
+    Called while the options are checked, so an unusable runtime directory
+    is refused before anything starts.
+    """
+    try:
+        path = runtime_dir() / "boot-slots"
+        path.mkdir(mode=0o700, exist_ok=True)
+        probe = path / "slot-0"
+        probe.touch(mode=0o600, exist_ok=True)
+    except OSError as exc:
+        why = f"{str(exc.filename)!r}: {exc.strerror}" if exc.filename else str(exc)
+        raise UsageError(
+            f"cannot keep the gunicorn boot slots ({why}); remove what is in the way, or "
+            "set XDG_RUNTIME_DIR to a directory only you can write") from None
     return path
+
+
 
 
 def _others(directory: Path, mine: Path | None) -> list[float]:
@@ -155,7 +170,7 @@ class Boot:
     _window: float = 0.0
 
     def pressure(self) -> Pressure:
-        others = _others(_directory(), self._slot)
+        others = _others(directory(), self._slot)
         return Pressure(load=os.getloadavg()[0], booting=len(others) + 1,
                         cpu_s=self.cpu_s + sum(others))
 
@@ -184,16 +199,16 @@ def slot(workers: int, worker_class: str) -> Iterator[Boot]:
     """
     override = ready_override()
     need = cost(workers, worker_class)
-    directory = _directory()
+    here = directory()
     limit = time.monotonic() + MAX_READY_TIMEOUT
     while True:
-        held = _take(directory)
+        held = _take(here)
         if held is not None:
             break
         if time.monotonic() > limit:
             raise ReadinessTimeout(
                 f"no gunicorn boot slot came free within {MAX_READY_TIMEOUT:.3g} s "
-                f"({slots()} slots in {directory}); another run may be stopped with its "
+                f"({slots()} slots in {here}); another run may be stopped with its "
                 "gunicorns half booted: stop it, or wait",
                 window_s=MAX_READY_TIMEOUT, load=round(os.getloadavg()[0], 2), booting=slots())
         time.sleep(_POLL)
@@ -232,4 +247,4 @@ def unslotted(workers: int, worker_class: str) -> Boot:
 
 
 __all__ = ["BASE_WINDOW", "MAX_READY_TIMEOUT", "READY_TIMEOUT_ENV", "Boot", "Pressure",
-           "ready_override", "slot", "unslotted", "window"]
+           "directory", "ready_override", "slot", "unslotted", "window"]
