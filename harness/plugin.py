@@ -579,7 +579,7 @@ def record(request: pytest.FixtureRequest, topology: Topology, coherence_pool: T
             result = replace(result, topology=ran_on.describe())
         if app_code and coherence_options.foreign_app:
             result = replace(result, expected=None)
-        return _append(request, result)
+        return _append_to(request.node, result)
 
     return _record
 
@@ -593,10 +593,6 @@ def _result(key: TopologyKey, scenario: str, verdict: Verdict, history: History 
         verdict=verdict.verdict, expected=expectation.verdict if expectation else None,
         evidence=verdict.evidence, history=history, topology=processes,
     )
-
-
-def _append(request: pytest.FixtureRequest, result: Result) -> Result:
-    return _append_to(request.node, result)
 
 
 def _append_to(item: pytest.Item, result: Result) -> Result:

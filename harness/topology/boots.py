@@ -134,8 +134,6 @@ def directory() -> Path:
     return path
 
 
-
-
 def _others(directory: Path, mine: Path | None) -> list[float]:
     """The CPU-seconds of every boot holding a slot, but ``mine``."""
     held = []
@@ -166,11 +164,13 @@ class Boot:
     cpu_s: float
     override: float | None
     started: float
+    #: Where the slots are: the other boots' costs are read there.
+    slots_dir: Path
     _slot: Path | None = None
     _window: float = 0.0
 
     def pressure(self) -> Pressure:
-        others = _others(directory(), self._slot)
+        others = _others(self.slots_dir, self._slot)
         return Pressure(load=os.getloadavg()[0], booting=len(others) + 1,
                         cpu_s=self.cpu_s + sum(others))
 
@@ -218,7 +218,8 @@ def slot(workers: int, worker_class: str) -> Iterator[Boot]:
         f.truncate()
         f.write(json.dumps({"pid": os.getpid(), "cpu_s": need}))
         f.flush()
-        boot = Boot(cpu_s=need, override=override, started=time.monotonic(), _slot=path)
+        boot = Boot(cpu_s=need, override=override, started=time.monotonic(), slots_dir=here,
+                    _slot=path)
         yield boot
     finally:
         try:
@@ -243,7 +244,7 @@ def _take(directory: Path) -> tuple[Path, IO[str]] | None:
 def unslotted(workers: int, worker_class: str) -> Boot:
     """A boot that holds no slot: workers gunicorn forks itself (a HUP, ``max_requests``)."""
     return Boot(cpu_s=cost(workers, worker_class), override=ready_override(),
-                started=time.monotonic())
+                started=time.monotonic(), slots_dir=directory())
 
 
 __all__ = ["BASE_WINDOW", "MAX_READY_TIMEOUT", "READY_TIMEOUT_ENV", "Boot", "Pressure",

@@ -158,8 +158,8 @@ class DirectoryStorage:
         pass
 
 
-def _nothing() -> None:
-    pass
+def no_barrier() -> None:
+    """The replication barrier of a backend without replicas: nothing to wait for."""
 
 
 @contextmanager
@@ -171,7 +171,7 @@ def replication_barrier(backend: Backend, config: dict[str, Any]) -> Iterator[Ca
     """
     storage = open_storage(backend, config)
     try:
-        yield getattr(storage, "replicated", _nothing)
+        yield getattr(storage, "replicated", no_barrier)
     finally:
         if storage is not None:
             storage.close()

@@ -30,6 +30,7 @@ from typing import Any
 
 from ..client import WorkerClient, exchange
 from ..history import History, Meta, Op
+from ..topology.storage import no_barrier
 from .keys import Keyspace
 from .names import Feature, Step, feature_op
 from .visibility import rounds_for
@@ -39,10 +40,6 @@ FEATURES_APP = "apps.features:app"
 
 #: Waits until replicas have every write so far (see the module docstring).
 Barrier = Callable[[], None]
-
-
-def no_barrier() -> None:
-    pass
 
 #: Added to the TTL a CachedResponse reports before expiry is checked:
 #: FileSystemCache and memcached store whole-second expiry times, so an
