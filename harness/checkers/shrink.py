@@ -29,6 +29,7 @@ class Window:
 
     calls: list[Call]
     culprits: list[int]
+    #: "any": fails from every state; "absent": only from the model's ``init``.
     initial: str
     minimal: bool
     verified: bool
@@ -65,6 +66,9 @@ class Shrinker:
 
     def __init__(self, model: Model, budget: Budget, verify: Budget) -> None:
         self.model = model
+        # Kept once: a window's ``initial`` is told apart by identity, which a
+        # model building a fresh state on each call would otherwise defeat.
+        self.any_state = model.unconstrained()
         self.budget = budget
         self.verify = verify
         #: The smallest window seen failing with its culprits and holding without.
@@ -150,8 +154,8 @@ class Shrinker:
         size = 0
         while not self.budget.spent():
             trial = earlier[len(earlier) - size:]
-            if self.still_fails(trial, culprits, model.unconstrained()):
-                return earlier, trial, model.unconstrained()
+            if self.still_fails(trial, culprits, self.any_state):
+                return earlier, trial, self.any_state
             if size == len(earlier):
                 break
             size = min(len(earlier), max(1, 2 * size))
@@ -162,7 +166,7 @@ class Shrinker:
     def _settle(self, shown: list[Call] | None, culprits: list[Call], initial: Any, *,
                 minimal: bool, sources: list[int]) -> Window:
         """The first window that re-checks, preferring the shrunk one with its sources."""
-        how = "any" if initial is self.model.unconstrained() else "absent"
+        how = "any" if initial is self.any_state else "absent"
         options: list[tuple[list[Call], list[Call], Any, list[int], bool]] = []
         if shown is not None:
             options.append((shown, culprits, initial, sources, minimal))
@@ -180,7 +184,7 @@ class Shrinker:
                 calls = tail[len(tail) - _MAX_WINDOW_SHOWN + len(culp):] + culp
                 srcs, mini = [s for s in srcs if s in {c.index for c in calls}], False
             if self.recheck(calls, culp, init):
-                how = "any" if init is self.model.unconstrained() else "absent"
+                how = "any" if init is self.any_state else "absent"
                 text = (f"re-checked alone from {'any' if how == 'any' else 'an absent'} "
                         "initial state: not linearizable; linearizable without the culprits")
                 return Window(calls=_by_time(calls), culprits=sorted(ids), initial=how,
