@@ -36,7 +36,11 @@ _MAX_SAMPLES = 5
 
 def _partitions(history: History, model: Model, by_worker: bool
                 ) -> tuple[dict[Part, list[Call]], dict[str, int]]:
-    """The model's partitions of the compiled ops, and counts of the ops by kind."""
+    """The model's partitions of the compiled ops, and counts of the ops by kind.
+
+    Whether an answer is negative is a fact of the op, of the cache's
+    vocabulary, whatever the model; so is how :func:`_describe` shows it.
+    """
     counts = {"ops": 0, "info_ops": 0, "answered_info_ops": 0, "negative_answers": 0,
               "failed_ops_dropped": 0}
     compiled: dict[int, Call] = {}
@@ -51,7 +55,6 @@ def _partitions(history: History, model: Model, by_worker: bool
         counts["ops"] += 1
         counts["info_ops"] += op.type == "info"
         counts["answered_info_ops"] += op.type == "info" and op.answered
-        # A negative answer is a fact of the op (of the cache's vocabulary), whatever the model.
         counts["negative_answers"] += register.is_negative(op)
     parts = {name: [compiled[i] for i in indices if i in compiled]
              for name, indices in model.partition(history, by_worker=by_worker).items()}
@@ -125,7 +128,7 @@ def check(model: Model, history: History, *, by_worker: bool = False,
     evidence.update(steps=budget.used, violated_keys=len(violated), unknown_keys=len(unknown))
     if violated:
         shrinker = Shrinker(model, Budget(model, shrink_steps, deadline),
-                             Budget(model, shrink_steps, None))
+                            Budget(model, shrink_steps, None))
         window = shrinker.shrink(parts[violated[0]], frontiers[violated[0]])
         evidence["counterexample"] = {
             **_name(violated[0]),

@@ -188,8 +188,8 @@ class Shrinker:
                 text = (f"re-checked alone from {'any' if how == 'any' else 'an absent'} "
                         "initial state: not linearizable; linearizable without the culprits")
                 return Window(calls=_by_time(calls), culprits=sorted(ids), initial=how,
-                               minimal=mini, verified=True, verification=text, sources=srcs)
+                              minimal=mini, verified=True, verification=text, sources=srcs)
         return Window(calls=[], culprits=[], initial=how, minimal=False, verified=False,
-                       verification="no window could be verified within the shrink budget "
-                                    "(or the deadline); none is shown", sources=[])
+                      verification="no window could be verified within the shrink budget "
+                                   "(or the deadline); none is shown", sources=[])
 
