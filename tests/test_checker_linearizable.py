@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from harness.checkers import register
 from harness.checkers.linearizable import check, classify
 from harness.history import History, Op, OpType
 from harness.verdict import safely
@@ -23,7 +24,7 @@ def _op(process: int, f: str, key: str | None, start: float, end: float, result:
 
 
 def _verdict(*ops: Op, **kwargs: Any) -> str:
-    return check(History(ops=list(ops)), **kwargs).verdict
+    return check(register.MODEL, History(ops=list(ops)), **kwargs).verdict
 
 
 # --- histories that are linearizable -------------------------------------------------------
@@ -150,7 +151,7 @@ def test_stale_read_is_violated_and_the_counterexample_names_its_ops() -> None:
     ops += [_op(1, "get", "k", 2 * n + 0.5, 2 * n + 0.9, n) for n in range(20)]
     ops.sort(key=lambda op: op.end)
     ops.append(_op(1, "get", "k", 100, 101, 17))  # 19 was written last
-    v = check(History(ops=ops))
+    v = check(register.MODEL, History(ops=ops))
     assert v.verdict == "violated"
     cx = v.evidence["counterexample"]
     saw19 = max(i for i, op in enumerate(ops) if op.value == 19 and op.f == "get")
@@ -165,8 +166,8 @@ def test_stale_read_is_violated_and_the_counterexample_names_its_ops() -> None:
 
 
 def test_lost_update_two_incs_returning_one_is_violated() -> None:
-    v = check(History(ops=[_op(0, "inc", "k", 0, 1, 1, delta=1),
-                           _op(1, "inc", "k", 2, 3, 1, delta=1)]))
+    v = check(register.MODEL, History(ops=[_op(0, "inc", "k", 0, 1, 1, delta=1),
+                                           _op(1, "inc", "k", 2, 3, 1, delta=1)]))
     assert v.verdict == "violated"
     assert v.evidence["counterexample"]["ops"] == [0, 1]
 
@@ -182,23 +183,23 @@ def test_two_winning_adds_on_a_fresh_key_are_violated() -> None:
 
 
 def test_a_read_of_a_value_nobody_wrote_is_blamed_with_the_write_it_missed() -> None:
-    v = check(History(ops=[_op(0, "set", "k", 0, 1, True, value="a"),
-                           _op(1, "get", "k", 2, 3, "zzz")]))
+    v = check(register.MODEL, History(ops=[_op(0, "set", "k", 0, 1, True, value="a"),
+                                           _op(1, "get", "k", 2, 3, "zzz")]))
     assert v.evidence["counterexample"]["ops"] == [0, 1]
 
 
 def test_a_first_read_of_a_value_nobody_wrote_is_blamed_alone() -> None:
     # Only an absent start makes this wrong, and the counterexample says so.
-    v = check(History(ops=[_op(1, "get", "k", 0, 1, "zzz"),
-                           _op(0, "set", "k", 2, 3, True, value="a")]))
+    v = check(register.MODEL, History(ops=[_op(1, "get", "k", 0, 1, "zzz"),
+                                           _op(0, "set", "k", 2, 3, True, value="a")]))
     cx = v.evidence["counterexample"]
     assert (cx["ops"], cx["initial"]) == ([0], "absent")
 
 
 def test_one_broken_key_is_enough_and_others_are_counted() -> None:
-    v = check(History(ops=[_op(0, "set", "a", 0, 1, True, value=1),
-                           _op(0, "get", "a", 2, 3, 1),
-                           _op(0, "get", "b", 2, 3, "ghost")]))
+    v = check(register.MODEL, History(ops=[_op(0, "set", "a", 0, 1, True, value=1),
+                                           _op(0, "get", "a", 2, 3, 1),
+                                           _op(0, "get", "b", 2, 3, "ghost")]))
     assert (v.verdict, v.evidence["keys"], v.evidence["violated_keys"]) == ("violated", 2, 1)
     assert v.evidence["counterexample"]["key"] == "b"
 
@@ -213,7 +214,7 @@ def _pathological(writers: int = 16) -> list[Op]:
 
 
 def test_spent_budget_is_unknown_with_the_reason() -> None:
-    v = check(History(ops=_pathological()), max_steps_per_key=2_000)
+    v = check(register.MODEL, History(ops=_pathological()), max_steps_per_key=2_000)
     assert v.verdict == "unknown"
     assert v.evidence["unknown_keys"] == 1
     assert "budget" in v.evidence["reason"]
@@ -227,13 +228,13 @@ def test_a_linearizable_history_out_of_budget_is_unknown_not_holds() -> None:
 
 def test_a_proven_violation_beats_an_unknown_key() -> None:
     ops = _pathological() + [_op(0, "inc", "k", 0, 1, 1), _op(1, "inc", "k", 2, 3, 1)]
-    v = check(History(ops=ops), max_steps_per_key=2_000)
+    v = check(register.MODEL, History(ops=ops), max_steps_per_key=2_000)
     assert (v.verdict, v.evidence["unknown_keys"], v.evidence["violated_keys"]) \
         == ("violated", 1, 1)
 
 
 def test_nothing_to_judge_is_unknown() -> None:
-    v = check(History(ops=[_op(0, "set", "k", 0, 1, type="fail", value=1)]))
+    v = check(register.MODEL, History(ops=[_op(0, "set", "k", 0, 1, type="fail", value=1)]))
     assert v.verdict == "unknown"
     assert "nothing to judge" in v.evidence["reason"]
 
@@ -241,7 +242,7 @@ def test_nothing_to_judge_is_unknown() -> None:
 def test_an_op_outside_the_model_is_refused_and_safely_unknown() -> None:
     h = History(ops=[_op(0, "memoize:compute", "k", 0, 1, 1)])
     with pytest.raises(ValueError, match="'memoize:compute', outside the register model"):
-        check(h)
+        check(register.MODEL, h)
     assert safely(check, h).verdict == "unknown"
 
 
@@ -263,9 +264,9 @@ def _per_worker_register() -> History:
 
 def test_a_per_worker_register_is_per_worker_linearizable() -> None:
     h = _per_worker_register()
-    assert check(h).verdict == "violated"
-    assert check(h, by_worker=True).verdict == "holds"
-    v = classify(h)
+    assert check(register.MODEL, h).verdict == "violated"
+    assert check(register.MODEL, h, by_worker=True).verdict == "holds"
+    v = classify(register.MODEL, h)
     assert v.verdict == "per-worker"
     assert "per-worker linearizable" in v.evidence["finding"]
 
@@ -273,9 +274,9 @@ def test_a_per_worker_register_is_per_worker_linearizable() -> None:
 def test_classify_holds_when_linearizable_and_violated_when_broken_per_worker_too() -> None:
     good = History(ops=[_op(0, "set", "k", 0, 1, True, pid=1, value="a"),
                         _op(1, "get", "k", 2, 3, "a", pid=2)])
-    assert classify(good).verdict == "holds"
+    assert classify(register.MODEL, good).verdict == "holds"
     lost = History(ops=[_op(0, "inc", "k", 0, 1, 1, pid=1), _op(1, "inc", "k", 2, 3, 1, pid=1)])
-    assert classify(lost).verdict == "violated"
+    assert classify(register.MODEL, lost).verdict == "violated"
 
 
 # --- randomised self-check against a real model ------------------------------------------
@@ -327,7 +328,7 @@ def test_random_sequential_histories_hold_and_any_wrong_read_is_caught(seed: int
     # With no overlap there is one order, so any other result is wrong.
     wrong = "mutant" if ops[i].value is not None else 12345
     ops[i] = _op(ops[i].process, "get", ops[i].key, ops[i].start, ops[i].end, wrong)
-    v = check(History(ops=ops))
+    v = check(register.MODEL, History(ops=ops))
     assert v.verdict == "violated"
     assert i in v.evidence["counterexample"]["culprits"]
 
@@ -372,7 +373,7 @@ def test_a_refused_inc_is_treated_as_info_and_a_garbled_one_is_refused() -> None
     assert _verdict(refused, _op(1, "get", "k", 2, 3, 1)) == "holds"
     assert _verdict(refused, _op(1, "get", "k", 2, 3, None)) == "holds"
     with pytest.raises(ValueError, match="inc returned 'abc', not a number"):
-        check(History(ops=[_op(0, "inc", "k", 0, 1, "abc")]))
+        check(register.MODEL, History(ops=[_op(0, "inc", "k", 0, 1, "abc")]))
 
 
 def test_a_counter_read_back_as_digits_matches_its_integer() -> None:
@@ -382,7 +383,7 @@ def test_a_counter_read_back_as_digits_matches_its_integer() -> None:
 
 def test_an_op_completing_before_its_invocation_is_refused() -> None:
     with pytest.raises(ValueError, match="one monotonic clock"):
-        check(History(ops=[_op(0, "set", "k", 2, 1, True, value=1)]))
+        check(register.MODEL, History(ops=[_op(0, "set", "k", 2, 1, True, value=1)]))
 
 
 # --- state identity: 1, 1.0 and True are different values -----------------------------------
@@ -512,19 +513,20 @@ def test_every_counterexample_re_checks_as_violated(seed: int) -> None:
     writes = [i for i, op in enumerate(ops) if op.type == "ok" and op.f in ("get", "inc")]
     i = rng.choice(writes)
     ops[i] = replace(ops[i], value=7777 if ops[i].f == "inc" else rng.choice([None, 0, 100]))
-    v = check(History(ops=ops))
+    v = check(register.MODEL, History(ops=ops))
     if v.verdict != "violated":
         return  # the mutation happened to be explainable
     cx = v.evidence["counterexample"]
     assert cx["verified"] is True, cx["verification"]
     # Any initial state includes absent, so the window alone must be violated.
-    assert check(_window_history(ops, cx)).verdict == "violated"
+    assert check(register.MODEL, _window_history(ops, cx)).verdict == "violated"
     if cx["initial"] == "absent":
-        assert check(_window_history(ops, cx, culprits=False)).verdict in ("holds", "unknown")
+        innocent = _window_history(ops, cx, culprits=False)
+        assert check(register.MODEL, innocent).verdict in ("holds", "unknown")
 
 
 def test_a_source_write_that_would_blame_another_op_is_left_out() -> None:
     ops = [_op(0, "set", "k", 0, 1, True, value="old"), _op(0, "set", "k", 2, 3, True, value="new"),
            _op(1, "get", "k", 4, 5, "new"), _op(1, "get", "k", 6, 7, "old")]
-    cx = check(History(ops=ops)).evidence["counterexample"]
+    cx = check(register.MODEL, History(ops=ops)).evidence["counterexample"]
     assert (cx["ops"], cx["culprits"], cx["sources"], cx["verified"]) == ([2, 3], [3], [], True)

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from harness.checkers import register
 from harness.checkers.linearizable import check
 from harness.history import History, Op, OpType
 
@@ -220,7 +221,7 @@ def run(seed: int, count: int, on_each: Callable[[int], None] | None = None
     disagreements = []
     for n in range(count):
         ops = random_history(rng)
-        verdict = check(History(ops=ops))
+        verdict = check(register.MODEL, History(ops=ops))
         if "nothing to judge" in verdict.evidence.get("reason", ""):
             continue  # no key has an op that constrains anything: unknown, rightly
         expected = linearizable(ops)
