@@ -15,7 +15,7 @@ import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,11 +25,9 @@ from .backends import Backend, ServerKind
 from .errors import UsageError
 from .expectations import load as load_expectations
 from .report.writer import check_report_dir
-from .topology.appcheck import AppInfo, check_app
 from .topology.boots import directory as boot_slots
 from .topology.boots import ready_override
 from .topology.gunicorn import WORKER_CLASSES, WorkerClass
-from .topology.pool import check_configured_servers
 from .topology.ports import ensure_free
 from .topology.venvs import check_version
 from .workloads.settle import DEFAULT_SETTLE
@@ -183,7 +181,7 @@ class RunOptions:
     sample_args: dict[str, Any] = field(default_factory=dict)
     old_version: str | None = None
     new_version: str | None = None
-    #: Set by :func:`for_app` once the app is probed: it does not install
+    #: Set by :func:`harness.probe.for_app` once the app is probed: it does not install
     #: the harness routes itself, and (with no ``--backend``) it runs on its
     #: own configured cache, whose CACHE_* settings are kept here.
     foreign_app: bool = False
@@ -361,7 +359,7 @@ def _jobs(jobs: int | None, *, groups: int, scenarios: tuple[str, ...], port: in
     if jobs > 1 and port is not None:
         raise UsageError(f"--port {port} serves one gunicorn at a time, and --jobs {jobs} runs "
                          "several; pass --jobs 1 with --port, or drop --port")
-    quiet = sorted(schedule.QUIET & set(scenarios))
+    quiet = sorted(load_expectations().quiet & set(scenarios))
     if jobs > 1 and quiet:
         raise UsageError(f"--scenario {quiet[0]} measures time against a baseline of the same "
                          f"run and needs the machine to itself; pass --jobs 1, or drop --jobs")
@@ -382,36 +380,6 @@ def _parse_samples(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
                              "--sample-args 'item={\"item_id\": 7}'")
         samples[name.strip()] = value
     return samples
-
-
-def probe_app(options: RunOptions, *, backends_given: bool) -> RunOptions:
-    """Check ``--app`` before anything boots, and fit the options to it (:func:`for_app`).
-
-    A foreign app's own cache server, which the harness does not start, must
-    answer now rather than as workers that fail to boot.
-    """
-    info = check_app(options.app, options.app_root, cache=options.cache)
-    options = for_app(options, info, backends_given=backends_given)
-    if options.own_cache:
-        check_configured_servers(options.app_cache_config)
-    return options
-
-
-def for_app(options: RunOptions, info: AppInfo, *, backends_given: bool) -> RunOptions:
-    """``options`` for the probed app.
-
-    A foreign app given no ``--backend`` is checked on the cache it
-    configures itself: one backend, named as its CACHE_TYPE, with no server
-    started and nothing overridden but ``--config``.
-    """
-    if not info.foreign:
-        return options
-    if backends_given or info.cache_type is None:
-        return replace(options, foreign_app=True)
-    pythonpath = [str(PROJECT_ROOT), *_backends.pythonpath_entries()]
-    own = _backends.resolve(info.cache_type, pythonpath=pythonpath)
-    return replace(options, foreign_app=True, own_cache=True, backends=(own,),
-                   app_cache_config={**info.cache_config, **options.config})
 
 
 def from_values(get: Callable[[str], Any]) -> RunOptions:
