@@ -30,13 +30,11 @@ from .fixtures import (
     coherence_pool,
     judge,
     launch,
-    record,
     topology,
     topology_key,
 )
 
-__all__ = ["coherence_options", "coherence_pool", "judge", "launch", "record", "topology",
-           "topology_key"]
+__all__ = ["coherence_options", "coherence_pool", "judge", "launch", "topology", "topology_key"]
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:

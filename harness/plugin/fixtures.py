@@ -29,7 +29,7 @@ from .recording import Judge, Recorder, error_rows
 
 #: The fixtures whose use switches the plugin on in a session that did not ask at start-up.
 NAMES = frozenset({"topology", "topology_key", "coherence_options", "coherence_pool",
-                   "launch", "record", "judge"})
+                   "launch", "judge"})
 
 
 def missing_tool(reason: str) -> NoReturn:
@@ -160,13 +160,10 @@ def launch(coherence_pool: TopologyPool, topology: Topology) -> Iterator[Launch]
 
 
 @pytest.fixture
-def record(request: pytest.FixtureRequest, topology: Topology, coherence_pool: TopologyPool,
-           coherence_options: RunOptions) -> Recorder:
-    """Turn this test's verdict into a report row, compared to the expectations file."""
-    return Recorder(request.node, topology, coherence_pool, coherence_options)
+def judge(request: pytest.FixtureRequest, topology: Topology, coherence_pool: TopologyPool,
+          coherence_options: RunOptions) -> Judge:
+    """Judge this test's histories: the verdict, its report row, and the assertion.
 
-
-@pytest.fixture
-def judge(record: Recorder) -> Judge:
-    """Judge this test's histories: verdict, row, and the assertion against the expectations."""
-    return Judge(record)
+    The row is compared to the expectations file; see :class:`~.recording.Judge`.
+    """
+    return Judge(Recorder(request.node, topology, coherence_pool, coherence_options))
