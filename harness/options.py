@@ -176,34 +176,38 @@ OPTIONS: tuple[Option, ...] = (
 
 @dataclass(frozen=True, kw_only=True)
 class RunOptions:
-    """One run's choices.  Empty tuples mean "the defaults"."""
+    """One run's choices, each the parsed value of its option in :data:`OPTIONS`.
+
+    Only :func:`build` makes one, so the fields of the options carry no
+    defaults of their own: each default is the option's.
+    """
 
     backends: tuple[Backend, ...]
-    workers: int = 4
-    worker_classes: tuple[WorkerClass, ...] = ("sync",)
-    preload: bool = False
-    scenarios: tuple[str, ...] = ()
-    config: dict[str, Any] = field(default_factory=dict)
-    report_dir: Path = Path("reports")
-    settle: float = DEFAULT_SETTLE
-    port: int | None = None
-    app: str = DEFAULT_APP
+    workers: int
+    worker_classes: tuple[WorkerClass, ...]
+    preload: bool
+    scenarios: tuple[str, ...]
+    config: dict[str, Any]
+    report_dir: Path
+    settle: float
+    port: int | None
+    app: str
+    allow_destructive: bool
+    cache: str | None
+    memoized: tuple[str, ...]
+    sample_args: dict[str, Any]
+    old_version: str | None
+    new_version: str | None
+    load_duration: int
+    #: Groups (backend x worker class) run side by side; see :mod:`harness.schedule`.
+    jobs: int
     app_root: Path = PROJECT_ROOT
-    allow_destructive: bool = False
-    cache: str | None = None
-    memoized: tuple[str, ...] = ()
-    sample_args: dict[str, Any] = field(default_factory=dict)
-    old_version: str | None = None
-    new_version: str | None = None
     #: Set by :func:`harness.probe.for_app` once the app is probed: it does not install
     #: the harness routes itself, and (with no ``--backend``) it runs on its
     #: own configured cache, whose CACHE_* settings are kept here.
     foreign_app: bool = False
     own_cache: bool = False
     app_cache_config: dict[str, Any] = field(default_factory=dict)
-    load_duration: int = DEFAULT_LOAD_DURATION
-    #: Groups (backend x worker class) run side by side; see :mod:`harness.schedule`.
-    jobs: int = 1
 
 
 def build(**raw: Any) -> RunOptions:

@@ -212,3 +212,28 @@ def test_an_error_points_at_its_log_once_and_a_kept_copy_takes_its_place() -> No
     moved = timeout.with_log(Path("/k/w.log"), note="full log:")
     assert isinstance(moved, ReadinessTimeout) and moved.window_s == 5.0
     assert moved.evidence()["boot_error"] == "workers did not answer; full log: /k/w.log"
+
+
+def test_each_option_is_declared_once_and_fills_its_field(tmp_path) -> None:
+    """OPTIONS is the one statement of an option: its default and its parse and check
+    live there, and build() is the same loop for every option."""
+    from dataclasses import MISSING, fields
+
+    from harness.errors import UsageError
+    from harness.options import OPTIONS, RunOptions, build
+
+    required = {f.name for f in fields(RunOptions)
+                if f.default is MISSING and f.default_factory is MISSING}
+    dests = [o.dest for o in OPTIONS]
+    assert len(dests) == len(set(dests))
+    # --server has no field: --backend's parse reads it.
+    assert set(dests) - required == {"servers"} and required <= set(dests)
+    options = build(report_dir=tmp_path, backends=("SimpleCache", "SimpleCache"),
+                    worker_classes=("sync", "sync"), scenarios=("visibility",))
+    assert [b.label for b in options.backends] == ["SimpleCache"]
+    assert options.worker_classes == ("sync",) and options.workers == 4
+    assert options.jobs == 1 and options.report_dir == tmp_path
+    with pytest.raises(UsageError, match=r"--workers 0 must be from 1 to \d+ on this machine"):
+        build(report_dir=tmp_path, workers=0)
+    with pytest.raises(TypeError, match="unknown options"):
+        build(report_dir=tmp_path, wokers=2)
