@@ -33,7 +33,8 @@ from typing import Any
 
 from bench import stop_run
 from harness.backends import DEFAULT_BACKENDS
-from harness.options import DEFAULT_LOAD_DURATION, PROJECT_ROOT
+from harness.option_values import DEFAULT_LOAD_DURATION
+from harness.options import PROJECT_ROOT
 
 RESULTS = Path(__file__).resolve().parent / "results"
 STAMPEDES = ("stampede", "stampede-cached", "stampede-memoize")

@@ -28,8 +28,10 @@ from . import interrupt, schedule
 from .errors import BOOT_ERROR, HarnessError, MissingBinary
 from .expectations import load as load_expectations
 from .expectations import profiles_markdown
-from .options import OPTIONS, PROJECT_ROOT, SCENARIO_DIR, RunOptions, from_values, probe_app
-from .plugin import ERROR_PROPERTY, OPTIONS_KEY, REPORT_PATH, RESULTS, SCENARIO_PROPERTY, Preset
+from .options import OPTIONS, PROJECT_ROOT, SCENARIO_DIR, RunOptions, from_values
+from .plugin.activation import OPTIONS_KEY, REPORT_PATH, RESULTS, Preset
+from .plugin.recording import ERROR_PROPERTY, SCENARIO_PROPERTY
+from .probe import probe_app
 from .report import render as render_report
 from .report import terminal_table
 from .report.chromium import find as find_chromium
@@ -377,7 +379,7 @@ def list_(profiles: bool) -> None:
             size = "" if k.max_size == 1 else (
                 f"[:N {k.size_noun}, default {k.default_size}]")
             name += size
-            need = f"  (needs {missing_reason(kind).split(' not found')[0]}" + (
+            need = f"  (needs {k.binary}" + (
                 ", found)" if find_binary(kind) else ", NOT found)")
         click.echo(f"  {name}{need}")
     click.echo(f"  default run: {', '.join(_backends.DEFAULT_BACKENDS)}")

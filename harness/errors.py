@@ -28,21 +28,32 @@ class HarnessError(Exception):
     #: environment, which every later scenario would meet again.
     stops_run = True
 
-    def __init__(self, message: str, *, log: Path | None = None) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, *, log: Path | None = None,
+                 log_note: str | None = None) -> None:
+        #: What went wrong and the fix, without the log.
+        self.reason = message
         #: A process log worth reading next to the message, if any.
         self.log = log
+        #: How the message points at the log (``see``: "...; see LOG"), or
+        #: None when it does not.
+        self.log_note = log_note
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        if self.log is None or self.log_note is None:
+            return self.reason
+        return f"{self.reason}; {self.log_note} {self.log}"
 
     def __str__(self) -> str:
         return self.message
 
-    def retold(self, message: str, *, log: Path | None) -> HarnessError:
-        """The same error, with another message and log (whatever a subclass carries kept)."""
+    def with_log(self, log: Path, *, note: str) -> HarnessError:
+        """The same error pointing at another log (whatever a subclass carries kept)."""
         other = type(self).__new__(type(self))
         other.__dict__.update(self.__dict__)
-        Exception.__init__(other, message)
-        other.message, other.log = message, log
+        other.log, other.log_note = log, note
+        Exception.__init__(other, other.message)
         return other
 
 
@@ -81,9 +92,10 @@ class ReadinessTimeout(BootError):
 
     stops_run = False
 
-    def __init__(self, message: str, *, log: Path | None = None, window_s: float,
-                 load: float, booting: int) -> None:
-        super().__init__(message, log=log)
+    def __init__(self, message: str, *, log: Path | None = None,
+                 log_note: str | None = None, window_s: float, load: float,
+                 booting: int) -> None:
+        super().__init__(message, log=log, log_note=log_note)
         self.window_s = window_s
         self.load = load
         self.booting = booting

@@ -14,9 +14,13 @@ from importlib import resources
 from typing import Any
 
 from .errors import UsageError
+from .verdict import Conclusion
 
 #: The expectations file, as messages name it.
 FILE = "harness/expectations.toml"
+#: The parts of the report's cost section a scenario may feed (``cost = ...``):
+#: ``load`` gives a row its figures, ``stampede`` the counts beside them.
+COST_PARTS = ("load", "stampede")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,12 +41,18 @@ class Scenario:
     ``default`` is False for an opt-in scenario (``default = false`` in its
     ``[scenarios.<id>]`` table): one too slow, or too heavy on the machine,
     for the quick default run, which runs only when ``--scenario`` names it.
+    ``quiet`` (``quiet = true``): its verdict rests on a time measured against
+    a baseline of the same run, so it needs the machine to itself (see
+    :mod:`harness.schedule`).  ``cost``: the part of the report's cost section
+    it feeds (one of :data:`COST_PARTS`), or None.
     """
 
     id: str
     summary: str
     verdicts: tuple[str, ...]
     default: bool = True
+    quiet: bool = False
+    cost: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,6 +75,15 @@ class Catalog:
     def opt_in(self) -> tuple[str, ...]:
         """The scenarios a run without ``--scenario`` leaves out."""
         return tuple(sid for sid, s in self.scenarios.items() if not s.default)
+
+    @property
+    def quiet(self) -> frozenset[str]:
+        """The scenarios that need the machine to themselves."""
+        return frozenset(sid for sid, s in self.scenarios.items() if s.quiet)
+
+    def feeding(self, part: str) -> tuple[str, ...]:
+        """The scenarios that feed ``part`` of the cost section, in file order."""
+        return tuple(sid for sid, s in self.scenarios.items() if s.cost == part)
 
     def selected(self, ids: Sequence[str]) -> frozenset[str]:
         """The scenario ids a run runs: those named with ``--scenario``, else every default one."""
@@ -96,15 +115,32 @@ def profiles_markdown(catalog: Catalog) -> str:
     return "\n".join(lines)
 
 
+def _scenario(sid: str, s: dict[str, Any]) -> Scenario:
+    """One ``[scenarios.<id>]`` table, refused with the fix when a value is wrong."""
+    default = s.get("default", True)
+    if not isinstance(default, bool):
+        raise ValueError(f"scenario {sid!r} has default = {default!r}; write "
+                         "default = false (opt-in) or leave it out")
+    quiet = s.get("quiet", False)
+    if not isinstance(quiet, bool):
+        raise ValueError(f"scenario {sid!r} has quiet = {quiet!r}; write quiet = true "
+                         "(it needs the machine to itself) or leave it out")
+    cost = s.get("cost")
+    if cost is not None and cost not in COST_PARTS:
+        raise ValueError(f"scenario {sid!r} has cost = {cost!r}; write one of "
+                         f"{', '.join(repr(p) for p in COST_PARTS)} or leave it out")
+    known = {c.value for c in Conclusion}
+    for verdict in s["verdicts"]:
+        if verdict not in known:
+            raise ValueError(f"scenario {sid!r} lists verdict {verdict!r}, which no checker "
+                             f"returns; use one of {', '.join(Conclusion)} "
+                             "(harness.verdict.Conclusion)")
+    return Scenario(id=sid, summary=s["summary"], verdicts=tuple(s["verdicts"]),
+                    default=default, quiet=quiet, cost=cost)
+
+
 def parse(data: dict[str, Any]) -> Catalog:
-    scenarios = {}
-    for sid, s in data.get("scenarios", {}).items():
-        default = s.get("default", True)
-        if not isinstance(default, bool):
-            raise ValueError(f"scenario {sid!r} has default = {default!r}; write "
-                             "default = false (opt-in) or leave it out")
-        scenarios[sid] = Scenario(id=sid, summary=s["summary"], verdicts=tuple(s["verdicts"]),
-                                  default=default)
+    scenarios = {sid: _scenario(sid, s) for sid, s in data.get("scenarios", {}).items()}
     expectations: dict[tuple[str, str], Expectation] = {}
     for backend, per_scenario in data.get("expect", {}).items():
         for sid, e in per_scenario.items():

@@ -1,7 +1,8 @@
 """Run options: declared once, validated once, for both front doors.
 
 :data:`OPTIONS` is the one declaration of every option: its flag, type,
-default, choices and help.  The ``coherence`` CLI turns it into click
+default, choices, help, and its parse and check (in
+:mod:`harness.option_values`).  The ``coherence`` CLI turns it into click
 options and the pytest plugin into pytest options, so a default or a help
 text cannot drift between them.  :func:`build` validates the raw values into
 a :class:`RunOptions` and raises :class:`~harness.errors.UsageError` for
@@ -11,27 +12,19 @@ RunOptions to the plugin as they are.
 
 from __future__ import annotations
 
-import json
-import math
-import os
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, cast
 
 from . import backends as _backends
+from . import option_values as values
 from . import schedule
 from .backends import Backend, ServerKind
-from .errors import UsageError
-from .expectations import load as load_expectations
-from .report.writer import check_report_dir
-from .topology.appcheck import AppInfo, check_app
+from .option_values import DEFAULT_LOAD_DURATION, MAX_LOAD_DURATION, MAX_SETTLE, Parse
 from .topology.boots import directory as boot_slots
 from .topology.boots import ready_override
 from .topology.gunicorn import WORKER_CLASSES, WorkerClass
-from .topology.pool import check_configured_servers
-from .topology.ports import ensure_free
-from .topology.venvs import check_version
 from .workloads.settle import DEFAULT_SETTLE
 
 
@@ -54,23 +47,6 @@ PROJECT_ROOT = _project_root()
 SCENARIO_DIR = PROJECT_ROOT / "scenarios"
 DEFAULT_APP = "apps.features:app"
 
-#: Longest settle window: a write that needs longer than this to show up on
-#: another worker is not worth waiting for in a test run, and every missed
-#: read waits this long.
-MAX_SETTLE = 30.0
-#: Longest timeout-like ``--config`` value: a year.  Longer gains nothing in
-#: a run that lasts minutes.
-MAX_TIMEOUT_CONFIG = 365 * 24 * 3600
-#: Workers per CPU and memory per worker behind the ``--workers`` cap: a
-#: gunicorn sync worker with Flask and a cache client uses about 40-60 MiB.
-WORKERS_PER_CPU = 8
-MIB_PER_WORKER = 100
-#: The load scenario's wrk duration: a few seconds gives hundreds of hits
-#: per key; the seed measured 30 s.  Ten minutes is more than any run needs.
-DEFAULT_LOAD_DURATION = 5
-MAX_LOAD_DURATION = 600
-
-
 #: What the pytest plugin puts before every option's name; the CLI keeps the short names.
 PYTEST_PREFIX = "--coherence-"
 
@@ -88,6 +64,18 @@ class Option:
     flag_only: bool = False
     choices: tuple[str, ...] | None = None
     metavar: str | None = None
+    #: The option's parse and check: the given value (or the default) to
+    #: the field of :class:`RunOptions`, or :class:`~harness.errors.UsageError`
+    #: naming the value and the fix.  It sees the values parsed before it.
+    parse: Parse = field(default=lambda value, parsed: value, repr=False)
+    #: Options parsed in a later stage see every value of the earlier ones:
+    #: ``--backend`` needs ``--server``, and ``--jobs`` the backends.
+    stage: int = 0
+
+    @property
+    def fallback(self) -> Any:
+        """The value :func:`build` takes when a front door passes none."""
+        return () if self.multiple else self.default
 
     @property
     def pytest_flag(self) -> str:
@@ -106,43 +94,66 @@ class Option:
         return self.pytest_flag.removeprefix("--").replace("-", "_")
 
 
+def _backends_of(names: tuple[str, ...], parsed: Mapping[str, Any]) -> tuple[Backend, ...]:
+    extra = cast(tuple[ServerKind, ...], parsed["servers"])
+    pythonpath = [str(PROJECT_ROOT), *_backends.pythonpath_entries()]
+    chosen = list(dict.fromkeys(names)) or list(_backends.DEFAULT_BACKENDS)
+    return tuple({
+        b.label: b for b in (_backends.resolve(n, extra_servers=extra, pythonpath=pythonpath)
+                             for n in chosen)}.values())
+
+
 OPTIONS: tuple[Option, ...] = (
-    Option(flag="--backend", dest="backends", multiple=True, metavar="CACHE_TYPE",
+    Option(flag="--backend", dest="backends", multiple=True,
+           parse=_backends_of, stage=1, metavar="CACHE_TYPE",
            help="backend to check (repeatable): a Flask-Caching CACHE_TYPE or an import "
                 "path; default: " + ", ".join(_backends.DEFAULT_BACKENDS)),
-    Option(flag="--server", dest="servers", multiple=True, choices=_backends.SERVER_KINDS,
+    Option(flag="--server", dest="servers", multiple=True,
+           parse=values.parse_servers, choices=_backends.SERVER_KINDS,
            help="also start this server for custom backends (repeatable)"),
     Option(flag="--workers", dest="workers", type=int, default=4,
+           parse=values.parse_workers,
            help="gunicorn workers (default 4)"),
-    Option(flag="--worker-class", dest="worker_classes", multiple=True, choices=WORKER_CLASSES,
+    Option(flag="--worker-class", dest="worker_classes", multiple=True,
+           parse=values.parse_worker_classes, choices=WORKER_CLASSES,
            help="worker class (repeatable; default sync)"),
     Option(flag="--preload", dest="preload", flag_only=True, default=False,
            help="start gunicorn with --preload"),
-    Option(flag="--scenario", dest="scenarios", multiple=True, metavar="ID",
+    Option(flag="--scenario", dest="scenarios", multiple=True,
+           parse=values.parse_scenarios, metavar="ID",
            help="scenario id (repeatable; 'coherence list' shows them)"),
-    Option(flag="--config", dest="config", multiple=True, metavar="KEY=VALUE",
+    Option(flag="--config", dest="config", multiple=True,
+           parse=values.parse_config, metavar="KEY=VALUE",
            help="extra Flask config (repeatable; value parsed as JSON when it parses)"),
     Option(flag="--report-dir", dest="report_dir", default="reports",
+           parse=values.parse_report_dir,
            help="where run directories go (default reports/)"),
     Option(flag="--settle", dest="settle", type=float, default=DEFAULT_SETTLE,
+           parse=values.parse_settle,
            help=f"seconds to wait for a late write to show up on another worker "
                 f"(default {DEFAULT_SETTLE:g}, at most {MAX_SETTLE:g})"),
     Option(flag="--port", dest="port", type=int,
+           parse=values.parse_port,
            help="TCP port for gunicorn's shared listener (default: a free one)"),
-    Option(flag="--app", dest="app", default=DEFAULT_APP, metavar="MODULE:NAME",
+    Option(flag="--app", dest="app", default=DEFAULT_APP,
+           parse=values.parse_app, metavar="MODULE:NAME",
            help=f"app to check: MODULE:NAME or 'MODULE:create_app()', any Flask app "
                 f"with a Flask-Caching instance, unchanged (default {DEFAULT_APP})"),
-    Option(flag="--memoized", dest="memoized", multiple=True, metavar="MODULE:QUALNAME",
+    Option(flag="--memoized", dest="memoized", multiple=True,
+           parse=values.parse_memoized, metavar="MODULE:QUALNAME",
            help="a @cache.memoize function or method whose keys key-stability compares "
                 "across workers and instances, e.g. mypkg.models:catalog.price (repeatable)"),
-    Option(flag="--sample-args", dest="sample_args", multiple=True, metavar="NAME=JSON",
+    Option(flag="--sample-args", dest="sample_args", multiple=True,
+           parse=values.parse_samples, metavar="NAME=JSON",
            help="arguments key-stability calls NAME with: a view's endpoint and its URL "
                 "values as a JSON object, or a --memoized target and a JSON list of "
                 "arguments (repeatable)"),
-    Option(flag="--old-version", dest="old_version", metavar="VERSION",
+    Option(flag="--old-version", dest="old_version",
+           parse=values.parse_version("--old-version"), metavar="VERSION",
            help="rolling-deploy: the Flask-Caching version of the old instance, 2.4 (its "
                 "latest release) or 2.4.1 (default: the minor release before the installed one)"),
-    Option(flag="--new-version", dest="new_version", metavar="VERSION",
+    Option(flag="--new-version", dest="new_version",
+           parse=values.parse_version("--new-version"), metavar="VERSION",
            help="rolling-deploy: the Flask-Caching version of the new instance "
                 "(default: the installed one)"),
     Option(flag="--cache", dest="cache", metavar="NAME",
@@ -152,10 +163,11 @@ OPTIONS: tuple[Option, ...] = (
            help="also run scenarios that clear or flush a cache server or directory the "
                 "harness did not start (named by --config)"),
     Option(flag="--load-duration", dest="load_duration", type=int,
-           default=DEFAULT_LOAD_DURATION, metavar="SECONDS",
+           default=DEFAULT_LOAD_DURATION, metavar="SECONDS", parse=values.parse_load_duration,
            help=f"how long wrk drives each backend in the opt-in load scenario "
                 f"(default {DEFAULT_LOAD_DURATION}, at most {MAX_LOAD_DURATION})"),
-    Option(flag="--jobs", dest="jobs", type=int, metavar="N",
+    Option(flag="--jobs", dest="jobs", type=int,
+           parse=values.parse_jobs, stage=2, metavar="N",
            help="backends (x worker classes) checked side by side, each in a process of "
                 "its own; 1 runs them one after another (default: one per backend, at "
                 f"most {schedule.MAX_JOBS_PER_CPU} per CPU)"),
@@ -164,254 +176,61 @@ OPTIONS: tuple[Option, ...] = (
 
 @dataclass(frozen=True, kw_only=True)
 class RunOptions:
-    """One run's choices.  Empty tuples mean "the defaults"."""
+    """One run's choices, each the parsed value of its option in :data:`OPTIONS`.
+
+    Only :func:`build` makes one, so the fields of the options carry no
+    defaults of their own: each default is the option's.
+    """
 
     backends: tuple[Backend, ...]
-    workers: int = 4
-    worker_classes: tuple[WorkerClass, ...] = ("sync",)
-    preload: bool = False
-    scenarios: tuple[str, ...] = ()
-    config: dict[str, Any] = field(default_factory=dict)
-    report_dir: Path = Path("reports")
-    settle: float = DEFAULT_SETTLE
-    port: int | None = None
-    app: str = DEFAULT_APP
+    workers: int
+    worker_classes: tuple[WorkerClass, ...]
+    preload: bool
+    scenarios: tuple[str, ...]
+    config: dict[str, Any]
+    report_dir: Path
+    settle: float
+    port: int | None
+    app: str
+    allow_destructive: bool
+    cache: str | None
+    memoized: tuple[str, ...]
+    sample_args: dict[str, Any]
+    old_version: str | None
+    new_version: str | None
+    load_duration: int
+    #: Groups (backend x worker class) run side by side; see :mod:`harness.schedule`.
+    jobs: int
     app_root: Path = PROJECT_ROOT
-    allow_destructive: bool = False
-    cache: str | None = None
-    memoized: tuple[str, ...] = ()
-    sample_args: dict[str, Any] = field(default_factory=dict)
-    old_version: str | None = None
-    new_version: str | None = None
-    #: Set by :func:`for_app` once the app is probed: it does not install
+    #: Set by :func:`harness.probe.for_app` once the app is probed: it does not install
     #: the harness routes itself, and (with no ``--backend``) it runs on its
     #: own configured cache, whose CACHE_* settings are kept here.
     foreign_app: bool = False
     own_cache: bool = False
     app_cache_config: dict[str, Any] = field(default_factory=dict)
-    load_duration: int = DEFAULT_LOAD_DURATION
-    #: Groups (backend x worker class) run side by side; see :mod:`harness.schedule`.
-    jobs: int = 1
 
 
-def parse_config(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs to a dict; values are JSON when they parse as JSON."""
-    config: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(
-                f"--config {pair!r} is not KEY=VALUE; write e.g. --config CACHE_DEFAULT_TIMEOUT=60"
-            )
-        try:
-            value: Any = json.loads(raw)
-        except ValueError:
-            value = raw
-        config[key.strip()] = value
-    return config
+def build(**raw: Any) -> RunOptions:
+    """Validate raw option values, by ``dest``, into RunOptions, or raise UsageError.
 
-
-def _check_config(config: dict[str, Any]) -> None:
-    for key, value in config.items():
-        if key == "CACHE_TYPE":
-            raise UsageError(
-                f"--config CACHE_TYPE={value!r} would relabel every backend's row; "
-                f"choose the backend with --backend {value} instead")
-        if key.endswith("TIMEOUT"):
-            number = value if isinstance(value, int | float) and not isinstance(value, bool) \
-                else None
-            if number is None or not math.isfinite(number) or \
-                    not 0 <= number <= MAX_TIMEOUT_CONFIG:
-                raise UsageError(
-                    f"--config {key}={value!r} must be a number of seconds from 0 (never "
-                    f"expires) to {MAX_TIMEOUT_CONFIG} (a year); e.g. --config {key}=300")
-        if key == "CACHE_THRESHOLD" and (not isinstance(value, int) or isinstance(value, bool)
-                                         or value < 0):
-            raise UsageError(f"--config CACHE_THRESHOLD={value!r} must be a whole number "
-                             "of entries, 0 or more; e.g. --config CACHE_THRESHOLD=500")
-
-
-def _available_mib() -> int | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) // 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def workers_cap() -> tuple[int, str]:
-    """The most workers this machine can run, and how that number was reached."""
-    cpus = os.cpu_count() or 1
-    cap, why = WORKERS_PER_CPU * cpus, f"{WORKERS_PER_CPU} per CPU x {cpus} CPUs"
-    mib = _available_mib()
-    if mib is not None and mib // MIB_PER_WORKER < cap:
-        cap = max(1, mib // MIB_PER_WORKER)
-        why = f"{MIB_PER_WORKER} MiB each of {mib} MiB available"
-    return cap, why
-
-
-def build(
-    *,
-    backends: list[str] | tuple[str, ...] = (),
-    servers: list[str] | tuple[str, ...] = (),
-    workers: int = 4,
-    worker_classes: list[str] | tuple[str, ...] = (),
-    preload: bool = False,
-    scenarios: list[str] | tuple[str, ...] = (),
-    config: list[str] | tuple[str, ...] = (),
-    report_dir: str | Path = "reports",
-    settle: float = DEFAULT_SETTLE,
-    port: int | None = None,
-    app: str = DEFAULT_APP,
-    allow_destructive: bool = False,
-    cache: str | None = None,
-    memoized: list[str] | tuple[str, ...] = (),
-    sample_args: list[str] | tuple[str, ...] = (),
-    old_version: str | None = None,
-    new_version: str | None = None,
-    load_duration: int = DEFAULT_LOAD_DURATION,
-    jobs: int | None = None,
-) -> RunOptions:
-    """Validate raw option values into RunOptions, or raise UsageError."""
-    cap, why = workers_cap()
-    if not 1 <= workers <= cap:
-        raise UsageError(f"--workers {workers!r} must be from 1 to {cap} on this machine "
-                         f"({why}); e.g. --workers 4")
-    for wc in worker_classes:
-        if wc not in WORKER_CLASSES:
-            raise UsageError(
-                f"unknown --worker-class {wc!r}; use one of {', '.join(WORKER_CLASSES)}"
-            )
-    for s in servers:
-        if s not in _backends.SERVER_KINDS:
-            raise UsageError(
-                f"unknown --server {s!r}; use one of {', '.join(_backends.SERVER_KINDS)}"
-            )
-    if not (math.isfinite(settle) and 0 <= settle <= MAX_SETTLE):
-        raise UsageError(f"--settle {settle!r} must be from 0 to {MAX_SETTLE:g} seconds; "
-                         "e.g. --settle 1")
-    if not 1 <= load_duration <= MAX_LOAD_DURATION:
-        raise UsageError(f"--load-duration {load_duration!r} must be from 1 to "
-                         f"{MAX_LOAD_DURATION} seconds; e.g. --load-duration "
-                         f"{DEFAULT_LOAD_DURATION}")
-    if port is not None and not 0 < port < 65536:
-        raise UsageError(f"--port {port!r} must be between 1 and 65535")
-    # Both are looked at again when an instance starts; here they are
-    # refused before any session does.
-    if port is not None:
-        ensure_free(port)
-    ready_override()
-    boot_slots()
-    module, sep, attr = app.partition(":")
-    if not sep or not module or not attr:
-        raise UsageError(f"--app {app!r} must be MODULE:NAME or 'MODULE:create_app()', "
-                         "e.g. apps.demo:app")
-    for target in memoized:
-        module, sep, qualname = target.partition(":")
-        if not sep or not module or not qualname:
-            raise UsageError(f"--memoized {target!r} must be MODULE:QUALNAME, e.g. "
-                             "apps.features:NAMED_PRICES.price")
-    samples = _parse_samples(sample_args)
-    for value, flag in ((old_version, "--old-version"), (new_version, "--new-version")):
-        if value is not None:
-            check_version(value, flag)
-    load_expectations().check_scenarios(list(scenarios))
-    parsed = parse_config(list(config))
-    _check_config(parsed)
-    check_report_dir(Path(report_dir))
-    extra = cast(tuple[ServerKind, ...], tuple(dict.fromkeys(servers)))
-    pythonpath = [str(PROJECT_ROOT), *_backends.pythonpath_entries()]
-    names = list(dict.fromkeys(backends)) or list(_backends.DEFAULT_BACKENDS)
-    resolved = tuple({
-        b.label: b for b in (_backends.resolve(n, extra_servers=extra, pythonpath=pythonpath)
-                             for n in names)}.values())
-    wcs = cast(tuple[WorkerClass, ...], tuple(dict.fromkeys(worker_classes))) or ("sync",)
-    picked = tuple(dict.fromkeys(scenarios))
-    return RunOptions(
-        backends=resolved,
-        workers=workers,
-        worker_classes=wcs,
-        preload=preload,
-        scenarios=picked,
-        config=parsed,
-        report_dir=Path(report_dir),
-        settle=settle,
-        port=port,
-        app=app,
-        allow_destructive=allow_destructive,
-        cache=cache,
-        memoized=tuple(dict.fromkeys(memoized)),
-        sample_args=samples,
-        old_version=old_version,
-        new_version=new_version,
-        load_duration=load_duration,
-        jobs=_jobs(jobs, groups=len(resolved) * len(wcs), scenarios=picked, port=port),
-    )
-
-
-def _jobs(jobs: int | None, *, groups: int, scenarios: tuple[str, ...], port: int | None) -> int:
-    if jobs is None:
-        # One fixed port serves one gunicorn at a time.
-        return 1 if port is not None else schedule.default_jobs(groups, scenarios)
-    if not 1 <= jobs <= schedule.max_jobs():
-        raise UsageError(f"--jobs {jobs!r} must be from 1 to {schedule.max_jobs()} on this "
-                         f"machine ({schedule.MAX_JOBS_PER_CPU} per CPU); e.g. --jobs 2")
-    if jobs > 1 and port is not None:
-        raise UsageError(f"--port {port} serves one gunicorn at a time, and --jobs {jobs} runs "
-                         "several; pass --jobs 1 with --port, or drop --port")
-    quiet = sorted(schedule.QUIET & set(scenarios))
-    if jobs > 1 and quiet:
-        raise UsageError(f"--scenario {quiet[0]} measures time against a baseline of the same "
-                         f"run and needs the machine to itself; pass --jobs 1, or drop --jobs")
-    return jobs
-
-
-def _parse_samples(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    samples: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, raw = pair.partition("=")
-        try:
-            value = json.loads(raw) if sep else None
-        except ValueError:
-            value = None
-        if not name.strip() or not isinstance(value, list | dict):
-            raise UsageError(f"--sample-args {pair!r} must be NAME=JSON with a JSON list or "
-                             "object, e.g. --sample-args 'price=[3]' or "
-                             "--sample-args 'item={\"item_id\": 7}'")
-        samples[name.strip()] = value
-    return samples
-
-
-def probe_app(options: RunOptions, *, backends_given: bool) -> RunOptions:
-    """Check ``--app`` before anything boots, and fit the options to it (:func:`for_app`).
-
-    A foreign app's own cache server, which the harness does not start, must
-    answer now rather than as workers that fail to boot.
+    Each option parses and checks its own value (:attr:`Option.parse`), in
+    the order of :data:`OPTIONS` within each stage.  A value not given
+    takes the option's default.
     """
-    info = check_app(options.app, options.app_root, cache=options.cache)
-    options = for_app(options, info, backends_given=backends_given)
-    if options.own_cache:
-        check_configured_servers(options.app_cache_config)
-    return options
-
-
-def for_app(options: RunOptions, info: AppInfo, *, backends_given: bool) -> RunOptions:
-    """``options`` for the probed app.
-
-    A foreign app given no ``--backend`` is checked on the cache it
-    configures itself: one backend, named as its CACHE_TYPE, with no server
-    started and nothing overridden but ``--config``.
-    """
-    if not info.foreign:
-        return options
-    if backends_given or info.cache_type is None:
-        return replace(options, foreign_app=True)
-    pythonpath = [str(PROJECT_ROOT), *_backends.pythonpath_entries()]
-    own = _backends.resolve(info.cache_type, pythonpath=pythonpath)
-    return replace(options, foreign_app=True, own_cache=True, backends=(own,),
-                   app_cache_config={**info.cache_config, **options.config})
+    unknown = set(raw) - {opt.dest for opt in OPTIONS}
+    if unknown:
+        raise TypeError(f"build() got unknown options {sorted(unknown)}")
+    parsed: dict[str, Any] = {}
+    for stage in sorted({opt.stage for opt in OPTIONS}):
+        if stage == 1:
+            # The environment's settings, looked at again when an instance
+            # starts; here they are refused before any session does.
+            ready_override()
+            boot_slots()
+        for opt in (o for o in OPTIONS if o.stage == stage):
+            parsed[opt.dest] = opt.parse(raw.get(opt.dest, opt.fallback), parsed)
+    known = {f.name for f in fields(RunOptions)}
+    return RunOptions(**{dest: value for dest, value in parsed.items() if dest in known})
 
 
 def from_values(get: Callable[[str], Any]) -> RunOptions:

@@ -22,7 +22,8 @@ quiet.  The scenarios whose verdicts rest on a measured time do: none of
 the default ones does; ``load`` reports req/s and latency against a NullCache
 baseline taken in the same run, which neighbours would distort, so a run
 that names ``load`` (or the stampede scenarios, which count slow calls in a
-50 ms window) runs with one job.
+50 ms window) runs with one job.  They say so with ``quiet = true`` in
+their ``[scenarios.<id>]`` table of the expectations file.
 
 The controller collects every worker's results from its test reports
 (:func:`attach` / :func:`results_of`) and writes one report, as a sequential
@@ -44,6 +45,7 @@ from typing import Any
 import pytest
 
 from . import interrupt
+from .expectations import load as load_expectations
 from .history import History, record_from_json
 from .topology.processes import set_pdeathsig
 from .verdict import Result
@@ -52,9 +54,6 @@ from .verdict import Result
 RESULTS_PROPERTY = "coherence_results"
 #: The workerinput key that carries the validated options to every worker.
 OPTIONS_INPUT = "coherence_options"
-#: Scenarios whose verdict is a time measured against a baseline of the same
-#: run: they get the machine to themselves (see the module docstring).
-QUIET = frozenset({"load", "stampede", "stampede-cached", "stampede-memoize"})
 #: Upper bound of ``--jobs``, and of the default: each job runs a 4-worker
 #: gunicorn and its servers.
 MAX_JOBS_PER_CPU = 4
@@ -66,9 +65,10 @@ def default_jobs(groups: int, scenarios: tuple[str, ...] = (), cpus: int | None 
     has the sweep this rests on: five groups on 2 CPUs took 30-31 s with 5
     jobs, 35 s with 3 and 36-38 s with 4, where one job runs two groups.
 
-    A run that names a :data:`QUIET` scenario gets one job.
+    A run that names a ``quiet = true`` scenario (see the module docstring)
+    gets one job.
     """
-    if QUIET & set(scenarios):
+    if load_expectations().quiet & set(scenarios):
         return 1
     return max(1, min(groups, max_jobs(cpus)))
 

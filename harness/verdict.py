@@ -18,16 +18,11 @@ from it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, overload
+from typing import Any
 
-from . import observe
 from .history import History
-
-if TYPE_CHECKING:
-    from .checkers import Facts
 
 
 class Conclusion(StrEnum):
@@ -88,33 +83,6 @@ class Verdict:
                              f"{', '.join(Conclusion)}") from None
         object.__setattr__(self, "verdict", conclusion)
         object.__setattr__(self, "evidence", {} if evidence is None else evidence)
-
-
-@overload
-def safely(check: Callable[[History, Facts], Verdict], history: History,
-           facts: Facts) -> Verdict: ...
-@overload
-def safely(check: Callable[[History], Verdict], history: History) -> Verdict: ...
-
-
-def safely(check: Callable[..., Verdict], history: History, facts: Facts | None = None
-           ) -> Verdict:
-    """Run a checker; a checker that crashes says ``unknown``, never a pass.
-
-    Scenarios pass a :class:`~harness.checkers.Checker` and the run's facts;
-    a building block that needs no facts (``linearizable.check``) may be
-    run alone.
-    """
-    try:
-        with observe.span("checker"):
-            return check(history) if facts is None else check(history, facts)
-    except Exception as exc:  # noqa: BLE001 - any checker bug must become 'unknown'
-        error = f"{type(exc).__name__}: {exc}"
-        evidence: dict[str, Any] = {"checker_error": error}
-        counts = history.counts()
-        if counts["ok"] != counts["ops"]:
-            evidence["op_counts"] = counts
-        return Verdict(verdict=Conclusion.UNKNOWN, evidence=evidence)
 
 
 @dataclass(frozen=True, kw_only=True)

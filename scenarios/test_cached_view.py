@@ -10,24 +10,18 @@ topology when it is the default app, or in a gunicorn of its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
-from harness.checkers import Facts
 from harness.checkers import features as checker
-from harness.plugin import assert_expected
-from harness.topology.pool import Topology
+from harness.scenario import Judge, Topology
 from harness.topology.storage import replication_barrier
-from harness.verdict import Result, Verdict, safely
 from harness.workloads import features as workload
 
 pytestmark = pytest.mark.app(workload.FEATURES_APP)
 
 
 @pytest.mark.scenario("cached-view")
-def test_cached_view(topology: Topology, record: Callable[[Verdict], Result]) -> None:
+def test_cached_view(topology: Topology, judge: Judge) -> None:
     with replication_barrier(topology.key.backend, topology.config) as barrier:
         history = workload.run_cached_view(topology.workers, barrier=barrier)
-    verdict = safely(checker.check_cached_view, history, Facts.of(topology.workers))
-    assert_expected(record(verdict, history=history))
+    judge(checker.check_cached_view, history, workers=topology.workers)

@@ -11,17 +11,11 @@ FLUSHDB).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
-from harness.checkers import Facts
 from harness.checkers import blast as checker
-from harness.options import RunOptions
-from harness.plugin import Launch, assert_expected
-from harness.topology.pool import Topology, TopologyPool
+from harness.scenario import Judge, Launch, RunOptions, Topology, TopologyPool
 from harness.topology.storage import open_storage
-from harness.verdict import Result, safely
 from harness.workloads import blast as workload
 
 NEIGHBOUR_APP = "apps.demo:app"
@@ -30,27 +24,23 @@ NEIGHBOUR_APP = "apps.demo:app"
 @pytest.mark.destructive
 @pytest.mark.scenario("clear-blast-radius", "clear-blast-radius-no-prefix")
 def test_clear_blast_radius(topology: Topology, coherence_pool: TopologyPool, launch: Launch,
-                            record: Callable[..., Result],
-                            coherence_options: RunOptions) -> None:
+                            judge: Judge, coherence_options: RunOptions) -> None:
     shared = {"CACHE_DIR": str(coherence_pool.scratch(f"blast-{topology.key.label}"))}
     neighbour = launch("blast-b", workers=1, app=NEIGHBOUR_APP,
                        config={**shared, "CACHE_KEY_PREFIX": "coh_b_"})
     storage = open_storage(topology.key.backend, neighbour.config)
-    try:
-        results = []
-        for scenario, prefix in (("clear-blast-radius", "coh_a_"),
-                                 ("clear-blast-radius-no-prefix", "")):
-            clearing = launch(f"blast-{prefix or 'noprefix'}", workers=1,
-                              config={**shared, "CACHE_KEY_PREFIX": prefix})
-            history = workload.run(clearing.workers[0], neighbour.workers, storage,
-                                   settle_window=coherence_options.settle)
-            verdict = safely(checker.check, history,
-                             Facts.of([clearing.workers[0], *neighbour.workers]))
-            verdict.evidence.update(clearing_prefix=prefix, neighbour_prefix="coh_b_",
-                                    storage=storage.where if storage else None)
-            results.append(record(verdict, scenario=scenario, history=history))
-    finally:
-        if storage is not None:
-            storage.close()
-    for result in results:
-        assert_expected(result)
+    with judge.together():
+        try:
+            for scenario, prefix in (("clear-blast-radius", "coh_a_"),
+                                     ("clear-blast-radius-no-prefix", "")):
+                clearing = launch(f"blast-{prefix or 'noprefix'}", workers=1,
+                                  config={**shared, "CACHE_KEY_PREFIX": prefix})
+                history = workload.run(clearing.workers[0], neighbour.workers, storage,
+                                       settle_window=coherence_options.settle)
+                judge(checker.check, history, workers=[clearing.workers[0], *neighbour.workers],
+                      scenario=scenario,
+                      evidence={"clearing_prefix": prefix, "neighbour_prefix": "coh_b_",
+                                "storage": storage.where if storage else None})
+        finally:
+            if storage is not None:
+                storage.close()

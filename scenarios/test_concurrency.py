@@ -12,14 +12,10 @@ linearizability.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
-from harness.checkers import Facts, races
-from harness.plugin import assert_expected
-from harness.topology.pool import Topology
-from harness.verdict import Result, safely
+from harness.checkers import races
+from harness.scenario import Judge, Topology
 from harness.workloads import concurrent as workload
 
 
@@ -32,21 +28,18 @@ def _two_workers(topology: Topology) -> None:
 
 
 @pytest.mark.scenario("add-race")
-def test_add_race(topology: Topology, record: Callable[..., Result]) -> None:
+def test_add_race(topology: Topology, judge: Judge) -> None:
     history = workload.add_race(topology.workers)
-    verdict = safely(races.check_add_race, history, Facts.of(topology.workers))
-    assert_expected(record(verdict, history=history))
+    judge(races.check_add_race, history, workers=topology.workers)
 
 
 @pytest.mark.scenario("inc-race")
-def test_inc_race(topology: Topology, record: Callable[..., Result]) -> None:
+def test_inc_race(topology: Topology, judge: Judge) -> None:
     history = workload.inc_race(topology.workers)
-    verdict = safely(races.check_inc_race, history, Facts.of(topology.workers))
-    assert_expected(record(verdict, history=history))
+    judge(races.check_inc_race, history, workers=topology.workers)
 
 
 @pytest.mark.scenario("register")
-def test_register(topology: Topology, record: Callable[..., Result]) -> None:
+def test_register(topology: Topology, judge: Judge) -> None:
     history = workload.register(topology.workers)
-    verdict = safely(races.check_register, history, Facts.of(topology.workers))
-    assert_expected(record(verdict, history=history))
+    judge(races.check_register, history, workers=topology.workers)

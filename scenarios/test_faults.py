@@ -23,14 +23,11 @@ from typing import Any
 
 import pytest
 
-from harness.checkers import Facts, faults, safety
-from harness.history import History
+from harness.checkers import faults, safety
 from harness.nemesis import nemesis
-from harness.plugin import Launch, assert_expected
+from harness.scenario import History, Judge, Launch, Topology, TopologyKey, TopologyPool
 from harness.topology.kinds import KINDS
-from harness.topology.pool import Topology, TopologyKey, TopologyPool
 from harness.topology.servers import Deployment, Node
-from harness.verdict import Result, safely
 from harness.workloads import faults as traffic
 from harness.workloads import safety as outage_probes
 from harness.workloads.features import FEATURES_APP
@@ -101,16 +98,15 @@ def _victim(d: Deployment) -> Node:
     return next(n for n in d.nodes if n.role in ("master", "node", "server"))
 
 
-def _judge(inst: Topology, fault: Callable[[History], None], record: Callable[..., Result],
+def _judge(inst: Topology, fault: Callable[[History], None], judge: Judge,
            **durations: float) -> None:
     history = traffic.run(inst.workers, fault)
-    verdict = safely(faults.check, history, Facts.of(inst.workers))
-    verdict.evidence["fault_durations_s"] = durations
-    assert_expected(record(verdict, history=history, ran_on=inst))
+    judge(faults.check, history, workers=inst.workers, ran_on=inst,
+          evidence={"fault_durations_s": durations})
 
 
 @pytest.mark.scenario("server-restart")
-def test_server_restart(topology: Topology, launch: Launch, record: Callable[..., Result]) -> None:
+def test_server_restart(topology: Topology, launch: Launch, judge: Judge) -> None:
     inst, d = _instance(topology, launch, "server-restart")
     node = _victim(d)
 
@@ -120,11 +116,11 @@ def test_server_restart(topology: Topology, launch: Launch, record: Callable[...
             time.sleep(DOWN)
             n.restart(d, node)
 
-    _judge(inst, fault, record, down=DOWN)
+    _judge(inst, fault, judge, down=DOWN)
 
 
 @pytest.mark.scenario("server-pause")
-def test_server_pause(topology: Topology, launch: Launch, record: Callable[..., Result]) -> None:
+def test_server_pause(topology: Topology, launch: Launch, judge: Judge) -> None:
     inst, d = _instance(topology, launch, "server-pause")
     node = _victim(d)
     held = d.kind.client_timeout + PAUSE_MARGIN
@@ -135,11 +131,11 @@ def test_server_pause(topology: Topology, launch: Launch, record: Callable[..., 
             time.sleep(held)
             n.resume(node)
 
-    _judge(inst, fault, record, paused=held, client_timeout=d.kind.client_timeout)
+    _judge(inst, fault, judge, paused=held, client_timeout=d.kind.client_timeout)
 
 
 @pytest.mark.scenario("replica-lag")
-def test_replica_lag(topology: Topology, launch: Launch, record: Callable[..., Result]) -> None:
+def test_replica_lag(topology: Topology, launch: Launch, judge: Judge) -> None:
     _sentinel_only(topology, "reads from no replica")
     inst, d = _instance(topology, launch, "replica-lag")
 
@@ -151,11 +147,11 @@ def test_replica_lag(topology: Topology, launch: Launch, record: Callable[..., R
             for r in d.role("replica"):
                 n.unlag(r)
 
-    _judge(inst, fault, record, lag=LAG)
+    _judge(inst, fault, judge, lag=LAG)
 
 
 @pytest.mark.scenario("failover")
-def test_failover(topology: Topology, launch: Launch, record: Callable[..., Result]) -> None:
+def test_failover(topology: Topology, launch: Launch, judge: Judge) -> None:
     _sentinel_only(topology, "has no sentinels to fail over")
     inst, d = _instance(topology, launch, "failover")
 
@@ -163,12 +159,12 @@ def test_failover(topology: Topology, launch: Launch, record: Callable[..., Resu
         with nemesis(history) as n:
             n.failover(d)
 
-    _judge(inst, fault, record)
+    _judge(inst, fault, judge)
 
 
 @pytest.mark.scenario("worker-recycle")
 def test_worker_recycle(topology: Topology, coherence_pool: TopologyPool,
-                        record: Callable[..., Result]) -> None:
+                        judge: Judge) -> None:
     # No cache server is touched, so the run's shared ones serve, and every
     # backend runs it, SimpleCache and NullCache included.
     with _owned(coherence_pool) as stack:
@@ -185,17 +181,16 @@ def test_worker_recycle(topology: Topology, coherence_pool: TopologyPool,
         # The clients follow g.workers, which the nemesis points at the new workers.
         history = traffic.run(lambda: g.workers, fault, after=RECYCLE_AFTER,
                               witnesses=WITNESSES)
-        verdict = safely(faults.check, history, Facts.of(g.workers))
         spans = {("hup" if f.value.get("signal") else "max_requests"): round(f.end - f.start, 3)
                  for f in history.faults if isinstance(f.value, dict)}
-        verdict.evidence["fault_durations_s"] = {"between": BETWEEN, **spans}
-        assert_expected(record(verdict, history=history, ran_on=inst))
+        judge(faults.check, history, workers=g.workers, ran_on=inst,
+              evidence={"fault_durations_s": {"between": BETWEEN, **spans}})
 
 
 @pytest.mark.app(FEATURES_APP)
 @pytest.mark.scenario("failure-safety")
 def test_failure_safety(topology: Topology, coherence_pool: TopologyPool,
-                        record: Callable[..., Result]) -> None:
+                        judge: Judge) -> None:
     key = topology.key
     config = _timeouts(key)
     settings = [f"CACHE_IGNORE_ERRORS={str(flag).lower()}" for flag in IGNORE_ERRORS]
@@ -230,11 +225,11 @@ def test_failure_safety(topology: Topology, coherence_pool: TopologyPool,
                     n.restart(d, node)
 
         history = outage_probes.run(workers, outage)
-        verdict = safely(safety.checker(settings), history,
-                         Facts.of(workers, instances=groups))
-        verdict.evidence["fault_durations_s"] = {"down": outage_probes.DOWN,
-                                                 "recover_within": outage_probes.RECOVER_WITHIN}
-        verdict.evidence["instances"] = {
-            name: {"gunicorn_master_pid": inst.gunicorn.master_pid, "worker_pids": inst.pids}
-            for name, inst in zip(settings, instances, strict=True)}
-        assert_expected(record(verdict, history=history, ran_on=first))
+        judge(safety.checker(settings), history, workers=workers, instances=groups, ran_on=first,
+              evidence={
+                  "fault_durations_s": {"down": outage_probes.DOWN,
+                                        "recover_within": outage_probes.RECOVER_WITHIN},
+                  "instances": {
+                      name: {"gunicorn_master_pid": inst.gunicorn.master_pid,
+                             "worker_pids": inst.pids}
+                      for name, inst in zip(settings, instances, strict=True)}})

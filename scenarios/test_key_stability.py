@@ -11,16 +11,17 @@ entries other processes never read, whatever the backend.
 import pytest
 
 from harness.checkers import keystability as checker
-from harness.plugin import assert_expected
 from harness.workloads import keystability as workload
 
 
 @pytest.mark.scenario("key-stability")
-def test_key_stability(topology, coherence_options, coherence_pool, launch, record):
-    memoized, samples = workload.targets(coherence_options)
+def test_key_stability(topology, coherence_options, coherence_pool, launch, judge):
+    memoized, samples = workload.targets(
+        app=coherence_options.app, memoized=coherence_options.memoized,
+        sample_args=coherence_options.sample_args)
     here = workload.collect(topology.workers, memoized=memoized, samples=samples)
     spec = topology.gunicorn.spec
     copy = workload.elsewhere(coherence_pool.scratch("key-stability"), spec.app, spec.app_root)
     other = launch("key-stability-elsewhere", app_root=copy)
     there = workload.collect(other.workers, memoized=memoized, samples=samples)
-    assert_expected(record(checker.check([here, there]), app_code=True))
+    judge.verdict(checker.check([here, there]), app_code=True)

@@ -12,7 +12,6 @@ it with its ratios against it.  Opt-in: it takes seconds per backend.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import replace
 from typing import Any
@@ -20,13 +19,9 @@ from typing import Any
 import pytest
 
 from harness.backends import resolve
-from harness.checkers import Facts
 from harness.checkers import load as checker
 from harness.load import wrk
-from harness.options import RunOptions
-from harness.plugin import Launch, assert_expected, missing_tool
-from harness.topology.pool import Topology, TopologyPool
-from harness.verdict import Result, safely
+from harness.scenario import Judge, Launch, RunOptions, Topology, TopologyPool, draw, missing_tool
 from harness.workloads import load as workload
 from harness.workloads.features import FEATURES_APP
 
@@ -53,7 +48,7 @@ def baselines() -> Baselines:
 @pytest.mark.scenario("load")
 def test_load(wrk_binary: str, topology: Topology, launch: Launch, coherence_pool: TopologyPool,
               coherence_options: RunOptions, baselines: Baselines,
-              record: Callable[..., Result]) -> None:
+              judge: Judge) -> None:
     if len(topology.workers) < 2:
         pytest.skip("the load's sharing verdict needs traffic across workers; "
                     "run with --workers 2 or more")
@@ -61,7 +56,7 @@ def test_load(wrk_binary: str, topology: Topology, launch: Launch, coherence_poo
     instance = launch("load")
     history = workload.run(instance.workers, instance.gunicorn.port, binary=wrk_binary,
                            duration_s=duration)
-    verdict = safely(checker.check, history, Facts.of(instance.workers))
+    verdict = draw(checker.check, history, workers=instance.workers)
     shape = (topology.key.worker_class, topology.key.workers, topology.key.preload, duration)
     if topology.key.backend.name == BASELINE and "requests_per_s" in verdict.evidence:
         baselines[shape] = workload.baseline_of(verdict.evidence, measured="this row")
@@ -69,7 +64,7 @@ def test_load(wrk_binary: str, topology: Topology, launch: Launch, coherence_poo
         baselines[shape] = _measure_baseline(coherence_pool, topology, wrk_binary, duration)
     verdict.evidence["baseline"] = baselines[shape]
     verdict.evidence["vs_baseline"] = workload.versus(verdict.evidence, baselines[shape])
-    assert_expected(record(verdict, history=history))
+    judge.verdict(verdict, history=history)
 
 
 def _measure_baseline(pool: TopologyPool, topology: Topology, binary: str,
@@ -81,7 +76,7 @@ def _measure_baseline(pool: TopologyPool, topology: Topology, binary: str,
         instance = pool.start(key, name="load-baseline", stack=stack)
         history = workload.run(instance.workers, instance.gunicorn.port, binary=binary,
                                duration_s=duration)
-        verdict = safely(checker.check, history, Facts.of(instance.workers))
+        verdict = draw(checker.check, history, workers=instance.workers)
     finally:
         pool.retire(stack)
     return workload.baseline_of(verdict.evidence, measured="separately")

@@ -10,24 +10,18 @@ per request) is measured and reported, not judged.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
-from harness.checkers import Facts
 from harness.checkers import features as checker
-from harness.plugin import assert_expected
-from harness.topology.pool import Topology
+from harness.scenario import Judge, Topology
 from harness.topology.storage import replication_barrier
-from harness.verdict import Result, Verdict, safely
 from harness.workloads import features as workload
 
 pytestmark = pytest.mark.app(workload.FEATURES_APP)
 
 
 @pytest.mark.scenario("memoize")
-def test_memoize(topology: Topology, record: Callable[[Verdict], Result]) -> None:
+def test_memoize(topology: Topology, judge: Judge) -> None:
     with replication_barrier(topology.key.backend, topology.config) as barrier:
         history = workload.run_memoize(topology.workers, barrier=barrier)
-    verdict = safely(checker.check_memoize, history, Facts.of(topology.workers))
-    assert_expected(record(verdict, history=history))
+    judge(checker.check_memoize, history, workers=topology.workers)

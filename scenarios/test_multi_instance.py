@@ -9,16 +9,12 @@ with their own disks would have.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
 
-from harness.checkers import Facts, visibility
-from harness.options import RunOptions
-from harness.plugin import Launch, assert_expected
-from harness.topology.pool import Topology, TopologyPool
-from harness.verdict import Result, safely
+from harness.checkers import visibility
+from harness.scenario import Judge, Launch, RunOptions, Topology, TopologyPool
 from harness.workloads import visibility as writes
 
 WORKERS_PER_INSTANCE = 2
@@ -26,23 +22,20 @@ WORKERS_PER_INSTANCE = 2
 
 @pytest.mark.scenario("multi-instance", "multi-instance-separate-dirs")
 def test_multi_instance(topology: Topology, coherence_pool: TopologyPool, launch: Launch,
-                        coherence_options: RunOptions, record: Callable[..., Result]) -> None:
+                        coherence_options: RunOptions, judge: Judge) -> None:
     label = topology.key.label
     variants = [("multi-instance", [coherence_pool.scratch(f"multi-{label}")] * 2)]
     if topology.key.backend.name == "FileSystemCache":
         variants.append(("multi-instance-separate-dirs",
                          [coherence_pool.scratch(f"multi-{label}-{n}") for n in (1, 2)]))
-    results = []
-    for scenario, dirs in variants:
-        instances = [launch(f"{scenario}-{n}", workers=WORKERS_PER_INSTANCE,
-                            config={"CACHE_DIR": str(d)}) for n, d in enumerate(dirs)]
-        # One index space across both instances, so the matrix is 4 x 4.
-        workers = [replace(w, index=n * WORKERS_PER_INSTANCE + i)
-                   for n, inst in enumerate(instances) for i, w in enumerate(inst.workers)]
-        groups = [n for n, inst in enumerate(instances) for _ in inst.workers]
-        history = writes.run(workers, settle_window=coherence_options.settle)
-        verdict = safely(visibility.check, history, Facts.of(workers, instances=groups))
-        verdict.evidence["cache_dirs"] = sorted({str(d) for d in dirs})
-        results.append(record(verdict, scenario=scenario, history=history))
-    for result in results:
-        assert_expected(result)
+    with judge.together():
+        for scenario, dirs in variants:
+            instances = [launch(f"{scenario}-{n}", workers=WORKERS_PER_INSTANCE,
+                                config={"CACHE_DIR": str(d)}) for n, d in enumerate(dirs)]
+            # One index space across both instances, so the matrix is 4 x 4.
+            workers = [replace(w, index=n * WORKERS_PER_INSTANCE + i)
+                       for n, inst in enumerate(instances) for i, w in enumerate(inst.workers)]
+            groups = [n for n, inst in enumerate(instances) for _ in inst.workers]
+            history = writes.run(workers, settle_window=coherence_options.settle)
+            judge(visibility.check, history, workers=workers, instances=groups,
+                  scenario=scenario, evidence={"cache_dirs": sorted({str(d) for d in dirs})})

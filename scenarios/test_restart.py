@@ -8,21 +8,15 @@ so the run's shared topology keeps its workers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
-from harness.checkers import Facts
 from harness.checkers import lifecycle as checker
-from harness.plugin import Launch, assert_expected
-from harness.topology.pool import Topology
-from harness.verdict import Result, safely
+from harness.scenario import Judge, Launch, Topology
 from harness.workloads import lifecycle as workload
 
 
 @pytest.mark.scenario("restart")
-def test_restart(topology: Topology, launch: Launch, record: Callable[..., Result]) -> None:
+def test_restart(topology: Topology, launch: Launch, judge: Judge) -> None:
     own = launch("restart")
     history = workload.restart(own.gunicorn)
-    assert_expected(record(safely(checker.check_restart, history, Facts.of(own.workers)),
-                           history=history))
+    judge(checker.check_restart, history, workers=own.workers)

@@ -14,7 +14,6 @@ from dataclasses import replace
 import pytest
 
 from harness.checkers import rolling as checker
-from harness.plugin import assert_expected
 from harness.topology import venvs
 from harness.workloads import rolling as workload
 from harness.workloads.features import FEATURES_APP
@@ -23,7 +22,7 @@ pytestmark = pytest.mark.app(FEATURES_APP)
 
 
 @pytest.mark.scenario("rolling-deploy")
-def test_rolling_deploy(topology, coherence_options, coherence_pool, record):
+def test_rolling_deploy(topology, coherence_options, coherence_pool, judge):
     current = venvs.installed()
     old = venvs.ensure(coherence_options.old_version or venvs.previous_minor(current))
     new = venvs.ensure(coherence_options.new_version) if coherence_options.new_version else None
@@ -41,4 +40,4 @@ def test_rolling_deploy(topology, coherence_options, coherence_pool, record):
                                            if new else {})),
         }
         history, facts = workload.run({side: t.workers[0] for side, t in sides.items()})
-    assert_expected(record(checker.check(facts, versions), history=history))
+    judge.verdict(checker.check(facts, versions), history=history)

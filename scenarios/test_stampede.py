@@ -11,15 +11,10 @@ seed's plain cache-aside route, a ``@cache.cached`` view and a
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
-from harness.checkers import Facts
 from harness.checkers import stampede as checker
-from harness.plugin import assert_expected
-from harness.topology.pool import Topology
-from harness.verdict import Result, safely
+from harness.scenario import Judge, Topology
 from harness.workloads import stampede as workload
 from harness.workloads.features import FEATURES_APP
 
@@ -27,14 +22,11 @@ pytestmark = pytest.mark.app(FEATURES_APP)
 
 
 @pytest.mark.scenario(*workload.ROUTES)
-def test_stampede(topology: Topology, record: Callable[..., Result]) -> None:
+def test_stampede(topology: Topology, judge: Judge) -> None:
     # One sync worker serialises every request: there would be nothing to race.
     if len(topology.workers) < 2:
         pytest.skip("a stampede needs at least 2 workers; run with --workers 2 or more")
-    results = []
-    for variant in workload.ROUTES:
-        history = workload.run(topology.workers, variant)
-        verdict = safely(checker.check, history, Facts.of(topology.workers))
-        results.append(record(verdict, scenario=variant, history=history))
-    for result in results:
-        assert_expected(result)
+    with judge.together():
+        for variant in workload.ROUTES:
+            history = workload.run(topology.workers, variant)
+            judge(checker.check, history, workers=topology.workers, scenario=variant)

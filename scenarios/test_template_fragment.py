@@ -10,25 +10,18 @@ a template (``'del'``), then re-read on all.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
-from harness.checkers import Facts
 from harness.checkers import features as checker
-from harness.plugin import assert_expected
-from harness.topology.pool import Topology
+from harness.scenario import Judge, Topology
 from harness.topology.storage import replication_barrier
-from harness.verdict import Result, safely
 from harness.workloads import features as workload
 
 pytestmark = pytest.mark.app(workload.FEATURES_APP)
 
 
 @pytest.mark.scenario("template-fragment")
-def test_template_fragment(topology: Topology, record: Callable[..., Result]) -> None:
+def test_template_fragment(topology: Topology, judge: Judge) -> None:
     with replication_barrier(topology.key.backend, topology.config) as barrier:
         history = workload.run_template_fragment(topology.workers, barrier=barrier)
-    verdict = safely(checker.check_template_fragment, history,
-                     Facts.of(topology.workers))
-    assert_expected(record(verdict, history=history))
+    judge(checker.check_template_fragment, history, workers=topology.workers)

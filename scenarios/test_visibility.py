@@ -10,23 +10,18 @@ own writes, and never reads back in time, on each worker and across them.
 
 import pytest
 
-from harness.checkers import Facts, session
+from harness.checkers import session
 from harness.checkers import visibility as checker
-from harness.plugin import assert_expected
-from harness.verdict import safely
 from harness.workloads import visibility as workload
 
 
 @pytest.mark.scenario("visibility", "read-your-writes", "monotonic-reads")
-def test_visibility(topology, coherence_options, record):
+def test_visibility(topology, coherence_options, judge):
     history = workload.run(topology.workers, settle_window=coherence_options.settle)
-    facts = Facts.of(topology.workers)
-    results = [
-        record(safely(checker.check, history, facts), history=history),
-        record(safely(session.check_read_your_writes, history, facts),
-               scenario="read-your-writes", history=history),
-        record(safely(session.check_monotonic_reads, history, facts),
-               scenario="monotonic-reads", history=history),
-    ]
-    for result in results:
-        assert_expected(result)
+    workers = topology.workers
+    with judge.together():
+        judge(checker.check, history, workers=workers)
+        judge(session.check_read_your_writes, history, workers=workers,
+              scenario="read-your-writes")
+        judge(session.check_monotonic_reads, history, workers=workers,
+              scenario="monotonic-reads")

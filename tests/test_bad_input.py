@@ -187,3 +187,53 @@ def test_an_unusable_runtime_directory_is_refused_before_anything_starts(cli, tm
     _assert_clean_error(run, ["cannot keep the gunicorn boot slots", *needles], started)
     assert "running" not in run.stdout
     assert time.monotonic() - started < FAST + 1.5
+
+
+def test_an_error_points_at_its_log_once_and_a_kept_copy_takes_its_place() -> None:
+    """The log a message names is data on the error, so the pool can point at
+    its kept copy instead without editing the message's text."""
+    from pathlib import Path
+
+    from harness.errors import BootError, ReadinessTimeout
+
+    cited = BootError("redis-server exited", log=Path("/tmp/a.log"), log_note="see")
+    assert str(cited) == "redis-server exited; see /tmp/a.log"
+    kept = cited.with_log(Path("/r/logs/a.log"), note="full log:")
+    assert str(kept) == "redis-server exited; full log: /r/logs/a.log"
+    assert kept.log == Path("/r/logs/a.log") and kept.reason == "redis-server exited"
+    assert str(cited) == "redis-server exited; see /tmp/a.log", "the original is unchanged"
+    # A message that does not name its log gets the kept copy appended.
+    quiet = BootError("app 'x' does not serve the harness routes", log=Path("/tmp/g.log"))
+    assert str(quiet) == "app 'x' does not serve the harness routes"
+    assert str(quiet.with_log(Path("/k.log"), note="full log:")).endswith("; full log: /k.log")
+    # A subclass keeps what it carries.
+    timeout = ReadinessTimeout("workers did not answer", log=Path("/tmp/w.log"), log_note="see",
+                               window_s=5.0, load=1.0, booting=2)
+    moved = timeout.with_log(Path("/k/w.log"), note="full log:")
+    assert isinstance(moved, ReadinessTimeout) and moved.window_s == 5.0
+    assert moved.evidence()["boot_error"] == "workers did not answer; full log: /k/w.log"
+
+
+def test_each_option_is_declared_once_and_fills_its_field(tmp_path) -> None:
+    """OPTIONS is the one statement of an option: its default and its parse and check
+    live there, and build() is the same loop for every option."""
+    from dataclasses import MISSING, fields
+
+    from harness.errors import UsageError
+    from harness.options import OPTIONS, RunOptions, build
+
+    required = {f.name for f in fields(RunOptions)
+                if f.default is MISSING and f.default_factory is MISSING}
+    dests = [o.dest for o in OPTIONS]
+    assert len(dests) == len(set(dests))
+    # --server has no field: --backend's parse reads it.
+    assert set(dests) - required == {"servers"} and required <= set(dests)
+    options = build(report_dir=tmp_path, backends=("SimpleCache", "SimpleCache"),
+                    worker_classes=("sync", "sync"), scenarios=("visibility",))
+    assert [b.label for b in options.backends] == ["SimpleCache"]
+    assert options.worker_classes == ("sync",) and options.workers == 4
+    assert options.jobs == 1 and options.report_dir == tmp_path
+    with pytest.raises(UsageError, match=r"--workers 0 must be from 1 to \d+ on this machine"):
+        build(report_dir=tmp_path, workers=0)
+    with pytest.raises(TypeError, match="unknown options"):
+        build(report_dir=tmp_path, wokers=2)

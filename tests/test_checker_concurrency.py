@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from harness.checkers import safely
 from harness.checkers.concurrency import check_counter, check_unique_winner, classify_counter
 from harness.history import History, Op, OpType
-from harness.verdict import safely
 
 
 def _op(pid: int, f: str, key: str, t: float, result: object = None, *,

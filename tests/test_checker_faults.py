@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from harness.checkers import Facts, faults
+from harness.checkers import Facts, faults, safely
 from harness.history import Fault, History, Meta, Op, OpType
-from harness.verdict import safely
 from harness.workloads.names import Phase
 
 A, B = 101, 102

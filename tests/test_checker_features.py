@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from harness.checkers import Facts
+from harness.checkers import Facts, safely
 from harness.checkers.features import (
     CACHED_VIEW_MATRICES,
     MEMOIZE_MATRICES,
@@ -27,7 +27,6 @@ from harness.checkers.features import (
     hit_matrix,
 )
 from harness.history import History, Meta, Op
-from harness.verdict import safely
 
 PIDS = [101, 102, 103]
 FACTS = Facts(pids=tuple(PIDS))

@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-from harness.checkers import Facts, blast, lifecycle, visibility
+from harness.checkers import Facts, blast, lifecycle, safely, visibility
 from harness.history import History, Meta, Op
-from harness.verdict import safely
 
 _clock = itertools.count()
 #: Checkers that judge no worker matrix need no pids.

@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from harness.checkers import register
+from harness.checkers import register, safely
 from harness.checkers.linearizable import check, classify
 from harness.history import History, Op, OpType
-from harness.verdict import safely
 
 
 def _op(process: int, f: str, key: str | None, start: float, end: float, result: object = None,

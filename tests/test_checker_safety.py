@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.checkers import Facts, safety
+from harness.checkers import Facts, safely, safety
 from harness.history import Fault, History, Meta, Op, OpType
-from harness.verdict import safely
 from harness.workloads.names import Phase
 from harness.workloads.safety import VIEW_COMPUTE, VIEW_READ
 

@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from harness.checkers import Facts, session, visibility
+from harness.checkers import Facts, safely, session, visibility
 from harness.history import History, Meta, Op, OpType
-from harness.verdict import safely
 from harness.workloads import visibility as workload
 
 A, B = 101, 102

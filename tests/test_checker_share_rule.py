@@ -12,9 +12,18 @@ from typing import Any
 
 import pytest
 
-from harness.checkers import MAX_NON_OK_SHARE, Facts, blast, keyops, lifecycle, races, visibility
+from harness.checkers import (
+    MAX_NON_OK_SHARE,
+    Facts,
+    blast,
+    keyops,
+    lifecycle,
+    races,
+    safely,
+    visibility,
+)
 from harness.history import History, Meta, Op, OpType
-from harness.verdict import Verdict, safely
+from harness.verdict import Verdict
 
 _clock = itertools.count()
 PIDS = (101, 102)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from harness.checkers import Facts
+from harness.checkers import Facts, safely
 from harness.checkers.visibility import check
 from harness.history import History, Op
-from harness.verdict import safely
 
 PIDS = [101, 102, 103]
 FACTS = Facts(pids=tuple(PIDS))

@@ -90,3 +90,58 @@ def test_list_marks_opt_in_scenarios() -> None:
     assert line.endswith("[opt-in: runs only with --scenario load]")
     [summary] = [x for x in out.splitlines() if "leaves out the opt-in ones:" in x]
     assert all(sid in summary for sid in ("load", "stampede", "server-restart", "failover"))
+
+
+# --- scenario properties: quiet, cost, and the verdict vocabulary -------------------
+
+def test_a_misspelled_verdict_fails_at_load_naming_the_scenario_and_the_fix() -> None:
+    bad = {"scenarios": {"slow": {"summary": "s", "verdicts": ["holds", "violatd"]}}}
+    with pytest.raises(ValueError) as info:
+        parse(bad)
+    message = str(info.value)
+    assert "scenario 'slow' lists verdict 'violatd'" in message
+    assert "use one of shared, stable, holds" in message
+    assert "harness.verdict.Conclusion" in message
+
+
+def test_every_packaged_verdict_list_names_conclusions() -> None:
+    from harness.verdict import Conclusion
+
+    for s in load().scenarios.values():
+        assert s.verdicts and all(v in set(Conclusion) for v in s.verdicts), s.id
+
+
+def test_quiet_and_cost_are_read_from_the_scenario_tables() -> None:
+    data = {"scenarios": {
+        "quick": {"summary": "q", "verdicts": ["holds"]},
+        "timed": {"summary": "t", "verdicts": ["holds"], "quiet": True, "cost": "load"},
+        "race": {"summary": "r", "verdicts": ["holds"], "cost": "stampede"}}}
+    catalog = parse(data)
+    assert catalog.quiet == {"timed"}
+    assert catalog.feeding("load") == ("timed",)
+    assert catalog.feeding("stampede") == ("race",)
+    assert not catalog.scenarios["quick"].quiet and catalog.scenarios["quick"].cost is None
+
+
+@pytest.mark.parametrize(("key", "value", "fix"), [
+    ("quiet", "yes", "write quiet = true"),
+    ("cost", "loads", "write one of 'load', 'stampede'"),
+])
+def test_a_bad_property_names_the_scenario_and_the_fix(key: str, value: str, fix: str) -> None:
+    bad = {"scenarios": {"slow": {"summary": "s", "verdicts": ["holds"], key: value}}}
+    with pytest.raises(ValueError, match=f"scenario 'slow' has {key} = {value!r}; {fix}"):
+        parse(bad)
+
+
+def test_the_timed_scenarios_are_quiet_and_feed_the_cost_section() -> None:
+    from harness import schedule
+    from harness.report import cost
+    from harness.workloads import stampede
+
+    catalog = load()
+    assert catalog.quiet == {"load", "stampede", "stampede-cached", "stampede-memoize"}
+    assert cost.load_ids() == ("load",)
+    # The stampede workload's routes are the scenarios the cost section counts.
+    assert cost.stampede_ids() == tuple(stampede.ROUTES)
+    assert schedule.default_jobs(5, ("stampede-cached",)) == 1
+    assert schedule.default_jobs(5, ("visibility",), cpus=2) == 5

@@ -91,3 +91,73 @@ def test_foreign_test_file_uses_the_topology_fixtures(
     # No verdict was recorded, so no report; and nothing outlived the session.
     assert not list(tmp_path.rglob("report.json"))
     assert tagged(tag) == []
+
+
+# --- the judge: one declaration records a row and asserts it -------------------------
+
+def _judge(expected: str | None):
+    from harness.plugin.recording import Judge
+    from harness.verdict import Result
+
+    rows: list[Result] = []
+
+    def record(verdict, *, scenario=None, history=None, ran_on=None, app_code=False):
+        row = Result(backend="SimpleCache", worker_class="sync", workers=2, preload=False,
+                     scenario=scenario or "visibility", verdict=verdict.verdict,
+                     expected=expected, evidence=verdict.evidence, history=history)
+        rows.append(row)
+        return row
+
+    return Judge(record), rows  # type: ignore[arg-type]
+
+
+def test_judge_draws_the_verdict_adds_evidence_records_and_asserts() -> None:
+    from harness.history import History
+    from harness.verdict import Verdict
+
+    judge, rows = _judge("shared")
+    seen = []
+
+    def check(history, facts):
+        seen.append(facts.pids)
+        return Verdict(verdict="shared", evidence={"n": 1})
+
+    class W:
+        def __init__(self, pid: int) -> None:
+            self.pid = pid
+
+    row = judge(check, History(), workers=[W(7), W(8)], evidence={"extra": True})
+    assert seen == [(7, 8)]
+    assert rows == [row] and row.evidence == {"n": 1, "extra": True}
+
+
+def test_judge_fails_an_unexpected_or_crashed_verdict() -> None:
+    from harness.history import History
+    from harness.verdict import Verdict
+
+    judge, _ = _judge("shared")
+    with pytest.raises(pytest.fail.Exception, match=r"observed .*'none'.*, expected 'shared'"):
+        judge.verdict(Verdict(verdict="none"))
+
+    def crash(history, facts):
+        raise RuntimeError("boom")
+
+    with pytest.raises(pytest.fail.Exception, match=r"verdict .*'unknown'.*RuntimeError: boom"):
+        judge(crash, History(), workers=[])
+
+
+def test_judge_together_records_every_row_before_asserting_any() -> None:
+    from harness.verdict import Verdict
+
+    judge, rows = _judge("shared")
+    with pytest.raises(pytest.fail.Exception, match=r"observed .*'none'"):
+        with judge.together():
+            judge.verdict(Verdict(verdict="none"), scenario="visibility")
+            judge.verdict(Verdict(verdict="shared"), scenario="overwrite")
+    assert [r.scenario for r in rows] == ["visibility", "overwrite"]
+    # A block cut short by an error asserts nothing: the error is the failure.
+    with pytest.raises(OSError):
+        with judge.together():
+            judge.verdict(Verdict(verdict="none"))
+            raise OSError("gunicorn went away")
+    judge.verdict(Verdict(verdict="shared"))  # outside the block: asserted at once

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.checkers import Facts, faults
+from harness.checkers import Facts, faults, safely
 from harness.history import History
 from harness.nemesis import _alive, nemesis
 from harness.topology.gunicorn import GunicornSpec, serve
-from harness.verdict import safely
 from harness.workloads import faults as traffic
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,7 +3,7 @@
 Every scenario checker is a :class:`Checker`, ``check(history, facts) ->
 Verdict``: it reads only the history and the :class:`Facts`, so the same
 inputs always give the same verdict.  Scenarios call it through
-:func:`harness.verdict.safely`, which turns a crash into ``unknown``.
+:func:`safely`, which turns a crash into ``unknown``.
 :mod:`.linearizable` and :mod:`.concurrency` are building blocks with
 their own arguments; :mod:`.races` wraps them as checkers.
 
@@ -40,8 +40,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
+from .. import observe
 from ..history import History, Op
 from ..verdict import INCONCLUSIVE, PROVEN, Conclusion, Verdict
 
@@ -228,3 +229,30 @@ def observing(check: Callable[[History, Facts], Verdict]) -> Checker:
         return verdict
 
     return run
+
+
+@overload
+def safely(check: Callable[[History, Facts], Verdict], history: History,
+           facts: Facts) -> Verdict: ...
+@overload
+def safely(check: Callable[[History], Verdict], history: History) -> Verdict: ...
+
+
+def safely(check: Callable[..., Verdict], history: History, facts: Facts | None = None
+           ) -> Verdict:
+    """Run a checker; a checker that crashes says ``unknown``, never a pass.
+
+    Scenarios pass a :class:`~harness.checkers.Checker` and the run's facts;
+    a building block that needs no facts (``linearizable.check``) may be
+    run alone.
+    """
+    try:
+        with observe.span("checker"):
+            return check(history) if facts is None else check(history, facts)
+    except Exception as exc:  # noqa: BLE001 - any checker bug must become 'unknown'
+        error = f"{type(exc).__name__}: {exc}"
+        evidence: dict[str, Any] = {"checker_error": error}
+        counts = history.counts()
+        if counts["ok"] != counts["ops"]:
+            evidence["op_counts"] = counts
+        return Verdict(verdict=Conclusion.UNKNOWN, evidence=evidence)

@@ -56,7 +56,7 @@ recovery), ``lost`` (only after faults that spare the storage, above),
 ``stale``, else ``holds``; ``none`` when no read in the whole
 history returned a stored value.  ``findings`` lists every one that
 applies.  A history without a closed fault window, or with no op after
-the heal, raises (:func:`harness.verdict.safely` makes it ``unknown``), and
+the heal, raises (:func:`harness.checkers.safely` makes it ``unknown``), and
 the share rule of :mod:`harness.checkers` weighs only the ops no fault
 explains.
 """

@@ -54,7 +54,7 @@ which is staleness, not a reversal.
 
 A history that gives a guarantee nothing to check raises (no read after
 its session's own acknowledged op; no session reading a key twice), and
-so does one whose values name no write; :func:`harness.verdict.safely`
+so does one whose values name no write; :func:`harness.checkers.safely`
 makes either ``unknown``.
 
 **Evidence.**  ``per_client`` and ``per_worker`` each hold ``sessions``,

@@ -17,11 +17,9 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from ..expectations import load as load_expectations
 from ..verdict import Result
 from .matrix import matrix_grid
-
-LOAD = "load"
-STAMPEDES = ("stampede", "stampede-cached", "stampede-memoize")
 
 _BAR_W = 200
 _BAR_H = 20
@@ -92,14 +90,26 @@ def _spread(value: Any) -> tuple[float, float, float] | None:
     return lo, mid, hi
 
 
+def load_ids() -> tuple[str, ...]:
+    """The scenarios whose results give a cost row its figures (``cost = "load"``)."""
+    return load_expectations().feeding("load")
+
+
+def stampede_ids() -> tuple[str, ...]:
+    """The scenarios counted beside a cost row (``cost = "stampede"``), in file order."""
+    return load_expectations().feeding("stampede")
+
+
 def cost_rows(results: Sequence[Result]) -> list[CostRow]:
     """One row per matrix row that has a ``load`` result, in matrix order."""
     scenarios, grid = matrix_grid(results)
+    loads, stampedes = load_ids(), stampede_ids()
     rows = []
     for label, cols in grid:
-        if LOAD not in cols:
+        load = next((s for s in loads if s in cols), None)
+        if load is None:
             continue
-        n = cols[LOAD]
+        n = cols[load]
         r = results[n]
         ev = _dict(r.evidence)
         base = _dict(ev.get("baseline"))
@@ -116,9 +126,9 @@ def cost_rows(results: Sequence[Result]) -> list[CostRow]:
             errors=None if errors is None else int(errors),
             slow_calls_per_key=_spread(ev.get("slow_calls_per_key")),
             baseline_note=note,
-            stampedes=[(s, cols[s], results[cols[s]]) for s in STAMPEDES if s in cols],
+            stampedes=[(s, cols[s], results[cols[s]]) for s in stampedes if s in cols],
             others=[(cols[s], results[cols[s]]) for s in scenarios
-                    if s in cols and s != LOAD and s not in STAMPEDES],
+                    if s in cols and s not in loads and s not in stampedes],
         ))
     return rows
 
@@ -144,7 +154,8 @@ def stampede_counts(r: Result) -> str:
 def table(results: Sequence[Result]) -> tuple[list[str], list[list[str]]]:
     """The cost figures as text: header and rows (for report.md and the terminal)."""
     rows = cost_rows(results)
-    variants = [s for s in STAMPEDES if any(s in (x[0] for x in row.stampedes) for row in rows)]
+    variants = [s for s in stampede_ids()
+                if any(s in (x[0] for x in row.stampedes) for row in rows)]
     header = ["backend", "req/s", "vs NullCache", "p99 ms", "vs NullCache", "hit ratio",
               "slow calls/key", "load", *variants]
     body = []

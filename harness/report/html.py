@@ -359,5 +359,5 @@ def render_html(report: RunReport) -> str:
         verdicts=KNOWN_VERDICTS, verdict_css=verdict_css, partial=report.partial_reason,
         process_columns=PROCESS_COLUMNS,
         cost=cost.section(results), anchor=anchor, stampede_counts=cost.stampede_counts,
-        stampede_ids=cost.STAMPEDES, load_duration=report.run.get("load_duration_s"),
+        stampede_ids=cost.stampede_ids(), load_duration=report.run.get("load_duration_s"),
     )

@@ -185,8 +185,8 @@ class Boot:
         return ReadinessTimeout(
             f"{what} did not answer within {self._window:.3g} s ({pressure.describe()}; "
             f"{answered}); if the machine is only busy, set {READY_TIMEOUT_ENV} to more "
-            f"seconds or run fewer --jobs; see {log}",
-            log=log, window_s=round(self._window, 2), load=round(pressure.load, 2),
+            "seconds or run fewer --jobs",
+            log=log, log_note="see", window_s=round(self._window, 2), load=round(pressure.load, 2),
             booting=pressure.booting)
 
 

@@ -251,7 +251,7 @@ def _await_workers(
     ready: dict[int, WorkerClient] = {}
     while True:
         if g.process.poll() is not None:
-            raise BootError(_boot_failure(g), log=g.log)
+            raise _boot_failure(g)
         for entry in sorted(os.listdir(g.socket_dir)):
             m = _SOCK.match(entry)
             if not m or int(m.group(1)) in ready or int(m.group(1)) in exclude:
@@ -288,8 +288,8 @@ def _await_workers(
         time.sleep(0.02)
 
 
-def _boot_failure(g: Gunicorn) -> str:
-    """One line saying why gunicorn exited, taken from the last error in its log."""
+def _boot_failure(g: Gunicorn) -> BootError:
+    """Why gunicorn exited, in one line taken from the last error in its log."""
     text = g.log_tail(200)
     error = None
     for line in text.splitlines():
@@ -299,22 +299,18 @@ def _boot_failure(g: Gunicorn) -> str:
             error = stripped
     cache_type = str(g.spec.config.get("CACHE_TYPE", ""))
     if error and "." in cache_type and cache_type.rpartition(".")[0] in error:
-        return (
+        return BootError(
             f"gunicorn workers could not create the cache backend {cache_type!r}: {error}; "
-            "check the class name in --backend and that its module imports"
-        )
+            "check the class name in --backend and that its module imports", log=g.log)
     if error and ("ModuleNotFoundError" in error or "ImportError" in error):
-        return (
+        return BootError(
             f"app {g.spec.app!r} failed to import in the gunicorn worker: {error}; "
-            "fix the module path or add its directory to PYTHONPATH"
-        )
+            "fix the module path or add its directory to PYTHONPATH", log=g.log)
     if error and ("Connection" in error or "refused" in error):
-        return (
+        return BootError(
             f"gunicorn workers for {g.spec.app!r} could not reach the cache server: {error}; "
-            "check the CACHE_* server settings"
-        )
+            "check the CACHE_* server settings", log=g.log)
     reason = error or f"exit status {g.process.returncode}"
-    return (
+    return BootError(
         f"gunicorn exited during start-up for {g.spec.app!r} "
-        f"({g.spec.worker_class}): {reason}; see {g.log}"
-    )
+        f"({g.spec.worker_class}): {reason}", log=g.log, log_note="see")

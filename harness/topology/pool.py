@@ -193,9 +193,7 @@ class TopologyPool:
         """``exc`` with its log copied to safety and named in the message."""
         if exc.log is None or self.log_dir is None:
             return exc
-        copy = self._keep_log(exc.log, label)
-        message = exc.message.replace(f"; see {exc.log}", "").replace(f" see {exc.log}", "")
-        return exc.retold(f"{message}; full log: {copy}", log=copy)
+        return exc.with_log(self._keep_log(exc.log, label), note="full log:")
 
     def get(self, key: TopologyKey) -> Topology:
         """The running topology for ``key``, replacing any other one."""

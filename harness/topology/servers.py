@@ -158,8 +158,8 @@ class Launcher:
                 popen = xprocess.resources[-1].popen
                 if popen is not None and popen.poll() is not None:
                     raise BootError(
-                        f"{node.title} exited with status {popen.returncode} as it started; "
-                        f"see {logpath}", log=logpath)
+                        f"{node.title} exited with status {popen.returncode} as it started",
+                        log=logpath, log_note="see")
                 return reachable(HOST, node.port, timeout=0.2) is None
 
         info = xprocess.getinfo(node.name)
@@ -171,8 +171,8 @@ class Launcher:
         except TimeoutError:
             self._abort(node.name)
             raise BootError(
-                f"{node.title} did not accept connections within {start_timeout:g}s; "
-                f"see {logpath}", log=logpath) from None
+                f"{node.title} did not accept connections within {start_timeout:g}s",
+                log=logpath, log_note="see") from None
         except BaseException:
             self._abort(node.name)
             raise
@@ -212,7 +212,7 @@ class Launcher:
         raise BootError(
             f"{node.title} (pid {node.pid}) did not become ready within "
             f"{self.ready_timeout:g}s: {missing}; if the machine is only slow, set "
-            f"{READY_TIMEOUT_ENV} to more seconds; see {node.log}", log=node.log)
+            f"{READY_TIMEOUT_ENV} to more seconds", log=node.log, log_note="see")
 
     def stop_all(self) -> None:
         """Stop every node this launcher started, all at once, the last started first.

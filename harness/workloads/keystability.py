@@ -17,7 +17,7 @@ from typing import Any
 from ..backends import pythonpath_entries
 from ..client import ROUTE_PREFIX, WorkerClient, request
 from ..errors import HarnessError
-from ..options import DEFAULT_APP, RunOptions
+from .features import FEATURES_APP
 
 #: The sample app's deliberately unstable and stable memoized methods, checked
 #: when the default app runs without ``--memoized``.
@@ -25,13 +25,18 @@ SAMPLE_MEMOIZED = ("apps.features:PRICES.price", "apps.features:NAMED_PRICES.pri
 SAMPLE_ARGS: dict[str, Any] = {target: [3] for target in SAMPLE_MEMOIZED}
 
 
-def targets(options: RunOptions) -> tuple[tuple[str, ...], dict[str, Any]]:
-    """The memoized targets and sample arguments this run checks."""
-    if options.app != DEFAULT_APP:
-        return options.memoized, dict(options.sample_args)
+def targets(*, app: str, memoized: Sequence[str], sample_args: dict[str, Any]
+            ) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The memoized targets and sample arguments a run of ``app`` checks.
+
+    ``memoized`` and ``sample_args`` are the user's (``--memoized``,
+    ``--sample-args``); the sample app adds its own two.
+    """
+    if app != FEATURES_APP:
+        return tuple(memoized), dict(sample_args)
     # The sample's two always, so its expectation (per-worker) holds.
-    return (tuple(dict.fromkeys([*SAMPLE_MEMOIZED, *options.memoized])),
-            {**SAMPLE_ARGS, **options.sample_args})
+    return (tuple(dict.fromkeys([*SAMPLE_MEMOIZED, *memoized])),
+            {**SAMPLE_ARGS, **sample_args})
 
 
 def elsewhere(scratch: Path, app: str, app_root: Path) -> Path:
