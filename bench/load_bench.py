@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import stop_run
-from harness.backends import DEFAULT_BACKENDS
 from harness.options import DEFAULT_LOAD_DURATION, PROJECT_ROOT
+from harness.topology.backends import DEFAULT_BACKENDS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 STAMPEDES = ("stampede", "stampede-cached", "stampede-memoize")

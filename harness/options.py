@@ -19,16 +19,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
-from . import backends as _backends
 from . import schedule
-from .backends import Backend, ServerKind
 from .errors import UsageError
 from .expectations import load as load_expectations
 from .report.writer import check_report_dir
+from .topology import backends as _backends
 from .topology.appcheck import AppInfo, check_app
+from .topology.backends import Backend, ServerKind
 from .topology.boots import directory as boot_slots
 from .topology.boots import ready_override
 from .topology.gunicorn import WORKER_CLASSES, WorkerClass
+from .topology.kinds import SERVER_KINDS
 from .topology.pool import check_configured_servers
 from .topology.ports import ensure_free
 from .topology.venvs import check_version
@@ -110,7 +111,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(flag="--backend", dest="backends", multiple=True, metavar="CACHE_TYPE",
            help="backend to check (repeatable): a Flask-Caching CACHE_TYPE or an import "
                 "path; default: " + ", ".join(_backends.DEFAULT_BACKENDS)),
-    Option(flag="--server", dest="servers", multiple=True, choices=_backends.SERVER_KINDS,
+    Option(flag="--server", dest="servers", multiple=True, choices=SERVER_KINDS,
            help="also start this server for custom backends (repeatable)"),
     Option(flag="--workers", dest="workers", type=int, default=4,
            help="gunicorn workers (default 4)"),
@@ -285,9 +286,9 @@ def build(
                 f"unknown --worker-class {wc!r}; use one of {', '.join(WORKER_CLASSES)}"
             )
     for s in servers:
-        if s not in _backends.SERVER_KINDS:
+        if s not in SERVER_KINDS:
             raise UsageError(
-                f"unknown --server {s!r}; use one of {', '.join(_backends.SERVER_KINDS)}"
+                f"unknown --server {s!r}; use one of {', '.join(SERVER_KINDS)}"
             )
     if not (math.isfinite(settle) and 0 <= settle <= MAX_SETTLE):
         raise UsageError(f"--settle {settle!r} must be from 0 to {MAX_SETTLE:g} seconds; "

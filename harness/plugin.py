@@ -24,13 +24,13 @@ from typing import Any, NoReturn, Protocol
 import pytest
 
 from . import environment, hooks, interrupt, observe, report, schedule
-from .backends import BUILTIN
 from .errors import HarnessError, ReadinessTimeout
 from .expectations import FILE as EXPECTATIONS_FILE
 from .expectations import load as load_expectations
 from .history import History
 from .options import OPTIONS, SCENARIO_DIR, RunOptions, from_values, probe_app
 from .report.cost import text as cost_text
+from .topology.backends import BASELINE
 from .topology.kinds import find_binary, missing_reason
 from .topology.pool import Topology, TopologyKey, TopologyPool
 from .topology.processes import ledger
@@ -561,13 +561,13 @@ def record(request: pytest.FixtureRequest, topology: Topology, coherence_pool: T
             raise pytest.UsageError(f"{request.node.nodeid} records {name!r} but its "
                                     f"scenario marker lists only {scenarios_of(request.node)}")
         backend = topology.key.backend.label
-        if (topology.key.backend.name in BUILTIN
+        if (topology.key.backend.spec.builtin
                 and load_expectations().expected(backend, name) is None):
             # A built-in backend is documented for every scenario it runs; a
             # missing entry would silently pass as "no expectation".
             raise pytest.UsageError(
                 f"{EXPECTATIONS_FILE} has no expectation for {backend} in scenario {name!r}; "
-                f"add [expect.{topology.key.backend.name}.{name}]")
+                f"add [expect.{topology.key.backend.spec.label}.{name}]")
         problems = coherence_pool.health(topology, when="after the scenario")
         if problems:
             # A verdict drawn while a server was dying says nothing about the backend.
@@ -701,7 +701,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     terminalreporter.write_line(report.terminal_table(results))
     costs = cost_text(results)
     if costs:
-        terminalreporter.write_sep("-", "cost under load (vs the NullCache baseline)")
+        terminalreporter.write_sep("-", f"cost under load (vs the {BASELINE.label} baseline)")
         terminalreporter.write_line(costs)
     path = config.stash.get(REPORT_PATH, None)
     if path is not None:

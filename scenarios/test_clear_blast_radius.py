@@ -19,8 +19,8 @@ from harness.checkers import Facts
 from harness.checkers import blast as checker
 from harness.options import RunOptions
 from harness.plugin import Launch, assert_expected
+from harness.topology.backends import open_storage
 from harness.topology.pool import Topology, TopologyPool
-from harness.topology.storage import open_storage
 from harness.verdict import Result, safely
 from harness.workloads import blast as workload
 

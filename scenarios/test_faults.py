@@ -28,8 +28,9 @@ from harness.history import History
 from harness.nemesis import nemesis
 from harness.plugin import Launch, assert_expected
 from harness.topology.kinds import KINDS
+from harness.topology.node import Node
 from harness.topology.pool import Topology, TopologyKey, TopologyPool
-from harness.topology.servers import Deployment, Node
+from harness.topology.servers import Deployment
 from harness.verdict import Result, safely
 from harness.workloads import faults as traffic
 from harness.workloads import safety as outage_probes
@@ -98,7 +99,7 @@ def _sentinel_only(topology: Topology, why: str) -> None:
 
 
 def _victim(d: Deployment) -> Node:
-    return next(n for n in d.nodes if n.role in ("master", "node", "server"))
+    return next(n for n in d.nodes if n.role == d.kind.primary)
 
 
 def _judge(inst: Topology, fault: Callable[[History], None], record: Callable[..., Result],

@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from harness.backends import resolve
 from harness.checkers import Facts
 from harness.checkers import load as checker
 from harness.load import wrk
 from harness.options import RunOptions
 from harness.plugin import Launch, assert_expected, missing_tool
+from harness.topology.backends import BASELINE, resolve
 from harness.topology.pool import Topology, TopologyPool
 from harness.verdict import Result, safely
 from harness.workloads import load as workload
@@ -32,7 +32,6 @@ from harness.workloads.features import FEATURES_APP
 
 pytestmark = pytest.mark.app(FEATURES_APP)
 
-BASELINE = "NullCache"
 Baselines = dict[tuple[Any, ...], dict[str, Any]]
 
 
@@ -63,7 +62,7 @@ def test_load(wrk_binary: str, topology: Topology, launch: Launch, coherence_poo
                            duration_s=duration)
     verdict = safely(checker.check, history, Facts.of(instance.workers))
     shape = (topology.key.worker_class, topology.key.workers, topology.key.preload, duration)
-    if topology.key.backend.name == BASELINE and "requests_per_s" in verdict.evidence:
+    if topology.key.backend.spec.baseline and "requests_per_s" in verdict.evidence:
         baselines[shape] = workload.baseline_of(verdict.evidence, measured="this row")
     if shape not in baselines:
         baselines[shape] = _measure_baseline(coherence_pool, topology, wrk_binary, duration)
@@ -74,10 +73,10 @@ def test_load(wrk_binary: str, topology: Topology, launch: Launch, coherence_poo
 
 def _measure_baseline(pool: TopologyPool, topology: Topology, binary: str,
                       duration: int) -> dict[str, Any]:
-    """The same load on a NullCache instance of the same shape, for a run without that row."""
+    """The same load on a baseline instance of the same shape, for a run without that row."""
     stack = ExitStack()
     try:
-        key = replace(topology.key, backend=resolve(BASELINE))
+        key = replace(topology.key, backend=resolve(BASELINE.label))
         instance = pool.start(key, name="load-baseline", stack=stack)
         history = workload.run(instance.workers, instance.gunicorn.port, binary=binary,
                                duration_s=duration)

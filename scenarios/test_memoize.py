@@ -17,8 +17,8 @@ import pytest
 from harness.checkers import Facts
 from harness.checkers import features as checker
 from harness.plugin import assert_expected
+from harness.topology.backends import replication_barrier
 from harness.topology.pool import Topology
-from harness.topology.storage import replication_barrier
 from harness.verdict import Result, Verdict, safely
 from harness.workloads import features as workload
 

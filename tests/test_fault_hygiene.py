@@ -29,7 +29,7 @@ import pytest
 from clirun import CliRun, processes_tagged, run_cli
 from test_report_html import _article, _need_chromium, _open
 
-from harness.backends import resolve
+from harness.topology.backends import resolve
 from harness.topology.kinds import KINDS, find_binary
 from harness.topology.processes import start_time
 

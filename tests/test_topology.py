@@ -9,8 +9,13 @@ import pytest
 
 from harness.client import request
 from harness.topology.gunicorn import GunicornSpec, serve
+from harness.topology.kinds import find_binary
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Where ``mypkg`` (a user's RedisCache subclass) lives, put on PYTHONPATH by the runs below.
+MYPKG = Path(__file__).resolve().parent / "pythonpath"
+MIXED = ("--backend", "MemcachedCache", "--backend", "RedisClusterCache",
+         "--backend", "mypkg.MyRedisCache", "--server", "redis")
 
 
 @pytest.mark.parametrize("worker_class", ["sync", "gthread", "gevent"])
@@ -61,3 +66,30 @@ def test_seed_service_routes(tmp_path) -> None:
         assert w.op("delete", "n").value is True
         assert w.op("get", "n").value is None
         assert w.op("clear").value is True
+
+
+@pytest.mark.parametrize("scenario", ["server-pause", "visibility"])
+def test_server_applies_to_the_custom_backend_only(cli, scenario) -> None:
+    """``--server redis`` starts a redis for ``mypkg.MyRedisCache`` and nothing else.
+
+    The built-ins beside it keep their own servers and config: no redis
+    client options reach MemcachedCache, no CACHE_REDIS_URL reaches
+    RedisClusterCache, and every row gets its verdict, none ``error``.
+    """
+    for kind in ("redis", "memcached"):
+        if find_binary(kind) is None:
+            pytest.skip(f"{kind} server not installed")
+    run = cli(*MIXED, "--workers", "2", "--scenario", scenario, timeout=240,
+              env={"PYTHONPATH": str(MYPKG)})
+    assert run.code == 0, run.stdout + run.stderr
+    rows = run.report()["results"]
+    by_backend = {r["backend"]: r for r in rows if r["scenario"] == scenario}
+    assert set(by_backend) == {"MemcachedCache", "RedisClusterCache:3", "mypkg.MyRedisCache"}
+    assert [(r["backend"], r["scenario"]) for r in rows if r["verdict"] == "error"] == []
+    for name in ("MemcachedCache", "RedisClusterCache:3"):
+        assert by_backend[name]["ok"] is True, by_backend[name]
+    # The custom backend has no documented expectation; its verdict is still drawn.
+    mine = by_backend["mypkg.MyRedisCache"]
+    assert mine["expected"] is None
+    assert mine["verdict"] == ("holds" if scenario == "server-pause" else "shared")
+    assert run.leftovers == []

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..backends import pythonpath_entries
 from ..client import ROUTE_PREFIX, WorkerClient, request
 from ..errors import HarnessError
 from ..options import DEFAULT_APP, RunOptions
+from ..topology.backends import pythonpath_entries
 
 #: The sample app's deliberately unstable and stable memoized methods, checked
 #: when the default app runs without ``--memoized``.
