@@ -12,11 +12,10 @@ import pytest
 from harness.history import History
 from harness.nemesis import nemesis
 from harness.topology.kind import MASTER, REPLICA
-from harness.topology.kinds import find_binary
 from harness.topology.node import health
 from harness.topology.servers import Deployment, Launcher
 
-pytestmark = pytest.mark.skipif(find_binary("redis") is None, reason="needs redis-server")
+pytestmark = pytest.mark.needs("redis")
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from harness.topology.backends import (
 )
 from harness.topology.gunicorn import GunicornSpec, serve
 from harness.topology.kind import ROLES
-from harness.topology.kinds import KINDS, find_binary, registry
+from harness.topology.kinds import KINDS, registry
 from harness.topology.node import Probe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +85,7 @@ def test_seed_service_routes(tmp_path) -> None:
         assert w.op("clear").value is True
 
 
+@pytest.mark.needs("redis", "memcached")
 @pytest.mark.parametrize("scenario", ["server-pause", "visibility"])
 def test_server_applies_to_the_custom_backend_only(cli, scenario) -> None:
     """``--server redis`` starts a redis for ``mypkg.MyRedisCache`` and nothing else.
@@ -93,9 +94,6 @@ def test_server_applies_to_the_custom_backend_only(cli, scenario) -> None:
     client options reach MemcachedCache, no CACHE_REDIS_URL reaches
     RedisClusterCache, and every row gets its verdict, none ``error``.
     """
-    for kind in ("redis", "memcached"):
-        if find_binary(kind) is None:
-            pytest.skip(f"{kind} server not installed")
     run = cli(*MIXED, "--workers", "2", "--scenario", scenario, timeout=240,
               env={"PYTHONPATH": str(MYPKG)})
     assert run.code == 0, run.stdout + run.stderr
