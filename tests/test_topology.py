@@ -5,8 +5,10 @@ which starts servers for the custom backend it names and for nothing else."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import tomllib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from harness.topology.gunicorn import GunicornSpec, serve
 from harness.topology.kind import ROLES
 from harness.topology.kinds import KINDS, registry
 from harness.topology.node import Probe
+from harness.topology.venvs import PINNED
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Where ``mypkg`` (a user's RedisCache subclass) lives, put on PYTHONPATH by the runs below.
@@ -125,8 +128,19 @@ def test_every_builtin_names_a_registered_kind_and_every_kind_can_be_installed_a
     assert [s.label for s in BUILTIN.values() if s.baseline] == [BASELINE.label] == ["NullCache"]
 
 
+def test_every_kinds_client_is_a_dependency_and_pinned_in_every_venv() -> None:
+    """A worker's backend imports its kind's client: the harness must install it."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {re.split(r"[<>=!~ ;\[]", d, maxsplit=1)[0].lower()
+                for d in project["dependencies"]}
+    for kind in KINDS.values():
+        assert kind.client in declared, kind.name
+        assert kind.client in PINNED, kind.name
+
+
 @pytest.mark.parametrize(("change", "says"), [
     ({"apt": ""}, "has no install hint; give apt="),
+    ({"client": ""}, "has no client; give client="),
     ({"probe": Probe(request=b"", end=b"END", pid_field="pid ")}, "has no liveness probe"),
     ({"primary": "replica"}, "primary role 'replica' is not among its roles ['server']"),
     ({"roles": lambda size: {"leader": 1}}, "add a new role to harness.topology.kind.ROLES"),

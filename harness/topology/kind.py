@@ -64,6 +64,9 @@ class Kind:
     wheel: str = ""
     #: How to ask one of its servers for its own pid (liveness, and replacement).
     probe: Probe
+    #: The Python distribution a worker's backend talks to it with: a
+    #: dependency of the harness, and pinned in every venv it builds.
+    client: str
     #: What the ``:N`` suffix of ``--backend`` counts, with its default and bounds.
     size_noun: str
     default_size: int
@@ -98,6 +101,9 @@ class Kind:
         if not self.name or not self.binary:
             raise bad("has no name or no binary", "give both, e.g. name='redis', "
                       "binary='redis-server'")
+        if not self.client:
+            raise bad("has no client", "give client='<the pip distribution a worker's "
+                      "backend talks to it with>', e.g. client='redis'")
         if not self.apt:
             raise bad("has no install hint", f"give apt='<the package that installs "
                       f"{self.binary}>', e.g. apt={self.binary!r}")

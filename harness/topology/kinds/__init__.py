@@ -93,6 +93,11 @@ def _by_binary() -> dict[str, Kind]:
     return out
 
 
+def clients() -> tuple[str, ...]:
+    """The Python distributions the workers talk to the kinds' servers with, each once."""
+    return tuple(dict.fromkeys(k.client for k in KINDS.values()))
+
+
 def binaries() -> tuple[str, ...]:
     """Each distinct server executable once, in registry order."""
     return tuple(_by_binary())

