@@ -173,12 +173,15 @@ def test_kinds_that_share_a_binary_must_agree_on_its_facts_and_names_are_unique(
     ({"storage": "server"}, "storage 'server' with kind None"),
     ({"storage": "disk"}, "storage 'disk' is not a storage kind; use one of none, directory, "),
     ({"baseline": True, "storage": "directory"}, "is the baseline, but stores entries"),
+    ({"label": "RedisCache@toy", "kind": "redis", "storage": "server"},
+     "label has '@'; ':' is the size of --backend NAME:N, '@' ends a test id's name"),
 ])
 def test_a_broken_backend_spec_fails_as_it_is_made_naming_itself_and_the_fix(
         spec: dict[str, Any], says: str) -> None:
+    fields = {"label": "ToyCache", "cache_type": "ToyCache", **spec}
     with pytest.raises(DefinitionError) as raised:
-        BackendSpec(label="ToyCache", cache_type="ToyCache", **spec)
-    assert str(raised.value).startswith("backend spec 'ToyCache': ")
+        BackendSpec(**fields)
+    assert str(raised.value).startswith(f"backend spec {fields['label']!r}: ")
     assert says in str(raised.value)
 
 

@@ -40,6 +40,10 @@ ServerKind = str
 StorageKind = Literal["none", "directory", "server", "unknown"]
 
 
+#: Characters a row label cannot hold: each means something where labels are parsed.
+_NOT_IN_LABELS = ":@[] "
+
+
 @dataclass(frozen=True, kw_only=True)
 class BackendSpec:
     """One backend the harness knows: what it runs on, and how its rows are named."""
@@ -65,6 +69,11 @@ class BackendSpec:
         if not self.label or not self.cache_type:
             raise bad("has no label or no cache_type", "give both, e.g. label='RedisCache', "
                       "cache_type='RedisCache'")
+        odd = sorted(set(self.label) & set(_NOT_IN_LABELS))
+        if odd:
+            raise bad(f"label has {' '.join(map(repr, odd))}", "':' is the size of --backend "
+                      "NAME:N, '@' ends a test id's name under --jobs, and '[', ']' and spaces "
+                      "break test ids: spell it with letters, digits, '.', '_' or '-'")
         if self.kind is not None and self.kind not in KINDS:
             raise bad(f"names server kind {self.kind!r}, which is not registered",
                       f"use one of {', '.join(KINDS)}, or add the kind to "
