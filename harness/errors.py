@@ -58,6 +58,11 @@ class DefinitionError(HarnessError):
     before any run rather than halfway through one.
     """
 
+    @classmethod
+    def of(cls, entry: str, problem: str, fix: str) -> DefinitionError:
+        """``entry: problem; fix``: the entry named as the registry knows it."""
+        return cls(f"{entry}: {problem}; {fix}")
+
 
 class MissingBinary(HarnessError):
     """A server binary the run needs is not installed."""

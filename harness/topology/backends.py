@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -63,8 +64,7 @@ class BackendSpec:
     builtin: bool = True
 
     def __post_init__(self) -> None:
-        def bad(problem: str, fix: str) -> DefinitionError:
-            return DefinitionError(f"backend spec {self.label!r}: {problem}; {fix}")
+        bad = partial(DefinitionError.of, f"backend spec {self.label!r}")
 
         if not self.label or not self.cache_type:
             raise bad("has no label or no cache_type", "give both, e.g. label='RedisCache', "

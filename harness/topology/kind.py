@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -95,8 +96,7 @@ class Kind:
     client_timeout_config: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
-        def bad(problem: str, fix: str) -> DefinitionError:
-            return DefinitionError(f"server kind {self.name!r}: {problem}; {fix}")
+        bad = partial(DefinitionError.of, f"server kind {self.name!r}")
 
         if not self.name or not self.binary:
             raise bad("has no name or no binary", "give both, e.g. name='redis', "
