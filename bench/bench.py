@@ -50,8 +50,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from harness import backends
 from harness.options import DEFAULT_APP, PROJECT_ROOT
+from harness.topology import backends
 from harness.topology.gunicorn import GunicornSpec, serve
 from harness.topology.kinds import find_binary
 from harness.topology.servers import Deployment, Launcher

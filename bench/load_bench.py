@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import stop_run
-from harness.backends import DEFAULT_BACKENDS
 from harness.option_values import DEFAULT_LOAD_DURATION
 from harness.options import PROJECT_ROOT
+from harness.topology.backends import DEFAULT_BACKENDS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 STAMPEDES = ("stampede", "stampede-cached", "stampede-memoize")

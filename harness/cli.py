@@ -23,7 +23,6 @@ from typing import Any
 import click
 import pytest
 
-from . import backends as _backends
 from . import interrupt, schedule
 from .errors import BOOT_ERROR, HarnessError, MissingBinary
 from .expectations import load as load_expectations
@@ -37,6 +36,7 @@ from .report import terminal_table
 from .report.chromium import find as find_chromium
 from .report.cost import text as cost_text
 from .schedule import results_of
+from .topology import backends as _backends
 from .topology.kinds import KINDS, find_binary, missing_reason
 from .topology.pool import needed_servers
 from .topology.processes import ledger, reap_leftovers
@@ -133,7 +133,7 @@ def _run(values: dict[str, Any]) -> int:
         if not backends_given and not options.foreign_app:
             chosen = _default_backends()
             options = replace(options, backends=tuple(
-                b for b in options.backends if b.name in chosen))
+                b for b in options.backends if b.spec.label in chosen))
         _require_binaries(options)
     except HarnessError as exc:
         _fail(str(exc))
@@ -145,7 +145,7 @@ def _run(values: dict[str, Any]) -> int:
 def _default_backends() -> tuple[str, ...]:
     chosen = []
     for name in _backends.DEFAULT_BACKENDS:
-        kind = _backends.BUILTIN[name.partition(":")[0]]
+        kind = _backends.BUILTIN[name.partition(":")[0]].kind
         if kind is not None and find_binary(kind) is None:
             click.echo(f"{name}: skipped: {missing_reason(kind)}")
         else:
@@ -306,7 +306,8 @@ def _run_pytest(options: RunOptions) -> int:
         click.echo(terminal_table(progress.results))
         costs = cost_text(progress.results)
         if costs:
-            click.echo(f"\ncost under load (vs the NullCache baseline; min/median/max):\n{costs}")
+            click.echo(f"\ncost under load (vs the {_backends.BASELINE.label} baseline; "
+                       f"min/median/max):\n{costs}")
     if progress.report_path is not None:
         click.echo(f"\nreport: {progress.report_path / 'report.md'}")
     elapsed = time.monotonic() - progress.started
@@ -372,15 +373,15 @@ def list_(profiles: bool) -> None:
         click.echo(profiles_markdown(catalog))
         return
     click.echo("backends:")
-    for name, kind in _backends.BUILTIN.items():
+    for name, spec in _backends.BUILTIN.items():
         need = ""
-        if kind is not None:
-            k = KINDS[kind]
+        if spec.kind is not None:
+            k = KINDS[spec.kind]
             size = "" if k.max_size == 1 else (
                 f"[:N {k.size_noun}, default {k.default_size}]")
             name += size
             need = f"  (needs {k.binary}" + (
-                ", found)" if find_binary(kind) else ", NOT found)")
+                ", found)" if find_binary(spec.kind) else ", NOT found)")
         click.echo(f"  {name}{need}")
     click.echo(f"  default run: {', '.join(_backends.DEFAULT_BACKENDS)}")
     click.echo("  <import.path.Class>  (custom backend; use --server to start a server for it)")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .environment import version_keys
 from .report.model import RunReport, load
 from .verdict import INCONCLUSIVE, Result
 
@@ -20,8 +21,7 @@ from .verdict import INCONCLUSIVE, Result
 RowKey = tuple[str, str, int, bool, str]
 
 #: The environment entries a verdict depends on, in the order they are shown.
-VERSION_KEYS = ("python", "flask", "flask_caching", "cachelib", "gunicorn", "gevent",
-                "redis-server", "memcached")
+VERSION_KEYS = version_keys()
 
 
 def key_of(r: Result) -> RowKey:

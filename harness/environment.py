@@ -8,6 +8,10 @@ from typing import Any
 
 from .topology import kinds
 
+#: The package versions a verdict depends on, by report key and distribution name.
+PACKAGES = {"flask": "flask", "flask_caching": "flask-caching", "cachelib": "cachelib",
+            "gunicorn": "gunicorn", "gevent": "gevent"}
+
 
 def _pkg(name: str) -> str | None:
     try:
@@ -16,14 +20,15 @@ def _pkg(name: str) -> str | None:
         return None
 
 
+def version_keys() -> tuple[str, ...]:
+    """The environment entries a verdict depends on, in the order a diff shows them."""
+    return ("python", *PACKAGES, *kinds.binaries())
+
+
 def describe() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
-        "flask": _pkg("flask"),
-        "flask_caching": _pkg("flask-caching"),
-        "cachelib": _pkg("cachelib"),
-        "gunicorn": _pkg("gunicorn"),
-        "gevent": _pkg("gevent"),
+        **{key: _pkg(dist) for key, dist in PACKAGES.items()},
         **{binary: kinds.version(binary) for binary in kinds.binaries()},
         "platform": platform.platform(),
     }

@@ -5,6 +5,7 @@ CLI prints it as the whole of its output before exiting with status 2::
 
     HarnessError
     ├── UsageError        bad option, unknown backend or scenario
+    ├── DefinitionError   a malformed registry entry (server kind, backend spec)
     ├── MissingBinary     redis-server / memcached not installed
     ├── PortInUse         the requested port is taken
     ├── ServerUnreachable a configured cache server does not answer
@@ -59,6 +60,19 @@ class HarnessError(Exception):
 
 class UsageError(HarnessError):
     """An option, backend name or scenario id is not valid."""
+
+
+class DefinitionError(HarnessError):
+    """A registry entry (a server kind, a backend spec) is malformed.
+
+    Raised as the registry is built, at import, so a broken entry fails
+    before any run rather than halfway through one.
+    """
+
+    @classmethod
+    def of(cls, entry: str, problem: str, fix: str) -> DefinitionError:
+        """``entry: problem; fix``: the entry named as the registry knows it."""
+        return cls(f"{entry}: {problem}; {fix}")
 
 
 class MissingBinary(HarnessError):

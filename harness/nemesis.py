@@ -28,7 +28,9 @@ from typing import Any
 from .client import WorkerClient
 from .history import Fault, History
 from .topology.gunicorn import STOP_TIMEOUT, Gunicorn
-from .topology.servers import Deployment, Node
+from .topology.kind import MASTER, REPLICA, SENTINEL
+from .topology.node import Node
+from .topology.servers import Deployment
 
 
 @dataclass(kw_only=True)
@@ -136,7 +138,7 @@ class Nemesis:
         """``SENTINEL FAILOVER``, then wait until every sentinel names a new master."""
         from .topology.kinds.redis import SENTINEL_MASTER, client
 
-        sentinels = deployment.role("sentinel")
+        sentinels = deployment.role(SENTINEL)
         if not sentinels:
             raise ValueError(f"{deployment.kind.name} has no sentinels to fail over with")
 
@@ -268,6 +270,6 @@ def _alive(pid: int) -> bool:
 def _swap_roles(deployment: Deployment, *, old: int, new: int) -> None:
     for node in deployment.nodes:
         if node.port == new:
-            node.role = "master"
+            node.role = MASTER
         elif node.port == old:
-            node.role = "replica"
+            node.role = REPLICA

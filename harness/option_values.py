@@ -16,12 +16,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from . import backends as _backends
 from . import schedule
 from .errors import UsageError
 from .expectations import load as load_expectations
 from .report.writer import check_report_dir
 from .topology.gunicorn import WORKER_CLASSES
+from .topology.kinds import SERVER_KINDS
 from .topology.ports import ensure_free
 from .topology.venvs import check_version
 
@@ -52,9 +52,9 @@ def unique(values: Any) -> tuple[Any, ...]:
 
 def parse_servers(servers: tuple[str, ...], parsed: Mapping[str, Any]) -> tuple[str, ...]:
     for s in servers:
-        if s not in _backends.SERVER_KINDS:
+        if s not in SERVER_KINDS:
             raise UsageError(
-                f"unknown --server {s!r}; use one of {', '.join(_backends.SERVER_KINDS)}"
+                f"unknown --server {s!r}; use one of {', '.join(SERVER_KINDS)}"
             )
     return unique(servers)
 

@@ -17,14 +17,15 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, cast
 
-from . import backends as _backends
 from . import option_values as values
 from . import schedule
-from .backends import Backend, ServerKind
 from .option_values import DEFAULT_LOAD_DURATION, MAX_LOAD_DURATION, MAX_SETTLE, Parse
+from .topology import backends as _backends
+from .topology.backends import Backend, ServerKind
 from .topology.boots import directory as boot_slots
 from .topology.boots import ready_override
 from .topology.gunicorn import WORKER_CLASSES, WorkerClass
+from .topology.kinds import SERVER_KINDS
 from .workloads.settle import DEFAULT_SETTLE
 
 
@@ -109,7 +110,7 @@ OPTIONS: tuple[Option, ...] = (
            help="backend to check (repeatable): a Flask-Caching CACHE_TYPE or an import "
                 "path; default: " + ", ".join(_backends.DEFAULT_BACKENDS)),
     Option(flag="--server", dest="servers", multiple=True,
-           parse=values.parse_servers, choices=_backends.SERVER_KINDS,
+           parse=values.parse_servers, choices=SERVER_KINDS,
            help="also start this server for custom backends (repeatable)"),
     Option(flag="--workers", dest="workers", type=int, default=4,
            parse=values.parse_workers,

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from . import backends as _backends
 from .options import PROJECT_ROOT, RunOptions
+from .topology import backends as _backends
 from .topology.appcheck import AppInfo, check_app
 from .topology.pool import check_configured_servers
 

@@ -14,7 +14,7 @@ import pytest
 
 from harness.checkers import features as checker
 from harness.scenario import Judge, Topology
-from harness.topology.storage import replication_barrier
+from harness.topology.backends import replication_barrier
 from harness.workloads import features as workload
 
 pytestmark = pytest.mark.app(workload.FEATURES_APP)

@@ -15,7 +15,7 @@ import pytest
 
 from harness.checkers import blast as checker
 from harness.scenario import Judge, Launch, RunOptions, Topology, TopologyPool
-from harness.topology.storage import open_storage
+from harness.topology.backends import open_storage
 from harness.workloads import blast as workload
 
 NEIGHBOUR_APP = "apps.demo:app"

@@ -27,7 +27,8 @@ from harness.checkers import faults, safety
 from harness.nemesis import nemesis
 from harness.scenario import History, Judge, Launch, Topology, TopologyKey, TopologyPool
 from harness.topology.kinds import KINDS
-from harness.topology.servers import Deployment, Node
+from harness.topology.node import Node
+from harness.topology.servers import Deployment
 from harness.workloads import faults as traffic
 from harness.workloads import safety as outage_probes
 from harness.workloads.features import FEATURES_APP
@@ -95,7 +96,7 @@ def _sentinel_only(topology: Topology, why: str) -> None:
 
 
 def _victim(d: Deployment) -> Node:
-    return next(n for n in d.nodes if n.role in ("master", "node", "server"))
+    return next(n for n in d.nodes if n.role == d.kind.primary)
 
 
 def _judge(inst: Topology, fault: Callable[[History], None], judge: Judge,

@@ -18,16 +18,15 @@ from typing import Any
 
 import pytest
 
-from harness.backends import resolve
 from harness.checkers import load as checker
 from harness.load import wrk
 from harness.scenario import Judge, Launch, RunOptions, Topology, TopologyPool, draw, missing_tool
+from harness.topology.backends import BASELINE, resolve
 from harness.workloads import load as workload
 from harness.workloads.features import FEATURES_APP
 
 pytestmark = pytest.mark.app(FEATURES_APP)
 
-BASELINE = "NullCache"
 Baselines = dict[tuple[Any, ...], dict[str, Any]]
 
 
@@ -58,7 +57,7 @@ def test_load(wrk_binary: str, topology: Topology, launch: Launch, coherence_poo
                            duration_s=duration)
     verdict = draw(checker.check, history, workers=instance.workers)
     shape = (topology.key.worker_class, topology.key.workers, topology.key.preload, duration)
-    if topology.key.backend.name == BASELINE and "requests_per_s" in verdict.evidence:
+    if topology.key.backend.spec.baseline and "requests_per_s" in verdict.evidence:
         baselines[shape] = workload.baseline_of(verdict.evidence, measured="this row")
     if shape not in baselines:
         baselines[shape] = _measure_baseline(coherence_pool, topology, wrk_binary, duration)
@@ -69,10 +68,10 @@ def test_load(wrk_binary: str, topology: Topology, launch: Launch, coherence_poo
 
 def _measure_baseline(pool: TopologyPool, topology: Topology, binary: str,
                       duration: int) -> dict[str, Any]:
-    """The same load on a NullCache instance of the same shape, for a run without that row."""
+    """The same load on a baseline instance of the same shape, for a run without that row."""
     stack = ExitStack()
     try:
-        key = replace(topology.key, backend=resolve(BASELINE))
+        key = replace(topology.key, backend=resolve(BASELINE.label))
         instance = pool.start(key, name="load-baseline", stack=stack)
         history = workload.run(instance.workers, instance.gunicorn.port, binary=binary,
                                duration_s=duration)

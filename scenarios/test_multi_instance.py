@@ -25,7 +25,7 @@ def test_multi_instance(topology: Topology, coherence_pool: TopologyPool, launch
                         coherence_options: RunOptions, judge: Judge) -> None:
     label = topology.key.label
     variants = [("multi-instance", [coherence_pool.scratch(f"multi-{label}")] * 2)]
-    if topology.key.backend.name == "FileSystemCache":
+    if topology.key.backend.spec.storage == "directory":
         variants.append(("multi-instance-separate-dirs",
                          [coherence_pool.scratch(f"multi-{label}-{n}") for n in (1, 2)]))
     with judge.together():

@@ -18,10 +18,21 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+from binaries import need_all  # noqa: E402
 from clirun import CliRun, processes_tagged, run_cli  # noqa: E402
 from isolation import process_state  # noqa: E402 - autouse: every test restores the process
 
 __all__ = ["CliRun", "process_state", "processes_tagged", "run_cli"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs(*programs): server kinds or tools the test "
+                            "runs; a missing one skips it, and fails it under CI=true")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for marker in item.iter_markers("needs"):
+        need_all(*marker.args)
 
 
 @dataclass

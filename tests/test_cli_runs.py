@@ -7,22 +7,15 @@ import json
 import pytest
 
 from harness.report import SCHEMA
-from harness.topology.kinds import find_binary
 
 FIVE = ["NullCache", "SimpleCache", "FileSystemCache", "RedisCache", "MemcachedCache"]
 EXPECTED = {"NullCache": "none", "SimpleCache": "per-worker", "FileSystemCache": "shared",
             "RedisCache": "shared", "MemcachedCache": "shared"}
 
 
-def _need_servers() -> None:
-    for kind in ("redis", "memcached"):
-        if find_binary(kind) is None:
-            pytest.skip(f"{kind} server not installed")
-
-
+@pytest.mark.needs("redis", "memcached")
 def test_five_backends_four_workers_all_worker_classes(cli) -> None:
     """The foundation's acceptance run, for sync, gthread and gevent at once."""
-    _need_servers()
     args = [a for b in FIVE for a in ("--backend", b)]
     run = cli(*args, "--workers", "4", "--scenario", "visibility",
               "--worker-class", "sync", "--worker-class", "gthread", "--worker-class", "gevent")

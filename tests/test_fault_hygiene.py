@@ -26,16 +26,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from binaries import need
 from clirun import CliRun, processes_tagged, run_cli
-from test_report_html import _article, _need_chromium, _open
+from test_report_html import _article, _open
 
-from harness.backends import resolve
-from harness.topology.kinds import KINDS, find_binary
+from harness.topology.backends import resolve
+from harness.topology.kinds import KINDS
 from harness.topology.processes import start_time
 
-pytestmark = pytest.mark.skipif(
-    find_binary("redis") is None or find_binary("memcached") is None,
-    reason="needs redis-server and memcached")
+pytestmark = pytest.mark.needs("redis", "memcached")
 
 #: The fault-scenario backends with the most processes.
 FAULTED = ("RedisSentinelCache", "MemcachedCache:3")
@@ -168,7 +167,7 @@ def test_a_real_fault_run_draws_the_nemesis_lane_and_its_window_in_chromium(
     """On each row's timeline, as Chromium builds the page: the nemesis lane holds the
     kill and the restart, and one window is shaded from the kill to the restart's end,
     across every lane."""
-    _need_chromium()
+    need("chromium")
     doc = _open(passing_run.report_dir / "latest" / "report.html")
     assert doc.find("body").attrs["data-js-errors"] == "0"
     for row in passing_run.report()["results"]:
@@ -280,7 +279,6 @@ def test_sigint_while_the_nemesis_holds_a_server_down_leaves_nothing_running(
     assert _temp_files(run) == []
 
 
-@pytest.mark.skipif(find_binary("redis") is None, reason="needs redis-server")
 def test_the_runs_own_server_dying_is_an_error_row_not_a_config_problem(background: Any) -> None:
     """The run's shared redis-server dies between two scenarios; the next one
     starts another instance on it.  That is no bad input (exit 2 blaming

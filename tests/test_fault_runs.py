@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.topology.kinds import find_binary
 
-
+@pytest.mark.needs("redis")
 def test_worker_recycle_and_failure_safety_run_judge_and_leave_nothing(cli) -> None:
-    if find_binary("redis") is None:
-        pytest.skip("redis-server not installed")
     run = cli("--backend", "SimpleCache", "--backend", "RedisCache",
               "--scenario", "worker-recycle", "--scenario", "failure-safety", timeout=180)
     assert run.code == 0, run.stdout + run.stderr

@@ -8,34 +8,24 @@ runs.
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from pathlib import Path
 
 import pytest
+from binaries import need, need_all
 from clirun import CliRun, run_cli
-from test_report_html import _need_chromium, _open
-
-from harness.load import wrk
-from harness.topology.kinds import find_binary
+from test_report_html import _open
 
 BACKENDS = ("SimpleCache", "RedisCache")
 STAMPEDES = ("stampede", "stampede-cached", "stampede-memoize")
 
 
-def _need_tools() -> None:
-    if find_binary("redis") is None:
-        pytest.skip("redis-server not installed")
-    if wrk.find() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{wrk.MISSING}; CI must install it")
-        pytest.skip(wrk.MISSING)
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> CliRun:
-    _need_tools()
+    need_all("redis", "wrk")
     args = [a for b in BACKENDS for a in ("--backend", b)]
     return run_cli(tmp_path_factory.mktemp("load"), *args, "--scenario", "load",
                    "--scenario", "stampede", "--load-duration", "1", timeout=240)
@@ -103,7 +93,7 @@ def test_cost_table_on_stdout_and_in_report_md(run: CliRun) -> None:
 
 
 def test_cost_section_renders_in_a_browser(run: CliRun) -> None:
-    _need_chromium()
+    need("chromium")
     latest = run.report_dir / "latest"
     doc = _open(latest / "report.html")
     body = doc.find("body")
@@ -152,8 +142,7 @@ def test_without_wrk_load_fails_under_ci(cli, no_wrk) -> None:
 
 
 def test_sigint_while_wrk_runs_stops_it_and_everything_else(background) -> None:
-    if wrk.find() is None:
-        pytest.skip(wrk.MISSING)
+    need("wrk")
     run = background("--backend", "SimpleCache", "--workers", "2", "--scenario", "load",
                      "--load-duration", "60")
     deadline = time.monotonic() + 60

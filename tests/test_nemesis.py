@@ -11,10 +11,11 @@ import pytest
 
 from harness.history import History
 from harness.nemesis import nemesis
-from harness.topology.kinds import find_binary
-from harness.topology.servers import Deployment, Launcher, health
+from harness.topology.kind import MASTER, REPLICA
+from harness.topology.node import health
+from harness.topology.servers import Deployment, Launcher
 
-pytestmark = pytest.mark.skipif(find_binary("redis") is None, reason="needs redis-server")
+pytestmark = pytest.mark.needs("redis")
 
 
 @pytest.fixture
@@ -56,14 +57,14 @@ def test_pause_stalls_the_node_and_heal_resumes_it_whatever_happens(deploy: Any)
 
 def test_sentinel_failover_promotes_a_replica_and_the_roles_follow(deploy: Any) -> None:
     d = deploy("redis-sentinel", 2)
-    old_master = d.role("master")[0]
+    old_master = d.role(MASTER)[0]
     history = History()
     with nemesis(history) as n:
         fault = n.failover(d)
     assert fault.value["old_master_port"] == old_master.port
-    [new_master] = d.role("master")
+    [new_master] = d.role(MASTER)
     assert new_master.port == fault.value["new_master_port"] != old_master.port
-    assert old_master.role == "replica"
+    assert old_master.role == REPLICA
 
 
 def test_the_replication_barrier_returns_once_every_replica_has_the_writes(deploy: Any) -> None:
@@ -71,12 +72,12 @@ def test_the_replication_barrier_returns_once_every_replica_has_the_writes(deplo
     a backend without replicas gets a call that does nothing."""
     import redis
 
-    from harness.backends import resolve
-    from harness.topology.storage import no_barrier, replication_barrier
+    from harness.topology.backends import replication_barrier, resolve
+    from harness.topology.storage import no_barrier
 
     d = deploy("redis-sentinel", 2)
-    [master] = d.role("master")
-    replicas = d.role("replica")
+    [master] = d.role(MASTER)
+    replicas = d.role(REPLICA)
     writer = redis.Redis(port=master.port)
     try:
         with replication_barrier(resolve("RedisSentinelCache:2"), d.config()) as barrier:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from binaries import need
 
-from harness.topology.kinds import find_binary
 from harness.topology.ports import free_port, reachable
 
 USER_KEYS = {"user:1": b"alice", "flask_cache_user:2": b"bob"}
@@ -15,9 +15,7 @@ USER_KEYS = {"user:1": b"alice", "flask_cache_user:2": b"bob"}
 @pytest.fixture
 def users_redis():
     """A Redis the user runs, holding keys of theirs, one under Flask-Caching's prefix."""
-    binary = find_binary("redis")
-    if binary is None:
-        pytest.skip("redis-server not installed")
+    binary = need("redis")
     import redis
 
     port = free_port()

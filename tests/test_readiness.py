@@ -31,7 +31,7 @@ from harness.topology.servers import READY_TIMEOUT_ENV, Deployment, Launcher
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.skipif(find_binary("redis") is None, reason="needs redis-server")
+pytestmark = pytest.mark.needs("redis")
 
 #: Shell bodies run in front of the real redis-server ("$REAL"), one per way to fail.
 BROKEN = {

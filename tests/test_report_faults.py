@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from test_report_html import _article, _need_chromium, _open, _row, _write_report, parse
+from binaries import need
+from test_report_html import _article, _open, _row, _write_report, parse
 
 from harness.history import Fault, History, Op
 from harness.report import chromium as browser
@@ -395,7 +396,7 @@ def test_fault_windows_show_in_a_real_browser(tmp_path: Path) -> None:
     The same page is shot twice, once with the windows hidden by an added
     style; the pixels that differ are the windows as a person sees them.
     """
-    _need_chromium()
+    need("chromium")
     run = _write_report(tmp_path / "run", [
         _row("RedisSentinelCache", "kill-master", "holds", None,
              evidence={"pids": [11, 12]}, history="histories/000.jsonl")],

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from binaries import need
 
 from harness.expectations import load as load_expectations
 from harness.report import SCHEMA, load, render
@@ -359,17 +360,6 @@ def test_report_command_bad_path_exits_2(tmp_path: Path, make: Any, problem: str
 
 # --- in a real browser, from a real run -----------------------------------------
 
-def _need_chromium() -> str:
-    binary = browser.find()
-    if binary is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is not on PATH; CI must install it "
-                        "(.ci/run does: apt-get install -y chromium)")
-        pytest.skip("chromium not installed (apt-get install chromium); "
-                    "the browser checks need it")
-    return binary
-
-
 def _open(html: Path) -> Node:
     """The page's DOM after its scripts ran, asserting it logged nothing."""
     started = time.monotonic()
@@ -384,7 +374,7 @@ def _open(html: Path) -> Node:
 
 def test_real_run_report_in_a_browser(cli) -> None:
     """Two backends, two workers: the page renders, the matrix and lanes match the run."""
-    _need_chromium()
+    need("chromium")
     run = cli("--backend", "SimpleCache", "--backend", "FileSystemCache", "--workers", "2",
               "--scenario", "visibility", "--scenario", "add-race")
     assert run.code == 0, run.stdout + run.stderr
@@ -447,7 +437,7 @@ def _live_in_group(pgid: int) -> list[str]:
 
 def test_a_browser_past_its_timeout_is_stopped_with_its_whole_group(handmade: Path) -> None:
     """A hung Chromium must not outlive the run: its process group is killed."""
-    _need_chromium()
+    need("chromium")
     page = render(handmade, png=False).html
     outcome = browser.dump_dom(page, timeout=0.2)
     assert outcome.timed_out and outcome.code is None

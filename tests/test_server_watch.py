@@ -9,7 +9,7 @@ import signal
 import time
 from pathlib import Path
 
-from harness.topology.kinds import find_binary
+import pytest
 
 
 def _redis_pid(run) -> int | None:
@@ -20,10 +20,8 @@ def _redis_pid(run) -> int | None:
     return None
 
 
+@pytest.mark.needs("redis")
 def test_redis_killed_during_register_is_an_error_never_holds(background) -> None:
-    if find_binary("redis") is None:
-        import pytest
-        pytest.skip("redis-server not installed")
     run = background("--backend", "RedisCache", "--workers", "2",
                      "--scenario", "inc-race", "--scenario", "register")
     run.wait_for("inc-race")  # register starts now

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from binaries import need
 
 from harness.load import wrk
 
@@ -108,12 +109,7 @@ def test_command_has_the_seeds_shape() -> None:
 
 @pytest.fixture
 def wrk_path() -> str:
-    path = wrk.find()
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{wrk.MISSING}; CI must install it")
-        pytest.skip(wrk.MISSING)
-    return path
+    return need("wrk")
 
 
 class _Slow(http.server.BaseHTTPRequestHandler):

@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 from .. import schedule
-from ..backends import BUILTIN
 from ..checkers import Checker, Facts, HasPid, safely
 from ..errors import HarnessError, ReadinessTimeout
 from ..expectations import FILE as EXPECTATIONS_FILE
@@ -120,13 +119,13 @@ class Recorder:
             raise pytest.UsageError(f"{item.nodeid} records {name!r} but its "
                                     f"scenario marker lists only {scenarios_of(item)}")
         backend = topology.key.backend.label
-        if (topology.key.backend.name in BUILTIN
+        if (topology.key.backend.spec.builtin
                 and load_expectations().expected(backend, name) is None):
             # A built-in backend is documented for every scenario it runs; a
             # missing entry would silently pass as "no expectation".
             raise pytest.UsageError(
                 f"{EXPECTATIONS_FILE} has no expectation for {backend} in scenario {name!r}; "
-                f"add [expect.{topology.key.backend.name}.{name}]")
+                f"add [expect.{topology.key.backend.spec.label}.{name}]")
         problems = self.pool.health(topology, when="after the scenario")
         if problems:
             # A verdict drawn while a server was dying says nothing about the backend.

@@ -13,6 +13,7 @@ import pytest
 
 from .. import environment, report, schedule
 from ..report.cost import text as cost_text
+from ..topology.backends import BASELINE
 from .activation import OPTIONS_KEY, REPORT_PATH, RESULTS, partial_reason
 
 
@@ -63,7 +64,7 @@ def terminal_summary(terminalreporter: Any) -> None:
     terminalreporter.write_line(report.terminal_table(results))
     costs = cost_text(results)
     if costs:
-        terminalreporter.write_sep("-", "cost under load (vs the NullCache baseline)")
+        terminalreporter.write_sep("-", f"cost under load (vs the {BASELINE.label} baseline)")
         terminalreporter.write_line(costs)
     path = config.stash.get(REPORT_PATH, None)
     if path is not None:

@@ -18,6 +18,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from ..expectations import load as load_expectations
+from ..topology.backends import BASELINE
 from ..verdict import Result
 from .matrix import matrix_grid
 
@@ -69,6 +70,11 @@ class CostRow:
     stampedes: list[tuple[str, int, Result]] = field(default_factory=list)
     #: (index, result) of the backend's other verdicts, in matrix order.
     others: list[tuple[int, Result]] = field(default_factory=list)
+
+    @property
+    def is_baseline(self) -> bool:
+        """Whether this row is the baseline's own (:data:`~harness.topology.backends.BASELINE`)."""
+        return self.result.backend == BASELINE.label
 
     @property
     def hit_text(self) -> str:
@@ -156,7 +162,8 @@ def table(results: Sequence[Result]) -> tuple[list[str], list[list[str]]]:
     rows = cost_rows(results)
     variants = [s for s in stampede_ids()
                 if any(s in (x[0] for x in row.stampedes) for row in rows)]
-    header = ["backend", "req/s", "vs NullCache", "p99 ms", "vs NullCache", "hit ratio",
+    versus = f"vs {BASELINE.label}"
+    header = ["backend", "req/s", versus, "p99 ms", versus, "hit ratio",
               "slow calls/key", "load", *variants]
     body = []
     for row in rows:
@@ -189,9 +196,9 @@ def markdown(results: Sequence[Result], load_duration_s: Any = None) -> list[str
     shape = f" -d{load_duration_s}s" if load_duration_s else ""
     return ["## Cost under load", "",
             f"`wrk -t1 -c10{shape}` on the seed's `GET /user/<name>` (16 keys, 50 ms slow "
-            "call on a miss), through gunicorn's shared listener. \"vs NullCache\" divides by "
-            "the no-cache baseline of the same run; slow calls/key and the stampede counts "
-            "are min/median/max.", "",
+            f"call on a miss), through gunicorn's shared listener. \"vs {BASELINE.label}\" "
+            "divides by the no-cache baseline of the same run; slow calls/key and the stampede "
+            "counts are min/median/max.", "",
             "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
             *("| " + " | ".join(row) + " |" for row in body), ""]
 
@@ -210,7 +217,7 @@ def bar(figure: Figure, *, scale: float, unit: str, what: str, digits: int = 0) 
              ">"]
     title = f"{what}: {value}"
     if figure.baseline is not None:
-        title += f"; NullCache baseline {figure.baseline:,.{digits}f} {unit}"
+        title += f"; {BASELINE.label} baseline {figure.baseline:,.{digits}f} {unit}"
         if figure.ratio is not None:
             title += f" (x{figure.ratio:.2f})"
     parts.append(f"<title>{escape(title)}</title>")
@@ -233,6 +240,8 @@ class Section:
     rows: list[CostRow]
     rps_bars: list[Markup]
     p99_bars: list[Markup]
+    #: The label of the backend every bar's dashed line stands for.
+    baseline: str = BASELINE.label
 
     @property
     def stampedes(self) -> bool:

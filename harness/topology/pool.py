@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import observe
-from ..backends import Backend, ServerKind
 from ..errors import HarnessError, ServerUnreachable
+from .backends import Backend, ServerKind
 from .gunicorn import Gunicorn, GunicornSpec, WorkerClass, serve
 from .kinds import KINDS
 from .ports import reachable
@@ -154,8 +154,7 @@ class TopologyPool:
             return f"the app's own {backend.name}"
         named = [f"{k}={self.user_config[k]!r}" for kind in backend.servers
                  for k in KINDS[kind].user_keys if k in self.user_config]
-        if "CACHE_DIR" in self.user_config and (backend.name == "FileSystemCache"
-                                                or "." in backend.name):
+        if "CACHE_DIR" in self.user_config and backend.has_directory:
             named.append(f"CACHE_DIR={self.user_config['CACHE_DIR']!r}")
         return ", ".join(named) or None
 

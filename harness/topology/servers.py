@@ -1,18 +1,17 @@
 """Cache server processes (redis-server, memcached) started with pytest-xprocess.
 
 A :class:`Deployment` is one started instance of a server kind (see
-:mod:`harness.topology.kinds`): one or more :class:`Node` processes, each
-bound to a free port on 127.0.0.1 with persistence off, in a directory of
-its own, stopped by its own pid.  A node can be killed, paused and started
-again on the same port and directory, which is what the nemesis does.
+:mod:`harness.topology.kinds`): one or more :class:`~harness.topology.node.Node`
+processes, each bound to a free port on 127.0.0.1 with persistence off, in a
+directory of its own, stopped by its own pid.  A node can be killed, paused
+and started again on the same port and directory, which is what the nemesis
+does.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -25,7 +24,9 @@ from xprocess import ProcessStarter
 
 from ..errors import BootError
 from .boots import READY_TIMEOUT_ENV, ready_override
-from .kinds import KINDS, Kind, require_binary
+from .kind import Argv, Kind
+from .kinds import KINDS, require_binary
+from .node import Node, health
 from .ports import HOST, reachable
 from .processes import ledger, pdeathsig_argv
 
@@ -36,10 +37,6 @@ START_TIMEOUT = 10.0
 READY_TIMEOUT = 20.0
 #: How often :meth:`Launcher.wait_ready` asks again.
 _POLL = 0.05
-
-#: How long a server may take to answer the liveness probe before it counts
-#: as stalled.  A loopback INFO or stats answers in well under a millisecond.
-PROBE_TIMEOUT = 2.0
 
 
 def ready_timeout() -> float:
@@ -63,39 +60,6 @@ class XProcessLike(Protocol):
 
 
 @dataclass(kw_only=True)
-class Node:
-    """One server process; its pid changes when the nemesis restarts it."""
-
-    kind: str
-    role: str
-    binary: str
-    port: int
-    argv: tuple[str, ...]
-    workdir: Path
-    #: The xprocess name, unique in the run.
-    name: str
-    pid: int = 0
-    log: Path = Path()
-    popen: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
-    #: False once stopped or killed, until started again.
-    running: bool = False
-
-    @property
-    def label(self) -> str:
-        return f"{self.binary} {self.role} (pid {self.pid}, port {self.port})"
-
-    @property
-    def title(self) -> str:
-        """The node as an error message names it: kind, role and address."""
-        return f"{self.kind} {self.role} on {HOST}:{self.port}"
-
-    def describe(self) -> dict[str, Any]:
-        """The node as a row of ``Result.topology``."""
-        return {"kind": self.kind, "role": self.role, "process": self.binary,
-                "port": self.port, "pid": self.pid}
-
-
-@dataclass(kw_only=True)
 class Launcher:
     """Starts and stops nodes under xprocess for one owner (the run, or one scenario)."""
 
@@ -115,8 +79,7 @@ class Launcher:
         """Every node this launcher started, in start order."""
         return tuple(self._nodes)
 
-    def start(self, *, kind: str, role: str, argv: Callable[[str, int, Path], list[str]],
-              port: int) -> Node:
+    def start(self, *, kind: str, role: str, argv: Argv, port: int) -> Node:
         """Start one node: ``argv(binary, port, workdir)`` is its command line."""
         k: Kind = KINDS[kind]
         binary = require_binary(kind)
@@ -125,7 +88,7 @@ class Launcher:
         workdir.mkdir(parents=True, exist_ok=True)
         node = Node(kind=kind, role=role, binary=k.binary, port=port,
                     argv=tuple(argv(binary, port, workdir)), workdir=workdir,
-                    name=f"{self.prefix}-{self._count}-{role}-{port}")
+                    name=f"{self.prefix}-{self._count}-{role}-{port}", probe=k.probe)
         self.launch(node)
         if not self._nodes:
             self.stack.callback(self.stop_all)
@@ -285,7 +248,7 @@ class Deployment:
         return [n for n in self.nodes if n.role == role]
 
     def config(self) -> dict[str, Any]:
-        return self.kind.config(self)
+        return self.kind.config(self.nodes)
 
     def describe(self) -> list[dict[str, Any]]:
         return [n.describe() for n in self.nodes]
@@ -293,48 +256,6 @@ class Deployment:
     def health(self) -> list[tuple[Node, str]]:
         """(node, what is wrong) for each node that died, stalled or was replaced."""
         return [(n, p) for n in self.nodes if n.running and (p := health(n)) is not None]
-
-
-_PROBE: dict[str, tuple[bytes, bytes, str]] = {
-    # (request, end of reply, the field that holds the server's own pid)
-    "redis-server": (b"INFO server\r\n", b"\r\n\r\n", "process_id:"),
-    "memcached": (b"stats\r\n", b"END\r\n", "STAT pid "),
-}
-
-
-def health(node: Node, *, timeout: float = PROBE_TIMEOUT) -> str | None:
-    """None when ``node`` is still the process we started and answers; else what is wrong.
-
-    The server is asked for its own pid, so a server that died and was
-    replaced by another process on the same port (restarted behind our
-    back) is caught as well as one that died or stalled.
-    """
-    name = node.label
-    if node.popen is not None and node.popen.poll() is not None:
-        return f"{name} exited with status {node.popen.returncode}"
-    request, end, field_name = _PROBE[node.binary]
-    try:
-        with socket.create_connection((HOST, node.port), timeout=timeout) as sock:
-            sock.settimeout(timeout)
-            sock.sendall(request)
-            reply = b""
-            while end not in reply and len(reply) < 65536:
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                reply += chunk
-    except TimeoutError:
-        return f"{name} did not answer within {timeout:g}s (stalled)"
-    except OSError as exc:
-        return f"{name} refused the connection ({exc.strerror or type(exc).__name__})"
-    for line in reply.decode("utf-8", "replace").splitlines():
-        if line.startswith(field_name):
-            seen = line.removeprefix(field_name).strip()
-            if seen != str(node.pid):
-                return (f"{name} was replaced: port {node.port} is now served by pid {seen} "
-                        "(restarted behind the harness's back)")
-            return None
-    return f"{name} answered without its pid: {reply[:80]!r}"
 
 
 def _first_pending(nodes: Sequence[Node],

@@ -9,13 +9,9 @@ app's ``clear()`` reaches it is measured rather than assumed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-
-from ..backends import Backend
 
 #: The key :meth:`SentinelStorage.replicated` writes: the harness's own, one per server.
 BARRIER_KEY = "coherence:replication-barrier"
@@ -160,29 +156,3 @@ class DirectoryStorage:
 
 def no_barrier() -> None:
     """The replication barrier of a backend without replicas: nothing to wait for."""
-
-
-@contextmanager
-def replication_barrier(backend: Backend, config: dict[str, Any]) -> Iterator[Callable[[], None]]:
-    """A call that waits until the backend's replicas have every write made so far.
-
-    For a backend that writes to a master and reads from replicas
-    (RedisSentinelCache); anything else gets a call that does nothing.
-    """
-    storage = open_storage(backend, config)
-    try:
-        yield getattr(storage, "replicated", no_barrier)
-    finally:
-        if storage is not None:
-            storage.close()
-
-
-def open_storage(backend: Backend, config: dict[str, Any]) -> Storage | None:
-    """The backend's shared storage, or None when it has none (Null, Simple)."""
-    if backend.server is not None:
-        from .kinds import KINDS
-
-        return KINDS[backend.server].storage(config)
-    if backend.name == "FileSystemCache" and config.get("CACHE_DIR"):
-        return DirectoryStorage(path=Path(config["CACHE_DIR"]))
-    return None

@@ -24,13 +24,15 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from ..errors import HarnessError, UsageError
+from .kinds import clients
 from .processes import ledger, set_pdeathsig
 
 #: Longest a venv build may take: pip resolving and unpacking about 20
 #: wheels, from its cache after the first time (about 10 s here).
 BUILD_TIMEOUT = 600.0
-#: Packages a worker imports, pinned to this environment's versions.
-PINNED = ("flask", "cachelib", "gunicorn", "gevent", "redis", "python-memcached")
+#: Packages a worker imports, pinned to this environment's versions: the
+#: server kinds' clients among them.
+PINNED = ("flask", "cachelib", "gunicorn", "gevent", *clients())
 
 _VERSION = re.compile(r"^\d+\.\d+(\.\d+)?$")
 

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..backends import pythonpath_entries
 from ..client import ROUTE_PREFIX, WorkerClient, request
 from ..errors import HarnessError
+from ..topology.backends import pythonpath_entries
 from .features import FEATURES_APP
 
 #: The sample app's deliberately unstable and stable memoized methods, checked

@@ -25,6 +25,7 @@ from typing import Any
 from ..client import WorkerClient, exchange
 from ..history import History, Op
 from ..load import wrk
+from ..topology.backends import BASELINE
 from ..topology.ports import HOST
 from .concurrent import together
 from .keys import Keyspace
@@ -114,8 +115,8 @@ def versus(figures: dict[str, Any], baseline: dict[str, Any]) -> dict[str, float
 def baseline_of(evidence: dict[str, Any], *, measured: str) -> dict[str, Any]:
     """The no-cache baseline's figures, as every load row carries them."""
     if "requests_per_s" not in evidence:
-        return {"backend": "NullCache", "measured": measured,
+        return {"backend": BASELINE.label, "measured": measured,
                 "error": evidence.get("wrk_error") or evidence.get("reason") or "no figures"}
-    return {"backend": "NullCache", "measured": measured,
+    return {"backend": BASELINE.label, "measured": measured,
             **{k: evidence.get(k) for k in ("requests_per_s", "latency_ms", "hit_ratio",
                                             "requests", "errors")}}

@@ -7,15 +7,14 @@ by hash; nothing is replicated, so each server holds its own share.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..kind import SERVER, Address, Kind, Starter
+from ..node import Node, Probe
 from ..ports import HOST, free_port
-from . import Address, Kind
-
-if TYPE_CHECKING:
-    from ..servers import Deployment, Launcher, Node
-    from ..storage import Storage
+from ..storage import MemcachedStorage, Storage
 
 
 def _argv(binary: str, port: int, workdir: Path) -> list[str]:
@@ -25,13 +24,13 @@ def _argv(binary: str, port: int, workdir: Path) -> list[str]:
     return args
 
 
-def _deploy(launcher: Launcher, size: int) -> list[Node]:
-    return [launcher.start(kind="memcached", role="server", argv=_argv, port=free_port())
+def _deploy(launcher: Starter, size: int) -> list[Node]:
+    return [launcher.start(kind="memcached", role=SERVER, argv=_argv, port=free_port())
             for _ in range(size)]
 
 
-def _config(d: Deployment) -> dict[str, Any]:
-    return {"CACHE_MEMCACHED_SERVERS": [f"{HOST}:{n.port}" for n in d.nodes]}
+def _config(nodes: Sequence[Node]) -> dict[str, Any]:
+    return {"CACHE_MEMCACHED_SERVERS": [f"{HOST}:{n.port}" for n in nodes]}
 
 
 def _servers(config: dict[str, Any]) -> list[str]:
@@ -50,16 +49,15 @@ def _addresses(config: dict[str, Any]) -> list[Address]:
 
 
 def _storage(config: dict[str, Any]) -> Storage | None:
-    from ..storage import MemcachedStorage
-
     servers = _servers(config)
     return MemcachedStorage(servers=servers) if servers else None
 
 
 KINDS = (
-    Kind(name="memcached", binary="memcached", install_hint="apt-get install memcached",
+    Kind(name="memcached", binary="memcached", apt="memcached", client="python-memcached",
+         probe=Probe(request=b"stats\r\n", end=b"END\r\n", pid_field="STAT pid "),
          size_noun="servers", default_size=1, max_size=8, version_flag="-V",
-         roles=lambda size: {"server": size}, deploy=_deploy, config=_config,
+         roles=lambda size: {SERVER: size}, primary=SERVER, deploy=_deploy, config=_config,
          user_keys=("CACHE_MEMCACHED_SERVERS",),
          addresses=_addresses, storage=_storage,
          # python-memcached's own default (memcache.py: _SOCKET_TIMEOUT = 3).

