@@ -28,7 +28,7 @@ from .backends import BUILTIN
 from .errors import HarnessError, ReadinessTimeout
 from .expectations import FILE as EXPECTATIONS_FILE
 from .expectations import load as load_expectations
-from .history import History
+from .history.ops import History
 from .options import OPTIONS, SCENARIO_DIR, RunOptions, from_values, probe_app
 from .report.cost import text as cost_text
 from .topology.kinds import find_binary, missing_reason

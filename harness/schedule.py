@@ -44,7 +44,7 @@ from typing import Any
 import pytest
 
 from . import interrupt
-from .history import History, record_from_json
+from .history.ops import History, record_from_json
 from .topology.processes import set_pdeathsig
 from .verdict import Result
 

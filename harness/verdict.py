@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, overload
 
 from . import observe
-from .history import History
+from .history.ops import History
 
 if TYPE_CHECKING:
     from .checkers import Facts
@@ -66,7 +66,6 @@ FAULT = (Conclusion.STALE, Conclusion.LOST, Conclusion.RAISES, Conclusion.SILENT
 #: Findings proven from ``ok`` operations: they stand whatever else failed.
 PROVEN = (Conclusion.VIOLATED, *FAULT)
 INCONCLUSIVE = (Conclusion.ERROR, Conclusion.UNKNOWN)
-SHARING = tuple(c for c in Conclusion if c not in PROPERTY + FAULT + INCONCLUSIVE)
 
 
 @dataclass(frozen=True, init=False)

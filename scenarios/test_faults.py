@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from harness.checkers import Facts, faults, safety
-from harness.history import History
+from harness.history.ops import History
 from harness.nemesis import nemesis
 from harness.plugin import Launch, assert_expected
 from harness.topology.kinds import KINDS

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness.checkers.concurrency import check_counter, check_unique_winner, classify_counter
-from harness.history import History, Op, OpType
+from harness.history.names import OpType
+from harness.history.ops import History, Op
 from harness.verdict import safely
 
 

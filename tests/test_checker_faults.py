@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from harness.checkers import Facts, faults
-from harness.history import Fault, History, Meta, Op, OpType
+from harness.history.faults import Fault
+from harness.history.names import OpType, Phase
+from harness.history.ops import History, Meta, Op
 from harness.verdict import safely
-from harness.workloads.names import Phase
 
 A, B = 101, 102
 FACTS = Facts(pids=(A, B))

@@ -26,7 +26,7 @@ from harness.checkers.features import (
     forget_matrix,
     hit_matrix,
 )
-from harness.history import History, Meta, Op
+from harness.history.ops import History, Meta, Op
 from harness.verdict import safely
 
 PIDS = [101, 102, 103]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from harness.checkers import Facts, blast, lifecycle, visibility
-from harness.history import History, Meta, Op
+from harness.history.ops import History, Meta, Op
 from harness.verdict import safely
 
 _clock = itertools.count()

@@ -6,7 +6,7 @@ from typing import Any
 
 from harness.checkers import Facts
 from harness.checkers.keyops import check_clear, check_delete, check_ttl
-from harness.history import History, Meta, Op
+from harness.history.ops import History, Meta, Op
 
 FACTS = Facts(pids=(100, 101))
 

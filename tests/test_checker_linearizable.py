@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from harness.checkers.linearizable import check, classify
-from harness.history import History, Op, OpType
+from harness.history.names import OpType
+from harness.history.ops import History, Op
 from harness.verdict import safely
 
 

@@ -10,8 +10,9 @@ import pytest
 from harness.checkers import Facts
 from harness.checkers import load as checker
 from harness.checkers.load import Call, classify
-from harness.history import History, Op
-from harness.workloads.load import FIRST_HIT, PROBE, READ_BACK, SLOW_CALL, record_key
+from harness.history.names import FIRST_HIT, PROBE, READ_BACK, SLOW_CALL
+from harness.history.ops import History, Op
+from harness.workloads.load import record_key
 
 PIDS = (201, 202)
 FACTS = Facts(pids=PIDS)

@@ -10,7 +10,7 @@ import itertools
 from typing import Any
 
 from harness.checkers import Facts, races
-from harness.history import History, Op
+from harness.history.ops import History, Op
 from harness.workloads.concurrent import trials_for
 
 _clock = itertools.count()

@@ -13,10 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from harness.checkers import Facts, safety
-from harness.history import Fault, History, Meta, Op, OpType
+from harness.history.faults import Fault
+from harness.history.names import VIEW_COMPUTE, VIEW_READ, OpType, Phase
+from harness.history.ops import History, Meta, Op
 from harness.verdict import safely
-from harness.workloads.names import Phase
-from harness.workloads.safety import VIEW_COMPUTE, VIEW_READ
 
 SETTINGS = ["CACHE_IGNORE_ERRORS=false", "CACHE_IGNORE_ERRORS=true"]
 PIDS = (11, 12, 21, 22)

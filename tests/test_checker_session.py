@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from harness.checkers import Facts, session, visibility
-from harness.history import History, Meta, Op, OpType
+from harness.history.names import OpType
+from harness.history.ops import History, Meta, Op
 from harness.verdict import safely
 from harness.workloads import visibility as workload
 

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from harness.checkers import MAX_NON_OK_SHARE, Facts, blast, keyops, lifecycle, races, visibility
-from harness.history import History, Meta, Op, OpType
+from harness.history.names import OpType
+from harness.history.ops import History, Meta, Op
 from harness.verdict import Verdict, safely
 
 _clock = itertools.count()

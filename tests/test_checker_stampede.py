@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from harness.checkers import Facts
 from harness.checkers import stampede as checker
-from harness.history import History, Meta, Op
-from harness.workloads.names import Phase
+from harness.history.names import Phase
+from harness.history.ops import History, Meta, Op
 
 PIDS = (101, 102)
 FACTS = Facts(pids=PIDS)

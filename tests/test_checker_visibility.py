@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from harness.checkers import Facts
 from harness.checkers.visibility import check
-from harness.history import History, Op
+from harness.history.ops import History, Op
 from harness.verdict import safely
 
 PIDS = [101, 102, 103]

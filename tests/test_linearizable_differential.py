@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from harness.checkers.linearizable import check
-from harness.history import History, Op, OpType
+from harness.history.names import OpType
+from harness.history.ops import History, Op
 
 ABSENT = ("absent",)
 #: Stands for "the backend raised": HTTP 500, recorded as an answered ``info``.

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from harness.history import History
+from harness.history.ops import History
 from harness.nemesis import nemesis
 from harness.topology.kinds import find_binary
 from harness.topology.servers import Deployment, Launcher, health

@@ -16,19 +16,20 @@ from typing import Any
 
 from test_report_html import _article, _need_chromium, _open, _row, _write_report, parse
 
-from harness.history import Fault, History, Op
+from harness.history.faults import Fault
+from harness.history.ops import History, Op
 from harness.report import chromium as browser
 from harness.report import load, render
-from harness.report.figures import DRAW_CAP, close_up, split, timeline
 from harness.report.html import render_html
 from harness.report.markdown import render_markdown
+from harness.report.timeline import DRAW_CAP, close_up, split, timeline
 from harness.report.writer import to_json
 from harness.verdict import Result
 
 T0 = 1000.0
 MASTER = "redis-server master pid 123 :7000"
 REPLICA = "redis-server replica pid 124 :7001"
-# The drawing's geometry (harness.report.figures): the plot starts at x=128
+# The drawing's geometry (harness.report.timeline): the plot starts at x=128
 # and is 1150 wide; a history from T0 to T0 + 10 s puts 1 s at 115 px.
 LEFT, PLOT_W, AXIS_H = 128, 1150, 22
 

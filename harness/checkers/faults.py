@@ -4,7 +4,7 @@ The history holds the workers' ops and the nemesis's actions
 (``History.faults``), paired into fault windows; *healed* is the end of the
 last window.  The workload writes unique values, reads and writes from
 every worker during and after the fault, and ends with a final read pass
-(``Meta.phase`` :attr:`~harness.workloads.names.Phase.FINAL`).  Sources,
+(``Meta.phase`` :attr:`~harness.history.names.Phase.FINAL`).  Sources,
 "surely before" and acknowledged ops are defined in :mod:`.versions`.
 The numbers, under these evidence keys:
 
@@ -19,7 +19,7 @@ The numbers, under these evidence keys:
     ``unjudged`` the rest.  A store that loses everything when it dies
     loses these, which a cache may do: the number is reported, not judged,
     unless every fault left the storage alone
-    (:data:`~harness.history.STORAGE_SPARED`: the workers were replaced,
+    (``spares_storage`` in :data:`~harness.history.faults.ACTIONS`: the workers were replaced,
     no server was touched), when a loss is the backend's own (``lost``).
 ``stale_reads``: ``count``, ``reads``, ``age_p50``, ``age_p99``, ``age_max``, ``samples``
     Reads (of ``reads`` with a source) that returned a value already
@@ -68,11 +68,21 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from typing import Any
 
-from ..history import STORAGE_SPARED, History, Op
+from ..history.faults import ACTIONS
+from ..history.names import Phase
+from ..history.ops import History, Op
 from ..verdict import Conclusion, Verdict
-from ..workloads.names import Phase
 from . import Facts, observing, op_line
-from .versions import WRITES, Removals, Sources, acknowledged, changes, effect_end, surely_before
+from .versions import (
+    Removals,
+    Sources,
+    acknowledged,
+    changes,
+    effect_end,
+    sets_key,
+    stores,
+    surely_before,
+)
 
 _MAX_SAMPLES = 5
 #: Worst first: the verdict is the first that applies.
@@ -162,7 +172,7 @@ def lost_writes(history: History, sources: Sources, healed: float) -> dict[str, 
         return s is None or not surely_before(ops[s], w)
 
     acked = [i for i, op in enumerate(ops)
-             if op.f in WRITES and acknowledged(op) and op.end <= healed]
+             if stores(op) and acknowledged(op) and op.end <= healed]
     judged = [i for i in acked if finals.get(ops[i].key)]
     lost = [i for i in judged if not any(keeps(ops[i], ops[r]) for r in finals[ops[i].key])]
     return {
@@ -238,7 +248,7 @@ def recovery(history: History, facts: Facts, healed: float) -> dict[str, Any]:
         times: dict[str, float | None] = {}
         for what, attempts, good in (
                 ("read", [o for o in after[pid] if o.f == "get"], _hit),
-                ("write", [o for o in after[pid] if o.f in (*WRITES, "delete")], _done)):
+                ("write", [o for o in after[pid] if sets_key(o)], _done)):
             first = next((o for o in attempts if good(o)), None)
             times[what] = None if first is None else _secs(first.end - healed)
             if attempts and first is None and pid not in unrecovered:
@@ -298,7 +308,7 @@ def silent_after(history: History, sources: Sources, healed: float) -> dict[str,
         starts = {pid: [ops[r].start for r in rs] for pid, rs in reads.items()}
         for w in indices:
             write = ops[w]
-            if write.f not in WRITES or not acknowledged(write) or write.start < healed:
+            if not stores(write) or not acknowledged(write) or write.start < healed:
                 continue
             until, after = quiet[w], starts.get(write.pid, [])
             looks = [r for r in reads[write.pid][bisect_right(after, write.end):
@@ -347,7 +357,8 @@ def check(history: History, facts: Facts) -> Verdict:
     )
     if (addressing := worker_gone(history)) is not None:
         evidence["worker_gone"] = addressing
-    spared = all(w.fault in STORAGE_SPARED for w in windows)
+    spared = all((a := ACTIONS.get(w.fault)) is not None and a.spares_storage
+                  for w in windows)
     found = {
         Conclusion.UNRECOVERED: bool(evidence["recovery"]["unrecovered"]),
         Conclusion.SILENT: evidence["silent_after_recovery"]["count"] > 0,

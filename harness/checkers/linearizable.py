@@ -36,7 +36,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from ..history import History
+from ..history.ops import History, is_negative
 from ..verdict import Verdict
 from . import register
 
@@ -467,7 +467,7 @@ def _partitions(history: History, model: register.RegisterModel, by_worker: bool
         counts["ops"] += 1
         counts["info_ops"] += op.type == "info"
         counts["answered_info_ops"] += op.type == "info" and op.answered
-        counts["negative_answers"] += register.is_negative(op)
+        counts["negative_answers"] += is_negative(op)
     parts = {name: [compiled[i] for i in indices if i in compiled]
              for name, indices in model.partition(history, by_worker=by_worker).items()}
     return {name: calls for name, calls in parts.items() if calls}, counts
@@ -488,7 +488,7 @@ def _describe(history: History, call: _Call) -> str:
                   "or not at all)")
     else:
         result = repr(op.value)
-        if register.is_negative(op):
+        if is_negative(op):
             result += " (refused: took effect by its end or not at all)"
         if call.cut:
             result += " (still running when the culprit returned: may not have happened)"

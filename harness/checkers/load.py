@@ -42,9 +42,9 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..history import History
+from ..history.names import FIRST_HIT, PROBE, READ_BACK, SLOW_CALL
+from ..history.ops import History
 from ..verdict import Conclusion, Verdict
-from ..workloads.load import FIRST_HIT, PROBE, READ_BACK, SLOW_CALL
 from . import MAX_NON_OK_SHARE, MAX_SAMPLES, Facts, observing
 
 #: cachelib's FileSystemCache and MemcachedCache keep expiry in whole

@@ -59,14 +59,15 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from ..history import History, Op
+from ..history.names import OPS
+from ..history.ops import History, Op
 
 # Small ints rather than strings: the step dispatches on them.
 GET, SET, DELETE, ADD, INC, HAS, CLEAR = range(7)
 KINDS = {"get": GET, "set": SET, "delete": DELETE, "add": ADD, "inc": INC, "has": HAS,
          "clear": CLEAR}
 _READS = (GET, HAS)
-_WRITES = (SET, ADD)
+_WRITES = tuple(KINDS[k.name] for k in OPS.values() if k.stores_arg)
 
 
 class _Mark:
@@ -301,9 +302,3 @@ class RegisterModel:
 
 
 MODEL = RegisterModel()
-
-
-def is_negative(op: Op) -> bool:
-    """An ``ok`` write whose answer says nothing about its effect."""
-    return op.type == "ok" and (
-        (op.f in ("set", "clear") and not op.value) or (op.f == "inc" and op.value is None))

@@ -76,10 +76,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..history import History, Op
+from ..history.ops import History, Op
 from ..verdict import Conclusion, Verdict
 from . import Facts, observing, op_line
-from .versions import WRITES, Removals, Sources, acknowledged, surely_before
+from .versions import Removals, Sources, acknowledged, stores, surely_before
 
 _MAX_SAMPLES = 5
 
@@ -183,7 +183,7 @@ def _ryw(history: History, sources: Sources, session_of: Callable[[Op], int]) ->
             if n == len(hits) or (source := sources.of(ops[hits[n]])) is None:
                 continue
             write = ops[source]
-            if write.f in WRITES and acknowledged(write) and session_of(write) == session \
+            if stores(write) and acknowledged(write) and session_of(write) == session \
                     and write.end < read.start \
                     and not removals.between(key, write.start, read.end):
                 tally.violation("missed_then_seen", session, r, [source, r, hits[n]])

@@ -23,9 +23,9 @@ import statistics
 from collections import Counter, defaultdict
 from typing import Any
 
-from ..history import History, Op
+from ..history.names import Phase
+from ..history.ops import History, Op
 from ..verdict import Conclusion, Verdict
-from ..workloads.names import Phase
 from . import Facts, observing
 
 

@@ -25,7 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..history import History, Op
+from ..history.ops import History, Op
 from ..verdict import Conclusion, Verdict
 from . import Facts, not_ok_keys, observing
 

@@ -19,9 +19,10 @@ from markupsafe import Markup
 
 from ..verdict import INCONCLUSIVE, Conclusion, Result
 from . import cost
-from .figures import DRAW_CAP, Timeline, close_up, heatmap, split, timeline
+from .heatmap import heatmap
 from .matrix import matrix_grid
 from .model import PROCESS_COLUMNS, RunReport, process_rows
+from .timeline import DRAW_CAP, Timeline, close_up, split, timeline
 
 #: Evidence counts shown first and large when a result has them.
 PROMINENT = ("lost_updates", "winners", "trials", "ops", "trials_per_feature", "writes",

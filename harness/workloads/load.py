@@ -23,7 +23,8 @@ from functools import partial
 from typing import Any
 
 from ..client import WorkerClient, exchange
-from ..history import History, Op
+from ..history.names import FIRST_HIT, PROBE, READ_BACK, SLOW_CALL
+from ..history.ops import History, Op
 from ..load import wrk
 from ..topology.ports import HOST
 from .concurrent import together
@@ -35,7 +36,6 @@ from .keys import Keyspace
 KEYS = 16
 #: The read-back of a worker's record.
 RECORD_URL = "/slow-calls?prefix={prefix}"
-PROBE, SLOW_CALL, FIRST_HIT, READ_BACK = "probe", "slow-call", "first-hit", "slow-calls"
 
 
 def run(workers: Sequence[WorkerClient], port: int, *, binary: str, duration_s: int,
