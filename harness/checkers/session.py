@@ -79,6 +79,7 @@ from typing import Any
 from ..history.ops import History, Op
 from ..verdict import Conclusion, Verdict
 from . import Facts, observing, op_line
+from .evidence import Counterexample
 from .versions import Removals, Sources, acknowledged, stores, surely_before
 
 _MAX_SAMPLES = 5
@@ -100,7 +101,7 @@ class _Tally:
     misses: int | None = None
     checked: Counter[int] = field(default_factory=Counter)
     violated: Counter[int] = field(default_factory=Counter)
-    samples: list[dict[str, Any]] = field(default_factory=list)
+    samples: list[Counterexample] = field(default_factory=list)
 
     def violation(self, kind: str, session: int, read: int, ops: list[int]) -> None:
         self.kinds[kind] += 1
