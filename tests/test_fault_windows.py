@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from histories import Ops, fault
 
-from harness.history.faults import NEMESIS
+from harness.history.faults import ACTIONS, NEMESIS, FaultAction
 from harness.history.ops import History, record_from_json
 
 #: Worker 0, pid 2.
@@ -49,3 +50,15 @@ def test_saving_never_reorders_the_client_ops_that_checkers_number() -> None:
     h.add(op("get", "k", at=1.5, end=2.0))
     h.fault(fault("kill", "a", at=2.2, end=2.4))
     assert [r.end for r in h.records()] == [2.4, 3.0, 2.0]
+
+
+def test_a_one_shot_action_with_a_closer_is_refused_where_it_is_defined() -> None:
+    with pytest.raises(TypeError, match="'flap' is one-shot and names a closer 'unflap'"):
+        FaultAction(name="flap", closer="unflap", oneshot=True)
+
+
+def test_every_closer_is_an_action_and_the_table_says_which_spare_storage() -> None:
+    closers = {a.closer for a in ACTIONS.values() if a.closer}
+    assert closers <= set(ACTIONS)
+    assert {a.name for a in ACTIONS.values() if a.oneshot} == {"failover", "worker-recycle"}
+    assert [a.name for a in ACTIONS.values() if a.spares_storage] == ["worker-recycle"]
