@@ -57,6 +57,11 @@ class OpKind:
     #: write, see :mod:`harness.checkers.register`).
     says_nothing: Callable[[Any], bool] = _never
 
+    def __post_init__(self) -> None:
+        if self.stores_arg and not self.stores:
+            raise TypeError(f"op {self.name!r} stores the value it was sent but not a value "
+                            "a later read may return; set stores=True too")
+
     @property
     def mutates(self) -> bool:
         """It may change what a key holds."""
