@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.checkers import linearizable  # noqa: E402
+from harness.checkers import linearizable, register, shrink  # noqa: E402
 from harness.history.ops import History, Op  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -140,7 +140,7 @@ class _RecheckTimer:
 
     def __init__(self) -> None:
         self.seconds = 0.0
-        self.original = linearizable._Shrinker.recheck
+        self.original = shrink.Shrinker.recheck
 
     def __enter__(self) -> _RecheckTimer:
         original = self.original
@@ -152,11 +152,11 @@ class _RecheckTimer:
             finally:
                 self.seconds += time.perf_counter() - t0
 
-        linearizable._Shrinker.recheck = timed  # type: ignore[method-assign]
+        shrink.Shrinker.recheck = timed  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *exc: object) -> None:
-        linearizable._Shrinker.recheck = self.original  # type: ignore[method-assign]
+        shrink.Shrinker.recheck = self.original  # type: ignore[method-assign]
 
 
 def _time(history: History, repeat: int, **budget: Any) -> dict[str, Any]:
@@ -164,7 +164,7 @@ def _time(history: History, repeat: int, **budget: Any) -> dict[str, Any]:
     for _ in range(repeat):
         with _RecheckTimer() as recheck:
             t0 = time.perf_counter()
-            v = linearizable.check(history, **budget)
+            v = linearizable.check(register.MODEL, history, **budget)
             runs.append(time.perf_counter() - t0)
         verdicts.append(v)
         rechecks.append(recheck.seconds)

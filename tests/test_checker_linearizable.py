@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from histories import Ops
 
+from harness.checkers import register
 from harness.checkers.linearizable import check, classify
 from harness.history.names import OpType
 from harness.history.ops import History, Op
@@ -19,7 +20,7 @@ op = Ops(pids=range(100, 1000))
 
 
 def _verdict(*ops: Op, **kwargs: Any) -> str:
-    return check(History(ops=list(ops)), **kwargs).verdict
+    return check(register.MODEL, History(ops=list(ops)), **kwargs).verdict
 
 
 # --- histories that are linearizable -------------------------------------------------------
@@ -147,7 +148,7 @@ def test_stale_read_is_violated_and_the_counterexample_names_its_ops() -> None:
     ops += [op("get", "k", n, process=1, at=2 * n + 0.5, end=2 * n + 0.9) for n in range(20)]
     ops.sort(key=lambda op: op.end)
     ops.append(op("get", "k", 17, process=1, at=100, end=101))  # 19 was written last
-    v = check(History(ops=ops))
+    v = check(register.MODEL, History(ops=ops))
     assert v.verdict == "violated"
     cx = v.evidence["counterexample"]
     saw19 = max(i for i, op in enumerate(ops) if op.value == 19 and op.f == "get")
@@ -162,8 +163,8 @@ def test_stale_read_is_violated_and_the_counterexample_names_its_ops() -> None:
 
 
 def test_lost_update_two_incs_returning_one_is_violated() -> None:
-    v = check(History(ops=[op("inc", "k", 1, process=0, at=0, end=1, delta=1),
-                           op("inc", "k", 1, process=1, at=2, end=3, delta=1)]))
+    v = check(register.MODEL, History(ops=[op("inc", "k", 1, process=0, at=0, end=1, delta=1),
+                                           op("inc", "k", 1, process=1, at=2, end=3, delta=1)]))
     assert v.verdict == "violated"
     assert v.evidence["counterexample"]["ops"] == [0, 1]
 
@@ -179,23 +180,24 @@ def test_two_winning_adds_on_a_fresh_key_are_violated() -> None:
 
 
 def test_a_read_of_a_value_nobody_wrote_is_blamed_with_the_write_it_missed() -> None:
-    v = check(History(ops=[op("set", "k", True, process=0, at=0, end=1, value="a"),
-                           op("get", "k", "zzz", process=1, at=2, end=3)]))
+    v = check(register.MODEL, History(ops=[op("set", "k", True, process=0, at=0, end=1, value="a"),
+                                           op("get", "k", "zzz", process=1, at=2, end=3)]))
     assert v.evidence["counterexample"]["ops"] == [0, 1]
 
 
 def test_a_first_read_of_a_value_nobody_wrote_is_blamed_alone() -> None:
     # Only an absent start makes this wrong, and the counterexample says so.
-    v = check(History(ops=[op("get", "k", "zzz", process=1, at=0, end=1),
-                           op("set", "k", True, process=0, at=2, end=3, value="a")]))
+    v = check(register.MODEL, History(ops=[
+        op("get", "k", "zzz", process=1, at=0, end=1),
+        op("set", "k", True, process=0, at=2, end=3, value="a")]))
     cx = v.evidence["counterexample"]
     assert (cx["ops"], cx["initial"]) == ([0], "absent")
 
 
 def test_one_broken_key_is_enough_and_others_are_counted() -> None:
-    v = check(History(ops=[op("set", "a", True, process=0, at=0, end=1, value=1),
-                           op("get", "a", 1, process=0, at=2, end=3),
-                           op("get", "b", "ghost", process=0, at=2, end=3)]))
+    v = check(register.MODEL, History(ops=[op("set", "a", True, process=0, at=0, end=1, value=1),
+                                           op("get", "a", 1, process=0, at=2, end=3),
+                                           op("get", "b", "ghost", process=0, at=2, end=3)]))
     assert (v.verdict, v.evidence["keys"], v.evidence["violated_keys"]) == ("violated", 2, 1)
     assert v.evidence["counterexample"]["key"] == "b"
 
@@ -205,13 +207,13 @@ def test_one_broken_key_is_enough_and_others_are_counted() -> None:
 
 def _pathological(writers: int = 16) -> list[Op]:
     """Concurrent distinct writes, then a read no order explains: every subset is a state."""
-    ops = [op("set", "hot", True, process=i, at=0, end=1 + i / 100,
-              value=i) for i in range(writers)]
+    ops = [op("set", "hot", True, process=i, at=0, end=1 + i / 100, value=i)
+           for i in range(writers)]
     return ops + [op("get", "hot", "never", process=99, at=5, end=6)]
 
 
 def test_spent_budget_is_unknown_with_the_reason() -> None:
-    v = check(History(ops=_pathological()), max_steps_per_key=2_000)
+    v = check(register.MODEL, History(ops=_pathological()), max_steps_per_key=2_000)
     assert v.verdict == "unknown"
     assert v.evidence["unknown_keys"] == 1
     assert "budget" in v.evidence["reason"]
@@ -226,13 +228,14 @@ def test_a_linearizable_history_out_of_budget_is_unknown_not_holds() -> None:
 def test_a_proven_violation_beats_an_unknown_key() -> None:
     ops = _pathological() + [op("inc", "k", 1, process=0, at=0, end=1),
                              op("inc", "k", 1, process=1, at=2, end=3)]
-    v = check(History(ops=ops), max_steps_per_key=2_000)
+    v = check(register.MODEL, History(ops=ops), max_steps_per_key=2_000)
     assert (v.verdict, v.evidence["unknown_keys"], v.evidence["violated_keys"]) \
         == ("violated", 1, 1)
 
 
 def test_nothing_to_judge_is_unknown() -> None:
-    v = check(History(ops=[op("set", "k", process=0, at=0, end=1, type="fail", value=1)]))
+    v = check(register.MODEL, History(ops=[
+        op("set", "k", process=0, at=0, end=1, type="fail", value=1)]))
     assert v.verdict == "unknown"
     assert "nothing to judge" in v.evidence["reason"]
 
@@ -240,7 +243,7 @@ def test_nothing_to_judge_is_unknown() -> None:
 def test_an_op_outside_the_model_is_refused_and_safely_unknown() -> None:
     h = History(ops=[op("memoize:compute", "k", 1, process=0, at=0, end=1)])
     with pytest.raises(ValueError, match="'memoize:compute', outside the register model"):
-        check(h)
+        check(register.MODEL, h)
     assert safely(check, h).verdict == "unknown"
 
 
@@ -262,9 +265,9 @@ def _per_worker_register() -> History:
 
 def test_a_per_worker_register_is_per_worker_linearizable() -> None:
     h = _per_worker_register()
-    assert check(h).verdict == "violated"
-    assert check(h, by_worker=True).verdict == "holds"
-    v = classify(h)
+    assert check(register.MODEL, h).verdict == "violated"
+    assert check(register.MODEL, h, by_worker=True).verdict == "holds"
+    v = classify(register.MODEL, h)
     assert v.verdict == "per-worker"
     assert "per-worker linearizable" in v.evidence["finding"]
 
@@ -272,10 +275,10 @@ def test_a_per_worker_register_is_per_worker_linearizable() -> None:
 def test_classify_holds_when_linearizable_and_violated_when_broken_per_worker_too() -> None:
     good = History(ops=[op("set", "k", True, process=0, at=0, end=1, pid=1, value="a"),
                         op("get", "k", "a", process=1, at=2, end=3, pid=2)])
-    assert classify(good).verdict == "holds"
+    assert classify(register.MODEL, good).verdict == "holds"
     lost = History(ops=[op("inc", "k", 1, process=0, at=0, end=1, pid=1),
                         op("inc", "k", 1, process=1, at=2, end=3, pid=1)])
-    assert classify(lost).verdict == "violated"
+    assert classify(register.MODEL, lost).verdict == "violated"
 
 
 # --- randomised self-check against a real model ------------------------------------------
@@ -327,7 +330,7 @@ def test_random_sequential_histories_hold_and_any_wrong_read_is_caught(seed: int
     # With no overlap there is one order, so any other result is wrong.
     wrong = "mutant" if ops[i].value is not None else 12345
     ops[i] = op("get", ops[i].key, wrong, process=ops[i].process, at=ops[i].start, end=ops[i].end)
-    v = check(History(ops=ops))
+    v = check(register.MODEL, History(ops=ops))
     assert v.verdict == "violated"
     assert i in v.evidence["counterexample"]["culprits"]
 
@@ -373,7 +376,7 @@ def test_a_refused_inc_is_treated_as_info_and_a_garbled_one_is_refused() -> None
     assert _verdict(refused, op("get", "k", 1, process=1, at=2, end=3)) == "holds"
     assert _verdict(refused, op("get", "k", None, process=1, at=2, end=3)) == "holds"
     with pytest.raises(ValueError, match="inc returned 'abc', not a number"):
-        check(History(ops=[op("inc", "k", "abc", process=0, at=0, end=1)]))
+        check(register.MODEL, History(ops=[op("inc", "k", "abc", process=0, at=0, end=1)]))
 
 
 def test_a_counter_read_back_as_digits_matches_its_integer() -> None:
@@ -384,7 +387,7 @@ def test_a_counter_read_back_as_digits_matches_its_integer() -> None:
 
 def test_an_op_completing_before_its_invocation_is_refused() -> None:
     with pytest.raises(ValueError, match="one monotonic clock"):
-        check(History(ops=[op("set", "k", True, process=0, at=2, end=1, value=1)]))
+        check(register.MODEL, History(ops=[op("set", "k", True, process=0, at=2, end=1, value=1)]))
 
 
 # --- state identity: 1, 1.0 and True are different values -----------------------------------
@@ -422,8 +425,7 @@ def test_a_bool_is_not_an_int_to_reads_but_inc_counts_true_as_one() -> None:
     # cachelib/base.py:217: (True or 0) + 1 == 2.
     assert _verdict(stored_true, op("inc", "k", 2, process=1, at=2, end=3, delta=1)) == "holds"
     assert _verdict(stored_true, op("inc", "k", True, process=1, at=2, end=3, delta=1,
-                                    type="info")) \
-        == "holds"
+                                    type="info")) == "holds"
 
 
 # --- answered negatively: within its own interval, or not at all ----------------------------
@@ -520,15 +522,16 @@ def test_every_counterexample_re_checks_as_violated(seed: int) -> None:
     writes = [i for i, op in enumerate(ops) if op.type == "ok" and op.f in ("get", "inc")]
     i = rng.choice(writes)
     ops[i] = replace(ops[i], value=7777 if ops[i].f == "inc" else rng.choice([None, 0, 100]))
-    v = check(History(ops=ops))
+    v = check(register.MODEL, History(ops=ops))
     if v.verdict != "violated":
         return  # the mutation happened to be explainable
     cx = v.evidence["counterexample"]
     assert cx["verified"] is True, cx["verification"]
     # Any initial state includes absent, so the window alone must be violated.
-    assert check(_window_history(ops, cx)).verdict == "violated"
+    assert check(register.MODEL, _window_history(ops, cx)).verdict == "violated"
     if cx["initial"] == "absent":
-        assert check(_window_history(ops, cx, culprits=False)).verdict in ("holds", "unknown")
+        innocent = _window_history(ops, cx, culprits=False)
+        assert check(register.MODEL, innocent).verdict in ("holds", "unknown")
 
 
 def test_a_source_write_that_would_blame_another_op_is_left_out() -> None:
@@ -536,5 +539,5 @@ def test_a_source_write_that_would_blame_another_op_is_left_out() -> None:
            op("set", "k", True, process=0, at=2, end=3, value="new"),
            op("get", "k", "new", process=1, at=4, end=5),
            op("get", "k", "old", process=1, at=6, end=7)]
-    cx = check(History(ops=ops)).evidence["counterexample"]
+    cx = check(register.MODEL, History(ops=ops)).evidence["counterexample"]
     assert (cx["ops"], cx["culprits"], cx["sources"], cx["verified"]) == ([2, 3], [3], [], True)

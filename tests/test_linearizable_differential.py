@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from histories import Ops
 
+from harness.checkers import register
 from harness.checkers.linearizable import check
 from harness.history.names import OpType
 from harness.history.ops import History, Op
@@ -222,7 +223,7 @@ def run(seed: int, count: int, on_each: Callable[[int], None] | None = None
     disagreements = []
     for n in range(count):
         ops = random_history(rng)
-        verdict = check(History(ops=ops))
+        verdict = check(register.MODEL, History(ops=ops))
         if "nothing to judge" in verdict.evidence.get("reason", ""):
             continue  # no key has an op that constrains anything: unknown, rightly
         expected = linearizable(ops)

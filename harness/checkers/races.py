@@ -24,7 +24,7 @@ from typing import Any
 
 from ..history.ops import History
 from ..verdict import Conclusion, Verdict
-from . import Facts, concurrency, linearizable, observing
+from . import Facts, concurrency, linearizable, observing, register
 
 #: Linearizability budget per scenario: far above what a clean history
 #: needs (see bench/README.md), small enough to end in seconds.
@@ -42,7 +42,8 @@ def _summary(v: Verdict) -> dict[str, Any]:
 
 
 def _linearizability(history: History) -> Verdict:
-    return linearizable.classify(history, max_steps=MAX_STEPS, deadline_s=DEADLINE_S)
+    return linearizable.classify(register.MODEL, history, max_steps=MAX_STEPS,
+                                 deadline_s=DEADLINE_S)
 
 
 @observing

@@ -1,9 +1,10 @@
 """The sequential model of one cache key, as Flask-Caching over cachelib behaves.
 
-A Porcupine-style model: :meth:`RegisterModel.init`, :meth:`~RegisterModel.step`
-(state, input, output) -> the possible next states, :meth:`~RegisterModel.partition`
-and :meth:`~RegisterModel.key`.  :mod:`.linearizable` searches with it and
-knows nothing of keys, values or operation names.
+A :class:`~.model.Model`, as Porcupine's: :meth:`RegisterModel.init`,
+:meth:`~RegisterModel.step` (state, input, output) -> the possible next states,
+:meth:`~RegisterModel.partition` (per key, or per worker and key) and
+:meth:`~RegisterModel.key`.  :mod:`.linearizable` is handed it, and the search
+(:mod:`.wgl`) knows nothing of keys, values or operation names.
 
 Where cachelib's backends disagree, the model accepts what *any* of them
 does (SimpleCache, FileSystemCache, RedisCache, MemcachedCache with
@@ -56,11 +57,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Hashable
-from dataclasses import dataclass
 from typing import Any
 
 from ..history.names import OPS
 from ..history.ops import History, Op
+from .model import Part, Spec
 
 # Small ints rather than strings: the step dispatches on them.
 GET, SET, DELETE, ADD, INC, HAS, CLEAR = range(7)
@@ -195,25 +196,10 @@ def _step_present(kind: int, arg: Any, out: Any) -> tuple[State, ...]:
         else ()
 
 
-@dataclass(frozen=True, slots=True)
-class Spec:
-    """An op as the model sees it: what was asked, what came back, and how long it may act.
-
-    ``bounded`` ops took effect, if at all, by their end; the others (no
-    reply) may take effect at any later time, or never.  ``mutates`` is
-    False for reads, which a cut-off window can drop.
-    """
-
-    input: Input
-    output: Any
-    bounded: bool
-    mutates: bool
-
-
 class RegisterModel:
     """One cache key as cachelib's backends behave; see the module docstring."""
 
-    unknown = UNKNOWN
+    name = "register"
 
     def init(self) -> State:
         """A key nobody has written: absent."""
@@ -282,10 +268,9 @@ class RegisterModel:
                              "the register model expects the new value")
         return freeze(op.value)
 
-    def partition(self, history: History, *, by_worker: bool
-                  ) -> dict[tuple[int | None, str], list[int]]:
+    def partition(self, history: History, *, by_worker: bool) -> dict[Part, list[int]]:
         """Op indices per key (per worker and key); a ``clear`` joins every key it can reach."""
-        keyed: dict[tuple[int | None, str], list[int]] = defaultdict(list)
+        keyed: dict[Part, list[int]] = defaultdict(list)
         clears: list[tuple[int, int]] = []
         for index, op in enumerate(history.ops):
             if op.f == "clear":
