@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from harness.checkers import linearizable, register, shrink  # noqa: E402
-from harness.history import History, Op  # noqa: E402
+from harness.history.ops import History, Op  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 #: Operation mix of the clean history, weights in percent.

@@ -30,7 +30,7 @@ from flask import Blueprint, Flask, Response, jsonify, request
 from flask_caching import Cache
 
 from .client import ROUTE_PREFIX
-from .history import CACHE_OPS
+from .history.names import CACHE_OPS
 
 #: The blueprint's name: an app that has it serves the harness routes already.
 BLUEPRINT = "coherence"

@@ -1,10 +1,10 @@
 """HTTP to one specific worker, through that worker's private unix socket.
 
 A :class:`WorkerClient` performs one cache operation per call and turns the
-reply into an :class:`~harness.history.Op`; it never retries, because a
+reply into an :class:`~harness.history.ops.Op`; it never retries, because a
 retry would hide exactly the faults the checkers look for.  How a reply,
 or its absence, becomes ``ok``, ``fail`` or ``info`` is the table in
-:mod:`harness.history`; :func:`exchange` is where it is applied.
+:mod:`harness.history.ops`; :func:`exchange` is where it is applied.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import observe
-from .history import SWALLOWED, Meta, Op, OpType
+from .history.names import OpType, swallowed
+from .history.ops import Meta, Op
 
 #: Every harness route sits under this prefix; an app with a route of its own
 #: there is refused before boot (:func:`harness.app.describe`), so the two
@@ -131,12 +132,6 @@ def exchange(path: str, pid: int, method: str, url: str, payload: Any = None, *,
     return Exchange(type="ok", answered=True, error=None, body=body, start=start, end=end)
 
 
-def swallowed(f: str, value: Any) -> bool:
-    """Whether ``f`` answering ``value`` is a backend error the client library hid."""
-    # Identity, not equality: an inc answering 0 is a count, not False.
-    return any(value is s for s in SWALLOWED.get(f, ()))
-
-
 @dataclass(frozen=True, kw_only=True)
 class WorkerClient:
     """Talks to exactly one worker: ``index`` in the topology, ``pid`` in the OS."""
@@ -154,7 +149,7 @@ class WorkerClient:
 
         ``args`` (value, timeout, delta) are sent; ``meta`` is kept in the
         op only.  ``ok`` carries the cache's return value; ``fail`` and ``info``
-        follow the table in :mod:`harness.history`.
+        follow the table in :mod:`harness.history.ops`.
         """
         ex = exchange(self.socket_path, self.pid, "POST", f"{ROUTE_PREFIX}/ops/{f}",
                       {"key": key, **args})

@@ -2,10 +2,12 @@
 
 As in Jepsen, faults are not something that happens to a test from
 outside: the nemesis performs them, one action at a time, and each action
-lands in the history as a :class:`~harness.history.Fault` of process
+lands in the history as a :class:`~harness.history.faults.Fault` of process
 ``nemesis`` with its start, end, target and what it observed.  Checkers
 and the report then see exactly when a fault was in force
-(:meth:`~harness.history.History.windows`).
+(:meth:`~harness.history.ops.History.windows`).  Each action is recorded
+under the name of its entry in :data:`harness.history.faults.ACTIONS`,
+which says what closes the window it opens.
 
 Every action acts on a process the harness started itself, by pid: a node
 of a :class:`~harness.topology.servers.Deployment`, or a gunicorn master
@@ -26,7 +28,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .client import WorkerClient
-from .history import Fault, History
+from .history.faults import (
+    FAILOVER,
+    KILL,
+    PAUSE,
+    REPLICA_LAG,
+    REPLICA_RESUME,
+    RESTART,
+    RESUME,
+    WORKER_RECYCLE,
+    Fault,
+    FaultAction,
+)
+from .history.ops import History
 from .topology.gunicorn import STOP_TIMEOUT, Gunicorn
 from .topology.kind import MASTER, REPLICA, SENTINEL
 from .topology.node import Node
@@ -43,7 +57,8 @@ class Nemesis:
     _killed: list[tuple[Deployment, Node]] = field(default_factory=list)
     _lagging: dict[int, tuple[Node, tuple[Any, Any]]] = field(default_factory=dict)
 
-    def _act(self, f: str, target: str, action: Callable[[], Any]) -> Fault:
+    def _act(self, kind: FaultAction, target: str, action: Callable[[], Any]) -> Fault:
+        f = kind.name
         start = time.monotonic()
         value: Any = None
         error: str | None = None
@@ -69,7 +84,7 @@ class Nemesis:
             self._killed.append((deployment, node))
             return {"pid": pid, "exit_status": status}
 
-        return self._act("kill", target, action)
+        return self._act(KILL, target, action)
 
     def restart(self, deployment: Deployment, node: Node) -> Fault:
         """Start ``node`` again on the same port and directory; wait until it accepts."""
@@ -80,7 +95,7 @@ class Nemesis:
             self._killed = [(d, n) for d, n in self._killed if n is not node]
             return {"pid": node.pid}
 
-        return self._act("restart", target, action)
+        return self._act(RESTART, target, action)
 
     # --- pause / resume ----------------------------------------------------
 
@@ -91,7 +106,7 @@ class Nemesis:
             self._paused.append(node)
             return {"pid": node.pid}
 
-        return self._act("pause", _target(node), action)
+        return self._act(PAUSE, _target(node), action)
 
     def resume(self, node: Node) -> Fault:
         def action() -> dict[str, Any]:
@@ -99,7 +114,7 @@ class Nemesis:
             self._paused = [n for n in self._paused if n is not node]
             return {"pid": node.pid}
 
-        return self._act("resume", _target(node), action)
+        return self._act(RESUME, _target(node), action)
 
     # --- replica lag ---------------------------------------------------------
 
@@ -119,7 +134,7 @@ class Nemesis:
             self._lagging[replica.port] = (replica, master)
             return {"pid": replica.pid, "was_following": f"{master[0]}:{master[1]}"}
 
-        return self._act("replica-lag", _target(replica), action)
+        return self._act(REPLICA_LAG, _target(replica), action)
 
     def unlag(self, replica: Node) -> Fault:
         """Let ``replica`` follow its master again (it resynchronises)."""
@@ -130,7 +145,7 @@ class Nemesis:
             client(replica.port).execute_command("REPLICAOF", host, port)
             return {"pid": replica.pid, "following": f"{host}:{port}"}
 
-        return self._act("replica-resume", _target(replica), action)
+        return self._act(REPLICA_RESUME, _target(replica), action)
 
     # --- failover ------------------------------------------------------------
 
@@ -160,7 +175,7 @@ class Nemesis:
                 time.sleep(0.05)
             raise TimeoutError(f"sentinels did not agree on a new master within {timeout:g}s")
 
-        return self._act("failover", f"{deployment.kind.name} master", action)
+        return self._act(FAILOVER, f"{deployment.kind.name} master", action)
 
     # --- worker recycle ------------------------------------------------------
 
@@ -176,7 +191,7 @@ class Nemesis:
             os.kill(gunicorn.master_pid, signal.SIGHUP)
             return {"signal": "HUP", **_replaced(gunicorn, old)}
 
-        return self._act("worker-recycle", f"gunicorn master pid {gunicorn.master_pid}: HUP",
+        return self._act(WORKER_RECYCLE, f"gunicorn master pid {gunicorn.master_pid}: HUP",
                          action)
 
     def exhaust(self, gunicorn: Gunicorn, *, max_requests: int) -> Fault:
@@ -198,7 +213,7 @@ class Nemesis:
                                                                             strict=True)},
                     **_replaced(gunicorn, [w.pid for w in old])}
 
-        return self._act("worker-recycle", f"gunicorn master pid {gunicorn.master_pid}: "
+        return self._act(WORKER_RECYCLE, f"gunicorn master pid {gunicorn.master_pid}: "
                          f"max_requests={max_requests}", action)
 
     # --- always ------------------------------------------------------------

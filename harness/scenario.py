@@ -19,7 +19,7 @@ types its fixtures hand over.
 
 from __future__ import annotations
 
-from .history import History
+from .history.ops import History
 from .options import RunOptions
 from .plugin.fixtures import Launch, missing_tool
 from .plugin.recording import Judge, draw

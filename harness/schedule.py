@@ -46,7 +46,7 @@ import pytest
 
 from . import interrupt
 from .expectations import load as load_expectations
-from .history import History, record_from_json
+from .history.ops import History, record_from_json
 from .topology.processes import set_pdeathsig
 from .verdict import Result
 

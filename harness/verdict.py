@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
-from .history import History
+from .history.ops import History
 
 
 class Conclusion(StrEnum):
@@ -61,7 +61,6 @@ FAULT = (Conclusion.STALE, Conclusion.LOST, Conclusion.RAISES, Conclusion.SILENT
 #: Findings proven from ``ok`` operations: they stand whatever else failed.
 PROVEN = (Conclusion.VIOLATED, *FAULT)
 INCONCLUSIVE = (Conclusion.ERROR, Conclusion.UNKNOWN)
-SHARING = tuple(c for c in Conclusion if c not in PROPERTY + FAULT + INCONCLUSIVE)
 
 
 @dataclass(frozen=True, init=False)

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from histories import Ops
 
 from harness.checkers import safely
 from harness.checkers.concurrency import check_counter, check_unique_winner, classify_counter
-from harness.history import History, Op, OpType
+from harness.history.ops import History, Op
 
-
-def _op(pid: int, f: str, key: str, t: float, result: object = None, *,
-        type: OpType = "ok", **args: object) -> Op:
-    """An operation on worker ``pid``; ``args`` are the request's (value=..., delta=...)."""
-    return Op(process=pid, pid=pid, f=f, key=key, args=dict(args), type=type, value=result,
-              start=t, end=t + 0.01)
+#: An operation on worker ``pid`` (its process too); keywords are the request's.
+op = Ops(took=0.01)
 
 
 # --- unique winner ---------------------------------------------------------------------------
@@ -21,7 +18,7 @@ def _op(pid: int, f: str, key: str, t: float, result: object = None, *,
 
 def _race(key: str, *results: bool | None) -> list[Op]:
     """One add per worker on ``key``; None stands for an info add."""
-    return [_op(pid, "add", key, 1.0, r, type="info" if r is None else "ok", value=pid)
+    return [op("add", key, r, pid=pid, at=1.0, type="info" if r is None else "ok", value=pid)
             for pid, r in enumerate(results)]
 
 
@@ -55,7 +52,7 @@ def test_an_info_add_may_be_the_missing_winner_but_proves_nothing() -> None:
 
 
 def test_failed_adds_are_dropped_and_no_adds_is_unknown() -> None:
-    failed = [_op(0, "add", "a", 1.0, type="fail", value=0)]
+    failed = [op("add", "a", pid=0, at=1.0, type="fail", value=0)]
     v = check_unique_winner(History(ops=failed))
     assert (v.verdict, v.evidence["failed_attempts"]) == ("unknown", 1)
     assert "nothing to judge" in v.evidence["reason"]
@@ -70,12 +67,12 @@ def _incs(n: int, *, workers: int = 4, lost: int = 0, info: int = 0,
     ``info`` info incs, then one final read per worker of ``final`` (or the true total)."""
     h = History()
     for i in range(n):
-        h.add(_op(i % workers, "inc", "c", 1.0 + i / 1000, max(1, i + 1 - lost), delta=1))
+        h.add(op("inc", "c", max(1, i + 1 - lost), pid=i % workers, at=1.0 + i / 1000, delta=1))
     for i in range(info):
-        h.add(_op(i % workers, "inc", "c", 2.0, type="info", delta=1))
+        h.add(op("inc", "c", pid=i % workers, at=2.0, type="info", delta=1))
     for pid in range(workers):
         seen = n // workers if per_worker else (n - lost if final is None else final)
-        h.add(_op(pid, "get", "c", 3.0 + pid, seen))
+        h.add(op("get", "c", seen, pid=pid, at=3.0 + pid))
     return h
 
 
@@ -112,15 +109,15 @@ def test_initial_value_shifts_the_bound() -> None:
 
 
 def test_only_reads_after_the_last_inc_count_as_final() -> None:
-    h = History(ops=[_op(0, "inc", "c", 1.0, 1), _op(1, "get", "c", 0.5, None)])
+    h = History(ops=[op("inc", "c", 1, pid=0, at=1.0), op("get", "c", None, pid=1, at=0.5)])
     v = check_counter(h)
     assert v.verdict == "unknown"
     assert "no ok get" in v.evidence["reason"]
 
 
 def test_no_incs_is_unknown_and_a_non_numeric_read_is_safely_unknown() -> None:
-    assert check_counter(History(ops=[_op(0, "get", "c", 1.0, 3)])).verdict == "unknown"
-    h = History(ops=[_op(0, "inc", "c", 1.0, 1), _op(0, "get", "c", 2.0, "abc")])
+    assert check_counter(History(ops=[op("get", "c", 3, pid=0, at=1.0)])).verdict == "unknown"
+    h = History(ops=[op("inc", "c", 1, pid=0, at=1.0), op("get", "c", "abc", pid=0, at=2.0)])
     with pytest.raises(ValueError, match="returned 'abc', not a number"):
         check_counter(h)
     assert safely(check_counter, h).verdict == "unknown"

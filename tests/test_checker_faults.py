@@ -11,46 +11,43 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from histories import Ops
 
 from harness.checkers import Facts, faults, safely
-from harness.history import Fault, History, Meta, Op, OpType
-from harness.workloads.names import Phase
+from harness.history.faults import Fault
+from harness.history.names import OpType, Phase
+from harness.history.ops import History, Op
 
 A, B = 101, 102
 FACTS = Facts(pids=(A, B))
 HEALED = 2.1
 
 
-def op(f: str, key: str, at: float, result: Any = None, *, pid: int = A,
-       type: OpType = "ok", answered: bool = True, final: bool = False, **args: Any) -> Op:
-    return Op(process=[A, B].index(pid), pid=pid, f=f, key=key, args=args,
-              meta=Meta(phase=Phase.FINAL if final else None), type=type, value=result,
-              answered=answered, start=at, end=at + 0.1)
+op = Ops(pids=(A, B), took=0.1)
 
 
 def run(*extra: Op, before: bool = True, b_after: bool = True) -> History:
     """The clean run, plus ``extra``; ``b_after=False`` leaves B failing after the fault."""
     h = History()
     if before:
-        h.add(op("set", "a0", 0.0, True, value="a0-1"))
-        h.add(op("get", "a0", 0.2, "a0-1", pid=B))
+        h.add(op("set", "a0", True, at=0.0, value="a0-1"))
+        h.add(op("get", "a0", "a0-1", at=0.2, pid=B))
     h.fault(Fault(f="kill", target="server :7000", start=1.0, end=1.1))
-    h.add(op("set", "a1", 1.2, None, value="x", type="fail", error="not sent"))
-    h.add(op("get", "a1", 1.4, None, pid=B, type="info", answered=False, error="timeout"))
+    h.add(op("set", "a1", None, at=1.2, value="x", type="fail", error="not sent"))
+    h.add(op("get", "a1", None, at=1.4, pid=B, type="info", answered=False, error="timeout"))
     h.fault(Fault(f="restart", target="server :7000", start=2.0, end=HEALED))
     for n, pid in enumerate((A, B)):
         t = 3.0 + n
         ok: OpType = "ok" if pid == A or b_after else "fail"
-        h.add(op("set", f"p{n}", t, True if ok == "ok" else None, pid=pid, type=ok,
+        h.add(op("set", f"p{n}", True if ok == "ok" else None, at=t, pid=pid, type=ok,
                  value=f"p{n}-1"))
-        h.add(op("get", f"p{n}", t + 0.2, f"p{n}-1" if ok == "ok" else None, pid=pid,
-                 type=ok))
+        h.add(op("get", f"p{n}", f"p{n}-1" if ok == "ok" else None, at=t + 0.2, pid=pid, type=ok))
     for o in extra:
         h.add(o)
     for n, pid in enumerate((A, B)):
         ok = "ok" if pid == A or b_after else "fail"
-        h.add(op("get", "a0", 8.0 + n, "a0-1" if ok == "ok" else None, pid=pid, type=ok,
-                 final=True))
+        h.add(op("get", "a0", "a0-1" if ok == "ok" else None, at=8.0 + n, pid=pid, type=ok,
+                 phase=Phase.FINAL))
     return h
 
 
@@ -82,7 +79,7 @@ def test_a_clean_recovery_holds_with_its_numbers() -> None:
 def test_a_write_gone_after_the_restart_is_lost_but_not_the_verdict() -> None:
     h = run()
     for n in (-2, -1):
-        h.ops[n] = op("get", "a0", h.ops[n].start, None, pid=h.ops[n].pid, final=True)
+        h.ops[n] = op("get", "a0", None, at=h.ops[n].start, pid=h.ops[n].pid, phase=Phase.FINAL)
     v = check(h)
     assert v.verdict == "holds"
     lost = v.evidence["lost_writes"]
@@ -91,24 +88,24 @@ def test_a_write_gone_after_the_restart_is_lost_but_not_the_verdict() -> None:
 
 
 def test_a_newer_write_in_the_final_pass_keeps_the_older_one() -> None:
-    h = run(op("set", "a0", 5.0, True, pid=B, value="a0-2"))
+    h = run(op("set", "a0", True, at=5.0, pid=B, value="a0-2"))
     for n in (-2, -1):
-        h.ops[n] = op("get", "a0", h.ops[n].start, "a0-2", pid=h.ops[n].pid, final=True)
+        h.ops[n] = op("get", "a0", "a0-2", at=h.ops[n].start, pid=h.ops[n].pid, phase=Phase.FINAL)
     assert check(h).evidence["lost_writes"]["count"] == 0
 
 
 def test_a_delete_after_the_write_explains_a_final_miss() -> None:
-    h = run(op("delete", "a0", 5.0, True, pid=B))
+    h = run(op("delete", "a0", True, at=5.0, pid=B))
     for n in (-2, -1):
-        h.ops[n] = op("get", "a0", h.ops[n].start, None, pid=h.ops[n].pid, final=True)
+        h.ops[n] = op("get", "a0", None, at=h.ops[n].start, pid=h.ops[n].pid, phase=Phase.FINAL)
     assert check(h).evidence["lost_writes"]["count"] == 0
 
 
 def test_reads_of_overwritten_values_are_stale_with_their_age() -> None:
-    h = run(op("set", "p0", 5.0, True, value="p0-2"),
-            op("get", "p0", 5.5, "p0-1", pid=B),
-            op("get", "p0", 6.0, "p0-1", pid=B),
-            op("get", "p0", 7.0, "p0-1", pid=B))
+    h = run(op("set", "p0", True, at=5.0, value="p0-2"),
+            op("get", "p0", "p0-1", at=5.5, pid=B),
+            op("get", "p0", "p0-1", at=6.0, pid=B),
+            op("get", "p0", "p0-1", at=7.0, pid=B))
     v = check(h)
     assert v.verdict == "stale"
     st = v.evidence["stale_reads"]
@@ -120,12 +117,12 @@ def test_reads_of_overwritten_values_are_stale_with_their_age() -> None:
 
 
 def test_a_read_overlapping_the_overwrite_is_not_stale() -> None:
-    h = run(op("set", "p0", 5.0, True, value="p0-2"), op("get", "p0", 5.05, "p0-1", pid=B))
+    h = run(op("set", "p0", True, at=5.0, value="p0-2"), op("get", "p0", "p0-1", at=5.05, pid=B))
     assert check(h).evidence["stale_reads"]["count"] == 0
 
 
 def test_a_read_of_a_deleted_value_is_stale() -> None:
-    h = run(op("delete", "p0", 5.0, True, pid=B), op("get", "p0", 6.0, "p0-1", pid=B))
+    h = run(op("delete", "p0", True, at=5.0, pid=B), op("get", "p0", "p0-1", at=6.0, pid=B))
     assert check(h).verdict == "stale"
 
 
@@ -141,15 +138,15 @@ def test_a_worker_that_never_succeeds_again_is_unrecovered() -> None:
 
 def test_a_miss_is_not_a_recovered_read() -> None:
     h = run()
-    h.ops[7] = op("get", "p1", h.ops[7].start, None, pid=B)  # B's read after the heal
-    h.ops[-1] = op("get", "a0", h.ops[-1].start, None, pid=B, final=True)
+    h.ops[7] = op("get", "p1", None, at=h.ops[7].start, pid=B)  # B's read after the heal
+    h.ops[-1] = op("get", "a0", None, at=h.ops[-1].start, pid=B, phase=Phase.FINAL)
     v = check(h)
     assert v.verdict == "unrecovered" and v.evidence["recovery"]["unrecovered"] == [B]
 
 
 def test_an_acknowledged_write_its_worker_never_reads_back_is_silent() -> None:
-    h = run(op("set", "s", 5.0, True, value="s-1"), op("get", "s", 5.5, None),
-            op("get", "s", 6.0, None))
+    h = run(op("set", "s", True, at=5.0, value="s-1"), op("get", "s", None, at=5.5),
+            op("get", "s", None, at=6.0))
     v = check(h)
     assert v.verdict == "silent"
     sil = v.evidence["silent_after_recovery"]
@@ -158,14 +155,14 @@ def test_an_acknowledged_write_its_worker_never_reads_back_is_silent() -> None:
 
 
 def test_another_write_in_between_excuses_the_miss() -> None:
-    h = run(op("set", "s", 5.0, True, value="s-1"), op("delete", "s", 5.2, True, pid=B),
-            op("get", "s", 5.5, None))
+    h = run(op("set", "s", True, at=5.0, value="s-1"), op("delete", "s", True, at=5.2, pid=B),
+            op("get", "s", None, at=5.5))
     assert check(h).evidence["silent_after_recovery"]["count"] == 0
 
 
 def test_the_worst_finding_wins() -> None:
-    h = run(op("set", "p0", 5.0, True, value="p0-2"), op("get", "p0", 6.0, "p0-1", pid=B),
-            op("set", "s", 5.0, True, value="s-1"), op("get", "s", 5.5, None),
+    h = run(op("set", "p0", True, at=5.0, value="p0-2"), op("get", "p0", "p0-1", at=6.0, pid=B),
+            op("set", "s", True, at=5.0, value="s-1"), op("get", "s", None, at=5.5),
             b_after=False)
     v = check(h)
     assert v.verdict == "unrecovered"
@@ -174,14 +171,15 @@ def test_the_worst_finding_wins() -> None:
 
 def test_nothing_ever_read_back_is_none() -> None:
     h = run()
-    h.ops = [o if o.f != "get" else op("get", o.key or "", o.start, None, pid=o.pid,
-                                      type=o.type, final=o.meta.phase == Phase.FINAL)
+    h.ops = [o if o.f != "get" else
+             op("get", o.key or "", None, at=o.start, pid=o.pid, type=o.type,
+                phase=Phase.FINAL if o.meta.phase == Phase.FINAL else None)
              for o in h.ops]
     assert check(h).verdict == "none"
 
 
 def test_failures_outside_the_fault_make_a_pass_unknown() -> None:
-    h = run(*[op("get", "p0", 5.0 + n / 10, None, type="fail", error="not sent")
+    h = run(*[op("get", "p0", None, at=5.0 + n / 10, type="fail", error="not sent")
               for n in range(3)])
     v = check(h)
     assert v.verdict == "unknown"
@@ -209,7 +207,7 @@ def test_without_a_final_read_pass_the_verdict_is_unknown() -> None:
 
 def test_a_checker_crash_is_unknown() -> None:
     h = run()
-    h.ops[1] = op("get", "a0", 0.2, object(), pid=B)
+    h.ops[1] = op("get", "a0", object(), at=0.2, pid=B)
     v = check(h)
     assert v.verdict == "unknown" and "TypeError" in v.evidence["checker_error"]
 
@@ -226,24 +224,25 @@ RESET = "ConnectionResetError: [Errno 104] Connection reset by peer"
 def recycled(*extra: Op, witness_kept: bool = True) -> History:
     """A writes a witness and traffic, HUP at t=1 retires A for C (window to 2.1), all read it."""
     h = History()
-    h.add(op("set", "w", 0.0, True, value="w-1"))
-    h.add(op("set", "a0", 0.2, True, value="a0-1"))
-    h.add(op("get", "a0", 0.4, "a0-1", pid=B))
+    h.add(op("set", "w", True, at=0.0, value="w-1"))
+    h.add(op("set", "a0", True, at=0.2, value="a0-1"))
+    h.add(op("get", "a0", "a0-1", at=0.4, pid=B))
     h.fault(Fault(f="worker-recycle", target="gunicorn master pid 100: HUP", start=1.0,
                   end=HEALED, value={"signal": "HUP", "retired": [A], "new": [C]}))
-    h.add(op("set", "a0", 1.3, None, value="a0-x", type="fail", error=GONE))
-    h.add(op("get", "a0", 1.5, None, type="info", answered=False, error=RESET))
+    h.add(op("set", "a0", None, at=1.3, value="a0-x", type="fail", error=GONE))
+    h.add(op("get", "a0", None, at=1.5, type="info", answered=False, error=RESET))
     for o in extra:
         h.add(o)
     for pid in (C, B):
-        h.add(Op(process=0 if pid == C else 1, pid=pid, f="set", key="p", args={"value": f"p{pid}"},
-                 type="ok", value=True, start=3.0 + pid / 1000, end=3.05 + pid / 1000))
-        h.add(Op(process=0 if pid == C else 1, pid=pid, f="get", key="p", type="ok",
-                 value=f"p{pid}", start=3.2 + pid / 1000, end=3.25 + pid / 1000))
+        process = 0 if pid == C else 1
+        h.add(op("set", "p", True, pid=pid, process=process, at=3.0 + pid / 1000,
+                 end=3.05 + pid / 1000, value=f"p{pid}"))
+        h.add(op("get", "p", f"p{pid}", pid=pid, process=process, at=3.2 + pid / 1000,
+                 end=3.25 + pid / 1000))
     for n, pid in enumerate((C, B)):
         for key, seen in (("a0", "a0-1"), ("w", "w-1" if witness_kept else None)):
-            h.add(Op(process=n, pid=pid, f="get", key=key, type="ok", value=seen,
-                     meta=Meta(phase=Phase.FINAL), start=8.0 + n, end=8.1 + n))
+            h.add(op("get", key, seen, pid=pid, process=n, at=8.0 + n, end=8.1 + n,
+                     phase=Phase.FINAL))
     return h
 
 
@@ -251,7 +250,7 @@ FACTS_AFTER = Facts(pids=(C, B))
 
 
 def test_requests_to_a_retired_worker_are_the_harness_s_not_the_cache_s() -> None:
-    v = safely(faults.check, recycled(op("get", "a0", 1.6, None, pid=B, type="info",
+    v = safely(faults.check, recycled(op("get", "a0", None, at=1.6, pid=B, type="info",
                                          error="HTTP 500: ConnectionError")), FACTS_AFTER)
     assert v.verdict == "holds", v.evidence
     assert v.evidence["worker_gone"] == {"count": 2, "by_worker": {str(A): 2}}
@@ -290,14 +289,11 @@ def test_the_same_loss_after_a_kill_is_reported_not_judged() -> None:
 
 
 def test_lost_ranks_above_stale_and_below_silent() -> None:
-    stale = (op("set", "p", 4.0, True, pid=B, value="p-2"),
-             Op(process=0, pid=C, f="get", key="p", type="ok", value=f"p{C}", start=5.0,
-                end=5.1))
+    stale = (op("set", "p", True, at=4.0, pid=B, value="p-2"),
+             op("get", "p", f"p{C}", pid=C, process=0, at=5.0, end=5.1))
     v = safely(faults.check, recycled(*stale, witness_kept=False), FACTS_AFTER)
     assert v.verdict == "lost" and v.evidence["findings"] == ["lost", "stale"]
-    silent = (Op(process=0, pid=C, f="set", key="s", args={"value": "s-1"}, type="ok",
-                 value=True, start=5.5, end=5.6),
-              Op(process=0, pid=C, f="get", key="s", type="ok", value=None, start=6.0,
-                 end=6.1))
+    silent = (op("set", "s", True, pid=C, process=0, at=5.5, end=5.6, value="s-1"),
+              op("get", "s", None, pid=C, process=0, at=6.0, end=6.1))
     v = safely(faults.check, recycled(*stale, *silent, witness_kept=False), FACTS_AFTER)
     assert v.evidence["findings"] == ["silent", "lost", "stale"]

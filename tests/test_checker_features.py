@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from histories import Ops
 
 from harness.checkers import Facts, safely
 from harness.checkers.features import (
@@ -26,7 +27,7 @@ from harness.checkers.features import (
     forget_matrix,
     hit_matrix,
 )
-from harness.history import History, Meta, Op
+from harness.history.ops import History, Op
 
 PIDS = [101, 102, 103]
 FACTS = Facts(pids=tuple(PIDS))
@@ -41,6 +42,7 @@ class Model:
         self.stores: dict[int, dict[str, str]] = {}
         self.ids = itertools.count()
         self.clock = itertools.count()
+        self._op = Ops(pids=PIDS, took=0.5)
 
     def _store(self, worker: int) -> dict[str, str] | None:
         if self.kind == "none":
@@ -65,10 +67,8 @@ class Model:
             store.pop(key, None)
 
     def op(self, worker: int, f: str, key: str, value: Any, **meta: Any) -> Op:
-        t = float(next(self.clock))
-        return Op(process=worker, pid=PIDS[worker], f=f, key=key, args={},
-                  meta=Meta(**meta), type="ok",
-                  value=value, start=t, end=t + 0.5)
+        """An ``ok`` op of ``worker``, one tick of this model's clock after the last."""
+        return self._op(f, key, value, process=worker, at=float(next(self.clock)), **meta)
 
 
 def _matrix(h: History, m: Model, feature: str, key: str, origin: int,

@@ -10,35 +10,18 @@ import itertools
 from typing import Any
 
 import pytest
+from histories import Ops
 
 from harness.checkers import Facts, blast, lifecycle, safely, visibility
-from harness.history import History, Meta, Op
+from harness.history.ops import History
 
 _clock = itertools.count()
 #: Checkers that judge no worker matrix need no pids.
 NO_FACTS = Facts(pids=())
 
 
-#: What a client sends; every other keyword of the helpers is harness metadata.
-SENT = ("value", "timeout", "delta")
-
-
-def sent(kw: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in kw.items() if k in SENT}
-
-
-def harness_meta(kw: dict[str, Any]) -> Meta:
-    return Meta(**{k: v for k, v in kw.items() if k not in SENT})
-
-
-def op(process: int, pid: int, f: str, key: str | None, result: Any = None,
-       **args: Any) -> Op:
-    """An ``ok`` op returning ``result``; ``args`` are the request's (e.g. value=)."""
-    t = float(next(_clock))
-    return Op(process=process, pid=pid, f=f, key=key, args=sent(args),
-              meta=harness_meta(args), type="ok",
-              value=result, start=t, end=t + 0.5)
-
+#: ``ok`` ops, one clock tick apart, each lasting 0.5 s.
+op = Ops(clock=_clock, took=0.5)
 
 def blast_history(wipes: set[str], *, stores: bool = True, foreign: bool = True) -> History:
     """One round: each group writes two keys, reads, clear() wipes ``wipes``, reads."""
@@ -47,15 +30,15 @@ def blast_history(wipes: set[str], *, stores: bool = True, foreign: bool = True)
     keys = {g: [f"{g}-{n}" for n in range(2)] for g in groups}
     for g in groups:
         for k in keys[g]:
-            h.add(op(0, 10, "set", k, True, value=f"v-{k}", app=g, phase="write"))
+            h.add(op("set", k, True, process=0, pid=10, value=f"v-{k}", app=g, phase="write"))
     for phase in ("before", "after"):
         if phase == "after":
-            h.add(op(0, 10, "clear", None, True, app="clearing", phase="clear"))
+            h.add(op("clear", None, True, process=0, pid=10, app="clearing", phase="clear"))
         for g in groups:
             for k in keys[g]:
                 present = stores and (phase == "before" or g not in wipes)
-                h.add(op(0, 10, "get", k, f"v-{k}" if present else None,
-                         want=f"v-{k}", app=g, phase=phase))
+                h.add(op("get", k, f"v-{k}" if present else None, process=0, pid=10, want=f"v-{k}",
+                         app=g, phase=phase))
     return h
 
 
@@ -74,10 +57,10 @@ def _late(history: History, *, gone: bool) -> History:
     h = History()
     for n, o in enumerate(ops):
         if n == at:
-            o = op(0, 10, "get", "clearing-0", "v-clearing-0", want="v-clearing-0",
+            o = op("get", "clearing-0", "v-clearing-0", process=0, pid=10, want="v-clearing-0",
                    app="clearing", phase="after")
         h.add(o)
-    h.add(op(0, 10, "get", "clearing-0", None if gone else "v-clearing-0",
+    h.add(op("get", "clearing-0", None if gone else "v-clearing-0", process=0, pid=10,
              want="v-clearing-0", app="clearing", phase="after", poll=True))
     return h
 
@@ -134,14 +117,14 @@ def test_blast_history_without_clear_is_unknown() -> None:
 def restart_history(new_worker_sees: bool, *, stored: bool = True) -> History:
     h = History()
     for w in (1, 2):
-        h.add(op(w, w, "set", f"k{w}", True, phase="write"))
-        h.add(op(w, w, "get", f"k{w}", f"v{w}" if stored else None, want=f"v{w}",
+        h.add(op("set", f"k{w}", True, process=w, pid=w, phase="write"))
+        h.add(op("get", f"k{w}", f"v{w}" if stored else None, process=w, pid=w, want=f"v{w}",
                  phase="before", role="writer"))
     h.notes.append({"restart": 0, "victim_pid": 1, "new_pids": [3]})
     for w in (1, 2):
-        h.add(op(3, 3, "get", f"k{w}", f"v{w}" if new_worker_sees and stored else None,
+        h.add(op("get", f"k{w}", f"v{w}" if new_worker_sees and stored else None, process=3, pid=3,
                  want=f"v{w}", phase="after", role="new"))
-    h.add(op(2, 2, "get", "k2", "v2" if stored else None, want="v2", phase="after",
+    h.add(op("get", "k2", "v2" if stored else None, process=2, pid=2, want="v2", phase="after",
              role="survivor"))
     return h
 
@@ -174,7 +157,7 @@ def test_import_write_verdict_names_who_wrote(writers: dict[int, int | None],
                                               verdict: str) -> None:
     h = History()
     for n, (pid, writer) in enumerate(writers.items()):
-        h.add(op(n, pid, "get", "imp", None if writer is None else {"pid": writer},
+        h.add(op("get", "imp", None if writer is None else {"pid": writer}, process=n, pid=pid,
                  phase="import"))
     v = lifecycle.check_import_write(h, Facts(pids=tuple(writers)))
     assert v.verdict == verdict, v.evidence
@@ -183,9 +166,9 @@ def test_import_write_verdict_names_who_wrote(writers: dict[int, int | None],
 def visibility_history(seen: Any, pids: list[int]) -> History:
     h = History()
     for i, wp in enumerate(pids):
-        h.add(op(i, wp, "set", f"k{i}", True, value=f"v{i}"))
+        h.add(op("set", f"k{i}", True, process=i, pid=wp, value=f"v{i}"))
         for j, rp in enumerate(pids):
-            h.add(op(j, rp, "get", f"k{i}", f"v{i}" if seen(i, j) else None))
+            h.add(op("get", f"k{i}", f"v{i}" if seen(i, j) else None, process=j, pid=rp))
     return h
 
 

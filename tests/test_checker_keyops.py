@@ -2,45 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from histories import Ops
 
 from harness.checkers import Facts
 from harness.checkers.keyops import check_clear, check_delete, check_ttl
-from harness.history import History, Meta, Op
+from harness.history.ops import History
 
 FACTS = Facts(pids=(100, 101))
 
 
-#: What a client sends; every other keyword of the helpers is harness metadata.
-SENT = ("value", "timeout", "delta")
-
-
-def sent(kw: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in kw.items() if k in SENT}
-
-
-def harness_meta(kw: dict[str, Any]) -> Meta:
-    return Meta(**{k: v for k, v in kw.items() if k not in SENT})
-
-
-def _op(process: int, f: str, key: str | None, t: float, result: object = None,
-         **args: object) -> Op:
-    """An ok operation; ``args`` are the request's (value=..., phase=...)."""
-    return Op(process=process, pid=100 + process, f=f, key=key, args=sent(args),
-              meta=harness_meta(args), type="ok",
-              value=result, start=t, end=t + 0.01)
-
+#: Worker ``process`` has pid 100 + process.
+op = Ops(pids=range(100, 110))
 
 def _delete_history(stale_reader: int | None, *, late: bool = False) -> History:
     h = History()
-    h.add(_op(0, "set", "k", 1.0, True, value="v"))
+    h.add(op("set", "k", True, process=0, at=1.0, value="v"))
     for r in range(2):
-        h.add(_op(r, "get", "k", 1.1 + r / 100, "v", warm=True))
-    h.add(_op(1, "delete", "k", 1.2, True))
+        h.add(op("get", "k", "v", process=r, at=1.1 + r / 100, warm=True))
+    h.add(op("delete", "k", True, process=1, at=1.2))
     for r in range(2):
-        h.add(_op(r, "get", "k", 1.3 + r / 100, "v" if r == stale_reader else None))
+        h.add(op("get", "k", "v" if r == stale_reader else None, process=r, at=1.3 + r / 100))
     if late and stale_reader is not None:
-        h.add(_op(stale_reader, "get", "k", 1.6, None, poll=True))
+        h.add(op("get", "k", None, process=stale_reader, at=1.6, poll=True))
     return h
 
 
@@ -63,13 +46,13 @@ def test_delete_seen_late_holds_and_counts_the_late_invalidation() -> None:
 
 def test_a_later_clear_does_not_excuse_a_stale_read() -> None:
     h = History()
-    h.add(_op(0, "set", "a", 1.0, True, value="va"))
-    h.add(_op(1, "clear", None, 1.1, True))
-    h.add(_op(0, "get", "a", 1.2, "va"))       # survived the first clear
-    h.add(_op(0, "set", "b", 1.3, True, value="vb"))
-    h.add(_op(0, "clear", None, 1.4, True))    # the writer's own clear
-    h.add(_op(0, "get", "b", 1.5, None))
-    h.add(_op(0, "get", "a", 1.6, None, poll=True))  # gone only because of clear #2
+    h.add(op("set", "a", True, process=0, at=1.0, value="va"))
+    h.add(op("clear", None, True, process=1, at=1.1))
+    h.add(op("get", "a", "va", process=0, at=1.2))       # survived the first clear
+    h.add(op("set", "b", True, process=0, at=1.3, value="vb"))
+    h.add(op("clear", None, True, process=0, at=1.4))    # the writer's own clear
+    h.add(op("get", "b", None, process=0, at=1.5))
+    h.add(op("get", "a", None, process=0, at=1.6, poll=True))  # gone only because of clear #2
     v = check_clear(h, FACTS)
     assert v.verdict == "violated"
     assert v.evidence["stale_reads"] == 1
@@ -77,9 +60,9 @@ def test_a_later_clear_does_not_excuse_a_stale_read() -> None:
 
 def _ttl_history(before: object, after: object) -> History:
     h = History()
-    h.add(_op(0, "set", "k", 1.0, True, value="v", timeout=2))
-    h.add(_op(1, "get", "k", 1.1, before, phase="before"))
-    h.add(_op(1, "get", "k", 4.1, after, phase="after"))
+    h.add(op("set", "k", True, process=0, at=1.0, value="v", timeout=2))
+    h.add(op("get", "k", before, process=1, at=1.1, phase="before"))
+    h.add(op("get", "k", after, process=1, at=4.1, phase="after"))
     return h
 
 

@@ -6,14 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from histories import Ops
 
 from harness.checkers import Facts
 from harness.checkers import load as checker
 from harness.checkers.load import Call, classify
-from harness.history import History, Op
-from harness.workloads.load import FIRST_HIT, PROBE, READ_BACK, SLOW_CALL, record_key
+from harness.history.names import FIRST_HIT, PROBE, READ_BACK, SLOW_CALL
+from harness.history.ops import History
+from harness.workloads.load import record_key
 
 PIDS = (201, 202)
+op = Ops(pids=PIDS)
 FACTS = Facts(pids=PIDS)
 PREFIX = "p"
 TIMEOUT = 10.0
@@ -35,17 +38,14 @@ def _history(calls: list[tuple[int, int, float, float]], first_hits: list[tuple[
     h.notes.append({"wrk": WRK if wrk is None else wrk, "prefix": PREFIX, "keys": 2})
     for pid, per_key in served.items():
         for n in per_key:
-            h.add(Op(process=PIDS.index(pid), pid=pid, f=PROBE, key=record_key(PREFIX, n),
-                     type="ok", start=50.0, end=50.001))
+            h.add(op(PROBE, record_key(PREFIX, n), pid=pid, at=50.0, end=50.001))
     for pid in PIDS:
-        h.add(Op(process=PIDS.index(pid), pid=pid, f=READ_BACK, key=PREFIX, type=read_back,
+        h.add(op(READ_BACK, PREFIX, pid=pid, at=0.0, end=0.0, type=read_back,
                  error=None if read_back == "ok" else "HTTP 500"))
     for pid, n, start, end in calls:
-        h.add(Op(process=PIDS.index(pid), pid=pid, f=SLOW_CALL, key=record_key(PREFIX, n),
-                 type="ok", start=start, end=end))
+        h.add(op(SLOW_CALL, record_key(PREFIX, n), pid=pid, at=start, end=end))
     for pid, n, at in first_hits:
-        h.add(Op(process=PIDS.index(pid), pid=pid, f=FIRST_HIT, key=record_key(PREFIX, n),
-                 type="ok", start=at, end=at))
+        h.add(op(FIRST_HIT, record_key(PREFIX, n), pid=pid, at=at, end=at))
     for pid, per_key in served.items():
         computed = {n: sum(1 for c in calls if c[0] == pid and c[1] == n) for n in per_key}
         h.notes.append({"worker": pid, "timeout_s": TIMEOUT, "slow_call_s": 0.05,

@@ -14,10 +14,12 @@ from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
+from histories import Ops
+
 from harness.checkers import linearizable
 from harness.checkers.model import Model, Part, Spec
 from harness.checkers.wgl import INF, Answer, Call, search
-from harness.history import History, Op
+from harness.history.ops import History, Op
 
 CHECKERS = Path(linearizable.__file__).parent
 
@@ -71,14 +73,16 @@ class GrowOnlySet:
 MODEL: Model = GrowOnlySet()
 
 
+#: Worker ``process`` has pid 100 + process.
+op = Ops(pids=range(100, 110))
+
+
 def _insert(process: int, x: int, start: float, end: float) -> Op:
-    return Op(process=process, pid=100 + process, f="insert", key="s", args={"value": x},
-              type="ok", value=True, start=start, end=end)
+    return op("insert", "s", True, process=process, at=start, end=end, value=x)
 
 
 def _members(process: int, xs: list[int], start: float, end: float) -> Op:
-    return Op(process=process, pid=100 + process, f="members", key="s", args={},
-              type="ok", value=xs, start=start, end=end)
+    return op("members", "s", xs, process=process, at=start, end=end)
 
 
 #: insert(1) overlaps the read that misses it, and the next read sees it.

@@ -7,10 +7,11 @@ worker, a racy store that lets two adds win or loses an inc, and no store.
 from __future__ import annotations
 
 import itertools
-from typing import Any
+
+from histories import Ops
 
 from harness.checkers import Facts, races
-from harness.history import History, Op
+from harness.history.ops import History
 from harness.workloads.concurrent import trials_for
 
 _clock = itertools.count()
@@ -19,11 +20,7 @@ _clock = itertools.count()
 FACTS = Facts(pids=(1, 2, 3))
 
 
-def op(pid: int, f: str, key: str, result: Any, *, start: float | None = None,
-       **args: Any) -> Op:
-    t = float(next(_clock)) if start is None else start
-    return Op(process=pid, pid=pid, f=f, key=key, args=args, type="ok", value=result,
-              start=t, end=t + 0.5)
+op = Ops(took=0.5, clock=_clock)
 
 
 def add_race(kind: str, trials: int = 3) -> History:
@@ -34,10 +31,10 @@ def add_race(kind: str, trials: int = 3) -> History:
             # All three adds overlap: they are released together.
             won = {"shared": pid == 1, "per-worker": True, "racy": pid in (1, 2),
                    "none": True}[kind]
-            h.add(op(pid, "add", key, won, start=t0, value=f"w{pid}"))
+            h.add(op("add", key, won, pid=pid, at=t0, value=f"w{pid}"))
         for pid in (1, 2, 3):
             seen = {"shared": "w1", "per-worker": f"w{pid}", "racy": "w2", "none": None}[kind]
-            h.add(op(pid, "get", key, seen, start=t0 + 1 + pid))
+            h.add(op("get", key, seen, pid=pid, at=t0 + 1 + pid))
     return h
 
 
@@ -70,11 +67,11 @@ def inc_race(kind: str, per_worker: int = 5) -> History:
             own[pid] += 1
             total += 1
             value = {"shared": total, "per-worker": own[pid], "racy": n + 1}[kind]
-            h.add(op(pid, "inc", "c", value, delta=1))
+            h.add(op("inc", "c", value, pid=pid, delta=1))
     for pid in (1, 2):
         # Racy: one shared counter that lost 3 of 10 incs, read alike by all.
         final = {"shared": total, "per-worker": own[pid], "racy": total - 3}[kind]
-        h.add(op(pid, "get", "c", final, phase="final"))
+        h.add(op("get", "c", final, pid=pid, phase="final"))
     return h
 
 
@@ -96,10 +93,10 @@ def test_lost_updates_are_violated_with_their_count() -> None:
 
 
 def test_register_stale_read_is_violated_and_clean_one_holds() -> None:
-    clean = History(ops=[op(1, "set", "r", True, value=1), op(2, "get", "r", 1)])
+    clean = History(ops=[op("set", "r", True, pid=1, value=1), op("get", "r", 1, pid=2)])
     assert races.check_register(clean, FACTS).verdict == "holds"
-    stale = History(ops=[op(1, "set", "r", True, value=1), op(1, "set", "r", True, value=2),
-                         op(2, "get", "r", 1)])
+    stale = History(ops=[op("set", "r", True, pid=1, value=1), op("set", "r", True, pid=1, value=2),
+                         op("get", "r", 1, pid=2)])
     v = races.check_register(stale, FACTS)
     assert v.verdict == "violated"
     assert v.evidence["global"]["counterexample"]["ops"]

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from histories import Ops
+
 from harness.checkers import Facts, safely, safety
-from harness.history import Fault, History, Meta, Op, OpType
-from harness.workloads.names import Phase
-from harness.workloads.safety import VIEW_COMPUTE, VIEW_READ
+from harness.history.faults import Fault
+from harness.history.names import VIEW_COMPUTE, VIEW_READ, OpType, Phase
+from harness.history.ops import History, Op
 
 SETTINGS = ["CACHE_IGNORE_ERRORS=false", "CACHE_IGNORE_ERRORS=true"]
 PIDS = (11, 12, 21, 22)
@@ -31,12 +33,15 @@ SAFE: dict[str, Answer] = {"view": ("ok", "fresh", None, True), "get": ("ok", No
                            "set": ("info", False, REFUSED, True)}
 
 
-def _op(pid: int, f: str, key: str, at: float, answer: Answer, phase: Phase,
-        trial: int = 0, **args: Any) -> Op:
+op = Ops(pids=PIDS)
+
+
+def _probe(pid: int, f: str, key: str, at: float, answer: Answer, phase: Phase,
+           trial: int = 0, **args: Any) -> Op:
+    """A probe of worker ``pid`` that answered ``answer``."""
     kind, value, error, answered = answer
-    return Op(process=PIDS.index(pid), pid=pid, f=f, key=key, args=args, type=kind,
-              value=value, error=error, answered=answered,
-              meta=Meta(phase=phase, trial=trial), start=at, end=at + 0.01)
+    return op(f, key, value, pid=pid, at=at, type=kind, error=error, answered=answered,
+              phase=phase, trial=trial, **args)
 
 
 def history(down: dict[int, dict[str, Answer]] | None = None, *,
@@ -51,13 +56,13 @@ def history(down: dict[int, dict[str, Answer]] | None = None, *,
     h = History()
     for pid in PIDS:
         t = pid / 100
-        h.add(_op(pid, "set", f"k{pid}", t, ("ok", baseline_set, None, True), Phase.BEFORE,
-                  value=f"v{pid}"))
-        h.add(_op(pid, "get", f"k{pid}", t + 0.02, ("ok", f"v{pid}", None, True), Phase.BEFORE))
-        h.add(_op(pid, VIEW_COMPUTE, f"n{pid}", t + 0.04, ("ok", f"g{pid}", None, True),
-                  Phase.BEFORE))
-        h.add(_op(pid, VIEW_READ, f"n{pid}", t + 0.06, ("ok", f"g{pid}", None, True),
-                  Phase.BEFORE))
+        h.add(_probe(pid, "set", f"k{pid}", t, ("ok", baseline_set, None, True), Phase.BEFORE,
+                     value=f"v{pid}"))
+        h.add(_probe(pid, "get", f"k{pid}", t + 0.02, ("ok", f"v{pid}", None, True), Phase.BEFORE))
+        h.add(_probe(pid, VIEW_COMPUTE, f"n{pid}", t + 0.04, ("ok", f"g{pid}", None, True),
+                     Phase.BEFORE))
+        h.add(_probe(pid, VIEW_READ, f"n{pid}", t + 0.06, ("ok", f"g{pid}", None, True),
+                     Phase.BEFORE))
     h.fault(Fault(f="kill", target="redis-server master :7000", start=1.0, end=1.01))
     for pid in PIDS:
         answers = {**SAFE, **(down or {}).get(pid, {})}
@@ -66,10 +71,10 @@ def history(down: dict[int, dict[str, Answer]] | None = None, *,
             view = answers["view"]
             if view[1] == "fresh":
                 view = (view[0], f"g{pid}-down{r}", *view[2:])
-            h.add(_op(pid, VIEW_READ, f"n{pid}", t, view, Phase.DOWN, r))
-            h.add(_op(pid, "get", f"k{pid}", t + 0.02, answers["get"], Phase.DOWN, r))
-            h.add(_op(pid, "set", f"d{pid}{r}", t + 0.04, answers["set"], Phase.DOWN, r,
-                      value="x"))
+            h.add(_probe(pid, VIEW_READ, f"n{pid}", t, view, Phase.DOWN, r))
+            h.add(_probe(pid, "get", f"k{pid}", t + 0.02, answers["get"], Phase.DOWN, r))
+            h.add(_probe(pid, "set", f"d{pid}{r}", t + 0.04, answers["set"], Phase.DOWN, r,
+                         value="x"))
     h.fault(Fault(f="restart", target="redis-server master :7000", start=2.9, end=HEALED))
     for pid in PIDS:
         works = (recovers_at or {}).get(pid, 0)
@@ -77,14 +82,14 @@ def history(down: dict[int, dict[str, Answer]] | None = None, *,
             t = HEALED + 0.1 + r / 2 + pid / 1000
             ok = works is not None and r >= works
             key, value = f"a{pid}{r}", f"av{pid}{r}"
-            h.add(_op(pid, "set", key, t, ("ok", True, None, True) if ok
-                      else ("info", False, REFUSED, True), Phase.AFTER, r, value=value))
-            h.add(_op(pid, "get", key, t + 0.02, ("ok", value if ok else None, None, True),
-                      Phase.AFTER, r))
-            h.add(_op(pid, VIEW_COMPUTE, f"m{pid}{r}", t + 0.04, ("ok", f"c{pid}{r}", None, True),
-                      Phase.AFTER, r))
-            h.add(_op(pid, VIEW_READ, f"m{pid}{r}", t + 0.06,
-                      ("ok", f"c{pid}{r}" if ok else f"c{pid}{r}'", None, True), Phase.AFTER, r))
+            h.add(_probe(pid, "set", key, t, ("ok", True, None, True) if ok
+                         else ("info", False, REFUSED, True), Phase.AFTER, r, value=value))
+            h.add(_probe(pid, "get", key, t + 0.02, ("ok", value if ok else None, None, True),
+                         Phase.AFTER, r))
+            h.add(_probe(pid, VIEW_COMPUTE, f"m{pid}{r}", t + 0.04,
+                            ("ok", f"c{pid}{r}", None, True), Phase.AFTER, r))
+            h.add(_probe(pid, VIEW_READ, f"m{pid}{r}", t + 0.06,
+                         ("ok", f"c{pid}{r}" if ok else f"c{pid}{r}'", None, True), Phase.AFTER, r))
             if ok:
                 break
     return h
@@ -146,8 +151,8 @@ def test_an_acknowledged_write_read_back_as_a_miss_is_counted_before_recovery() 
     h = history(recovers_at={11: 1})
     # Round 0 of worker 11: the set was acknowledged, the get just after missed.
     i = next(n for n, o in enumerate(h.ops) if o.pid == 11 and o.meta.phase == Phase.AFTER)
-    h.ops[i] = _op(11, "set", "a110", h.ops[i].start, ("ok", True, None, True), Phase.AFTER,
-                   value="av110")
+    h.ops[i] = _probe(11, "set", "a110", h.ops[i].start, ("ok", True, None, True), Phase.AFTER,
+                      value="av110")
     v = check(h)
     rec = v.evidence["settings"]["CACHE_IGNORE_ERRORS=false"]["recovered"]
     assert rec["acked_unread"] == {"11": 1, "12": 0}

@@ -12,31 +12,24 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from histories import Ops, history
 
 from harness.checkers import Facts, safely, session, visibility
-from harness.history import History, Meta, Op, OpType
+from harness.history.ops import History, Meta, Op
 from harness.workloads import visibility as workload
 
 A, B = 101, 102
 FACTS = Facts(pids=(A, B))
 
 
-def op(f: str, key: str, at: float, result: Any = None, *, pid: int = A, client: int = 0,
-       type: OpType = "ok", answered: bool = True, **args: Any) -> Op:
-    """An op of ``client`` on worker ``pid``, running from ``at`` for 0.1 s."""
-    return Op(process=[A, B].index(pid), pid=pid, f=f, key=key, args=args,
-              meta=Meta(client=client), type=type, value=result, answered=answered,
-              start=at, end=at + 0.1)
-
-
-def history(*ops: Op) -> History:
-    return History(ops=list(ops))
+#: An op of ``client`` (0 unless given) on worker ``pid``, running from ``at`` for 0.1 s.
+op = Ops(pids=(A, B), took=0.1, meta=Meta(client=0))
 
 
 def padded(*ops: Op) -> History:
     """``ops`` plus 100 clean ops elsewhere, so one info op stays under the share rule."""
-    quiet = [op(f, f"q{n}", 10 + n, True if f == "set" else f"q{n}", pid=B, client=9,
-                **({"value": f"q{n}"} if f == "set" else {}))
+    quiet = [op(f, f"q{n}", True if f == "set" else f"q{n}", at=10 + n, pid=B, client=9,
+                **{"value": f"q{n}"} if f == "set" else {})
              for n in range(50) for f in ("set", "get")]
     return History(ops=[*ops, *quiet])
 
@@ -52,9 +45,9 @@ def mono(h: History) -> Any:
 # --- read-your-writes ------------------------------------------------------
 
 def test_reading_back_your_own_writes_everywhere_holds() -> None:
-    h = history(op("set", "k", 0, True, value="v1"), op("get", "k", 1, "v1"),
-                op("get", "k", 2, "v1", pid=B), op("set", "k", 3, True, pid=B, value="v2"),
-                op("get", "k", 4, "v2"))
+    h = history(op("set", "k", True, at=0, value="v1"), op("get", "k", "v1", at=1),
+                op("get", "k", "v1", at=2, pid=B), op("set", "k", True, at=3, pid=B, value="v2"),
+                op("get", "k", "v2", at=4))
     v = ryw(h)
     assert v.verdict == "holds"
     assert v.evidence["per_client"]["reads_checked"] == 3
@@ -62,8 +55,8 @@ def test_reading_back_your_own_writes_everywhere_holds() -> None:
 
 
 def test_reading_a_value_older_than_your_own_write_is_violated() -> None:
-    h = history(op("set", "k", 0, True, value="v1"), op("set", "k", 1, True, value="v2"),
-                op("get", "k", 2, "v1"))
+    h = history(op("set", "k", True, at=0, value="v1"), op("set", "k", True, at=1, value="v2"),
+                op("get", "k", "v1", at=2))
     v = ryw(h)
     assert v.verdict == "violated"
     cx = v.evidence["counterexample"]
@@ -74,15 +67,16 @@ def test_reading_a_value_older_than_your_own_write_is_violated() -> None:
 
 
 def test_a_deleted_value_read_back_by_the_deleter_is_violated() -> None:
-    h = history(op("set", "k", 0, True, value="v1"), op("delete", "k", 1, True),
-                op("get", "k", 2, "v1"))
+    h = history(op("set", "k", True, at=0, value="v1"), op("delete", "k", True, at=1),
+                op("get", "k", "v1", at=2))
     assert ryw(h).verdict == "violated"
 
 
 def test_an_older_value_on_another_worker_is_per_worker() -> None:
     """A store per worker: the client's overwrite went to B, its next read to A."""
-    h = history(op("set", "k", 0, True, value="v1"), op("set", "k", 1, True, pid=B, value="v2"),
-                op("get", "k", 2, "v1"), op("get", "k", 3, "v2", pid=B))
+    h = history(op("set", "k", True, at=0, value="v1"),
+                op("set", "k", True, at=1, pid=B, value="v2"),
+                op("get", "k", "v1", at=2), op("get", "k", "v2", at=3, pid=B))
     v = ryw(h)
     assert v.verdict == "per-worker"
     assert v.evidence["per_client"]["older"] == 1
@@ -92,8 +86,8 @@ def test_an_older_value_on_another_worker_is_per_worker() -> None:
 
 def test_a_miss_then_your_own_value_is_violated() -> None:
     """The value was there before and after the miss: the read lagged behind the write."""
-    h = history(op("set", "k", 0, True, value="v1"), op("get", "k", 1, None),
-                op("get", "k", 2, "v1"))
+    h = history(op("set", "k", True, at=0, value="v1"), op("get", "k", None, at=1),
+                op("get", "k", "v1", at=2))
     v = ryw(h)
     assert v.verdict == "violated"
     assert v.evidence["per_worker"]["missed_then_seen"] == 1
@@ -101,8 +95,8 @@ def test_a_miss_then_your_own_value_is_violated() -> None:
 
 
 def test_a_miss_alone_is_forgetting_not_a_violation() -> None:
-    h = history(op("set", "k", 0, True, value="v1"), op("get", "k", 1, "v1"),
-                op("get", "k", 2, None), op("get", "k", 3, None))
+    h = history(op("set", "k", True, at=0, value="v1"), op("get", "k", "v1", at=1),
+                op("get", "k", None, at=2), op("get", "k", None, at=3))
     v = ryw(h)
     assert v.verdict == "holds"
     assert v.evidence["per_client"]["misses"] == 2
@@ -110,54 +104,53 @@ def test_a_miss_alone_is_forgetting_not_a_violation() -> None:
 
 def test_a_miss_that_a_delete_may_explain_is_not_a_violation() -> None:
     """Another client's delete, unanswered, may have landed before the miss."""
-    h = padded(op("set", "k", 0, True, value="v1"),
-               op("delete", "k", 0.5, client=1, pid=B, type="info", answered=False),
-               op("get", "k", 1, None), op("get", "k", 2, "v1"))
+    h = padded(op("set", "k", True, at=0, value="v1"),
+               op("delete", "k", at=0.5, client=1, pid=B, type="info", answered=False),
+               op("get", "k", None, at=1), op("get", "k", "v1", at=2))
     assert ryw(h).verdict == "holds"
 
 
 def test_an_unacknowledged_write_promises_nothing() -> None:
     """set -> False (info): the read of the older value is not held against it."""
-    h = padded(op("set", "k", 0, True, value="v1"),
-               op("set", "k", 1, False, value="v2", type="info"), op("get", "k", 2, "v1"))
+    h = padded(op("set", "k", True, at=0, value="v1"),
+               op("set", "k", False, at=1, value="v2", type="info"), op("get", "k", "v1", at=2))
     assert ryw(h).verdict == "holds"
 
 
 def test_an_add_that_lost_is_not_a_write_of_the_session() -> None:
     """add -> False: the key held v1 already, so reading v1 afterwards is right."""
-    h = history(op("set", "k", 0, True, client=1, pid=B, value="v1"),
-                op("add", "k", 1, False, value="v2"), op("get", "k", 2, "v1"),
-                op("set", "k", 3, True, value="v3"), op("get", "k", 4, "v3"))
+    h = history(op("set", "k", True, at=0, client=1, pid=B, value="v1"),
+                op("add", "k", False, at=1, value="v2"), op("get", "k", "v1", at=2),
+                op("set", "k", True, at=3, value="v3"), op("get", "k", "v3", at=4))
     assert ryw(h).verdict == "holds"
 
 
 def test_a_source_without_a_reply_is_never_surely_older() -> None:
     """Another client's unanswered set may land after our write, so reading it is fine."""
-    h = padded(op("set", "k", 0, None, client=1, pid=B, value="v0", type="info",
-                  answered=False),
-               op("set", "k", 1, True, value="v1"), op("get", "k", 2, "v0"))
+    h = padded(op("set", "k", None, at=0, client=1, pid=B, value="v0", type="info", answered=False),
+               op("set", "k", True, at=1, value="v1"), op("get", "k", "v0", at=2))
     assert ryw(h).verdict == "holds"
 
 
 def test_a_cache_that_stores_nothing_is_none() -> None:
-    h = history(op("set", "k", 0, True, value="v1"), op("get", "k", 1, None),
-                op("set", "j", 2, True, value="v2"), op("get", "j", 3, None))
+    h = history(op("set", "k", True, at=0, value="v1"), op("get", "k", None, at=1),
+                op("set", "j", True, at=2, value="v2"), op("get", "j", None, at=3))
     assert ryw(h).verdict == "none"
     assert mono(h).verdict == "none"
 
 
 def test_nothing_to_check_is_unknown_not_holds() -> None:
     """Every read is of another client's key: read-your-writes was never exercised."""
-    h = history(op("set", "k", 0, True, value="v1"),
-                op("get", "k", 1, "v1", client=1, pid=B))
+    h = history(op("set", "k", True, at=0, value="v1"),
+                op("get", "k", "v1", at=1, client=1, pid=B))
     v = ryw(h)
     assert v.verdict == "unknown"
     assert "nothing to check" in v.evidence["checker_error"]
 
 
 def test_a_checker_crash_is_unknown() -> None:
-    h = history(op("set", "k", 0, True, value={"not": "hashable"}), op("get", "k", 1, "x"))
-    h.ops[1] = op("get", "k", 1, object())
+    h = history(op("set", "k", True, at=0, value={"not": "hashable"}), op("get", "k", "x", at=1))
+    h.ops[1] = op("get", "k", object(), at=1)
     v = ryw(h)
     assert v.verdict == "unknown" and "TypeError" in v.evidence["checker_error"]
 
@@ -165,17 +158,18 @@ def test_a_checker_crash_is_unknown() -> None:
 # --- monotonic reads -------------------------------------------------------
 
 def test_reads_moving_forward_hold() -> None:
-    h = history(op("set", "k", 0, True, value="v1"), op("get", "k", 1, "v1", client=1),
-                op("set", "k", 2, True, value="v2"), op("get", "k", 3, "v2", client=1),
-                op("get", "k", 4, "v2", client=1, pid=B))
+    h = history(op("set", "k", True, at=0, value="v1"), op("get", "k", "v1", at=1, client=1),
+                op("set", "k", True, at=2, value="v2"), op("get", "k", "v2", at=3, client=1),
+                op("get", "k", "v2", at=4, client=1, pid=B))
     v = mono(h)
     assert v.verdict == "holds"
     assert v.evidence["per_client"]["reads_checked"] == 2
 
 
 def test_a_newer_value_then_an_older_one_across_workers_is_per_worker() -> None:
-    h = history(op("set", "k", 0, True, value="v1"), op("set", "k", 1, True, pid=B, value="v2"),
-                op("get", "k", 2, "v2", pid=B, client=1), op("get", "k", 3, "v1", client=1))
+    h = history(op("set", "k", True, at=0, value="v1"),
+                op("set", "k", True, at=1, pid=B, value="v2"),
+                op("get", "k", "v2", at=2, pid=B, client=1), op("get", "k", "v1", at=3, client=1))
     v = mono(h)
     assert v.verdict == "per-worker"
     cx = v.evidence["counterexample"]
@@ -183,9 +177,9 @@ def test_a_newer_value_then_an_older_one_across_workers_is_per_worker() -> None:
 
 
 def test_a_newer_value_then_an_older_one_on_one_worker_is_violated() -> None:
-    h = history(op("set", "k", 0, True, value="v1"), op("set", "k", 1, True, value="v2"),
-                op("get", "k", 2, "v2", client=1), op("get", "k", 3, "v1", client=2),
-                op("get", "k", 4, "v1", client=1))
+    h = history(op("set", "k", True, at=0, value="v1"), op("set", "k", True, at=1, value="v2"),
+                op("get", "k", "v2", at=2, client=1), op("get", "k", "v1", at=3, client=2),
+                op("get", "k", "v1", at=4, client=1))
     v = mono(h)
     assert v.verdict == "violated"
     assert v.evidence["per_worker"]["reversed"] == 2  # reads 3 and 4 on worker A
@@ -193,20 +187,20 @@ def test_a_newer_value_then_an_older_one_on_one_worker_is_violated() -> None:
 
 
 def test_overlapping_writes_may_be_read_in_either_order() -> None:
-    h = history(op("set", "k", 0, True, value="v1"), op("set", "k", 0.05, True, value="v2",
-                                                         pid=B),
-                op("get", "k", 1, "v2", client=1), op("get", "k", 2, "v1", client=1))
+    h = history(op("set", "k", True, at=0, value="v1"),
+                op("set", "k", True, at=0.05, value="v2", pid=B),
+                op("get", "k", "v2", at=1, client=1), op("get", "k", "v1", at=2, client=1))
     assert mono(h).verdict == "holds"
 
 
 def test_forgetting_after_a_value_is_not_a_reversal() -> None:
-    h = history(op("set", "k", 0, True, value="v1"), op("get", "k", 1, "v1", client=1),
-                op("get", "k", 2, None, client=1), op("get", "k", 3, "v1", client=1))
+    h = history(op("set", "k", True, at=0, value="v1"), op("get", "k", "v1", at=1, client=1),
+                op("get", "k", None, at=2, client=1), op("get", "k", "v1", at=3, client=1))
     assert mono(h).verdict == "holds"
 
 
 def test_no_key_read_twice_is_unknown_not_holds() -> None:
-    h = history(op("set", "k", 0, True, value="v1"), op("get", "k", 1, "v1"))
+    h = history(op("set", "k", True, at=0, value="v1"), op("get", "k", "v1", at=1))
     assert mono(h).verdict == "unknown"
 
 

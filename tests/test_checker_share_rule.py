@@ -8,9 +8,9 @@ dead memcached, whose client library answers set -> False and get -> None.
 from __future__ import annotations
 
 import itertools
-from typing import Any
 
 import pytest
+from histories import Ops
 
 from harness.checkers import (
     MAX_NON_OK_SHARE,
@@ -22,7 +22,8 @@ from harness.checkers import (
     safely,
     visibility,
 )
-from harness.history import History, Meta, Op, OpType
+from harness.history.names import OpType
+from harness.history.ops import History, Op
 from harness.verdict import Verdict
 
 _clock = itertools.count()
@@ -30,37 +31,19 @@ PIDS = (101, 102)
 FACTS = Facts(pids=PIDS)
 
 
-#: What a client sends; every other keyword of the helpers is harness metadata.
-SENT = ("value", "timeout", "delta")
-
-
-def sent(kw: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in kw.items() if k in SENT}
-
-
-def harness_meta(kw: dict[str, Any]) -> Meta:
-    return Meta(**{k: v for k, v in kw.items() if k not in SENT})
-
-
-def op(process: int, f: str, key: str | None, result: Any = None, *, type: OpType = "ok",
-       answered: bool = True, **args: Any) -> Op:
-    t = float(next(_clock))
-    return Op(process=process, pid=PIDS[process % 2], f=f, key=key, args=sent(args),
-              meta=harness_meta(args), type=type,
-              value=result, start=t, end=t + 0.5, answered=answered)
-
+op = Ops(pids=PIDS, clock=_clock, took=0.5)
 
 def register(n: int, not_ok: int, *, kind: OpType = "fail", stale: bool = False) -> History:
     """Sequential set/get pairs on one register; the last ``not_ok`` ops are not ok."""
     h = History()
     for i in range(n // 2):
         bad = i >= (n - not_ok) // 2
-        h.add(op(i % 2, "set", "r", True, value=i,
-                 type=kind if bad else "ok", answered=kind != "info"))
-        h.add(op((i + 1) % 2, "get", "r", i - 1 if stale and i == 0 else i,
+        h.add(op("set", "r", True, process=i % 2, value=i, type=kind if bad else "ok",
+                 answered=kind != "info"))
+        h.add(op("get", "r", i - 1 if stale and i == 0 else i, process=(i + 1) % 2,
                  type=kind if bad else "ok"))
     if stale:
-        h.ops[1] = op(1, "get", "r", 999)  # a value nobody wrote, read from ok ops only
+        h.ops[1] = op("get", "r", 999, process=1)  # a value nobody wrote, read from ok ops only
     return h
 
 
@@ -94,7 +77,8 @@ def test_a_violation_proven_on_ok_ops_stands_whatever_failed() -> None:
 
 
 def test_a_run_with_no_ok_op_is_error() -> None:
-    h = History(ops=[op(0, "set", "k", type="fail", value="v"), op(1, "get", "k", type="fail")])
+    h = History(ops=[op("set", "k", process=0, type="fail", value="v"),
+                     op("get", "k", process=1, type="fail")])
     v = visibility.check(h, FACTS)
     assert v.verdict == "error"
     assert "observed nothing" in v.evidence["reason"]
@@ -104,9 +88,9 @@ def dead_memcached_visibility() -> History:
     """Every set answered False (info), every get None: NullCache-like, but refused."""
     h = History()
     for w in range(2):
-        h.add(op(w, "set", f"k{w}", False, type="info", value=f"v{w}"))
+        h.add(op("set", f"k{w}", False, process=w, type="info", value=f"v{w}"))
         for r in range(2):
-            h.add(op(r, "get", f"k{w}"))
+            h.add(op("get", f"k{w}", process=r))
     return h
 
 
@@ -121,24 +105,24 @@ def test_visibility_with_every_set_refused_is_error_not_none() -> None:
 def test_visibility_of_a_cache_that_stores_nothing_stays_none() -> None:
     h = History()
     for w in range(2):
-        h.add(op(w, "set", f"k{w}", True, value=f"v{w}"))  # NullCache: set answers True
+        h.add(op("set", f"k{w}", True, process=w, value=f"v{w}"))  # NullCache: set answers True
         for r in range(2):
-            h.add(op(r, "get", f"k{w}"))
+            h.add(op("get", f"k{w}", process=r))
     assert visibility.check(h, FACTS).verdict == "none"
 
 
 def test_restart_with_every_set_refused_is_error_not_none() -> None:
     h = History()
     for w in range(2):
-        h.add(op(w, "set", f"k{w}", False, type="info", value="v", phase="write"))
-        h.add(op(w, "get", f"k{w}", want="v", phase="before", role="writer"))
-        h.add(op(w, "get", f"k{w}", want="v", phase="after", role="new"))
+        h.add(op("set", f"k{w}", False, process=w, type="info", value="v", phase="write"))
+        h.add(op("get", f"k{w}", process=w, want="v", phase="before", role="writer"))
+        h.add(op("get", f"k{w}", process=w, want="v", phase="after", role="new"))
     assert lifecycle.check_restart(h, FACTS).verdict == "error"
 
 
 def test_an_inc_race_whose_incs_were_all_refused_is_error() -> None:
-    h = History(ops=[op(p, "inc", "c", None, type="info", delta=1) for p in (0, 1) * 5])
-    h.ops += [op(p, "get", "c") for p in (0, 1)]
+    h = History(ops=[op("inc", "c", None, process=p, type="info", delta=1) for p in (0, 1) * 5])
+    h.ops += [op("get", "c", process=p) for p in (0, 1)]
     v = races.check_inc_race(h, FACTS)
     assert v.verdict == "error"
     assert v.evidence["writes_refused"] == {"inc": 10}
@@ -148,8 +132,8 @@ def test_an_add_race_where_no_add_ever_won_and_nothing_was_read_is_error() -> No
     # A dead memcached answers add -> False ("the key existed") on fresh keys.
     h = History()
     for t in range(3):
-        h.ops += [op(p, "add", f"k{t}", False, value=f"w{p}") for p in (0, 1)]
-        h.ops += [op(p, "get", f"k{t}") for p in (0, 1)]
+        h.ops += [op("add", f"k{t}", False, process=p, value=f"w{p}") for p in (0, 1)]
+        h.ops += [op("get", f"k{t}", process=p) for p in (0, 1)]
     assert races.check_add_race(h, FACTS).verdict == "error"
 
 
@@ -157,11 +141,10 @@ def test_a_stale_read_after_a_delete_that_may_not_have_happened_is_not_a_violati
     h = History()
     for k in range(150):
         key, unsure = f"k{k}", k == 0
-        h.add(op(0, "set", key, True, value="v"))
-        h.add(op(1, "get", key, "v"))
-        h.add(op(1, "delete", key, type="info" if unsure else "ok",
-                 answered=not unsure))
-        h.add(op(0, "get", key, "v" if unsure else None))
+        h.add(op("set", key, True, process=0, value="v"))
+        h.add(op("get", key, "v", process=1))
+        h.add(op("delete", key, process=1, type="info" if unsure else "ok", answered=not unsure))
+        h.add(op("get", key, "v" if unsure else None, process=0))
     v = keyops.check_delete(h, FACTS)
     assert v.verdict == "holds"  # 1 of 600 ops not ok: under the threshold
     assert v.evidence["keys"] == 149
@@ -169,17 +152,17 @@ def test_a_stale_read_after_a_delete_that_may_not_have_happened_is_not_a_violati
 
 
 def test_a_clear_that_was_not_ok_makes_the_blast_radius_error() -> None:
-    h = History(ops=[op(0, "set", "a", True, value="v", app="clearing", phase="write"),
-                     op(0, "get", "a", "v", want="v", app="clearing", phase="before"),
-                     op(0, "clear", None, type="info", app="clearing", phase="clear"),
-                     op(0, "get", "a", "v", want="v", app="clearing", phase="after")])
+    h = History(ops=[op("set", "a", True, process=0, value="v", app="clearing", phase="write"),
+                     op("get", "a", "v", process=0, want="v", app="clearing", phase="before"),
+                     op("clear", None, process=0, type="info", app="clearing", phase="clear"),
+                     op("get", "a", "v", process=0, want="v", app="clearing", phase="after")])
     v = blast.check(h, FACTS)
     assert v.verdict == "error"
     assert v.evidence["clears_not_ok"][0]["type"] == "info"
 
 
 def test_a_crashing_checker_reports_the_op_counts_too() -> None:
-    h = History(ops=[op(0, "get", "k"), op(0, "get", "k", type="info")])
+    h = History(ops=[op("get", "k", process=0), op("get", "k", process=0, type="info")])
     v = safely(keyops.check_delete, h, FACTS)  # no delete: nothing to judge
     assert v.verdict == "unknown"
     assert v.evidence["op_counts"]["info"] == 1

@@ -3,29 +3,34 @@ drops what it cannot trust."""
 
 from __future__ import annotations
 
+from histories import Ops
+
 from harness.checkers import Facts
 from harness.checkers import stampede as checker
-from harness.history import History, Meta, Op
-from harness.workloads.names import Phase
+from harness.history.names import OpType, Phase
+from harness.history.ops import History, Meta, Op
 
 PIDS = (101, 102)
 FACTS = Facts(pids=PIDS)
 
 
-def _op(pid: int, gen: str, trial: int, *, after: bool = False, type_: str = "ok",
-        t: float = 0.0) -> Op:
-    return Op(process=PIDS.index(pid), pid=pid, f="stampede:stampede", key=f"k{trial}",
-              meta=Meta(trial=trial, phase=Phase.AFTER if after else None), type=type_,
-              value=gen if type_ == "ok" else None, start=t, end=t + 0.06,
-              error=None if type_ == "ok" else "boom")
+op = Ops(pids=PIDS, took=0.06)
+
+
+def _call(pid: int, gen: str, trial: int, *, after: bool = False, type_: OpType = "ok",
+          t: float = 0.0) -> Op:
+    """One request of the stampede view on worker ``pid``, answering generation ``gen``."""
+    return op("stampede:stampede", f"k{trial}", gen if type_ == "ok" else None, pid=pid, at=t,
+              type=type_, error=None if type_ == "ok" else "boom", trial=trial,
+              phase=Phase.AFTER if after else None)
 
 
 def _trial(history: History, trial: int, wave: list[tuple[int, str]],
            after: list[tuple[int, str]]) -> None:
     for pid, gen in wave:
-        history.add(_op(pid, gen, trial, t=trial))
+        history.add(_call(pid, gen, trial, t=trial))
     for pid, gen in after:
-        history.add(_op(pid, gen, trial, after=True, t=trial + 0.5))
+        history.add(_call(pid, gen, trial, after=True, t=trial + 0.5))
 
 
 def test_one_slow_call_per_trial_holds() -> None:
@@ -78,7 +83,7 @@ def test_a_trial_touched_by_a_failed_request_is_dropped() -> None:
     _trial(h, 0, [(101, "101-0-a"), (102, "101-0-a")], [(101, "101-0-a")])
     # Trial 1 would be a violation, but one of its requests got no answer.
     _trial(h, 1, [(101, "101-1-a"), (102, "102-1-b")], [(101, "102-1-b")])
-    h.add(_op(102, "", 1, type_="info"))
+    h.add(_call(102, "", 1, type_="info"))
     for t in range(2, 200):
         _trial(h, t, [(101, f"101-{t}-a"), (102, f"101-{t}-a")], [(101, f"101-{t}-a")])
     v = checker.check(h, FACTS)
@@ -91,15 +96,15 @@ def test_a_pass_on_too_many_failed_requests_is_unknown() -> None:
     h = History()
     _trial(h, 0, [(101, "101-0-a"), (102, "101-0-a")], [(101, "101-0-a")])
     _trial(h, 1, [(101, "101-1-a")], [])
-    h.add(_op(102, "", 1, type_="info"))
+    h.add(_call(102, "", 1, type_="info"))
     v = checker.check(h, FACTS)
     assert v.verdict == "unknown" and v.evidence["would_be"] == "holds"
 
 
 def test_no_trial_left_is_unknown() -> None:
     h = History()
-    h.add(_op(101, "101-0-a", 0))
-    h.add(_op(102, "", 0, type_="info"))
+    h.add(_call(101, "101-0-a", 0))
+    h.add(_call(102, "", 0, type_="info"))
     v = checker.check(h, FACTS)
     assert v.verdict == "unknown"
 

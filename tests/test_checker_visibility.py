@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from histories import Ops
+
 from harness.checkers import Facts, safely
 from harness.checkers.visibility import check
-from harness.history import History, Op
+from harness.history.ops import History
 
 PIDS = [101, 102, 103]
 FACTS = Facts(pids=tuple(PIDS))
+op = Ops(pids=PIDS)
 
 
 def _history(seen: dict[tuple[int, int], str], late: set[tuple[int, int]] = frozenset(),
@@ -16,14 +19,12 @@ def _history(seen: dict[tuple[int, int], str], late: set[tuple[int, int]] = froz
     h = History()
     for w in range(3):
         key, value = f"k{w}", f"v{w}"
-        h.add(Op(process=w, pid=PIDS[w], f="set", key=key, args={"value": value},
-                 type="fail" if fail and w == 1 else "ok", value=True, end=1.0))
+        h.add(op("set", key, True, process=w, at=0.0, end=1.0, value=value,
+                 type="fail" if fail and w == 1 else "ok"))
         for r in range(3):
-            h.add(Op(process=r, pid=PIDS[r], f="get", key=key, type="ok",
-                     value=seen.get((w, r)), start=1.05, end=1.1))
+            h.add(op("get", key, seen.get((w, r)), process=r, at=1.05, end=1.1))
     for w, r in late:
-        h.add(Op(process=r, pid=PIDS[r], f="get", key=f"k{w}", args={"poll": True},
-                 type="ok", value=f"v{w}", start=1.4, end=1.5))
+        h.add(op("get", f"k{w}", f"v{w}", process=r, at=1.4, end=1.5, args={"poll": True}))
     return h
 
 

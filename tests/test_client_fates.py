@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from harness.client import WorkerClient, exchange
-from harness.history import Meta
-from harness.workloads.names import Phase
+from harness.history.names import Phase
+from harness.history.ops import Meta
 
 PID = 4242
 

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from harness.history import NEMESIS, Fault, History, Op, record_from_json
+import pytest
+from histories import Ops, fault
 
+from harness.history.faults import ACTIONS, NEMESIS, FaultAction
+from harness.history.ops import History, record_from_json
 
-def _fault(f: str, target: str, start: float, end: float) -> Fault:
-    return Fault(f=f, target=target, start=start, end=end)
-
-
-def _get(start: float, end: float) -> Op:
-    return Op(process=0, pid=2, f="get", key="k", type="ok", start=start, end=end)
+#: Worker 0, pid 2.
+op = Ops(pids=(2,))
 
 
 def test_checkers_never_see_nemesis_ops_but_the_file_keeps_them_in_order() -> None:
     h = History()
-    h.fault(_fault("kill", "redis-server :7000", 1.0, 1.1))
-    h.add(_get(1.2, 1.3))
-    h.fault(_fault("restart", "redis-server :7000", 2.0, 2.5))
+    h.fault(fault("kill", "redis-server :7000", at=1.0, end=1.1))
+    h.add(op("get", "k", at=1.2, end=1.3))
+    h.fault(fault("restart", "redis-server :7000", at=2.0, end=2.5))
     assert [op.f for op in h] == ["get"]
     lines = [r.to_json() for r in h.records()]
     assert [(d["process"], d["f"]) for d in lines] == [
@@ -28,24 +27,38 @@ def test_checkers_never_see_nemesis_ops_but_the_file_keeps_them_in_order() -> No
 
 def test_windows_pair_openers_with_closers_on_the_same_target() -> None:
     h = History()
-    h.fault(_fault("kill", "a", 1.0, 1.1))
-    h.fault(_fault("restart", "b", 1.5, 1.6))  # closes nothing: b was never killed
-    h.fault(_fault("restart", "a", 2.0, 2.5))
-    h.fault(_fault("failover", "master", 3.0, 3.4))
-    h.fault(_fault("pause", "c", 5.0, 5.1))  # never resumed
-    h.add(_get(5.2, 6.0))
+    h.fault(fault("kill", "a", at=1.0, end=1.1))
+    h.fault(fault("restart", "b", at=1.5, end=1.6))  # closes nothing: b was never killed
+    h.fault(fault("restart", "a", at=2.0, end=2.5))
+    h.fault(fault("failover", "master", at=3.0, end=3.4))
+    h.fault(fault("pause", "c", at=5.0, end=5.1))  # never resumed
+    h.add(op("get", "k", at=5.2, end=6.0))
     windows = h.windows()
     assert [(w.fault, w.target, w.start, w.end, w.closed) for w in windows] == [
         ("kill", "a", 1.0, 2.5, True),
         ("failover", "master", 3.0, 3.4, True),
         ("pause", "c", 5.0, 6.0, False),
     ]
-    assert windows[0].covers(2.0) and not windows[0].covers(2.6)
+    # The window is closed at both ends: 2.0 is inside it, 2.6 after it.
+    first = windows[0]
+    assert first.start <= 2.0 <= first.end and not first.start <= 2.6 <= first.end
 
 
 def test_saving_never_reorders_the_client_ops_that_checkers_number() -> None:
     h = History()
-    h.add(_get(1.0, 3.0))  # appended first, ended last (a slow concurrent op)
-    h.add(_get(1.5, 2.0))
-    h.fault(_fault("kill", "a", 2.2, 2.4))
+    h.add(op("get", "k", at=1.0, end=3.0))  # appended first, ended last (a slow concurrent op)
+    h.add(op("get", "k", at=1.5, end=2.0))
+    h.fault(fault("kill", "a", at=2.2, end=2.4))
     assert [r.end for r in h.records()] == [2.4, 3.0, 2.0]
+
+
+def test_a_one_shot_action_with_a_closer_is_refused_where_it_is_defined() -> None:
+    with pytest.raises(TypeError, match="'flap' is one-shot and names a closer 'unflap'"):
+        FaultAction(name="flap", closer="unflap", oneshot=True)
+
+
+def test_every_closer_is_an_action_and_the_table_says_which_spare_storage() -> None:
+    closers = {a.closer for a in ACTIONS.values() if a.closer}
+    assert closers <= set(ACTIONS)
+    assert {a.name for a in ACTIONS.values() if a.oneshot} == {"failover", "worker-recycle"}
+    assert [a.name for a in ACTIONS.values() if a.spares_storage] == ["worker-recycle"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from harness.history import Meta, Op
-from harness.workloads.names import App, Phase
+from harness.history.names import App, Phase
+from harness.history.ops import Meta, Op
 
 
 def test_meta_round_trips_and_keeps_only_what_says_something() -> None:

@@ -19,10 +19,12 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from histories import Ops
 
 from harness.checkers import register
 from harness.checkers.linearizable import check
-from harness.history import History, Op, OpType
+from harness.history.names import OpType
+from harness.history.ops import History, Op
 
 ABSENT = ("absent",)
 #: Stands for "the backend raised": HTTP 500, recorded as an answered ``info``.
@@ -248,14 +250,15 @@ def test_the_search_agrees_with_brute_force_on_random_small_histories(seed: int)
 
 def test_the_decider_itself_tells_types_and_refusals_apart() -> None:
     """The decider must be able to say no, or agreement would prove nothing."""
-    def op(f: str, start: float, end: float, result: Any, **args: Any) -> Op:
-        return Op(process=0, pid=1, f=f, key="k", args=args, type="ok", value=result,
-                  start=start, end=end)
+    op = Ops(pids=(1,))
 
-    assert key_linearizable([op("set", 0, 1, True, value=1.0), op("inc", 2, 3, 2.0, delta=1)])
-    assert not key_linearizable([op("set", 0, 1, True, value=1.0),
-                                 op("inc", 2, 3, 2, delta=1)])
-    assert key_linearizable([op("set", 0, 1, True, value=1.0), op("set", 2, 3, False, value=1),
-                             op("inc", 4, 5, 2, delta=1)])
-    assert not key_linearizable([op("set", 0, 1, False, value="a"), op("get", 2, 3, None),
-                                 op("get", 4, 5, "a")])
+    assert key_linearizable([op("set", "k", True, at=0, end=1, value=1.0),
+                             op("inc", "k", 2.0, at=2, end=3, delta=1)])
+    assert not key_linearizable([op("set", "k", True, at=0, end=1, value=1.0),
+                                 op("inc", "k", 2, at=2, end=3, delta=1)])
+    assert key_linearizable([op("set", "k", True, at=0, end=1, value=1.0),
+                             op("set", "k", False, at=2, end=3, value=1),
+                             op("inc", "k", 2, at=4, end=5, delta=1)])
+    assert not key_linearizable([op("set", "k", False, at=0, end=1, value="a"),
+                                 op("get", "k", None, at=2, end=3),
+                                 op("get", "k", "a", at=4, end=5)])

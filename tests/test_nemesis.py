@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from harness.history import History
+from harness.history.ops import History
 from harness.nemesis import nemesis
 from harness.topology.kind import MASTER, REPLICA
 from harness.topology.node import health

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from harness import schedule
-from harness.history import Fault, History, Meta, Op
+from harness.history.faults import Fault
+from harness.history.ops import History, Meta, Op
 from harness.verdict import Result
 
 #: The issue's promise for a parallel run: a stop signal ends it within this many seconds.

@@ -112,7 +112,7 @@ def _judge(expected: str | None):
 
 
 def test_judge_draws_the_verdict_adds_evidence_records_and_asserts() -> None:
-    from harness.history import History
+    from harness.history.ops import History
     from harness.verdict import Verdict
 
     judge, rows = _judge("shared")
@@ -132,7 +132,7 @@ def test_judge_draws_the_verdict_adds_evidence_records_and_asserts() -> None:
 
 
 def test_judge_fails_an_unexpected_or_crashed_verdict() -> None:
-    from harness.history import History
+    from harness.history.ops import History
     from harness.verdict import Verdict
 
     judge, _ = _judge("shared")

@@ -15,21 +15,25 @@ from pathlib import Path
 from typing import Any
 
 from binaries import need
+from histories import Ops
 from test_report_html import _article, _open, _row, _write_report, parse
 
-from harness.history import Fault, History, Op
+from harness.history.faults import Fault
+from harness.history.ops import History
 from harness.report import chromium as browser
 from harness.report import load, render
-from harness.report.figures import DRAW_CAP, close_up, split, timeline
 from harness.report.html import render_html
 from harness.report.markdown import render_markdown
+from harness.report.timeline import DRAW_CAP, close_up, split, timeline
 from harness.report.writer import to_json
 from harness.verdict import Result
 
 T0 = 1000.0
 MASTER = "redis-server master pid 123 :7000"
+#: Two workers, pids 11 and 12.
+op = Ops(pids=(11, 12))
 REPLICA = "redis-server replica pid 124 :7001"
-# The drawing's geometry (harness.report.figures): the plot starts at x=128
+# The drawing's geometry (harness.report.timeline): the plot starts at x=128
 # and is 1150 wide; a history from T0 to T0 + 10 s puts 1 s at 115 px.
 LEFT, PLOT_W, AXIS_H = 128, 1150, 22
 
@@ -41,10 +45,9 @@ def _faulty_history() -> list[dict[str, Any]]:
     for k in range(20):
         start = T0 + k * 0.5
         failed = 2.0 <= k * 0.5 < 4.1
-        history.add(Op(process=k % 2, pid=11 + k % 2, f="get", key="k",
-                       type="fail" if failed else "ok", start=start, end=start + 0.3))
-    history.add(Op(process=1, pid=12, f="get", key="k", type="ok", start=T0 + 9.7,
-                   end=T0 + 10.0))
+        history.add(op("get", "k", process=k % 2, at=start, end=start + 0.3,
+                       type="fail" if failed else "ok"))
+    history.add(op("get", "k", process=1, at=T0 + 9.7, end=T0 + 10.0))
     history.fault(Fault(f="kill", target=MASTER, start=T0 + 2.0, end=T0 + 2.1))
     history.fault(Fault(f="restart", target=MASTER, start=T0 + 4.0, end=T0 + 4.1,
                         value={"pid": 456}))

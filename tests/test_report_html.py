@@ -21,12 +21,13 @@ from typing import Any
 
 import pytest
 from binaries import need
+from dom import dump_dom
 
 from harness.expectations import load as load_expectations
 from harness.report import SCHEMA, load, render
 from harness.report import chromium as browser
-from harness.report.figures import DRAW_CAP, window
 from harness.report.html import render_html
+from harness.report.timeline import DRAW_CAP, window
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -363,7 +364,7 @@ def test_report_command_bad_path_exits_2(tmp_path: Path, make: Any, problem: str
 def _open(html: Path) -> Node:
     """The page's DOM after its scripts ran, asserting it logged nothing."""
     started = time.monotonic()
-    outcome = browser.dump_dom(html)
+    outcome = dump_dom(html)
     elapsed = time.monotonic() - started
     assert not outcome.timed_out, f"chromium did not finish loading {html}"
     assert outcome.console == [], f"the page wrote to the console: {outcome.console}"
@@ -439,7 +440,7 @@ def test_a_browser_past_its_timeout_is_stopped_with_its_whole_group(handmade: Pa
     """A hung Chromium must not outlive the run: its process group is killed."""
     need("chromium")
     page = render(handmade, png=False).html
-    outcome = browser.dump_dom(page, timeout=0.2)
+    outcome = dump_dom(page, timeout=0.2)
     assert outcome.timed_out and outcome.code is None
     assert _live_in_group(outcome.pid) == []
     problem = browser.screenshot(page, handmade / "report.png", height=900, timeout=0.2)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.checkers import Facts, faults, safely
-from harness.history import History
+from harness.history.ops import History
 from harness.nemesis import _alive, nemesis
 from harness.topology.gunicorn import GunicornSpec, serve
 from harness.workloads import faults as traffic

@@ -9,7 +9,7 @@ their own arguments; :mod:`.races` wraps them as checkers.
 
 Every checker but :mod:`.safety` (whose docstring says why) is wrapped by
 :func:`observing`, which applies the one rule on operations that are not
-``ok`` (see :mod:`harness.history` for what ``fail`` and ``info`` promise):
+``ok`` (see :mod:`harness.history.ops` for what ``fail`` and ``info`` promise):
 
 1. Checkers build their conclusion from ``ok`` operations only, and drop
    every trial a non-ok operation touches, so that a ``violated`` never
@@ -43,7 +43,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol, overload
 
 from .. import observe
-from ..history import History, Op
+from ..history.names import OPS
+from ..history.ops import History, Op
 from ..verdict import INCONCLUSIVE, PROVEN, Conclusion, Verdict
 
 #: Failed operations quoted in an ``error`` verdict's evidence.
@@ -63,10 +64,6 @@ MAX_NON_OK_SHARE = 0.01
 #: 11 of 12 attempts in one run, so an all-or-nothing rule flipped.
 BROKEN_MIN = 3
 BROKEN_SHARE = 0.5
-
-#: Operations that store something: refusing them makes ``none`` meaningless.
-_WRITES = frozenset({"set", "add", "inc", "clear"})
-
 
 class HasPid(Protocol):
     @property
@@ -141,7 +138,7 @@ def apply_share_rule(history: History, verdict: Verdict) -> Verdict:
     evidence = {**verdict.evidence, "op_counts": {
         **counts, "non_ok_share": round(share, 4), "max_non_ok_share": MAX_NON_OK_SHARE,
         "samples": [describe(op) for op in failures[:MAX_SAMPLES]]}}
-    refused = [op for op in failures if op.f in _WRITES]
+    refused = [op for op in failures if (kind := OPS.get(op.f)) and kind.refusal_voids_none]
     if counts["ok"] == 0:
         evidence.update(reason="no operation completed ok: the run observed nothing")
         return Verdict(verdict=Conclusion.ERROR, evidence=evidence)

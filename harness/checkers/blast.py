@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..history import History
+from ..history.names import App, Phase
+from ..history.ops import History
 from ..verdict import Conclusion, Verdict
-from ..workloads.names import App, Phase
 from . import Facts, describe, observing
 
 GROUPS = tuple(App)

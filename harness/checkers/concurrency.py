@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from ..history import History, Op
+from ..history.ops import History, Op
 from ..verdict import Conclusion, Verdict
 
 _MAX_SAMPLES = 5

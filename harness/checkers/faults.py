@@ -4,7 +4,7 @@ The history holds the workers' ops and the nemesis's actions
 (``History.faults``), paired into fault windows; *healed* is the end of the
 last window.  The workload writes unique values, reads and writes from
 every worker during and after the fault, and ends with a final read pass
-(``Meta.phase`` :attr:`~harness.workloads.names.Phase.FINAL`).  Sources,
+(``Meta.phase`` :attr:`~harness.history.names.Phase.FINAL`).  Sources,
 "surely before" and acknowledged ops are defined in :mod:`.versions`.
 The numbers, under these evidence keys:
 
@@ -19,7 +19,7 @@ The numbers, under these evidence keys:
     ``unjudged`` the rest.  A store that loses everything when it dies
     loses these, which a cache may do: the number is reported, not judged,
     unless every fault left the storage alone
-    (:data:`~harness.history.STORAGE_SPARED`: the workers were replaced,
+    (``spares_storage`` in :data:`~harness.history.faults.ACTIONS`: the workers were replaced,
     no server was touched), when a loss is the backend's own (``lost``).
 ``stale_reads``: ``count``, ``reads``, ``age_p50``, ``age_p99``, ``age_max``, ``samples``
     Reads (of ``reads`` with a source) that returned a value already
@@ -66,22 +66,46 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from typing import Any
 
-from ..history import STORAGE_SPARED, History, Op
+from ..history.faults import ACTIONS
+from ..history.names import Phase
+from ..history.ops import History, Op
 from ..verdict import Conclusion, Verdict
-from ..workloads.names import Phase
 from . import Facts, observing, op_line
-from .versions import WRITES, Removals, Sources, acknowledged, changes, effect_end, surely_before
+from .evidence import (
+    Counterexample,
+    FaultEvidence,
+    LostWrites,
+    Recovery,
+    SilentAfterRecovery,
+    StaleReads,
+    WorkerGone,
+)
+from .versions import (
+    Removals,
+    Sources,
+    acknowledged,
+    changes,
+    effect_end,
+    sets_key,
+    stores,
+    surely_before,
+)
 
 _MAX_SAMPLES = 5
 #: Worst first: the verdict is the first that applies.
 _SEVERITY = (Conclusion.UNRECOVERED, Conclusion.SILENT, Conclusion.LOST, Conclusion.STALE)
 
 
-def _sample(history: History, ops: list[int], **extra: Any) -> dict[str, Any]:
+def _sample(history: History, ops: list[int], *, culprits: list[int],
+            age: float | None = None) -> Counterexample:
     ordered = sorted(set(ops), key=lambda i: (history.ops[i].start, i))
-    return {"ops": ordered, "describe": [op_line(i, history.ops[i]) for i in ordered], **extra}
+    sample: Counterexample = {"ops": ordered,
+                              "describe": [op_line(i, history.ops[i]) for i in ordered],
+                              "culprits": culprits}
+    if age is not None:
+        sample["age"] = age
+    return sample
 
 
 def _secs(t: float) -> float:
@@ -101,7 +125,7 @@ def _by_key(history: History) -> dict[str | None, list[int]]:
     return keyed
 
 
-def stale_reads(history: History, sources: Sources) -> dict[str, Any]:
+def stale_reads(history: History, sources: Sources) -> StaleReads:
     """Reads of a value surely overwritten or removed before they began; see the docstring."""
     ops = history.ops
     keyed = _by_key(history)
@@ -133,16 +157,17 @@ def stale_reads(history: History, sources: Sources) -> dict[str, Any]:
                 found.append((read.start - ops[x].end, s, x, r))
     found.sort(key=lambda t: t[3])
     ages = sorted(age for age, *_ in found)
-    out: dict[str, Any] = {"count": len(found), "reads": reads}
+    out: StaleReads = {"count": len(found), "reads": reads}
     if ages:
-        out.update(age_p50=_secs(_quantile(ages, 0.5)), age_p99=_secs(_quantile(ages, 0.99)),
-                   age_max=_secs(ages[-1]))
+        out["age_p50"] = _secs(_quantile(ages, 0.5))
+        out["age_p99"] = _secs(_quantile(ages, 0.99))
+        out["age_max"] = _secs(ages[-1])
     out["samples"] = [_sample(history, [s, x, r], culprits=[r], age=_secs(age))
                       for age, s, x, r in found[:_MAX_SAMPLES]]
     return out
 
 
-def lost_writes(history: History, sources: Sources, healed: float) -> dict[str, Any]:
+def lost_writes(history: History, sources: Sources, healed: float) -> LostWrites:
     """Writes acknowledged before the heal that the final read pass no longer finds."""
     ops = history.ops
     finals: dict[str | None, list[int]] = defaultdict(list)
@@ -162,7 +187,7 @@ def lost_writes(history: History, sources: Sources, healed: float) -> dict[str, 
         return s is None or not surely_before(ops[s], w)
 
     acked = [i for i, op in enumerate(ops)
-             if op.f in WRITES and acknowledged(op) and op.end <= healed]
+             if stores(op) and acknowledged(op) and op.end <= healed]
     judged = [i for i in acked if finals.get(ops[i].key)]
     lost = [i for i in judged if not any(keeps(ops[i], ops[r]) for r in finals[ops[i].key])]
     return {
@@ -202,7 +227,7 @@ def failed_during(history: History) -> dict[str, dict[str, int]]:
     return {str(pid): by_worker[pid] for pid in sorted(by_worker)}
 
 
-def worker_gone(history: History) -> dict[str, Any] | None:
+def worker_gone(history: History) -> WorkerGone | None:
     """Requests to retired workers that never reached them; None when no worker was retired."""
     out = retired(history)
     if not out:
@@ -223,7 +248,7 @@ def _done(op: Op) -> bool:
     return op.type == "ok"
 
 
-def recovery(history: History, facts: Facts, healed: float) -> dict[str, Any]:
+def recovery(history: History, facts: Facts, healed: float) -> Recovery:
     """Per worker, seconds from the heal to its first good read and write."""
     after: dict[int, list[Op]] = defaultdict(list)
     for op in sorted(history, key=lambda o: o.start):
@@ -238,7 +263,7 @@ def recovery(history: History, facts: Facts, healed: float) -> dict[str, Any]:
         times: dict[str, float | None] = {}
         for what, attempts, good in (
                 ("read", [o for o in after[pid] if o.f == "get"], _hit),
-                ("write", [o for o in after[pid] if o.f in (*WRITES, "delete")], _done)):
+                ("write", [o for o in after[pid] if sets_key(o)], _done)):
             first = next((o for o in attempts if good(o)), None)
             times[what] = None if first is None else _secs(first.end - healed)
             if attempts and first is None and pid not in unrecovered:
@@ -246,9 +271,9 @@ def recovery(history: History, facts: Facts, healed: float) -> dict[str, Any]:
         per_worker[str(pid)] = times
     reads = [t["read"] for t in per_worker.values() if t["read"] is not None]
     writes = [t["write"] for t in per_worker.values() if t["write"] is not None]
-    out: dict[str, Any] = {"max_read": max(reads, default=None),
-                           "max_write": max(writes, default=None),
-                           "per_worker": per_worker, "unrecovered": unrecovered}
+    out: Recovery = {"max_read": max(reads, default=None),
+                     "max_write": max(writes, default=None),
+                     "per_worker": per_worker, "unrecovered": unrecovered}
     if missing := [pid for pid in facts.pids if pid not in after]:
         out["not_asked"] = missing
     return out
@@ -280,7 +305,7 @@ def _quiet_until(ops: list[Op], changers: list[int]) -> dict[int, float]:
     return out
 
 
-def silent_after(history: History, sources: Sources, healed: float) -> dict[str, Any]:
+def silent_after(history: History, sources: Sources, healed: float) -> SilentAfterRecovery:
     """Writes acknowledged after the heal that their worker never reads back."""
     ops = history.ops
     keyed = _by_key(history)
@@ -298,7 +323,7 @@ def silent_after(history: History, sources: Sources, healed: float) -> dict[str,
         starts = {pid: [ops[r].start for r in rs] for pid, rs in reads.items()}
         for w in indices:
             write = ops[w]
-            if write.f not in WRITES or not acknowledged(write) or write.start < healed:
+            if not stores(write) or not acknowledged(write) or write.start < healed:
                 continue
             until, after = quiet[w], starts.get(write.pid, [])
             looks = [r for r in reads[write.pid][bisect_right(after, write.end):
@@ -328,38 +353,38 @@ def check(history: History, facts: Facts) -> Verdict:
         raise ValueError(f"fault never healed ({', '.join(opened)}): recovery cannot be judged")
     healed = max(w.end for w in windows)
     sources = Sources(history)
-    evidence: dict[str, Any] = {
+    evidence: FaultEvidence = {
         "windows": [{"fault": w.fault, "target": w.target, "start": _secs(w.start),
                      "end": _secs(w.end), "closed": w.closed} for w in windows],
         "healed_at": _secs(healed),
     }
     if not any(op.f == "get" and op.type == "ok" and op.value is not None for op in history):
         evidence["finding"] = "no read returned a stored value: nothing was kept to lose"
-        return Verdict(verdict=Conclusion.NONE, evidence=evidence)
+        return Verdict(verdict=Conclusion.NONE, evidence=dict(evidence))
     failed = failed_during(history)
-    evidence.update(
-        lost_writes=lost_writes(history, sources, healed),
-        stale_reads=stale_reads(history, sources),
-        failed_during_fault=sum(sum(n.values()) for n in failed.values()),
-        failed_by_worker=failed,
-        recovery=recovery(history, facts, healed),
-        silent_after_recovery=silent_after(history, sources, healed),
-    )
+    lost = evidence["lost_writes"] = lost_writes(history, sources, healed)
+    stale = evidence["stale_reads"] = stale_reads(history, sources)
+    evidence["failed_during_fault"] = sum(sum(n.values()) for n in failed.values())
+    evidence["failed_by_worker"] = failed
+    back = evidence["recovery"] = recovery(history, facts, healed)
+    silent = evidence["silent_after_recovery"] = silent_after(history, sources, healed)
     if (addressing := worker_gone(history)) is not None:
         evidence["worker_gone"] = addressing
-    spared = all(w.fault in STORAGE_SPARED for w in windows)
+    spared = all((a := ACTIONS.get(w.fault)) is not None and a.spares_storage
+                  for w in windows)
     found = {
-        Conclusion.UNRECOVERED: bool(evidence["recovery"]["unrecovered"]),
-        Conclusion.SILENT: evidence["silent_after_recovery"]["count"] > 0,
-        Conclusion.LOST: spared and evidence["lost_writes"]["count"] > 0,
-        Conclusion.STALE: evidence["stale_reads"]["count"] > 0,
+        Conclusion.UNRECOVERED: bool(back.get("unrecovered")),
+        Conclusion.SILENT: silent["count"] > 0,
+        Conclusion.LOST: spared and lost["count"] > 0,
+        Conclusion.STALE: stale.get("count", 0) > 0,
     }
     findings = [c for c in _SEVERITY if found[c]]
     evidence["findings"] = [str(c) for c in findings]
-    for finding, part in ((Conclusion.SILENT, "silent_after_recovery"),
-                          (Conclusion.LOST, "lost_writes"),
-                          (Conclusion.STALE, "stale_reads")):
-        if found[finding] and evidence[part]["samples"]:
-            evidence["counterexample"] = evidence[part]["samples"][0]
+    for finding, samples in ((Conclusion.SILENT, silent["samples"]),
+                             (Conclusion.LOST, lost["samples"]),
+                             (Conclusion.STALE, stale.get("samples", []))):
+        if found[finding] and samples:
+            evidence["counterexample"] = samples[0]
             break
-    return Verdict(verdict=findings[0] if findings else Conclusion.HOLDS, evidence=evidence)
+    return Verdict(verdict=findings[0] if findings else Conclusion.HOLDS,
+                   evidence=dict(evidence))

@@ -30,9 +30,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..history import History, Op
+from ..history.names import Feature
+from ..history.ops import History, Op
 from ..verdict import Conclusion, Verdict
-from ..workloads.names import Feature
 from . import Facts, not_ok_keys, observing
 
 _MAX_SAMPLES = 5

@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from ..history import History, Op
+from ..history.names import Phase
+from ..history.ops import History, Op
 from ..verdict import Conclusion, Verdict
-from ..workloads.names import Phase
 from . import Facts, not_ok_keys, observing
 
 _MAX_SAMPLES = 5

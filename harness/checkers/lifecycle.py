@@ -26,9 +26,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..history import History
+from ..history.names import Phase, Role
+from ..history.ops import History
 from ..verdict import Conclusion, Verdict
-from ..workloads.names import Phase, Role
 from . import Facts, observing
 
 

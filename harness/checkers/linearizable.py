@@ -24,9 +24,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..history import History
+from ..history.ops import History, is_negative
 from ..verdict import Verdict
-from . import register
 from .model import Model, Part
 from .shrink import Shrinker
 from .wgl import INF, Answer, Budget, Call
@@ -55,7 +54,7 @@ def _partitions(history: History, model: Model, by_worker: bool
         counts["ops"] += 1
         counts["info_ops"] += op.type == "info"
         counts["answered_info_ops"] += op.type == "info" and op.answered
-        counts["negative_answers"] += register.is_negative(op)
+        counts["negative_answers"] += is_negative(op)
     parts = {name: [compiled[i] for i in indices if i in compiled]
              for name, indices in model.partition(history, by_worker=by_worker).items()}
     return {name: calls for name, calls in parts.items() if calls}, counts
@@ -77,7 +76,7 @@ def _describe(history: History, call: Call) -> str:
                   "or not at all)")
     else:
         result = repr(op.value)
-        if register.is_negative(op):
+        if is_negative(op):
             result += " (refused: took effect by its end or not at all)"
         if call.cut:
             result += " (still running when the culprit returned: may not have happened)"

@@ -36,16 +36,16 @@ probes taken out), and the slow calls per key and worker.
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..history import History
+from ..history.names import FIRST_HIT, PROBE, READ_BACK, SLOW_CALL
+from ..history.ops import History
 from ..verdict import Conclusion, Verdict
-from ..workloads.load import FIRST_HIT, PROBE, READ_BACK, SLOW_CALL
 from . import MAX_NON_OK_SHARE, MAX_SAMPLES, Facts, observing
+from .evidence import spread as spread_of
 
 #: cachelib's FileSystemCache and MemcachedCache keep expiry in whole
 #: seconds (``int(time()) + timeout``), so an entry may go up to a second
@@ -152,9 +152,7 @@ def check(history: History, facts: Facts) -> Verdict:
         **figures, "served": served, "probes": sum(probes.values()), "hits_recorded": hits,
         "spread": spread,
         "slow_calls": len(calls),
-        "slow_calls_per_key": {"min": min(per_key, default=0),
-                               "median": statistics.median(per_key) if per_key else 0,
-                               "max": max(per_key, default=0)},
+        "slow_calls_per_key": spread_of(per_key),
         "misses": dict(everyone), "redundant_within_workers": alone["redundant"],
         "cross_worker_hits": crossed,
         "slow_calls_by_key": {k: dict(sorted(v.items())) for k, v in sorted(slow_by.items())},

@@ -17,7 +17,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..history import History, Op
+from ..history.ops import History, Op
 
 #: A partition's name: the worker's pid when the history is split per
 #: worker (None otherwise), and the key.

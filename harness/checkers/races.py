@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..history import History
+from ..history.ops import History
 from ..verdict import Conclusion, Verdict
 from . import Facts, concurrency, linearizable, observing, register
 

@@ -59,7 +59,8 @@ from collections import defaultdict
 from collections.abc import Hashable
 from typing import Any
 
-from ..history import History, Op
+from ..history.names import OPS
+from ..history.ops import History, Op
 from .model import Part, Spec
 
 # Small ints rather than strings: the step dispatches on them.
@@ -67,7 +68,7 @@ GET, SET, DELETE, ADD, INC, HAS, CLEAR = range(7)
 KINDS = {"get": GET, "set": SET, "delete": DELETE, "add": ADD, "inc": INC, "has": HAS,
          "clear": CLEAR}
 _READS = (GET, HAS)
-_WRITES = (SET, ADD)
+_WRITES = tuple(KINDS[k.name] for k in OPS.values() if k.stores_arg)
 
 
 class _Mark:
@@ -286,9 +287,3 @@ class RegisterModel:
 
 
 MODEL = RegisterModel()
-
-
-def is_negative(op: Op) -> bool:
-    """An ``ok`` write whose answer says nothing about its effect."""
-    return op.type == "ok" and (
-        (op.f in ("set", "clear") and not op.value) or (op.f == "inc" and op.value is None))

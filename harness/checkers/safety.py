@@ -57,10 +57,9 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from ..history import SWALLOWED, History, Op
+from ..history.names import VIEW_COMPUTE, VIEW_READ, Phase, swallowed
+from ..history.ops import History, Op
 from ..verdict import Conclusion, Verdict
-from ..workloads.names import Phase
-from ..workloads.safety import VIEW_COMPUTE, VIEW_READ
 from . import Checker, Facts
 
 #: Question -> (the op it asks, the safe outcome, the unsafe one that does not raise).
@@ -80,7 +79,7 @@ def _raised(op: Op) -> bool:
 def _replied(op: Op) -> bool:
     """A 200 from the worker asked: ``ok``, or ``info`` for a result that says "refused"."""
     return op.type == "ok" or (op.type == "info" and op.answered and not _raised(op)
-                               and any(op.value is s for s in SWALLOWED.get(op.f, ())))
+                               and swallowed(op.f, op.value))
 
 
 def outcome(op: Op, earlier: set[Any]) -> str:

@@ -76,10 +76,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..history import History, Op
+from ..history.ops import History, Op
 from ..verdict import Conclusion, Verdict
 from . import Facts, observing, op_line
-from .versions import WRITES, Removals, Sources, acknowledged, surely_before
+from .evidence import Counterexample
+from .versions import Removals, Sources, acknowledged, stores, surely_before
 
 _MAX_SAMPLES = 5
 
@@ -100,7 +101,7 @@ class _Tally:
     misses: int | None = None
     checked: Counter[int] = field(default_factory=Counter)
     violated: Counter[int] = field(default_factory=Counter)
-    samples: list[dict[str, Any]] = field(default_factory=list)
+    samples: list[Counterexample] = field(default_factory=list)
 
     def violation(self, kind: str, session: int, read: int, ops: list[int]) -> None:
         self.kinds[kind] += 1
@@ -183,7 +184,7 @@ def _ryw(history: History, sources: Sources, session_of: Callable[[Op], int]) ->
             if n == len(hits) or (source := sources.of(ops[hits[n]])) is None:
                 continue
             write = ops[source]
-            if write.f in WRITES and acknowledged(write) and session_of(write) == session \
+            if stores(write) and acknowledged(write) and session_of(write) == session \
                     and write.end < read.start \
                     and not removals.between(key, write.start, read.end):
                 tally.violation("missed_then_seen", session, r, [source, r, hits[n]])

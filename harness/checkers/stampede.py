@@ -19,14 +19,14 @@ not ``ok`` is dropped rather than judged.
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter, defaultdict
 from typing import Any
 
-from ..history import History, Op
+from ..history.names import Phase
+from ..history.ops import History, Op
 from ..verdict import Conclusion, Verdict
-from ..workloads.names import Phase
 from . import Facts, observing
+from .evidence import spread
 
 
 def _computed_on(gen: Any) -> int | None:
@@ -59,9 +59,7 @@ def check(history: History, facts: Facts) -> Verdict:
     evidence: dict[str, Any] = {
         "trials": len(waves), "judged": len(judged), "dropped": len(waves) - len(judged),
         "slow_calls_per_trial": per_trial,
-        "slow_calls": {"min": min(per_trial, default=0),
-                       "median": statistics.median(per_trial) if per_trial else 0,
-                       "max": max(per_trial, default=0)},
+        "slow_calls": spread(per_trial),
         "histogram": {str(n): c for n, c in sorted(Counter(per_trial).items())},
         "max_per_worker": per_worker_max,
         "reads_after": reads_after, "reads_after_stored": stored,

@@ -5,7 +5,7 @@ returned, its *source*.  Workloads write each value at most once, so a
 value names its write; a value stored by no write, or by several (two
 ``inc`` s reaching the same count), names none, and such a read is not
 judged.  Order is real time on one monotonic clock, with Jepsen's
-completion types (:mod:`harness.history`): an answered op took effect, if
+completion types (:mod:`harness.history.ops`): an answered op took effect, if
 at all, by its ``end``; an op without a reply may take effect at any later
 time; a ``fail`` never happened.
 """
@@ -16,15 +16,28 @@ from bisect import bisect_left
 from collections import defaultdict
 from typing import Any
 
-from ..history import History, Op
+from ..history.names import OPS, OpKind
+from ..history.ops import History, Op
 from .register import freeze
 
-#: Operations that store a value.
-WRITES = ("set", "add", "inc")
-#: Operations that remove one (``clear`` removes every key).
-REMOVES = ("delete", "clear")
-
 _NEVER = float("inf")
+_NOTHING = OpKind(name="get")
+
+
+def _kind(op: Op) -> OpKind:
+    """What ``op`` does, from :data:`~harness.history.names.OPS`; an op outside it does nothing."""
+    return OPS.get(op.f, _NOTHING)
+
+
+def stores(op: Op) -> bool:
+    """Whether ``op`` is a write: it stores a value a later read may return (set, add, inc)."""
+    return _kind(op).stores
+
+
+def sets_key(op: Op) -> bool:
+    """Whether ``op`` writes or removes its own key: any write, or a delete (not a clear)."""
+    kind = _kind(op)
+    return kind.keyed and kind.mutates
 
 
 def stored(op: Op) -> Any:
@@ -34,7 +47,7 @@ def stored(op: Op) -> Any:
     """
     if op.type == "fail":
         return None
-    if op.f in ("set", "add"):
+    if _kind(op).stores_arg:
         value = op.args.get("value")
         return None if value is None else freeze(value)
     if op.f == "inc" and op.type == "ok" and _number(op.value):
@@ -52,7 +65,7 @@ def acknowledged(op: Op) -> bool:
         return False
     if op.f == "inc":
         return _number(op.value)
-    return op.f in (*WRITES, *REMOVES) and op.value is True
+    return _kind(op).mutates and op.value is True
 
 
 def effect_end(op: Op) -> float:
@@ -67,8 +80,7 @@ def surely_before(a: Op, b: Op) -> bool:
 
 def changes(op: Op, key: str | None) -> bool:
     """Whether ``op`` may have changed ``key``: a write or delete of it, or any clear."""
-    return op.type != "fail" and (op.f == "clear" or (op.key == key and op.f in
-                                                       (*WRITES, "delete")))
+    return op.type != "fail" and (not _kind(op).keyed or (op.key == key and sets_key(op)))
 
 
 def _number(value: Any) -> bool:
@@ -117,8 +129,9 @@ class Removals:
         self._ops = history.ops
         self._by_key: dict[str | None, list[int]] = defaultdict(list)
         for index, op in enumerate(history.ops):
-            if op.f in REMOVES and op.type != "fail":
-                self._by_key[None if op.f == "clear" else op.key].append(index)
+            kind = _kind(op)
+            if kind.removes and op.type != "fail":
+                self._by_key[op.key if kind.keyed else None].append(index)
         self._tables: dict[str | None, tuple[list[float], list[float]]] = {}
 
     def between(self, key: str | None, after: float, before: float) -> bool:

@@ -25,9 +25,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..history import History, Op
+from ..history.ops import History, Op
 from ..verdict import Conclusion, Verdict
 from . import Facts, not_ok_keys, observing
+from .evidence import Visibility
 
 _MAX_SAMPLES = 5
 
@@ -115,18 +116,20 @@ def check(history: History, facts: Facts) -> Verdict:
     else:
         verdict = Conclusion.PARTIAL
     lags = [lag for c in flat for lag in c.lags]
-    evidence: dict[str, Any] = {
+    evidence: Visibility = {
         "pids": pids,
         # Row i = writes made on pids[i]; column j = reads on pids[j].
         # Y: always seen at once, ~: always seen, some late, -: never seen.
         "matrix": [[c.mark() for c in row] for row in cells],
-        **({"instances": list(instances)} if instances is not None else {}),
-        "writes": len(writes),
-        **({"writes_dropped": len(refused)} if refused else {}),
-        "reads": sum(len(v) for v in reads.values()),
-        "late_reads": sum(c.late for c in flat),
-        "missed_reads": sum(c.miss for c in flat),
     }
+    if instances is not None:
+        evidence["instances"] = list(instances)
+    evidence["writes"] = len(writes)
+    if refused:
+        evidence["writes_dropped"] = len(refused)
+    evidence["reads"] = sum(len(v) for v in reads.values())
+    evidence["late_reads"] = sum(c.late for c in flat)
+    evidence["missed_reads"] = sum(c.miss for c in flat)
     if stale:
         # An older value read after an overwrite: the clearest incoherence.
         evidence["stale_reads"] = len(stale)
@@ -137,5 +140,5 @@ def check(history: History, facts: Facts) -> Verdict:
         evidence["max_lag_s"] = round(max(lags), 3)
     if misses:
         evidence["miss_samples"] = misses
-    return Verdict(verdict=verdict, evidence=evidence)
+    return Verdict(verdict=verdict, evidence=dict(evidence))
 

@@ -24,7 +24,7 @@ from ..checkers import Checker, Facts, HasPid, safely
 from ..errors import HarnessError, ReadinessTimeout
 from ..expectations import FILE as EXPECTATIONS_FILE
 from ..expectations import load as load_expectations
-from ..history import History
+from ..history.ops import History
 from ..options import RunOptions
 from ..topology.pool import Topology, TopologyKey, TopologyPool
 from ..verdict import INCONCLUSIVE, Result, Verdict

@@ -1,4 +1,4 @@
-"""Headless Chromium, when installed: report.png, and the DOM a browser builds.
+"""Headless Chromium, when installed: report.png.
 
 Chromium is optional: without it a run writes no screenshot and says
 nothing.  Each call runs one browser in its own process group with a
@@ -143,11 +143,3 @@ def screenshot(html: Path, png: Path, *, height: int, binary: str | None = None,
         return f"{binary} exited {outcome.code} without writing it: {tail[0]}"
     return None
 
-
-def dump_dom(html: Path, *, binary: str | None = None, timeout: float = TIMEOUT) -> Outcome:
-    """Load ``html`` and return the DOM after its scripts ran, plus console lines."""
-    binary = binary or find()
-    if binary is None:
-        raise FileNotFoundError("chromium not found on PATH")
-    return run(binary, "--enable-logging=stderr", "--v=0", "--dump-dom",
-               html.resolve().as_uri(), timeout=timeout)

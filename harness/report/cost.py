@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from markupsafe import Markup, escape
 
+from ..checkers.evidence import Baseline, Load, Spread, Stampede, keys_of
 from ..expectations import load as load_expectations
 from ..topology.backends import BASELINE
 from ..verdict import Result
@@ -86,10 +87,13 @@ class CostRow:
         return "/".join(f"{v:g}" for v in spread) if spread else "-"
 
 
+_SPREAD = keys_of(Spread, "min", "median", "max")
+
+
 def _spread(value: Any) -> tuple[float, float, float] | None:
     if not isinstance(value, dict):
         return None
-    parts = [_num(value.get(k)) for k in ("min", "median", "max")]
+    parts = [_num(value.get(k)) for k in _SPREAD]
     if any(p is None for p in parts):
         return None
     lo, mid, hi = (float(p) for p in parts if p is not None)
@@ -117,8 +121,9 @@ def cost_rows(results: Sequence[Result]) -> list[CostRow]:
             continue
         n = cols[load]
         r = results[n]
-        ev = _dict(r.evidence)
-        base = _dict(ev.get("baseline"))
+        # Checked value by value below: an old report may hold any shape.
+        ev = cast(Load, _dict(r.evidence))
+        base = cast(Baseline, _dict(ev.get("baseline")))
         latency = _dict(ev.get("latency_ms"))
         base_latency = _dict(base.get("latency_ms"))
         errors = _num(ev.get("errors"))
@@ -152,7 +157,7 @@ def _ratio(figure: Figure) -> str:
 
 def stampede_counts(r: Result) -> str:
     """``violated 4/4/4``: the verdict and min/median/max slow calls per trial."""
-    spread = _spread(_dict(r.evidence).get("slow_calls"))
+    spread = _spread(cast(Stampede, _dict(r.evidence)).get("slow_calls"))
     counts = "/".join(f"{v:g}" for v in spread) if spread else "-"
     return f"{r.verdict} {counts}"
 

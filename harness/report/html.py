@@ -12,16 +12,28 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from ..checkers.evidence import (
+    Counterexample,
+    FaultEvidence,
+    LostWrites,
+    Matrix,
+    Recovery,
+    SilentAfterRecovery,
+    StaleReads,
+    key_of,
+    keys_of,
+)
 from ..verdict import INCONCLUSIVE, Conclusion, Result
 from . import cost
-from .figures import DRAW_CAP, Timeline, close_up, heatmap, split, timeline
+from .heatmap import heatmap
 from .matrix import matrix_grid
 from .model import PROCESS_COLUMNS, RunReport, process_rows
+from .timeline import DRAW_CAP, Timeline, close_up, split, timeline
 
 #: Evidence counts shown first and large when a result has them.
 PROMINENT = ("lost_updates", "winners", "trials", "ops", "trials_per_feature", "writes",
@@ -99,13 +111,16 @@ def _length(value: Any) -> str | None:
     return str(len(value)) if isinstance(value, list) else None
 
 
-def _length_of(key: str) -> Callable[[Any], str | None]:
-    """The length of the list under ``key`` of a dict."""
+def _length_of(shape: Any, key: str) -> Callable[[Any], str | None]:
+    """The length of the list under ``key`` of a dict of ``shape``."""
+    keys_of(shape, key)
     return lambda value: _length(value.get(key)) if isinstance(value, dict) else None
 
 
-def _ratio(part: str, whole: str) -> Callable[[Any], str | None]:
-    """``{part} of {whole}`` from a dict, or ``{part}`` alone when ``whole`` is absent."""
+def _ratio(shape: Any, part: str, whole: str) -> Callable[[Any], str | None]:
+    """``{part} of {whole}`` from a dict of ``shape``; ``{part}`` alone without ``whole``."""
+    keys_of(shape, part, whole)
+
     def show(value: Any) -> str | None:
         if not isinstance(value, dict) or _count(value.get(part)) is None:
             return None
@@ -114,29 +129,38 @@ def _ratio(part: str, whole: str) -> Callable[[Any], str | None]:
     return show
 
 
-def _durations(*keys: str) -> Callable[[Any], str | None]:
-    """Durations under ``keys`` of a dict, joined by ``·``; a missing one shows as ``-``."""
+def _durations(shape: Any, *names: str) -> Callable[[Any], str | None]:
+    """Durations under ``names`` of a dict of ``shape``, joined by ``·``; a missing one: ``-``."""
+    keys_of(shape, *names)
+
     def show(value: Any) -> str | None:
-        if not isinstance(value, dict) or all(_count(value.get(k)) is None for k in keys):
+        if not isinstance(value, dict) or all(_count(value.get(k)) is None for k in names):
             return None
-        return " · ".join(_seconds(value.get(k)) or "-" for k in keys)
+        return " · ".join(_seconds(value.get(k)) or "-" for k in names)
     return show
 
 
+_lost_of = _ratio(LostWrites, "count", "acked")
+
+
 def _lost(value: Any) -> str | None:
-    shown = _ratio("count", "acked")(value)
-    if shown is None or _count(value.get("percent")) is None:
+    shown = _lost_of(value)
+    lost = cast(LostWrites, value)
+    if shown is None or _count(lost.get("percent")) is None:
         return shown
-    return f"{shown} ({_count(value['percent'])}%)"
+    return f"{shown} ({_count(lost['percent'])}%)"
 
 
 def _silent(value: Any) -> str | None:
-    if not isinstance(value, dict) or _count(value.get("count")) is None:
+    if not isinstance(value, dict):
         return None
-    span = value.get("window")
+    silent = cast(SilentAfterRecovery, value)
+    if _count(silent.get("count")) is None:
+        return None
+    span = silent.get("window")
     if isinstance(span, list) and len(span) == 2 and all(_count(t) is not None for t in span):
-        return f"{_count(value['count'])} over {_seconds(span[1] - span[0])}"
-    return _count(value["count"])
+        return f"{_count(silent['count'])} over {_seconds(span[1] - span[0])}"
+    return _count(silent["count"])
 
 
 #: The fault checkers' numbers: (evidence key, label, formatter), shown
@@ -144,16 +168,17 @@ def _silent(value: Any) -> str | None:
 #: answers None for a value of another shape (``stale_reads`` is a plain
 #: count in the sharing checkers), which then goes to the generic counts.
 FAULT_STATS: tuple[tuple[str, str, Callable[[Any], str | None]], ...] = (
-    ("stale_reads", "stale reads", _ratio("count", "reads")),
-    ("stale_reads", "stale read age p50 · p99 · max",
-     _durations("age_p50", "age_p99", "age_max")),
-    ("recovery", "recovery after fault, reads · writes (max)",
-     _durations("max_read", "max_write")),
-    ("recovery", "workers never recovered", _length_of("unrecovered")),
-    ("lost_writes", "lost writes", _lost),
-    ("failed_during_fault", "ops failed during a fault", _count),
-    ("silent_after_recovery", "silent failures after recovery", _silent),
-    ("windows", "fault windows", _length),
+    (key_of(FaultEvidence, "stale_reads"), "stale reads", _ratio(StaleReads, "count", "reads")),
+    (key_of(FaultEvidence, "stale_reads"), "stale read age p50 · p99 · max",
+     _durations(StaleReads, "age_p50", "age_p99", "age_max")),
+    (key_of(FaultEvidence, "recovery"), "recovery after fault, reads · writes (max)",
+     _durations(Recovery, "max_read", "max_write")),
+    (key_of(FaultEvidence, "recovery"), "workers never recovered",
+     _length_of(Recovery, "unrecovered")),
+    (key_of(FaultEvidence, "lost_writes"), "lost writes", _lost),
+    (key_of(FaultEvidence, "failed_during_fault"), "ops failed during a fault", _count),
+    (key_of(FaultEvidence, "silent_after_recovery"), "silent failures after recovery", _silent),
+    (key_of(FaultEvidence, "windows"), "fault windows", _length),
 )
 
 
@@ -231,6 +256,11 @@ def stats(evidence: dict[str, Any]) -> list[tuple[str, str, bool]]:
     return out
 
 
+_COUNTEREXAMPLE = key_of(FaultEvidence, "counterexample")
+#: A counterexample's fields shown in their own places, not among its extras.
+_SHOWN = keys_of(Counterexample, "key", "ops", "culprits", "describe")
+
+
 def counterexample(evidence: dict[str, Any]) -> dict[str, Any] | None:
     """The evidence's counterexample (the shallowest), if it has a shape the timeline can mark.
 
@@ -240,9 +270,11 @@ def counterexample(evidence: dict[str, Any]) -> dict[str, Any] | None:
     ops whose results cannot be explained) are optional, and any other
     short field is shown.
     """
-    for path, cx in _walk(evidence):
-        if path.rsplit(".", 1)[-1] != "counterexample" or not isinstance(cx, dict):
+    for path, found in _walk(evidence):
+        if path.rsplit(".", 1)[-1] != _COUNTEREXAMPLE or not isinstance(found, dict):
             continue
+        # Checked value by value: an old report may hold any shape.
+        cx = cast(Counterexample, found)
         ops = cx.get("ops")
         if not isinstance(ops, list) or not all(isinstance(i, int) for i in ops):
             continue
@@ -256,7 +288,7 @@ def counterexample(evidence: dict[str, Any]) -> dict[str, Any] | None:
         paired = len(lines) == len(ops)
         items = [(ops[n] if paired and not line.startswith(f"#{ops[n]}") else None, line,
                   paired and ops[n] in culprits) for n, line in enumerate(lines)]
-        shown = {"key", "ops", "culprits", "describe"}
+        shown = set(_SHOWN)
         extra = [(k, _show(v)) for k, v in cx.items()
                  if k not in shown and (isinstance(v, str | bool) or _count(v) is not None)]
         return {"where": path.rpartition(".")[0], "key": cx.get("key"), "ops": ops,
@@ -270,7 +302,8 @@ def _detail(report: RunReport, n: int) -> Detail:
     ev = r.evidence if isinstance(r.evidence, dict) else {"value": r.evidence}
     cx = counterexample(ev)
     figure = None
-    matrix, pids = ev.get("matrix"), ev.get("pids")
+    grid = cast(Matrix, ev)
+    matrix, pids = grid.get("matrix"), grid.get("pids")
     if isinstance(matrix, list) and isinstance(pids, list) \
             and all(isinstance(row, list) for row in matrix):
         figure = heatmap(matrix, pids)

@@ -84,7 +84,7 @@ class RunReport:
         """Result ``n``'s history, one dict per JSON line; None when absent.
 
         The lines are the workers' ops and the nemesis's actions together;
-        :func:`harness.report.figures.split` tells them apart.
+        :func:`harness.report.timeline.split` tells them apart.
 
         A missing or unreadable file gives None rather than an error: the
         report is still worth rendering without that one timeline.

@@ -21,10 +21,10 @@ import time
 from collections.abc import Sequence
 
 from ..client import WorkerClient
-from ..history import History, Meta, Op
+from ..history.names import App, Phase
+from ..history.ops import History, Meta, Op
 from ..topology.storage import Storage
 from .keys import Keyspace
-from .names import App, Phase
 from .settle import DEFAULT_SETTLE, PendingRead, settle
 
 #: Rounds of write, read, clear, read; each clear is one trial.

@@ -29,9 +29,9 @@ from typing import Any
 
 from .. import observe
 from ..client import WorkerClient
-from ..history import History, Meta, Op
+from ..history.names import Phase
+from ..history.ops import History, Meta, Op
 from .keys import Keyspace
-from .names import Phase
 
 #: The smallest per-trial chance of a double ``add`` winner the add-race
 #: is sized to catch.  Alone on the machine, FileSystemCache showed 2-3

@@ -32,10 +32,10 @@ import time
 from collections.abc import Callable, Sequence
 
 from ..client import WorkerClient
-from ..history import History, Meta
+from ..history.names import Phase
+from ..history.ops import History, Meta
 from ..topology import boots
 from .keys import Keyspace
-from .names import Phase
 
 #: Keys every worker writes and reads: few, so reads often meet others' writes.
 KEYS = 4

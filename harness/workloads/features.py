@@ -29,10 +29,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..client import WorkerClient, exchange
-from ..history import History, Meta, Op
+from ..history.names import Feature, Step, feature_op
+from ..history.ops import History, Meta, Op
 from ..topology.storage import no_barrier
 from .keys import Keyspace
-from .names import Feature, Step, feature_op
 from .visibility import rounds_for
 
 #: The app the feature scenarios serve instead of the demo service.

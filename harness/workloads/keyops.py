@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable, Sequence
 
 from ..client import WorkerClient
-from ..history import History, Meta
+from ..history.names import Phase
+from ..history.ops import History, Meta
 from .keys import Keyspace
-from .names import Phase
 from .settle import PendingRead, settle
 from .visibility import rounds_for
 

@@ -18,10 +18,10 @@ import time
 from collections.abc import Sequence
 
 from ..client import WorkerClient
-from ..history import History, Meta
+from ..history.names import Phase, Role
+from ..history.ops import History, Meta
 from ..topology.gunicorn import Gunicorn
 from .keys import Keyspace
-from .names import Phase, Role
 
 #: Workers replaced per run, each a different one.
 RESTARTS = 2

@@ -22,8 +22,10 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
+from ..checkers.evidence import Baseline
 from ..client import WorkerClient, exchange
-from ..history import History, Op
+from ..history.names import FIRST_HIT, PROBE, READ_BACK, SLOW_CALL
+from ..history.ops import History, Op
 from ..load import wrk
 from ..topology.backends import BASELINE
 from ..topology.ports import HOST
@@ -36,7 +38,6 @@ from .keys import Keyspace
 KEYS = 16
 #: The read-back of a worker's record.
 RECORD_URL = "/slow-calls?prefix={prefix}"
-PROBE, SLOW_CALL, FIRST_HIT, READ_BACK = "probe", "slow-call", "first-hit", "slow-calls"
 
 
 def run(workers: Sequence[WorkerClient], port: int, *, binary: str, duration_s: int,
@@ -100,7 +101,7 @@ def read_record(history: History, w: WorkerClient, prefix: str) -> None:
                           "slow_call_s": body.get("slow_call_s")})
 
 
-def versus(figures: dict[str, Any], baseline: dict[str, Any]) -> dict[str, float | None]:
+def versus(figures: dict[str, Any], baseline: Baseline) -> dict[str, float | None]:
     """This backend's throughput and p99 as multiples of the no-cache baseline's."""
     def ratio(a: Any, b: Any) -> float | None:
         ok = isinstance(a, int | float) and isinstance(b, int | float) and b > 0
@@ -112,11 +113,12 @@ def versus(figures: dict[str, Any], baseline: dict[str, Any]) -> dict[str, float
                          (baseline.get("latency_ms") or {}).get("p99"))}
 
 
-def baseline_of(evidence: dict[str, Any], *, measured: str) -> dict[str, Any]:
+def baseline_of(evidence: dict[str, Any], *, measured: str) -> Baseline:
     """The no-cache baseline's figures, as every load row carries them."""
     if "requests_per_s" not in evidence:
         return {"backend": BASELINE.label, "measured": measured,
                 "error": evidence.get("wrk_error") or evidence.get("reason") or "no figures"}
     return {"backend": BASELINE.label, "measured": measured,
-            **{k: evidence.get(k) for k in ("requests_per_s", "latency_ms", "hit_ratio",
-                                            "requests", "errors")}}
+            "requests_per_s": evidence.get("requests_per_s"),
+            "latency_ms": evidence.get("latency_ms"), "hit_ratio": evidence.get("hit_ratio"),
+            "requests": evidence.get("requests"), "errors": evidence.get("errors")}

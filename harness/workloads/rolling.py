@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..client import ROUTE_PREFIX, WorkerClient, request
-from ..history import History
+from ..history.ops import History
 from .features import call
 from .keys import Keyspace
 

@@ -35,10 +35,10 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 
 from ..client import WorkerClient
-from ..history import History, Meta, Op
+from ..history.names import VIEW_COMPUTE, VIEW_READ, Phase
+from ..history.ops import History, Meta, Op
 from .features import call
 from .keys import Keyspace
-from .names import Feature, Phase, Step, feature_op
 
 #: Probes of each question per worker while the servers are down.
 ROUNDS = 2
@@ -57,9 +57,6 @@ DOWN = 1.5
 RECOVER_WITHIN = 10.0
 #: Pause between two recovery rounds on one worker.
 POLL = 0.1
-
-VIEW_COMPUTE = feature_op(Feature.VIEW, Step.COMPUTE)
-VIEW_READ = feature_op(Feature.VIEW, Step.READ)
 
 
 def view(worker: WorkerClient, name: str, f: str, phase: Phase, trial: int = 0) -> Op:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from ..client import WorkerClient
-from ..history import History, Meta
+from ..history.ops import History, Meta
 
 #: Default window: long enough for a replica or a 1 s-granular disk cache to
 #: catch up, short enough that per-worker backends do not slow a run much.

@@ -20,11 +20,11 @@ from dataclasses import replace
 from functools import partial
 
 from ..client import WorkerClient
-from ..history import History, Meta, Op
+from ..history.names import Phase
+from ..history.ops import History, Meta, Op
 from .concurrent import together, trials_for
 from .features import call
 from .keys import Keyspace
-from .names import Phase
 
 #: The route of each variant, by the scenario id that reports it.
 ROUTES = {"stampede": "/user/{}", "stampede-cached": "/user-cached/{}",

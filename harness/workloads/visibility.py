@@ -23,9 +23,9 @@ import math
 from collections.abc import Sequence
 
 from ..client import WorkerClient
-from ..history import History, Meta
+from ..history.names import Phase
+from ..history.ops import History, Meta
 from .keys import Keyspace
-from .names import Phase
 from .settle import PendingRead, settle
 
 #: Writes needed so that a fault hitting each write with probability 1/2

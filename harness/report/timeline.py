@@ -1,12 +1,14 @@
-"""Drawings for report.html, made server-side: op timelines and visibility heatmaps.
+"""The op timelines of report.html, drawn server-side as inline SVG.
 
-Drawn here as inline SVG and HTML rather than by script in the page, so the
-page works with scripts off, its screenshot needs no waiting, and tests can
-count lanes in the markup without a browser.
+Drawn here rather than by script in the page, so the page works with
+scripts off, its screenshot needs no waiting, and tests can count lanes in
+the markup without a browser.
 
 A history with nemesis lines gets, as in Jepsen's timelines, a ``nemesis``
 lane of fault actions on top and every fault window shaded across all
 lanes; a history without them is drawn exactly as before faults existed.
+The windows are paired by :func:`harness.history.faults.line_windows`, from
+the one table of fault actions, as the checkers pair them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from ..history import NEMESIS, OP_TYPES, Fault, FaultWindow, fault_windows
+from ..history.faults import NEMESIS, FaultWindow, line_windows
+from ..history.names import OP_TYPES
 
 #: Most ops drawn per timeline: a few thousand rects keep a page of forty
 #: results quick to open; the full history stays in its .jsonl file.
@@ -195,19 +198,6 @@ def window_title(w: FaultWindow, t0: float) -> str:
             f"({(w.end - w.start) * 1000:.1f} ms)")
 
 
-def fault_spans(faults: Sequence[dict[str, Any]], *, until: float) -> list[FaultWindow]:
-    """The fault windows of nemesis lines, paired by :func:`harness.history.fault_windows`.
-
-    A line without an action name pairs with nothing and is left out; the
-    nemesis lane still draws it.
-    """
-    parsed = [Fault.from_json({**line, "f": str(line["f"]),
-                               "target": str(line.get("target", "")),
-                               "start": _num(line.get("start")), "end": _num(line.get("end"))})
-              for line in faults if line.get("f") is not None]
-    return fault_windows(parsed, until=until)
-
-
 def close_up(ops: Sequence[dict[str, Any]], marks: Sequence[int],
              cap: int = CLOSE_UP_CAP) -> list[int]:
     """The marked ops and those overlapping them in time, nearest first, up to ``cap``.
@@ -315,7 +305,7 @@ def timeline(ops: Sequence[dict[str, Any]], *, faults: Sequence[dict[str, Any]] 
     shaded: list[FaultWindow] = []
     if faults:
         until = max((_num(o.get("end")) for o in [*ops, *faults]), default=0.0)
-        shaded = [w for w in fault_spans(faults, until=until) if w.end >= t0 and w.start <= t1]
+        shaded = [w for w in line_windows(faults, until=until) if w.end >= t0 and w.start <= t1]
 
     per_lane: dict[Any, list[tuple[int, float, float]]] = {k: [] for k in keys}
     for i in drawn:
@@ -392,46 +382,3 @@ def timeline(ops: Sequence[dict[str, Any]], *, faults: Sequence[dict[str, Any]] 
     return Timeline(svg=Markup(svg), lanes=[str(k) for k in keys], total=len(ops),
                     drawn=drawn, highlighted=len(marked & set(drawn)), faults=shown,
                     windows=shaded, nemesis=bool(faults))
-
-
-_MARK_TEXT = {"Y": "always seen at once", "~": "always seen, some only after a delay",
-              "-": "never seen"}
-
-
-def _mark_cell(mark: str) -> tuple[str, str, str]:
-    """CSS class, inline style and meaning of one visibility-matrix mark."""
-    if mark == "Y":
-        return "m-yes", "", _MARK_TEXT[mark]
-    if mark == "~":
-        return "m-late", "", _MARK_TEXT[mark]
-    if mark == "-":
-        return "m-no", "", _MARK_TEXT[mark]
-    seen, _, total = mark.partition("/")
-    try:
-        frac = int(seen) / int(total)
-    except (ValueError, ZeroDivisionError):
-        return "m-other", "", f"mark {mark!r}"
-    # From the red of "never" to the green of "always", through amber.
-    return ("m-some", f"background: hsl({round(frac * 120)}, 70%, 78%)",
-            f"seen in {seen} of {total} reads")
-
-
-def heatmap(matrix: Sequence[Sequence[Any]], pids: Sequence[Any]) -> Markup:
-    """The N x N writer -> reader matrix as a small coloured table."""
-    head = "".join(f"<th>{escape(str(p))}</th>" for p in pids)
-    rows = []
-    for i, row in enumerate(matrix):
-        writer = pids[i] if i < len(pids) else f"#{i}"
-        cells = []
-        for j, mark in enumerate(row):
-            reader = pids[j] if j < len(pids) else f"#{j}"
-            cls, style, meaning = _mark_cell(str(mark))
-            title = f"writes on pid {writer}, read on pid {reader}: {meaning}"
-            style_attr = f' style="{escape(style)}"' if style else ""
-            cells.append(f'<td class="{cls}"{style_attr} title="{escape(title)}">'
-                         f"{escape(str(mark))}</td>")
-        rows.append(f"<tr><th>{escape(str(writer))}</th>{''.join(cells)}</tr>")
-    return Markup(
-        '<figure class="heatmap"><figcaption>writer pid (rows) → reader pid (columns)'
-        '</figcaption><table class="heatmap">'
-        f'<tr><th class="corner">w \\ r</th>{head}</tr>{"".join(rows)}</table></figure>')

@@ -1,4 +1,4 @@
-"""Operations and histories: the record of what every worker saw.
+"""Operations and histories: the record of what every worker saw, and its file format.
 
 Borrowed from Jepsen: an operation completes as ``ok``, ``fail`` or
 ``info``, and checkers judge a history without talking to workers.  What
@@ -40,37 +40,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal, get_args
+from typing import Any
 
-OpType = Literal["ok", "fail", "info"]
-#: Every completion type, in the order reports list them.
-OP_TYPES: tuple[OpType, ...] = get_args(OpType)
-
-#: The cache operations a worker performs (``POST /ops/<f>``).
-CacheOp = Literal["get", "set", "delete", "add", "inc", "has", "clear"]
-CACHE_OPS: tuple[CacheOp, ...] = get_args(CacheOp)
-
-#: The process name of fault operations, as in Jepsen: the nemesis is a
-#: client whose actions land in the history beside the workers' ops.
-NEMESIS = "nemesis"
-
-#: Fault actions that open a window, each with the action that closes it
-#: on the same target.  An opener never closed lasts to the history's end.
-FAULT_ENDS: dict[str, str] = {
-    "kill": "restart",
-    "pause": "resume",
-    "replica-lag": "replica-resume",
-}
-#: Fault actions complete in themselves: the window is the op's own span.
-FAULT_ONESHOTS: tuple[str, ...] = ("failover", "worker-recycle")
-#: Fault actions that leave the cache's storage alone (they replace the
-#: app's processes, not a server), so an acknowledged write gone after them
-#: is the backend's own doing, not a server that lost its memory.
-STORAGE_SPARED: tuple[str, ...] = ("worker-recycle",)
-
-#: Results of an answered request that are a backend error the client
-#: library swallowed, by operation: see the table above.
-SWALLOWED: dict[str, tuple[Any, ...]] = {"set": (False,), "inc": (None,), "clear": (False,)}
+from .faults import NEMESIS, Fault, FaultWindow, fault_windows
+from .names import OP_TYPES, OPS, OpType
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,7 +51,7 @@ class Meta:
     """What the harness knows about an op, beside what it sent; never sent.
 
     Names for ``phase``, ``role`` and ``app`` are in
-    :mod:`harness.workloads.names`.
+    :mod:`harness.history.names`.
     """
 
     #: Where in its workload the op ran (before/after a clear, a restart...).
@@ -147,54 +120,9 @@ class Op:
         return cls(**values)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Fault:
-    """One action of the nemesis: a fault injected or healed, on a target.
-
-    Saved in the history file beside the workers' ops, with ``process``
-    :data:`NEMESIS`, so a reader tells them apart by that field alone.
-    ``type`` is ``info`` as in Jepsen; ``ok`` is never claimed for a fault.
-    """
-
-    f: str
-    #: What it acted on, e.g. ``redis-server master pid 123 :7000``.
-    target: str
-    start: float
-    end: float
-    pid: int = 0
-    #: What the action observed or did (a new pid, the promoted replica...).
-    value: Any = None
-    error: str | None = None
-    process: str = NEMESIS
-    type: OpType = "info"
-
-    def to_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Fault:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-
 def record_from_json(data: dict[str, Any]) -> Op | Fault:
     """A history file line: a nemesis action or a worker's op."""
     return Fault.from_json(data) if data.get("process") == NEMESIS else Op.from_json(data)
-
-
-@dataclass(frozen=True, kw_only=True)
-class FaultWindow:
-    """When a fault was in force: from its opening action to its closing one."""
-
-    fault: str
-    target: str
-    start: float
-    end: float
-    #: False when the fault was never closed (it lasts to the history's end).
-    closed: bool = True
-
-    def covers(self, t: float) -> bool:
-        return self.start <= t <= self.end
 
 
 @dataclass(kw_only=True)
@@ -272,25 +200,7 @@ class History:
                 "unanswered": sum(op.type == "info" and not op.answered for op in self.ops)}
 
 
-def fault_windows(faults: Iterable[Fault], *, until: float) -> list[FaultWindow]:
-    """Pair each opening fault action with its closing one on the same target.
-
-    One-shot actions (:data:`FAULT_ONESHOTS`) span their own op.  An opener
-    with no closer lasts to ``until``.  A closer with no opener is ignored:
-    it ended nothing the history knows of.
-    """
-    windows: list[FaultWindow] = []
-    open_: dict[tuple[str, str], Fault] = {}
-    closers = {end: start for start, end in FAULT_ENDS.items()}
-    for op in sorted(faults, key=lambda o: o.start):
-        target = op.target
-        if op.f in FAULT_ENDS:
-            open_.setdefault((op.f, target), op)
-        elif op.f in closers and (opener := open_.pop((closers[op.f], target), None)):
-            windows.append(FaultWindow(fault=opener.f, target=target,
-                                       start=opener.start, end=op.end))
-        elif op.f in FAULT_ONESHOTS:
-            windows.append(FaultWindow(fault=op.f, target=target, start=op.start, end=op.end))
-    windows += [FaultWindow(fault=op.f, target=t, start=op.start, end=max(until, op.end),
-                            closed=False) for (_, t), op in open_.items()]
-    return sorted(windows, key=lambda w: w.start)
+def is_negative(op: Op) -> bool:
+    """An ``ok`` write whose answer says nothing about its effect (``says_nothing`` in ``OPS``)."""
+    kind = OPS.get(op.f)
+    return op.type == "ok" and kind is not None and kind.says_nothing(op.value)
