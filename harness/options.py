@@ -19,6 +19,7 @@ from typing import Any, cast
 
 from . import option_values as values
 from . import schedule
+from .errors import UsageError
 from .option_values import DEFAULT_LOAD_DURATION, MAX_LOAD_DURATION, MAX_SETTLE, Parse
 from .topology import backends as _backends
 from .topology.backends import Backend, ServerKind
@@ -99,9 +100,15 @@ def _backends_of(names: tuple[str, ...], parsed: Mapping[str, Any]) -> tuple[Bac
     extra = cast(tuple[ServerKind, ...], parsed["servers"])
     pythonpath = [str(PROJECT_ROOT), *_backends.pythonpath_entries()]
     chosen = list(dict.fromkeys(names)) or list(_backends.DEFAULT_BACKENDS)
-    return tuple({
+    resolved = tuple({
         b.label: b for b in (_backends.resolve(n, extra_servers=extra, pythonpath=pythonpath)
                              for n in chosen)}.values())
+    if extra and all(b.spec.builtin for b in resolved):
+        raise UsageError(
+            f"--server {extra[0]} starts a server for a custom backend, and every --backend "
+            "here is a built-in that starts its own; add --backend mypkg.MyCache, or drop "
+            "--server")
+    return resolved
 
 
 OPTIONS: tuple[Option, ...] = (
