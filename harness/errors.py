@@ -63,7 +63,7 @@ class UsageError(HarnessError):
 
 
 class DefinitionError(HarnessError):
-    """A registry entry (a server kind, a backend spec) is malformed.
+    """A registry entry (a server kind, a backend spec, the expectations file) is malformed.
 
     Raised as the registry is built, at import, so a broken entry fails
     before any run rather than halfway through one.

@@ -13,7 +13,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from .errors import UsageError
+from .errors import DefinitionError, UsageError
 from .verdict import Conclusion
 
 #: The expectations file, as messages name it.
@@ -119,20 +119,20 @@ def _scenario(sid: str, s: dict[str, Any]) -> Scenario:
     """One ``[scenarios.<id>]`` table, refused with the fix when a value is wrong."""
     default = s.get("default", True)
     if not isinstance(default, bool):
-        raise ValueError(f"scenario {sid!r} has default = {default!r}; write "
+        raise DefinitionError(f"scenario {sid!r} has default = {default!r}; write "
                          "default = false (opt-in) or leave it out")
     quiet = s.get("quiet", False)
     if not isinstance(quiet, bool):
-        raise ValueError(f"scenario {sid!r} has quiet = {quiet!r}; write quiet = true "
+        raise DefinitionError(f"scenario {sid!r} has quiet = {quiet!r}; write quiet = true "
                          "(it needs the machine to itself) or leave it out")
     cost = s.get("cost")
     if cost is not None and cost not in COST_PARTS:
-        raise ValueError(f"scenario {sid!r} has cost = {cost!r}; write one of "
+        raise DefinitionError(f"scenario {sid!r} has cost = {cost!r}; write one of "
                          f"{', '.join(repr(p) for p in COST_PARTS)} or leave it out")
     known = {c.value for c in Conclusion}
     for verdict in s["verdicts"]:
         if verdict not in known:
-            raise ValueError(f"scenario {sid!r} lists verdict {verdict!r}, which no checker "
+            raise DefinitionError(f"scenario {sid!r} lists verdict {verdict!r}, which no checker "
                              f"returns; use one of {', '.join(Conclusion)} "
                              "(harness.verdict.Conclusion)")
     return Scenario(id=sid, summary=s["summary"], verdicts=tuple(s["verdicts"]),
@@ -145,11 +145,14 @@ def parse(data: dict[str, Any]) -> Catalog:
     for backend, per_scenario in data.get("expect", {}).items():
         for sid, e in per_scenario.items():
             if sid not in scenarios:
-                raise ValueError(f"expectation for unknown scenario {sid!r} ({backend})")
+                raise DefinitionError(
+                    f"{FILE}: [expect.{backend}.{sid}] names scenario {sid!r}, which has no "
+                    f"[scenarios.{sid}] table; add one (summary, verdicts) or correct the name")
             if e["verdict"] not in scenarios[sid].verdicts:
-                raise ValueError(
+                raise DefinitionError(
                     f"expectation {backend}/{sid} has verdict {e['verdict']!r}, "
-                    f"not one of {scenarios[sid].verdicts}"
+                    f"not one of {scenarios[sid].verdicts}; correct it, or add it to the "
+                    f"verdicts of [scenarios.{sid}]"
                 )
             expectations[(backend, sid)] = Expectation(
                 backend=backend, scenario=sid, verdict=e["verdict"],

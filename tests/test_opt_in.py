@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.errors import DefinitionError
 from harness.expectations import load, parse, profiles_markdown
 
 DATA = {
@@ -32,7 +33,7 @@ def test_naming_a_scenario_runs_it_whatever_its_default() -> None:
 
 def test_default_must_be_a_boolean() -> None:
     bad = {"scenarios": {"slow": {"summary": "s", "verdicts": ["holds"], "default": "no"}}}
-    with pytest.raises(ValueError, match="default = false"):
+    with pytest.raises(DefinitionError, match="default = false"):
         parse(bad)
 
 
@@ -96,7 +97,7 @@ def test_list_marks_opt_in_scenarios() -> None:
 
 def test_a_misspelled_verdict_fails_at_load_naming_the_scenario_and_the_fix() -> None:
     bad = {"scenarios": {"slow": {"summary": "s", "verdicts": ["holds", "violatd"]}}}
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(DefinitionError) as info:
         parse(bad)
     message = str(info.value)
     assert "scenario 'slow' lists verdict 'violatd'" in message
@@ -129,7 +130,7 @@ def test_quiet_and_cost_are_read_from_the_scenario_tables() -> None:
 ])
 def test_a_bad_property_names_the_scenario_and_the_fix(key: str, value: str, fix: str) -> None:
     bad = {"scenarios": {"slow": {"summary": "s", "verdicts": ["holds"], key: value}}}
-    with pytest.raises(ValueError, match=f"scenario 'slow' has {key} = {value!r}; {fix}"):
+    with pytest.raises(DefinitionError, match=f"scenario 'slow' has {key} = {value!r}; {fix}"):
         parse(bad)
 
 
@@ -145,3 +146,12 @@ def test_the_timed_scenarios_are_quiet_and_feed_the_cost_section() -> None:
     assert cost.stampede_ids() == tuple(stampede.ROUTES)
     assert schedule.default_jobs(5, ("stampede-cached",)) == 1
     assert schedule.default_jobs(5, ("visibility",), cpus=2) == 5
+
+
+def test_an_expectation_for_a_scenario_without_its_table_names_the_table_to_add() -> None:
+    bad = {"scenarios": {}, "expect": {"RedisCache": {"worker-pause": {
+        "verdict": "holds", "reason": "r", "ref": "x"}}}}
+    with pytest.raises(DefinitionError, match=r"\[expect\.RedisCache\.worker-pause\] names "
+                       r"scenario 'worker-pause', which has no \[scenarios\.worker-pause\] "
+                       r"table; add one"):
+        parse(bad)
