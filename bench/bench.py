@@ -50,6 +50,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from harness.observe import Step
 from harness.options import DEFAULT_APP, PROJECT_ROOT
 from harness.topology import backends
 from harness.topology.gunicorn import GunicornSpec, serve
@@ -175,16 +176,16 @@ def read_events(directory: Path) -> list[dict[str, Any]]:
 
 def steps(events: list[dict[str, Any]]) -> dict[str, Any]:
     """Per backend: the gunicorns it booted and its requests by kind, from the events."""
-    backend_of = {e["workdir"]: e["backend"] for e in events if e["event"] == "topology"}
+    backend_of = {e["workdir"]: e["backend"] for e in events if e["event"] == Step.TOPOLOGY}
     boots: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for e in events:
-        if e["event"] == "boot":
+        if e["event"] == Step.BOOT:
             boots[backend_of[e["workdir"]]].append(e)
-    together = [e for e in events if e["event"] == "together"]
+    together = [e for e in events if e["event"] == Step.TOGETHER]
     requests: dict[str, dict[str, Any]] = defaultdict(
         lambda: {"op": 0, "poll": 0, "whoami": 0, "clients": defaultdict(int), "busy_s": 0.0})
     for e in events:
-        if e["event"] != "request":
+        if e["event"] != Step.REQUEST:
             continue
         c = requests[backend_of[Path(e["path"]).parent.parent.name]]
         if e["url"].endswith("/whoami"):
@@ -272,9 +273,9 @@ def timed_run(report_dir: Path, run_args: list[str]) -> dict[str, Any]:
         "to_first_progress_line_s": next(
             (t for t, text in lines if text.startswith("running ")), float("nan")),
         "last_verdict_to_exit_s": wall - (verdicts[-1] if verdicts else float("nan")),
-        "report_s": sum(e["end"] - e["start"] for e in events if e["event"] == "report"),
+        "report_s": sum(e["end"] - e["start"] for e in events if e["event"] == Step.REPORT),
         "report_png_s": sum(e["end"] - e["start"] for e in events
-                            if e["event"] == "report_png"),
+                            if e["event"] == Step.REPORT_PNG),
         "events": events, "output": [f"{t:7.3f} {text}" for t, text in lines]}
 
 

@@ -85,7 +85,8 @@ def request(
     finally:
         conn.close()
         if observe.listening():
-            observe.emit("request", path=path, url=url, start=start, end=time.monotonic(),
+            observe.emit(observe.Step.REQUEST, path=path, url=url, start=start,
+                         end=time.monotonic(),
                          poll=isinstance(payload, dict) and bool(payload.get("poll")))
 
 

@@ -16,9 +16,30 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from typing import Any
 
 Event = dict[str, Any]
+
+
+class Step(StrEnum):
+    """The steps the harness marks: the ``event`` of every :data:`Event` a listener hears."""
+
+    #: One request to one worker (``path``, ``url``, ``start``, ``end``).
+    REQUEST = "request"
+    #: A gunicorn started and every worker answered (``workdir``, ``app``, ``workers``...).
+    BOOT = "boot"
+    #: A gunicorn stopped (``workdir``, ``start``, ``end``).
+    STOP = "stop"
+    #: A topology is ready for its scenarios (``workdir``, ``backend``...).
+    TOPOLOGY = "topology"
+    #: Clients released together on one key (``clients``, ``start``, ``end``).
+    TOGETHER = "together"
+    #: A checker judged a history.
+    CHECKER = "checker"
+    #: The report directory was written, and report.png drawn in it.
+    REPORT = "report"
+    REPORT_PNG = "report_png"
 
 _listeners: list[Callable[[Event], None]] = []
 
@@ -36,18 +57,18 @@ def listening() -> bool:
     return bool(_listeners)
 
 
-def emit(event_name: str, /, **fields: Any) -> None:
+def emit(event_name: Step, /, **fields: Any) -> None:
     """Tell every listener that step ``event_name`` happened, with its fields."""
     if not _listeners:
         return
-    event: Event = {"event": event_name, "pid": os.getpid(),
+    event: Event = {"event": str(event_name), "pid": os.getpid(),
                     "thread": threading.current_thread().name, **fields}
     for listener in list(_listeners):
         listener(event)
 
 
 @contextmanager
-def span(event_name: str, /, **fields: Any) -> Iterator[None]:
+def span(event_name: Step, /, **fields: Any) -> Iterator[None]:
     """Emit ``event_name`` with the ``start`` and ``end`` of the block."""
     start = time.monotonic()
     try:

@@ -15,6 +15,7 @@ import pytest
 from harness import schedule
 from harness.history.faults import Fault
 from harness.history.ops import History, Meta, Op
+from harness.observe import Step
 from harness.verdict import Result
 
 #: The issue's promise for a parallel run: a stop signal ends it within this many seconds.
@@ -112,11 +113,11 @@ def test_a_plugin_hears_the_run_through_the_hook(cli, tmp_path: Path) -> None:
                  for path in events.iterdir()}
     seen = {name: {e["event"] for e in found} for name, found in events_of.items()}
     # A backend's tests stay in one process, so its gunicorns all start there.
-    backends = [{e["backend"] for e in found if e["event"] == "topology"}
+    backends = [{e["backend"] for e in found if e["event"] == Step.TOPOLOGY}
                 for found in events_of.values()]
     assert sorted(map(sorted, filter(None, backends))) == [["NullCache"], ["SimpleCache"]]
     # Two workers ran a backend each (boots, requests, checkers); the
     # controller wrote the report.
-    runners = [names for names in seen.values() if {"boot", "request", "checker"} <= names]
+    runners = [names for names in seen.values() if {Step.BOOT, Step.REQUEST, Step.CHECKER} <= names]
     assert len(runners) == 2, seen
     assert any("report" in names for names in seen.values()), seen

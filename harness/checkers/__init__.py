@@ -244,7 +244,7 @@ def safely(check: Callable[..., Verdict], history: History, facts: Facts | None 
     run alone.
     """
     try:
-        with observe.span("checker"):
+        with observe.span(observe.Step.CHECKER):
             return check(history) if facts is None else check(history, facts)
     except Exception as exc:  # noqa: BLE001 - any checker bug must become 'unknown'
         error = f"{type(exc).__name__}: {exc}"

@@ -133,7 +133,7 @@ def render(path: Path, *, png: bool = True) -> Rendered:
     problem: str | None = None
     if png and interrupt.requested() is None:
         shot = target / "report.png"
-        with observe.span("report_png"):
+        with observe.span(observe.Step.REPORT_PNG):
             problem = chromium.screenshot(page, shot, height=screenshot_height(report))
         if problem is not None:
             shot = None
@@ -151,7 +151,7 @@ def write_run(results: Sequence[Result], report_dir: Path, *,
     signal that arrives while a complete run is written turns it into a
     partial one the same way.
     """
-    with observe.span("report"):
+    with observe.span(observe.Step.REPORT):
         return _write_run(results, report_dir, environment=environment, run=run,
                           partial_reason=partial_reason)
 

@@ -195,12 +195,12 @@ def serve(spec: GunicornSpec, workdir: Path) -> Iterator[Gunicorn]:
             stop(proc)
             raise
     try:
-        observe.emit("boot", workdir=workdir.name, app=spec.app, workers=spec.workers,
+        observe.emit(observe.Step.BOOT, workdir=workdir.name, app=spec.app, workers=spec.workers,
                      preload=spec.preload, worker_class=spec.worker_class, start=started,
                      ready=time.monotonic())
         yield g
     finally:
-        with observe.span("stop", workdir=workdir.name):
+        with observe.span(observe.Step.STOP, workdir=workdir.name):
             stop(proc)
 
 

@@ -298,7 +298,7 @@ class TopologyPool:
             worker_class=key.worker_class, preload=key.preload, config=config,
             port=self.port if not name else None, **spec,
         )
-        observe.emit("topology", workdir=workdir.name, backend=key.backend.label,
+        observe.emit(observe.Step.TOPOLOGY, workdir=workdir.name, backend=key.backend.label,
                      name=name or "shared")
         g = stack.enter_context(serve(gspec, workdir))
         return Topology(key=key, gunicorn=g, servers=servers, config=config, workdir=workdir,

@@ -90,7 +90,7 @@ def together(steps: Sequence[Callable[[], list[Op]]]) -> list[Op]:
         t.join(timeout=STEP_DEADLINE)
         if t.is_alive():
             raise TimeoutError(f"{t.name} still running after {STEP_DEADLINE:g}s")
-    observe.emit("together", clients=len(steps), start=started, end=time.monotonic())
+    observe.emit(observe.Step.TOGETHER, clients=len(steps), start=started, end=time.monotonic())
     if errors:
         raise errors[0]
     return sorted((op for ops in results for op in ops), key=lambda op: op.end)
