@@ -259,6 +259,14 @@ def _complete_trials(history: History) -> History:
     return History(ops=[op for op in history if op.key not in dropped], notes=history.notes)
 
 
+def _begin(history: History, facts: Facts, matrices: Iterable[str], forgets: Iterable[str]
+           ) -> tuple[History, int, dict[str, Any], dict[str, str]]:
+    """The complete trials, the worker count, the evidence so far and each feature's sharing."""
+    history, pids = _complete_trials(history), list(facts.pids)
+    evidence: dict[str, Any] = {"pids": pids}
+    return history, len(pids), evidence, _sharing(history, len(pids), matrices, forgets, evidence)
+
+
 def _sharing(history: History, n: int, matrices: Iterable[str], forgets: Iterable[str],
              evidence: dict[str, Any]) -> dict[str, str]:
     sharing: dict[str, str] = {}
@@ -286,10 +294,8 @@ def _all_fresh(counts: dict[str, Any]) -> bool:
 
 @observing
 def check_cached_view(history: History, facts: Facts) -> Verdict:
-    history, pids = _complete_trials(history), list(facts.pids)
-    n = len(pids)
-    evidence: dict[str, Any] = {"pids": pids}
-    sharing = _sharing(history, n, CACHED_VIEW_MATRICES, CACHED_VIEW_FORGETS, evidence)
+    history, n, evidence, sharing = _begin(history, facts, CACHED_VIEW_MATRICES,
+                                           CACHED_VIEW_FORGETS)
     evidence["unless"]["bypass"] = _fresh(history, "unless:bypass")
     evidence["post-body"]["other_body"] = _fresh(history, "post-body:other")
     expiry = _expiry(history, "cached-response", n)
@@ -309,21 +315,15 @@ def check_cached_view(history: History, facts: Facts) -> Verdict:
 
 @observing
 def check_memoize(history: History, facts: Facts) -> Verdict:
-    history, pids = _complete_trials(history), list(facts.pids)
-    n = len(pids)
-    evidence: dict[str, Any] = {"pids": pids}
-    sharing = _sharing(history, n, MEMOIZE_MATRICES, MEMOIZE_FORGETS, evidence)
+    history, n, evidence, sharing = _begin(history, facts, MEMOIZE_MATRICES, MEMOIZE_FORGETS)
     evidence["default_repr"] = {f: _default_repr(history, f, n) for f in DEFAULT_REPR}
     return _conclude(sharing, [], evidence, "function")
 
 
 @observing
 def check_template_fragment(history: History, facts: Facts) -> Verdict:
-    history, pids = _complete_trials(history), list(facts.pids)
-    n = len(pids)
-    evidence: dict[str, Any] = {"pids": pids}
-    sharing = _sharing(history, n, TEMPLATE_FRAGMENT_MATRICES, TEMPLATE_FRAGMENT_FORGETS,
-                       evidence)
+    history, n, evidence, sharing = _begin(history, facts, TEMPLATE_FRAGMENT_MATRICES,
+                                           TEMPLATE_FRAGMENT_FORGETS)
     other = evidence["fragment-named"]["other_vary_on"] = _fresh(history, "fragment-named:other")
     violations = ([] if _all_fresh(other)
                   else ["a fragment with another vary-on value was served from cache"])

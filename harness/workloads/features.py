@@ -25,7 +25,8 @@ reply fields the checker reports in ``meta``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 from ..client import WorkerClient, exchange
@@ -99,31 +100,36 @@ def _forget_round(history: History, workers: Sequence[WorkerClient], origin: Wor
     _spread(history, workers, feature, Step.AFTER, url, key=key, trial=trial)
 
 
+def _trials(keys: Keyspace, workers: Sequence[WorkerClient], rounds: int | None
+            ) -> Iterator[tuple[int, WorkerClient, Callable[[], str]]]:
+    """Each trial of each origin worker in turn, with a maker of fresh keys for that origin."""
+    for t in range(rounds if rounds is not None else rounds_for(len(workers))):
+        for origin in workers:
+            yield t, origin, partial(keys.fresh, f"w{origin.index}")
+
+
 def run_cached_view(workers: Sequence[WorkerClient], *, rounds: int | None = None,
                     sleep: Callable[[float], None] = time.sleep,
                     barrier: Barrier = no_barrier) -> History:
     """The ``cached-view`` workload; waits once, for the CachedResponse TTL."""
     keys = Keyspace("cached-view")
     history = History()
-    for t in range(rounds if rounds is not None else rounds_for(len(workers))):
-        for origin in workers:
-            k = keys.fresh(f"w{origin.index}")
-            # Alternate the two ways a user invalidates a view: the 2.5 API and
-            # the raw default key "view/<path>".
-            how = "delete_cached" if (t + origin.index) % 2 == 0 else "delete"
-            _forget_round(history, workers, origin, Feature.VIEW, f"/feat/view/{k}",
-                          f"/feat/forget/view/{k}?how={how}", key=k, trial=t, how=how,
-                          barrier=barrier)
-            k = keys.fresh(f"w{origin.index}")
-            _compute_and_read(history, workers, origin, Feature.PLUGGABLE, f"/feat/pluggable/{k}",
-                              key=k, trial=t, barrier=barrier)
-            k = keys.fresh(f"w{origin.index}")
-            _compute_and_read(history, workers, origin, Feature.HELPER, f"/feat/helper?topic={k}",
-                              key=k, trial=t, barrier=barrier)
-            _post_body(history, workers, origin, keys.fresh(f"w{origin.index}"), trial=t,
-                       barrier=barrier)
-            _unless(history, workers, origin, keys.fresh(f"w{origin.index}"), trial=t,
-                    barrier=barrier)
+    for t, origin, fresh in _trials(keys, workers, rounds):
+        k = fresh()
+        # Alternate the two ways a user invalidates a view: the 2.5 API and
+        # the raw default key "view/<path>".
+        how = "delete_cached" if (t + origin.index) % 2 == 0 else "delete"
+        _forget_round(history, workers, origin, Feature.VIEW, f"/feat/view/{k}",
+                      f"/feat/forget/view/{k}?how={how}", key=k, trial=t, how=how,
+                      barrier=barrier)
+        k = fresh()
+        _compute_and_read(history, workers, origin, Feature.PLUGGABLE, f"/feat/pluggable/{k}",
+                          key=k, trial=t, barrier=barrier)
+        k = fresh()
+        _compute_and_read(history, workers, origin, Feature.HELPER, f"/feat/helper?topic={k}",
+                          key=k, trial=t, barrier=barrier)
+        _post_body(history, workers, origin, fresh(), trial=t, barrier=barrier)
+        _unless(history, workers, origin, fresh(), trial=t, barrier=barrier)
     _cached_response(history, workers, keys, sleep=sleep, barrier=barrier)
     return history
 
@@ -184,29 +190,28 @@ def run_memoize(workers: Sequence[WorkerClient], *, rounds: int | None = None,
     """The ``memoize`` workload: functions, methods and classmethods, with deletes."""
     keys = Keyspace("memoize")
     history = History()
-    for t in range(rounds if rounds is not None else rounds_for(len(workers))):
-        for origin in workers:
-            k = keys.fresh(f"w{origin.index}")
-            _forget_round(history, workers, origin, Feature.FUNCTION, f"/memo/f/{k}",
-                          f"/memo/f/forget/{k}", key=k, trial=t, barrier=barrier)
-            k = keys.fresh(f"w{origin.index}")
-            _forget_round(history, workers, origin, Feature.FUNCTION_ALL, f"/memo/f/{k}",
-                          "/memo/f/forget", key=k, trial=t, barrier=barrier)
-            k = keys.fresh(f"w{origin.index}")
-            _forget_round(history, workers, origin, Feature.ITEM, f"/memo/item/{k}",
-                          f"/memo/item/{k}/forget", key=k, trial=t, barrier=barrier)
-            k = keys.fresh(f"w{origin.index}")
-            _forget_round(history, workers, origin, Feature.CLASSMETHOD, f"/memo/cls/{k}",
-                          f"/memo/cls/forget/{k}", key=k, trial=t, barrier=barrier)
-            # The default-repr gotcha: keys contain the instance's address.
-            k = keys.fresh(f"w{origin.index}")
-            _compute_and_read(history, workers, origin, Feature.SINGLETON,
-                              f"/memo/plain/singleton/{k}",
-                              key=k, trial=t, observe=("caller", "instance"), barrier=barrier)
-            k = keys.fresh(f"w{origin.index}")
-            _compute_and_read(history, workers, origin, Feature.PER_REQUEST,
-                              f"/memo/plain/fresh/{k}",
-                              key=k, trial=t, observe=("caller", "instance"), barrier=barrier)
+    for t, origin, fresh in _trials(keys, workers, rounds):
+        k = fresh()
+        _forget_round(history, workers, origin, Feature.FUNCTION, f"/memo/f/{k}",
+                      f"/memo/f/forget/{k}", key=k, trial=t, barrier=barrier)
+        k = fresh()
+        _forget_round(history, workers, origin, Feature.FUNCTION_ALL, f"/memo/f/{k}",
+                      "/memo/f/forget", key=k, trial=t, barrier=barrier)
+        k = fresh()
+        _forget_round(history, workers, origin, Feature.ITEM, f"/memo/item/{k}",
+                      f"/memo/item/{k}/forget", key=k, trial=t, barrier=barrier)
+        k = fresh()
+        _forget_round(history, workers, origin, Feature.CLASSMETHOD, f"/memo/cls/{k}",
+                      f"/memo/cls/forget/{k}", key=k, trial=t, barrier=barrier)
+        # The default-repr gotcha: keys contain the instance's address.
+        k = fresh()
+        _compute_and_read(history, workers, origin, Feature.SINGLETON,
+                          f"/memo/plain/singleton/{k}",
+                          key=k, trial=t, observe=("caller", "instance"), barrier=barrier)
+        k = fresh()
+        _compute_and_read(history, workers, origin, Feature.PER_REQUEST,
+                          f"/memo/plain/fresh/{k}",
+                          key=k, trial=t, observe=("caller", "instance"), barrier=barrier)
     return history
 
 
@@ -220,31 +225,30 @@ def run_template_fragment(workers: Sequence[WorkerClient], *, rounds: int | None
     """
     keys = Keyspace("template-fragment")
     history = History()
-    for t in range(rounds if rounds is not None else rounds_for(len(workers))):
-        for origin in workers:
-            k = keys.fresh(f"w{origin.index}")
-            for w in workers:
-                history.add(call(w, feature_op(Feature.FRAGMENT_DEFAULT, Step.RESET),
-                                 "POST", "/frag/default/reset",
-                                 key=k, trial=t, observe=("key",)))
-            barrier()
-            _compute_and_read(history, workers, origin, Feature.FRAGMENT_DEFAULT, "/frag/default",
-                              key=k, trial=t, barrier=barrier)
-            k = keys.fresh(f"w{origin.index}")
-            _forget_round(history, workers, origin, Feature.FRAGMENT_NAMED,
-                          f"/frag/card/{k}?lang=en",
-                          f"/frag/card/{k}/forget?lang=en", key=k, trial=t,
-                          how="make_template_fragment_key", barrier=barrier)
-            for w in workers:
-                # The same name and token with another vary-on value is another
-                # fragment: it must render afresh, never come from the cache.
-                history.add(call(w, feature_op(Feature.FRAGMENT_NAMED, Step.OTHER), "GET",
-                                 f"/frag/card/{k}?lang=w{w.index}", key=k, trial=t))
-            k = keys.fresh(f"w{origin.index}")
-            _forget_round(history, workers, origin, Feature.FRAGMENT_DEL, f"/frag/card/{k}?lang=de",
-                          f"/frag/card/{k}/del?lang=de", key=k, trial=t, how="del",
-                          barrier=barrier)
-            k = keys.fresh(f"w{origin.index}")
-            _compute_and_read(history, workers, origin, Feature.FRAGMENT_NONE, f"/frag/forever/{k}",
-                              key=k, trial=t, barrier=barrier)
+    for t, origin, fresh in _trials(keys, workers, rounds):
+        k = fresh()
+        for w in workers:
+            history.add(call(w, feature_op(Feature.FRAGMENT_DEFAULT, Step.RESET),
+                             "POST", "/frag/default/reset",
+                             key=k, trial=t, observe=("key",)))
+        barrier()
+        _compute_and_read(history, workers, origin, Feature.FRAGMENT_DEFAULT, "/frag/default",
+                          key=k, trial=t, barrier=barrier)
+        k = fresh()
+        _forget_round(history, workers, origin, Feature.FRAGMENT_NAMED,
+                      f"/frag/card/{k}?lang=en",
+                      f"/frag/card/{k}/forget?lang=en", key=k, trial=t,
+                      how="make_template_fragment_key", barrier=barrier)
+        for w in workers:
+            # The same name and token with another vary-on value is another
+            # fragment: it must render afresh, never come from the cache.
+            history.add(call(w, feature_op(Feature.FRAGMENT_NAMED, Step.OTHER), "GET",
+                             f"/frag/card/{k}?lang=w{w.index}", key=k, trial=t))
+        k = fresh()
+        _forget_round(history, workers, origin, Feature.FRAGMENT_DEL, f"/frag/card/{k}?lang=de",
+                      f"/frag/card/{k}/del?lang=de", key=k, trial=t, how="del",
+                      barrier=barrier)
+        k = fresh()
+        _compute_and_read(history, workers, origin, Feature.FRAGMENT_NONE, f"/frag/forever/{k}",
+                          key=k, trial=t, barrier=barrier)
     return history

@@ -33,23 +33,35 @@ def _read_all(workers: Sequence[WorkerClient], key: str, history: History,
             pending.append(PendingRead(client=reader, key=key, want=want))
 
 
-def overwrite(workers: Sequence[WorkerClient], *, settle_window: float) -> History:
-    """Set v1 on w_i, read everywhere, overwrite with v2 on w_(i+1), read everywhere."""
-    keys, history = Keyspace("overwrite"), History()
+#: What a trial does to the keys it wrote: returns what every read must then see.
+Change = Callable[[list[str]], object]
+
+
+def _by_neighbours(workers: Sequence[WorkerClient], name: str, *, settle_window: float,
+                   change: Callable[[History, Keyspace, WorkerClient], Change]) -> History:
+    """One trial per worker per round: it writes, and the next worker changes its keys."""
+    keys, history = Keyspace(name), History()
     pending: list[PendingRead] = []
     n = len(workers)
     for _ in range(rounds_for(n)):
         for i, first in enumerate(workers):
-            second = workers[(i + 1) % n]
-
-            def set_v2(written: list[str], w: WorkerClient = second) -> object:
-                v2 = keys.value("v2")
-                history.add(w.op("set", written[0], value=v2))
-                return v2
-
-            _trial(history, workers, keys, [first], set_v2, pending)
+            _trial(history, workers, keys, [first],
+                   change(history, keys, workers[(i + 1) % n]), pending)
     settle(pending, history, window=settle_window)
     return history
+
+
+def overwrite(workers: Sequence[WorkerClient], *, settle_window: float) -> History:
+    """Set v1 on w_i, read everywhere, overwrite with v2 on w_(i+1), read everywhere."""
+
+    def set_v2(history: History, keys: Keyspace, w: WorkerClient) -> Change:
+        def change(written: list[str]) -> object:
+            v2 = keys.value("v2")
+            history.add(w.op("set", written[0], value=v2))
+            return v2
+        return change
+
+    return _by_neighbours(workers, "overwrite", settle_window=settle_window, change=set_v2)
 
 
 def _trial(history: History, workers: Sequence[WorkerClient], keys: Keyspace,
@@ -76,20 +88,14 @@ def _trial(history: History, workers: Sequence[WorkerClient], keys: Keyspace,
 
 def delete(workers: Sequence[WorkerClient], *, settle_window: float) -> History:
     """Set on w_i, read everywhere, delete on w_(i+1), read everywhere."""
-    keys, history = Keyspace("delete"), History()
-    pending: list[PendingRead] = []
-    n = len(workers)
-    for _ in range(rounds_for(n)):
-        for i, writer in enumerate(workers):
-            deleter = workers[(i + 1) % n]
 
-            def delete_all(written: list[str], d: WorkerClient = deleter) -> None:
-                for k in written:
-                    history.add(d.op("delete", k))
+    def delete_all(history: History, keys: Keyspace, d: WorkerClient) -> Change:
+        def change(written: list[str]) -> None:
+            for k in written:
+                history.add(d.op("delete", k))
+        return change
 
-            _trial(history, workers, keys, [writer], delete_all, pending)
-    settle(pending, history, window=settle_window)
-    return history
+    return _by_neighbours(workers, "delete", settle_window=settle_window, change=delete_all)
 
 
 def clear(workers: Sequence[WorkerClient], *, settle_window: float) -> History:
