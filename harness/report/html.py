@@ -31,9 +31,10 @@ from ..checkers.evidence import (
 from ..verdict import INCONCLUSIVE, Conclusion, Result
 from . import cost
 from .heatmap import heatmap
-from .matrix import matrix_grid
+from .matrix import scenario_rows
 from .model import PROCESS_COLUMNS, RunReport, process_rows
-from .timeline import DRAW_CAP, Timeline, close_up, split, timeline
+from .summary import CATEGORIES, CATEGORY_TITLES, card_order, category, summarize
+from .timeline import Timeline, close_up, split, timeline
 
 #: Evidence counts shown first and large when a result has them.
 PROMINENT = ("lost_updates", "winners", "trials", "ops", "trials_per_feature", "writes",
@@ -42,6 +43,10 @@ PROMINENT = ("lost_updates", "winners", "trials", "ops", "trials_per_feature", "
 _MAX_PROMINENT = 10
 #: Known verdicts have their own colour; anything newer gets a neutral one.
 KNOWN_VERDICTS = tuple(Conclusion)
+#: Ops drawn per result on the page; the rest are in the linked history file,
+#: so a default run's page stays small enough to open and attach.
+#: Fewer for a result as documented, whose card is read least and comes last.
+PAGE_CAP, QUIET_CAP = 40, 15
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +75,8 @@ class Detail:
     timeline: Timeline | None
     #: The counterexample's ops and their neighbours in time, drawn alone.
     close_up: Timeline | None
+    #: At most this many ops drawn in the timeline.
+    cap: int
     history_path: str | None
     history_note: str | None
     counterexample: dict[str, Any] | None
@@ -296,7 +303,7 @@ def counterexample(evidence: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _detail(report: RunReport, n: int) -> Detail:
+def _detail(report: RunReport, n: int, cap: int) -> Detail:
     r = report.results[n]
     exp = report.expectation(n)
     ev = r.evidence if isinstance(r.evidence, dict) else {"value": r.evidence}
@@ -322,7 +329,7 @@ def _detail(report: RunReport, n: int) -> Detail:
         ops, faults = split(lines)
         order = pids if isinstance(pids, list) else ()
         drawn = timeline(ops, faults=faults, highlight=cx["ops"] if cx else (),
-                         strong=cx["culprits"] if cx else (), lane_order=order)
+                         strong=cx["culprits"] if cx else (), lane_order=order, cap=cap)
         if cx:
             zoom = timeline(ops, faults=faults, highlight=cx["ops"], strong=cx["culprits"],
                             lane_order=order,
@@ -331,7 +338,7 @@ def _detail(report: RunReport, n: int) -> Detail:
         anchor=anchor(n), result=r, css=verdict_css(r.verdict),
         reason=exp.reason if exp else None, ref=exp.ref if exp else None,
         stats=stats(ev), processes=process_rows(r.topology), heatmap=figure, timeline=drawn,
-        close_up=zoom, history_path=path, history_note=note, counterexample=cx,
+        close_up=zoom, cap=cap, history_path=path, history_note=note, counterexample=cx,
         evidence_json=json.dumps(ev, indent=2, default=str, ensure_ascii=False),
     )
 
@@ -368,27 +375,24 @@ def _show(value: Any) -> str:
 
 def render_html(report: RunReport) -> str:
     """The whole page as one string."""
-    details = [_detail(report, n) for n in range(len(report.results))]
-    scenarios, grid = matrix_grid(report.results)
-    rows = []
-    for label, cols in grid:
-        cells: list[Cell | None] = []
-        for s in scenarios:
-            if s not in cols:
-                cells.append(None)
-                continue
-            d = details[cols[s]]
-            cells.append(Cell(anchor=d.anchor, verdict=d.result.verdict, css=d.css,
-                              ok=d.result.ok, title=_cell_title(label, d)))
-        rows.append((label, cells))
     results = report.results
-    unexpected = sum(1 for r in results if r.ok is False)
-    env = [(k, _show(v)) for k, v in report.environment.items()]
-    run = [(k, _show(v)) for k, v in report.run.items()]
+    details = [_detail(report, n, QUIET_CAP if category(r) == "documented" else PAGE_CAP)
+               for n, r in enumerate(results)]
+    labels, grid = scenario_rows(results)
+    rows = [(sid, [None if label not in cols else Cell(
+        anchor=details[cols[label]].anchor, verdict=results[cols[label]].verdict,
+        css=details[cols[label]].css, ok=results[cols[label]].ok,
+        title=_cell_title(label, details[cols[label]])) for label in labels])
+        for sid, cols in grid]
+    order = card_order(results)
+    groups = [(c, [details[n] for n in order if category(results[n]) == c]) for c in CATEGORIES]
     return _environment().get_template("report.html").render(
         created=report.created.strftime("%Y-%m-%d %H:%M:%S"), schema=report.data.get("schema"),
-        environment=env, run=run, scenarios=scenarios, rows=rows, details=details,
-        total=len(results), unexpected=unexpected, draw_cap=DRAW_CAP, status=status,
+        environment=[(k, _show(v)) for k, v in report.environment.items()],
+        run=[(k, _show(v)) for k, v in report.run.items()], labels=labels, rows=rows,
+        groups=[(c, ds) for c, ds in groups if ds], summaries=summarize(results),
+        group_titles=CATEGORY_TITLES, total=len(results), unexpected=sum(1 for r in results if r.ok is False),
+        status=status,
         verdicts=KNOWN_VERDICTS, verdict_css=verdict_css, partial=report.partial_reason,
         process_columns=PROCESS_COLUMNS,
         cost=cost.section(results), anchor=anchor, stampede_counts=cost.stampede_counts,
