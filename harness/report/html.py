@@ -46,7 +46,7 @@ KNOWN_VERDICTS = tuple(Conclusion)
 #: Ops drawn per result on the page; the rest are in the linked history file,
 #: so a default run's page stays small enough to open and attach.
 #: Fewer for a result as documented, whose card is read least and comes last.
-PAGE_CAP, QUIET_CAP = 40, 15
+PAGE_CAP, QUIET_CAP = 40, 10
 
 
 @dataclass(frozen=True, kw_only=True)
