@@ -327,6 +327,8 @@ def _detail(report: RunReport, n: int, cap: int) -> Detail:
     else:
         # A counterexample's op indices count the workers' ops only.
         ops, faults = split(lines)
+        # A fault's windows are the point of its timeline, at every verdict.
+        cap = max(cap, PAGE_CAP) if faults else cap
         order = pids if isinstance(pids, list) else ()
         drawn = timeline(ops, faults=faults, highlight=cx["ops"] if cx else (),
                          strong=cx["culprits"] if cx else (), lane_order=order, cap=cap)
