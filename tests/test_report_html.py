@@ -177,7 +177,7 @@ def _article(doc: Node, backend: str, scenario: str, wc: str = "sync") -> Node:
 
 
 def test_matrix_rows_cells_and_links(handmade: Path) -> None:
-    """One column per backend and worker class, one row per scenario; every cell links to its result."""
+    """A column per backend and worker class, a row per scenario; each cell links to its result."""
     doc = parse(render_html(load(handmade)))
     table = doc.find("table", "matrix")
     assert [th.text() for th in table.iter("th", "backend")] == [

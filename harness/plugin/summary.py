@@ -55,7 +55,7 @@ def _drop_junitxml(config: pytest.Config) -> None:
 
 
 def terminal_summary(terminalreporter: Any) -> None:
-    """The verdict matrix, the cost section, a sentence per backend and the report's path, after pytest's own summary."""
+    """The matrix, costs, a sentence per backend and the report's path, after pytest's summary."""
     config = terminalreporter.config
     results = config.stash.get(RESULTS, [])
     if not results:

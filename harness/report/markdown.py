@@ -1,4 +1,4 @@
-"""report.md: a sentence per backend, the verdict matrix, the unexpected results, why each is expected, the processes.
+"""report.md: a sentence per backend, the matrix, what was unexpected, the reasons, the processes.
 
 Markdown is what CI pastes into a job summary, so it stays short; the
 evidence in full and the timelines are in report.html.

@@ -37,7 +37,7 @@ _SHARING = {
 
 
 def category(r: Result) -> str:
-    """``unexpected`` (differs from the documentation, or inconclusive), ``finding``, ``documented``.
+    """``unexpected`` (not as documented, or inconclusive), ``finding`` or ``documented``.
 
     A finding is a verdict other than shared, stable or holds that is as
     documented (or has no documentation): something the backend is proven
@@ -127,9 +127,10 @@ def summarize(results: Sequence[Result]) -> list[BackendSummary]:
                 findings.setdefault(r.verdict, []).append(_item(r, n))
             else:
                 documented += 1
+        headline = None if head is None else _SHARING[Conclusion(results[head].verdict)]
         out.append(BackendSummary(
-            label=label, headline=_SHARING[results[head].verdict] if head is not None else None,
-            headline_item=headline_item, unexpected=tuple(unexpected),
+            label=label, headline=headline, headline_item=headline_item,
+            unexpected=tuple(unexpected),
             findings=tuple((v, tuple(items)) for v, items in findings.items()),
             like_headline=like, documented=documented))
     return sorted(out, key=lambda s: (not s.unexpected, not s.findings))
