@@ -75,7 +75,7 @@ def test_a_headline_verdict_is_not_listed_again_and_inconclusive_is_unexpected()
     ]
     [simple] = summarize(results)
     assert simple.sentence() == (
-        "SimpleCache is per-worker (each worker sees only its own writes) (so in 1 more); "
+        "SimpleCache is per-worker, each worker seeing only its own writes (and so in 1 more checks); "
         "1 UNEXPECTED: ttl error (expected violated).")
     assert [category(r) for r in results] == ["finding", "finding", "unexpected"]
 

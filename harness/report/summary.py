@@ -30,7 +30,7 @@ _SHARING = {
     Conclusion.SHARED: "is shared across workers",
     Conclusion.EVENTUAL: "is shared across workers, but a write reaches the others late",
     Conclusion.PER_INSTANCE: "is shared within one gunicorn instance only",
-    Conclusion.PER_WORKER: "is per-worker (each worker sees only its own writes)",
+    Conclusion.PER_WORKER: "is per-worker, each worker seeing only its own writes",
     Conclusion.PARTIAL: "is shared by some workers only",
     Conclusion.NONE: "stores nothing",
 }
@@ -81,7 +81,7 @@ class BackendSummary:
         """The sentence's clauses, as plain text."""
         out = []
         if self.headline is not None:
-            more = f" (so in {self.like_headline} more)" if self.like_headline else ""
+            more = f" (and so in {self.like_headline} more checks)" if self.like_headline else ""
             out.append(f"{self.label} {self.headline}{more}")
         else:
             out.append(self.label)
