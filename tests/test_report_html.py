@@ -24,7 +24,7 @@ from binaries import need
 from dom import dump_dom
 
 from harness.expectations import load as load_expectations
-from harness.report import SCHEMA, load, render
+from harness.report import SCHEMA, load, render, summary_text
 from harness.report import chromium as browser
 from harness.report.html import PAGE_CAP, QUIET_CAP, render_html
 from harness.report.timeline import DRAW_CAP, window
@@ -386,6 +386,8 @@ def test_real_run_report_in_a_browser(cli) -> None:
     assert run.leftovers == [], "chromium or gunicorn outlived the run"
     latest = run.report_dir / "latest"
     assert (latest / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The terminal ends on the same sentences as the reports.
+    assert f"what this run found:\n{summary_text(load(latest).results)}\n" in run.stdout
     doc = _open(latest / "report.html")
     body = doc.find("body")
     assert body.attrs["data-rendered"] == "1", "the page's script did not run to the end"

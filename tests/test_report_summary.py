@@ -75,9 +75,13 @@ def test_a_headline_verdict_is_not_listed_again_and_inconclusive_is_unexpected()
     ]
     [simple] = summarize(results)
     assert simple.sentence() == (
-        "SimpleCache is per-worker, each worker seeing only its own writes (and so in 1 more checks); "
-        "1 UNEXPECTED: ttl error (expected violated).")
+        "SimpleCache is per-worker, each worker seeing only its own writes "
+        "(and so in 1 more checks); 1 UNEXPECTED: ttl error (expected violated).")
     assert [category(r) for r in results] == ["finding", "finding", "unexpected"]
+    simple, shared = summarize([_result("RedisCache", "visibility", "shared", "shared"),
+                                *results[:2]])
+    assert simple.label == "SimpleCache" and simple.has_findings, "per-worker leads shared"
+    assert shared.label == "RedisCache" and not shared.has_findings
 
 
 def test_cards_are_ordered_unexpected_findings_then_the_rest(tmp_path: Path) -> None:

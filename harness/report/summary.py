@@ -77,6 +77,12 @@ class BackendSummary:
     #: Results as documented that are neither findings nor unexpected.
     documented: int
 
+    @property
+    def has_findings(self) -> bool:
+        """Whether it has a finding, its headline (``is per-worker``) included."""
+        head = self.headline_item
+        return bool(self.findings) or (head is not None and head.verdict not in GOOD)
+
     def parts(self) -> list[str]:
         """The sentence's clauses, as plain text."""
         out = []
@@ -133,7 +139,7 @@ def summarize(results: Sequence[Result]) -> list[BackendSummary]:
             unexpected=tuple(unexpected),
             findings=tuple((v, tuple(items)) for v, items in findings.items()),
             like_headline=like, documented=documented))
-    return sorted(out, key=lambda s: (not s.unexpected, not s.findings))
+    return sorted(out, key=lambda s: (not s.unexpected, not s.has_findings))
 
 
 def _item(r: Result, n: int) -> Item:
