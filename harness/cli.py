@@ -32,7 +32,7 @@ from .plugin.activation import OPTIONS_KEY, REPORT_PATH, RESULTS, Preset
 from .plugin.recording import ERROR_PROPERTY, SCENARIO_PROPERTY
 from .probe import probe_app
 from .report import render as render_report
-from .report import terminal_table
+from .report import summary_text, terminal_table
 from .report.chromium import find as find_chromium
 from .report.cost import text as cost_text
 from .schedule import results_of
@@ -308,6 +308,7 @@ def _run_pytest(options: RunOptions) -> int:
         if costs:
             click.echo(f"\ncost under load (vs the {_backends.BASELINE.label} baseline; "
                        f"min/median/max):\n{costs}")
+        click.echo(f"\nwhat this run found:\n{summary_text(progress.results)}")
     if progress.report_path is not None:
         click.echo(f"\nreport: {progress.report_path / 'report.md'}")
     elapsed = time.monotonic() - progress.started

@@ -55,7 +55,7 @@ def _drop_junitxml(config: pytest.Config) -> None:
 
 
 def terminal_summary(terminalreporter: Any) -> None:
-    """The verdict matrix, the cost section and the report's path, after pytest's own summary."""
+    """The matrix, costs, a sentence per backend and the report's path, after pytest's summary."""
     config = terminalreporter.config
     results = config.stash.get(RESULTS, [])
     if not results:
@@ -66,6 +66,8 @@ def terminal_summary(terminalreporter: Any) -> None:
     if costs:
         terminalreporter.write_sep("-", f"cost under load (vs the {BASELINE.label} baseline)")
         terminalreporter.write_line(costs)
+    terminalreporter.write_sep("-", "what this run found")
+    terminalreporter.write_line(report.summary_text(results))
     path = config.stash.get(REPORT_PATH, None)
     if path is not None:
         terminalreporter.write_line(f"report: {path}")

@@ -2,7 +2,8 @@
 
 from .matrix import matrix_rows, terminal_table
 from .model import SCHEMA, RunReport, load
+from .summary import text as summary_text
 from .writer import Rendered, render, write_run
 
 __all__ = ["SCHEMA", "Rendered", "RunReport", "load", "matrix_rows", "render",
-           "terminal_table", "write_run"]
+           "summary_text", "terminal_table", "write_run"]

@@ -1,4 +1,4 @@
-"""report.md: the verdict matrix, the unexpected results, why each is expected, the processes.
+"""report.md: a sentence per backend, the matrix, what was unexpected, the reasons, the processes.
 
 Markdown is what CI pastes into a job summary, so it stays short; the
 evidence in full and the timelines are in report.html.
@@ -11,6 +11,7 @@ import json
 from . import cost
 from .matrix import matrix_rows
 from .model import PROCESS_COLUMNS, RunReport, process_rows
+from .summary import text as summary_text
 
 
 def _cell(text: str) -> str:
@@ -29,6 +30,12 @@ def render_markdown(report: RunReport) -> str:
     out += [
         f"Created {report.created.strftime('%Y-%m-%d %H:%M:%S')} UTC.  "
         + ", ".join(f"{k} {v}" for k, v in environment.items() if v and k != "platform"),
+        "",
+        "## What this run found",
+        "",
+        summary_text(results),
+        "",
+        "## Verdicts",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" for _ in header) + "|",

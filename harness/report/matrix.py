@@ -40,6 +40,17 @@ def matrix_grid(results: Sequence[Result]) -> tuple[list[str], list[tuple[str, d
     return scenarios, list(rows.items())
 
 
+def scenario_rows(results: Sequence[Result]) -> tuple[list[str], list[tuple[str, dict[str, int]]]]:
+    """The matrix turned: backend columns, and rows of (scenario, label -> index).
+
+    A run has a score of scenarios and a handful of backends, so scenarios
+    as rows keep the matrix within a laptop screen's width.
+    """
+    scenarios, grid = matrix_grid(results)
+    return [label for label, _ in grid], [
+        (sid, {label: cols[sid] for label, cols in grid if sid in cols}) for sid in scenarios]
+
+
 def matrix_rows(results: Sequence[Result]) -> tuple[list[str], list[list[str]]]:
     """Header and rows: one row per backend (and topology), one column per scenario."""
     scenarios, grid = matrix_grid(results)
