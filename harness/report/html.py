@@ -320,7 +320,9 @@ def _detail(report: RunReport, n: int) -> Detail:
     else:
         # A counterexample's op indices count the workers' ops only.
         ops, faults = split(lines)
-        order = pids if isinstance(pids, list) else ()
+        # Lanes are keyed by pid: an entry that cannot be one (from a hand-edited
+        # report) is left out of the order rather than failing the page.
+        order = [p for p in pids if isinstance(p, int | str)] if isinstance(pids, list) else []
         drawn = timeline(ops, faults=faults, highlight=cx["ops"] if cx else (),
                          strong=cx["culprits"] if cx else (), lane_order=order)
         if cx:
