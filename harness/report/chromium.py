@@ -31,6 +31,27 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--hide-scrollbars", "--mute-audio")
 
 
+def tmpdir_problem() -> str | None:
+    """Why ``$TMPDIR`` cannot hold Chromium's files, or None when it can (or is unset).
+
+    Chromium keeps its shared memory there and, without it, fails with only
+    its zygote's "Broken pipe" to show for it; Python's tempfile would
+    quietly fall back to /tmp instead.  Either way the user's setting is not
+    what it looks like, so it is named up front.
+    """
+    value = os.environ.get("TMPDIR")
+    if not value:
+        return None
+    if not os.path.isdir(value):
+        why = "does not exist" if not os.path.lexists(value) else "is not a directory"
+    elif not os.access(value, os.W_OK | os.X_OK):
+        why = "is not writable"
+    else:
+        return None
+    return (f"TMPDIR {value!r} {why}, and Chromium keeps its temporary files there: "
+            "create it, or point TMPDIR at a writable directory (or unset it)")
+
+
 def find() -> str | None:
     """The Chromium binary on PATH, or None."""
     for name in NAMES:
@@ -97,7 +118,8 @@ def run(binary: str, *args: str, timeout: float = TIMEOUT) -> Outcome:
                                      ignore_cleanup_errors=True) as profile:
         book.directory(Path(profile))
         cmd = [binary, *FLAGS, f"--user-data-dir={profile}", *args]
-        env = {**os.environ, "HOME": profile}
+        # Its dconf settings would otherwise outlive it in the user's runtime directory.
+        env = {**os.environ, "HOME": profile, "XDG_RUNTIME_DIR": profile}
         with book.starting():
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     stdin=subprocess.DEVNULL, text=True, env=env,
@@ -130,6 +152,8 @@ def screenshot(html: Path, png: Path, *, height: int, binary: str | None = None,
     binary = binary or find()
     if binary is None:
         return "chromium not found on PATH"
+    if (problem := tmpdir_problem()) is not None:
+        return problem
     png.unlink(missing_ok=True)
     try:
         outcome = run(binary, f"--screenshot={png}", f"--window-size={WIDTH},{height}",
