@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -324,6 +325,36 @@ def test_a_tmpdir_too_long_for_chromiums_sockets_still_gets_report_png(tmp_path:
     assert run.code == 0 and run.stderr == "", run.stderr
     assert (run_dir / "report.png").stat().st_size > 0
     assert _left_files(tmp_path) == [str(deep)], "nothing left inside it"
+
+
+def test_sigterm_while_chromium_runs_is_143_and_leaves_nothing(tmp_path: Path) -> None:
+    """The report command stops its browser and removes its profile and ledger file."""
+    need("chromium")
+    run_dir = _write(tmp_path / "run")
+    tag = uuid.uuid4().hex
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp"),
+           "XDG_RUNTIME_DIR": str(tmp_path / "runtime"), "COHERENCE_TEST_TAG": tag}
+    env.pop("COHERENCE_RUN", None)
+    for d in ("tmp", "runtime"):
+        (tmp_path / d).mkdir(mode=0o700)
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "report", str(run_dir)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 30
+    while not any(Path(f"{p} ?".split()[1]).name in chromium.NAMES
+                  for p in processes_tagged(tag)):
+        assert proc.poll() is None and time.monotonic() < deadline, "chromium never started"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, (proc.returncode, out, err)
+    assert err.strip() == "coherence: interrupted by SIGTERM"
+    assert not (run_dir / "report.png").exists()
+    deadline = time.monotonic() + 3
+    while processes_tagged(tag) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_tagged(tag) == []
+    assert _left_files(tmp_path) == []
 
 
 def test_a_good_diff_still_compares(tmp_path: Path) -> None:
