@@ -117,11 +117,11 @@ BAD_SHAPES = {
                           ["results[0]['history'] must be a string or null",
                            "not a whole number (5)"]),
     "workers is true": (("results", 0, "workers"), True,
-                        ["results[0]['workers'] must be a whole number", "not true or false"]),
+                        ["results[0]['workers'] must be a whole number", "not true:"]),
     "preload is a string": (("results", 0, "preload"), "no",
                             ["results[0]['preload'] must be true or false"]),
     "verdict is null": (("results", 0, "verdict"), None,
-                        ["results[0]['verdict'] must be a string", "not null"]),
+                        ["results[0]['verdict'] must be a string", "not null:"]),
     "topology is an object": (("results", 0, "topology"), {},
                               ["results[0]['topology'] must be a list"]),
     "a row is a string": (("results", 0), "row", ["results[0] must be an object"]),
@@ -199,6 +199,15 @@ def test_a_report_nested_too_deeply_is_refused(tmp_path: Path) -> None:
     _refused(tmp_path, ["diff", str(bad), str(bad)], ["nested too deeply", "coherence run"])
 
 
+@pytest.mark.parametrize(("raw", "needle"), [(b"null", "holds null, not a report's object"),
+                                              (b"[]", "holds a list, not a report's object"),
+                                              (b'{"schema": 1}', "has schema 1, not")])
+def test_a_report_that_is_not_a_report_object_is_refused(tmp_path: Path, raw: bytes,
+                                                         needle: str) -> None:
+    bad = _write(tmp_path / "bad", raw=raw)
+    _refused(tmp_path, ["report", str(bad)], [needle, "coherence run"])
+
+
 def test_a_fifo_named_as_the_report_is_refused_not_read(tmp_path: Path) -> None:
     fifo = tmp_path / "report.json"
     os.mkfifo(fifo)
@@ -240,6 +249,16 @@ def test_a_history_path_inside_the_run_directory_is_still_read(tmp_path: Path) -
                                              "histories/../histories/link.jsonl"))
     (run_dir / "histories" / "link.jsonl").symlink_to(run_dir / "histories" / "000.jsonl")
     assert load(run_dir).history(0) == [OP]
+
+
+def test_a_fifo_as_a_history_is_not_read(tmp_path: Path) -> None:
+    """Reading it would block for ever; the page is written without that timeline."""
+    run_dir = _write(tmp_path / "run")
+    (run_dir / "histories" / "000.jsonl").unlink()
+    os.mkfifo(run_dir / "histories" / "000.jsonl")
+    run = _coherence(tmp_path, "report", str(run_dir))
+    assert run.code == 0, run.stderr
+    assert "histories/000.jsonl is missing or unreadable" in (run_dir / "report.html").read_text()
 
 
 def test_a_symlink_put_in_after_loading_is_not_followed(tmp_path: Path) -> None:

@@ -92,7 +92,8 @@ class RunReport:
         # load() refused a path that leaves the run directory; checked again
         # here in case a symlink was put in its way since.
         path = None if rel is None else inside(self.directory, rel)
-        if path is None:
+        if path is None or not path.is_file():
+            # A FIFO or a device would block the read, or never end it.
             return None
         try:
             text = path.read_text("utf-8")

@@ -9,6 +9,7 @@ can never make a report read a file outside its own run directory.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -80,6 +81,8 @@ ROW = (
 
 def describe(value: Any) -> str:
     """``value``'s JSON type, with the value itself when it is short enough to show."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
     noun = _NOUNS.get(type(value), type(value).__name__)
     if isinstance(value, dict | list):
         return noun
@@ -106,8 +109,10 @@ def check(data: Any, file: Path) -> None:
     and history paths are checked against its directory.
     """
     where = repr(str(file))
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        schema = data.get("schema") if isinstance(data, dict) else describe(data)
+    if not isinstance(data, dict):
+        raise UsageError(f"{where} holds {describe(data)}, not a report's object: {FIX}")
+    if data.get("schema") != SCHEMA:
+        schema = data.get("schema")
         raise UsageError(
             f"{where} has schema {schema!r}, not {SCHEMA!r}: re-run 'coherence run' "
             "with this version of the harness to write a report it can render")
