@@ -208,6 +208,12 @@ def test_a_report_that_is_not_a_report_object_is_refused(tmp_path: Path, raw: by
     _refused(tmp_path, ["report", str(bad)], [needle, "coherence run"])
 
 
+def test_a_huge_value_is_shortened_in_the_line(tmp_path: Path) -> None:
+    bad = _write(tmp_path / "bad", _with(("results", 0, "history"), "../" + "x" * 100_000))
+    line = _refused(tmp_path, ["report", str(bad)], ["'../xxx", "...", "leads outside"])
+    assert len(line) < 600
+
+
 def test_a_fifo_named_as_the_report_is_refused_not_read(tmp_path: Path) -> None:
     fifo = tmp_path / "report.json"
     os.mkfifo(fifo)

@@ -86,8 +86,13 @@ def describe(value: Any) -> str:
     noun = _NOUNS.get(type(value), type(value).__name__)
     if isinstance(value, dict | list):
         return noun
+    return f"{noun} ({short(value)})"
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters: a hostile value may be megabytes."""
     shown = repr(value)
-    return f"{noun} ({shown if len(shown) <= 40 else shown[:37] + '...'})"
+    return shown if len(shown) <= limit else shown[:limit - 3] + "..."
 
 
 def _check_fields(where: str, owner: str, data: dict[str, Any], table: tuple[Field, ...]) -> None:
@@ -114,7 +119,7 @@ def check(data: Any, file: Path) -> None:
     if data.get("schema") != SCHEMA:
         schema = data.get("schema")
         raise UsageError(
-            f"{where} has schema {schema!r}, not {SCHEMA!r}: re-run 'coherence run' "
+            f"{where} has schema {short(schema)}, not {SCHEMA!r}: re-run 'coherence run' "
             "with this version of the harness to write a report it can render")
     _check_fields(where, "", data, TOP)
     try:
@@ -130,7 +135,7 @@ def check(data: Any, file: Path) -> None:
         rel = row.get("history")
         if rel is not None and inside(file.parent, rel) is None:
             raise UsageError(
-                f"{where}: {owner}['history'] {rel!r} leads outside the run directory "
+                f"{where}: {owner}['history'] {short(rel, 200)} leads outside the run directory "
                 "(a history path is relative, such as 'histories/000-x.jsonl', and leaves "
                 f"it through no '..' or symlink): {FIX}")
 
