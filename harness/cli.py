@@ -328,15 +328,18 @@ def report_(path: Path) -> None:
     PATH is a run directory or its report.json (default reports/latest).
     Nothing is re-run: the verdicts, evidence and histories are read back.
     """
+    from .report.writer import standalone
+
+    interrupt.install()
     try:
-        rendered = render_report(path, png=find_chromium() is not None)
+        with standalone(path, png=(png := find_chromium() is not None)):
+            rendered = render_report(path, png=png)
     except HarnessError as exc:
         _fail(str(exc))
         return
-    except OSError as exc:
-        _fail(f"cannot write the report files beside {str(path)!r} ({exc.strerror}): "
-              "check that the directory is writable")
-        return
+    if interrupt.requested() is not None:
+        click.echo(f"coherence: interrupted by {interrupt.describe()}", err=True)
+        sys.exit(interrupt.exit_status())
     for written in (rendered.markdown, rendered.html, rendered.png):
         if written is not None:
             click.echo(f"report: {written}")

@@ -31,6 +31,47 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--hide-scrollbars", "--mute-audio")
 
 
+def tmpdir_problem() -> str | None:
+    """Why ``$TMPDIR`` cannot hold the browser's profile, or None when it can (or is unset).
+
+    Python's tempfile would quietly put the profile in /tmp instead, which is
+    not what the setting says, so a broken setting is named up front rather
+    than worked around.
+    """
+    value = os.environ.get("TMPDIR")
+    if not value:
+        return None
+    if not os.path.isdir(value):
+        why = "does not exist" if not os.path.lexists(value) else "is not a directory"
+    elif not os.access(value, os.W_OK | os.X_OK):
+        why = "is not writable"
+    else:
+        return None
+    return (f"TMPDIR {value!r} {why}, and report.png's browser keeps its profile there: "
+            "create it, or point TMPDIR at a writable directory (or unset it)")
+
+
+#: The longest TMPDIR (in bytes) Chromium starts in: it makes a socket below
+#: it, and a socket's path has 108 bytes at most.  Past this it aborts with
+#: nothing but its zygote's "Broken pipe", leaving a directory behind.
+TMPDIR_MAX = 62
+_PROFILE_PREFIX = "coherence-chromium-"
+
+
+def _profile_parent() -> str:
+    """Where the throwaway profile goes: the temp directory, unless its path is too long.
+
+    The profile is also Chromium's TMPDIR, so that whatever it makes there
+    goes with the profile; a temp directory too deep for that gives way to
+    /tmp.
+    """
+    tmp = tempfile.gettempdir()
+    # The profile's own name: the prefix, 8 random characters and a slash.
+    if len(os.fsencode(tmp)) + len(_PROFILE_PREFIX) + 9 <= TMPDIR_MAX:
+        return tmp
+    return "/tmp" if os.access("/tmp", os.W_OK | os.X_OK) else tmp
+
+
 def find() -> str | None:
     """The Chromium binary on PATH, or None."""
     for name in NAMES:
@@ -93,11 +134,13 @@ def run(binary: str, *args: str, timeout: float = TIMEOUT) -> Outcome:
     """
     book = ledger()
     # A helper still exiting may write into the profile while it is removed.
-    with tempfile.TemporaryDirectory(prefix="coherence-chromium-",
+    with tempfile.TemporaryDirectory(prefix=_PROFILE_PREFIX, dir=_profile_parent(),
                                      ignore_cleanup_errors=True) as profile:
         book.directory(Path(profile))
         cmd = [binary, *FLAGS, f"--user-data-dir={profile}", *args]
-        env = {**os.environ, "HOME": profile}
+        # Its sockets and its dconf settings would otherwise outlive it in the
+        # user's temp and runtime directories.
+        env = {**os.environ, "HOME": profile, "TMPDIR": profile, "XDG_RUNTIME_DIR": profile}
         with book.starting():
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     stdin=subprocess.DEVNULL, text=True, env=env,
@@ -130,6 +173,8 @@ def screenshot(html: Path, png: Path, *, height: int, binary: str | None = None,
     binary = binary or find()
     if binary is None:
         return "chromium not found on PATH"
+    if (problem := tmpdir_problem()) is not None:
+        return problem
     png.unlink(missing_ok=True)
     try:
         outcome = run(binary, f"--screenshot={png}", f"--window-size={WIDTH},{height}",

@@ -153,7 +153,9 @@ def _detail(report: RunReport, n: int, cap: int) -> Detail:
         ops, faults = split(lines)
         # A fault's windows are the point of its timeline, at every verdict.
         cap = max(cap, PAGE_CAP) if faults else cap
-        order = pids if isinstance(pids, list) else ()
+        # Lanes are keyed by pid: an entry that cannot be one (from a hand-edited
+        # report) is left out of the order rather than failing the page.
+        order = [p for p in pids if isinstance(p, int | str)] if isinstance(pids, list) else []
         drawn = timeline(ops, faults=faults, highlight=cx["ops"] if cx else (),
                          strong=cx["culprits"] if cx else (), lane_order=order, cap=cap)
         if cx:

@@ -8,6 +8,7 @@ run exactly as the run itself rendered it.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
@@ -17,12 +18,10 @@ from ..errors import UsageError
 from ..expectations import Expectation
 from ..expectations import load as load_expectations
 from ..verdict import Result
+from .schema import FIX, SCHEMA, check, inside
 
-SCHEMA = "coherence-report/1"
-
-#: Keys every result row must carry for a Result to be rebuilt from it.
-_ROW_KEYS = ("backend", "worker_class", "workers", "preload", "scenario", "verdict",
-             "expected", "evidence")
+__all__ = ["PROCESS_COLUMNS", "SCHEMA", "RunReport", "load", "process_rows", "report_file",
+           "result_from_row"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,20 +89,46 @@ class RunReport:
         report is still worth rendering without that one timeline.
         """
         rel = self.history_paths[n]
-        if rel is None:
+        # load() refused a path that leaves the run directory; checked again
+        # here in case a symlink was put in its way since.
+        path = None if rel is None else inside(self.directory, rel)
+        if path is None or not path.is_file():
+            # A FIFO or a device would block the read, or never end it.
             return None
         try:
-            text = (self.directory / rel).read_text("utf-8")
-        except OSError:
+            text = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError):
             return None
         ops = []
         for line in text.splitlines():
             if line.strip():
                 try:
-                    ops.append(json.loads(line))
-                except json.JSONDecodeError:
+                    op = json.loads(line)
+                except (json.JSONDecodeError, RecursionError):
                     return None
+                if not _drawable(op):
+                    return None
+                ops.append(op)
         return ops
+
+
+#: The keys of a history line the timeline lays out by: lanes by the first
+#: two, the time axis by the last two.
+_LAYOUT_KEYS = ("pid", "process", "start", "end")
+
+
+def _drawable(op: Any) -> bool:
+    """Whether a history line can be laid out: an object whose lane keys are
+    scalars and whose times are finite (JSON's 1e999 reads back as infinity)."""
+    if not isinstance(op, dict):
+        return False
+    for key in _LAYOUT_KEYS:
+        value = op.get(key)
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        if not isinstance(value, str | int | float | None):
+            return False
+    return True
 
 
 #: The columns of a result's process table, in both reports.
@@ -146,40 +171,40 @@ def report_file(path: Path) -> Path:
             raise UsageError(
                 f"{str(path.parent)!r} has no report.json: pass a run directory written by "
                 "'coherence run', such as reports/latest")
+    elif not path.is_file():
+        # A FIFO or a device would block the read, or never end it.
+        raise UsageError(
+            f"{str(path)!r} is not a regular file: pass a run directory written by "
+            "'coherence run', such as reports/latest, or its report.json")
     return path
 
 
 def load(path: Path) -> RunReport:
-    """Read a run directory (or its report.json) and validate what renderers rely on."""
+    """Read a run directory (or its report.json) and check it against the schema.
+
+    Every problem is a UsageError naming the file and its first bad field
+    (:func:`harness.report.schema.check`), so that nothing past this point
+    meets a report of the wrong shape.
+    """
     file = report_file(path)
     try:
-        data = json.loads(file.read_text("utf-8"))
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {str(file)!r} ({exc.strerror or exc}): "
+                         "check its permissions") from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{str(file)!r} is not UTF-8 text (byte {raw[exc.start]:#04x} at offset "
+            f"{exc.start}), so not a report.json the harness wrote: {FIX}") from None
     except json.JSONDecodeError as exc:
         raise UsageError(
-            f"{str(file)!r} is not valid JSON ({exc.msg} at line {exc.lineno}): "
-            "re-run 'coherence run' to write a new report") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {str(file)!r} ({exc}): check its permissions") from exc
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        schema = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise UsageError(
-            f"{str(file)!r} has schema {schema!r}, not {SCHEMA!r}: re-run 'coherence run' "
-            "with this version of the harness to write a report it can render")
-    try:
-        datetime.fromisoformat(str(data.get("created")))
-    except ValueError:
-        raise UsageError(
-            f"{str(file)!r} has no valid 'created' time ({data.get('created')!r}): "
-            "re-run 'coherence run'") from None
-    rows = data.get("results")
-    if not isinstance(rows, list):
-        raise UsageError(f"{str(file)!r} has no 'results' list: re-run 'coherence run'")
-    results = []
-    for n, row in enumerate(rows):
-        missing = [k for k in _ROW_KEYS if not isinstance(row, dict) or k not in row]
-        if missing:
-            raise UsageError(
-                f"{str(file)!r} result {n} lacks {', '.join(missing)}: re-run 'coherence run'")
-        results.append(result_from_row(row))
+            f"{str(file)!r} is not valid JSON ({exc.msg} at line {exc.lineno}): {FIX}") from None
+    except RecursionError:
+        raise UsageError(f"{str(file)!r} is nested too deeply to be a report: {FIX}") from None
+    check(data, file)
+    rows = data["results"]
+    results = [result_from_row(row) for row in rows]
     paths = [row.get("history") for row in rows]
     return RunReport(directory=file.parent, data=data, results=results, history_paths=paths)

@@ -14,7 +14,8 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 from .. import interrupt, observe
 from ..errors import UsageError
 from ..expectations import load as load_expectations
+from ..topology.processes import ledger
 from ..verdict import Result
 from . import chromium
 from .html import render_html
@@ -138,6 +140,27 @@ def render(path: Path, *, png: bool = True) -> Rendered:
         if problem is not None:
             shot = None
     return Rendered(markdown=md, html=page, png=shot, png_problem=problem)
+
+
+@contextmanager
+def standalone(path: Path, *, png: bool) -> Iterator[None]:
+    """Around a render of ``path`` on its own (``coherence report``), not as part of a run.
+
+    Refuses a TMPDIR Chromium cannot use before anything is written, turns
+    a report directory that cannot be written into a UsageError, and at the
+    end stops what the render started: its Chromium, and with it the
+    ledger file that registered it.
+    """
+    if png and (problem := chromium.tmpdir_problem()) is not None:
+        raise UsageError(problem)
+    try:
+        yield
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write the report files beside {str(path)!r} ({exc.strerror}): "
+            "check that the directory is writable") from None
+    finally:
+        ledger().stop_all()
 
 
 def write_run(results: Sequence[Result], report_dir: Path, *,
