@@ -20,8 +20,9 @@ import shutil
 import subprocess
 from functools import cache
 from pathlib import Path
+from typing import Any
 
-from ...errors import DefinitionError, MissingBinary
+from ...errors import DefinitionError, MissingBinary, ServerUnreachable
 from ..kind import Kind
 from . import memcached, redis
 
@@ -52,6 +53,41 @@ def registry(*kinds: Kind) -> dict[str, Kind]:
 
 KINDS: dict[str, Kind] = registry(*redis.KINDS, *memcached.KINDS)
 SERVER_KINDS: tuple[str, ...] = tuple(KINDS)
+
+
+#: Whose config names a server, as a message says it.
+APP_CONFIG = "the app's"
+OPTION_CONFIG = "--config"
+
+
+def check_servers(config: dict[str, Any], *, origin: str) -> None:
+    """Raise ServerUnreachable unless every server ``config`` names answers as its kind.
+
+    Each kind's ``addresses`` names the servers and its probe speaks their
+    protocol, so a port where something else listens is refused here, in
+    one line, rather than as a run whose every row is an error.  ``origin``
+    is whose config it is: :data:`APP_CONFIG` or :data:`OPTION_CONFIG`.
+    """
+    seen: set[tuple[str, int]] = set()
+    for kind in KINDS.values():
+        for source, host, port in kind.addresses(config):
+            if (host, port) in seen:
+                continue
+            seen.add((host, port))
+            problem = kind.problem_at(host, port)
+            if problem is None:
+                continue
+            key = source.split("/")[0]
+            down = problem.startswith("is unreachable")
+            if origin == OPTION_CONFIG:
+                first = (f"start it, correct --config {key}," if down else
+                         f"point --config {key} at a {kind.probe.protocol} server,")
+                fix = f"{first} or drop that --config to let the harness start its own server"
+            else:
+                first = "start it" if down else f"point it at a {kind.probe.protocol} server"
+                fix = f"{first} in the app's config, or override it with --config {key}=..."
+            raise ServerUnreachable(f"cache server {host}:{port} from {origin} {source} "
+                                    f"{problem}; {fix}")
 
 
 def find_binary(kind: str) -> str | None:

@@ -55,7 +55,11 @@ def _storage(config: dict[str, Any]) -> Storage | None:
 
 KINDS = (
     Kind(name="memcached", binary="memcached", apt="memcached", client="python-memcached",
-         probe=Probe(request=b"stats\r\n", end=b"END\r\n", pid_field="STAT pid "),
+         # memcached's error replies (protocol.txt, "Error strings"): a
+         # server that refuses stats (SASL) still speaks memcached.
+         probe=Probe(request=b"stats\r\n", end=b"END\r\n", pid_field="STAT pid ",
+                     protocol="memcached",
+                     refusals=(b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")),
          size_noun="servers", default_size=1, max_size=8, version_flag="-V",
          roles=lambda size: {SERVER: size}, primary=SERVER, deploy=_deploy, config=_config,
          user_keys=("CACHE_MEMCACHED_SERVERS",),

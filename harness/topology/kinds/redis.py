@@ -243,7 +243,10 @@ def _cluster_storage(config: dict[str, Any]) -> Storage | None:
     return ClusterStorage(nodes=[e.strip() for e in spec.split(",") if e.strip()])
 
 
-_PROBE = Probe(request=b"INFO server\r\n", end=b"\r\n\r\n", pid_field="process_id:")
+#: A RESP error reply starts with "-" (-NOAUTH, -WRONGPASS, -ERR ...): a
+#: server that refuses INFO so still speaks Redis.
+_PROBE = Probe(request=b"INFO server\r\n", end=b"\r\n\r\n", pid_field="process_id:",
+               protocol="Redis", refusals=(b"-",))
 #: redis-py waits forever by default (socket_timeout=None); the fault
 #: scenarios bound it through CACHE_OPTIONS, which Flask-Caching passes to
 #: the client (flask_caching/__init__.py:289-315, backends/rediscache.py:97-102).
@@ -276,6 +279,12 @@ KINDS = (
                   addresses=_sentinel_addresses, storage=_sentinel_storage,
                   client_timeout_config=_TIMEOUT),
     _redis_server(name="redis-cluster", size_noun="masters", default_size=3, max_size=8,
+                  # redis src/redis-cli.c, clusterManagerCommandCreate: "Redis
+                  # Cluster requires at least 3 master nodes".  With fewer, the
+                  # expectations written for a cluster (clear-blast-radius: a
+                  # clear() that reaches one node of several) do not apply.
+                  min_size=3, min_size_why="a Redis Cluster needs at least 3 masters, as "
+                  "redis-cli --cluster create says",
                   roles=lambda size: {NODE: size}, primary=NODE, deploy=_deploy_cluster,
                   config=_cluster_config,
                   # RedisClusterCache prefers CACHE_REDIS_URL when it is set
