@@ -119,8 +119,8 @@ class Kind:
                       "give probe=Probe(request=..., end=..., pid_field=..., protocol=...) "
                       "that asks a server for its own pid")
         if not 1 <= self.min_size <= self.default_size <= self.max_size:
-            raise bad(f"default_size {self.default_size!r} is not within min_size "
-                      f"{self.min_size!r} to max_size {self.max_size!r}",
+            raise bad(f"default_size {self.default_size!r} is not within {self.min_size!r} "
+                      f"to max_size {self.max_size!r} (min_size {self.min_size!r})",
                       "make 1 <= min_size <= default_size <= max_size")
         roles = self.roles(self.default_size)
         unknown = sorted(set(roles) - set(ROLES))
