@@ -126,6 +126,27 @@ def test_an_http_server_named_by_the_apps_own_config_is_refused(cli, http_port: 
     assert "running" not in run.stdout
 
 
+MALFORMED_SERVERS = {
+    "a port that is not a number": ("CACHE_REDIS_PORT=abc", "CACHE_REDIS_PORT='abc'"),
+    "a URL port out of range": ("CACHE_REDIS_URL=redis://127.0.0.1:99999/0",
+                                "Port out of range"),
+    "a sentinel that is not a list": ("CACHE_REDIS_SENTINELS=5", "CACHE_REDIS_SENTINELS=5"),
+    "a cluster entry with no port": ("CACHE_REDIS_CLUSTER=127.0.0.1:x",
+                                     "'127.0.0.1:x' is not host:port"),
+    "memcached servers that are not a list": ("CACHE_MEMCACHED_SERVERS=5",
+                                              "CACHE_MEMCACHED_SERVERS=5"),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED_SERVERS)
+def test_a_server_value_that_names_no_server_is_refused(cli, case: str) -> None:
+    """These raised ValueError or TypeError from the kinds' address parsers: a traceback."""
+    pair, needle = MALFORMED_SERVERS[case]
+    started = time.monotonic()
+    run = cli("--backend", "SimpleCache", "--scenario", "visibility", "--config", pair)
+    _refused_fast(run, [needle, "names no", "server", "e.g. CACHE_"], started)
+
+
 def test_a_listener_that_never_answers_is_not_taken_for_redis(silent_port: int) -> None:
     started = time.monotonic()
     with pytest.raises(ServerUnreachable, match=f"127.0.0.1:{silent_port} from --config "

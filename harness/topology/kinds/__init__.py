@@ -15,6 +15,7 @@ the CI workflow.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -22,8 +23,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ...errors import DefinitionError, MissingBinary, ServerUnreachable
-from ..kind import Kind
+from ...errors import DefinitionError, MissingBinary, ServerUnreachable, UsageError, shorten
+from ..kind import Address, Kind
+from ..node import Node
 from . import memcached, redis
 
 
@@ -70,11 +72,12 @@ def check_servers(config: dict[str, Any], *, origin: str) -> None:
     """
     seen: set[tuple[str, int]] = set()
     for kind in KINDS.values():
-        for source, host, port in kind.addresses(config):
+        for source, host, port in _addresses(kind, config, origin=origin):
             if (host, port) in seen:
                 continue
             seen.add((host, port))
-            problem = kind.problem_at(host, port)
+            problem = (f"names port {port}, which is not from 1 to 65535"
+                       if not 0 < port < 65536 else kind.problem_at(host, port))
             if problem is None:
                 continue
             key = source.split("/")[0]
@@ -86,8 +89,29 @@ def check_servers(config: dict[str, Any], *, origin: str) -> None:
             else:
                 first = "start it" if down else f"point it at a {kind.probe.protocol} server"
                 fix = f"{first} in the app's config, or override it with --config {key}=..."
-            raise ServerUnreachable(f"cache server {host}:{port} from {origin} {source} "
-                                    f"{problem}; {fix}")
+            raise ServerUnreachable(f"cache server {shorten(host, quote=False)}:{port} from "
+                                    f"{origin} {source} {problem}; {fix}")
+
+
+def _addresses(kind: Kind, config: dict[str, Any], *, origin: str) -> list[Address]:
+    """``kind.addresses(config)``, or UsageError for a value that names no server at all."""
+    try:
+        return kind.addresses(config)
+    except (ValueError, TypeError) as exc:
+        named = ", ".join(f"{k}={shorten(config[k])}" for k in kind.user_keys if k in config)
+        raise UsageError(f"{origin} {named} names no {kind.probe.protocol} server ({exc}); "
+                         "give host:port with a port from 1 to 65535, e.g. "
+                         f"{_example(kind)}") from None
+
+
+def _example(kind: Kind) -> str:
+    """The config the harness gives a backend on a deployment of ``kind`` from port 6379 up."""
+    roles = [role for role, n in kind.roles(kind.default_size).items() for _ in range(n)]
+    nodes = [Node(kind=kind.name, role=role, binary=kind.binary, port=6379 + i, argv=(),
+                  workdir=Path(), name=f"example-{i}", probe=kind.probe)
+             for i, role in enumerate(roles)]
+    return ", ".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}"
+                     for k, v in kind.config(nodes).items())
 
 
 def find_binary(kind: str) -> str | None:

@@ -42,8 +42,10 @@ def _addresses(config: dict[str, Any]) -> list[Address]:
     out: list[Address] = []
     for entry in _servers(config):
         if not entry.startswith("unix:"):
-            host, _, port = entry.rpartition(":")
-            if host and port.isascii() and port.isdigit():
+            host, sep, port = entry.rpartition(":")
+            if sep and not (host and port.isascii() and port.isdigit()):
+                raise ValueError(f"{entry!r} is not host:port")
+            if sep:
                 out.append(("CACHE_MEMCACHED_SERVERS", host, int(port)))
     return out
 

@@ -231,8 +231,11 @@ def _cluster_addresses(config: dict[str, Any]) -> list[Address]:
     if isinstance(spec, str):
         for entry in filter(None, (e.strip() for e in spec.split(","))):
             host, _, port = entry.rpartition(":")
-            if host and port.isascii() and port.isdigit():
-                out.append(("CACHE_REDIS_CLUSTER", host, int(port)))
+            # Flask-Caching splits each entry at ":" into a ClusterNode's
+            # host and port (backends/rediscache.py:274-276), int()ing the port.
+            if not (host and port.isascii() and port.isdigit()):
+                raise ValueError(f"{entry!r} is not host:port")
+            out.append(("CACHE_REDIS_CLUSTER", host, int(port)))
     return out or _url_addresses(config)
 
 
