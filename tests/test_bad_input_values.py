@@ -181,6 +181,16 @@ def test_a_redis_that_wants_a_password_still_counts_as_redis(locked_redis_port: 
                   origin=OPTION_CONFIG)
 
 
+def test_a_tls_url_is_checked_for_its_connection_only(http_port: int) -> None:
+    """rediss:// speaks TLS first: the plain-text probe cannot tell it, so only the
+    connection is checked, as before."""
+    check_servers({"CACHE_REDIS_URL": f"rediss://127.0.0.1:{http_port}/0"},
+                  origin=OPTION_CONFIG)
+    with pytest.raises(ServerUnreachable, match="is unreachable"):
+        check_servers({"CACHE_REDIS_URL": f"rediss://127.0.0.1:{free_port()}/0"},
+                      origin=OPTION_CONFIG)
+
+
 def test_the_protocol_probe_is_the_kinds_liveness_probe() -> None:
     """One fact in one place: the check a user's server gets is the probe that
     watches the harness's own, and each kind's probe names its protocol."""

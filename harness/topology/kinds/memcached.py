@@ -46,7 +46,7 @@ def _addresses(config: dict[str, Any]) -> list[Address]:
             if sep and not (host and port.isascii() and port.isdigit()):
                 raise ValueError(f"{entry!r} is not host:port")
             if sep:
-                out.append(("CACHE_MEMCACHED_SERVERS", host, int(port)))
+                out.append(Address("CACHE_MEMCACHED_SERVERS", host, int(port)))
     return out
 
 

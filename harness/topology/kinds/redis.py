@@ -76,10 +76,11 @@ def _url_addresses(config: dict[str, Any]) -> list[Address]:
     url = config.get("CACHE_REDIS_URL")
     if isinstance(url, str) and url.startswith(("redis://", "rediss://")):
         parsed = urlparse(url)
-        return [("CACHE_REDIS_URL", parsed.hostname or "localhost", parsed.port or 6379)]
+        return [Address("CACHE_REDIS_URL", parsed.hostname or "localhost", parsed.port or 6379,
+                        tls=url.startswith("rediss://"))]
     if "CACHE_REDIS_HOST" in config or "CACHE_REDIS_PORT" in config:
-        return [("CACHE_REDIS_HOST/PORT", str(config.get("CACHE_REDIS_HOST", "localhost")),
-                 int(config.get("CACHE_REDIS_PORT", 6379)))]
+        return [Address("CACHE_REDIS_HOST/PORT", str(config.get("CACHE_REDIS_HOST", "localhost")),
+                        int(config.get("CACHE_REDIS_PORT", 6379)))]
     return []
 
 
@@ -169,7 +170,7 @@ def _sentinel_config(nodes: Sequence[Node]) -> dict[str, Any]:
 
 
 def _sentinel_addresses(config: dict[str, Any]) -> list[Address]:
-    return [("CACHE_REDIS_SENTINELS", str(h), int(p))
+    return [Address("CACHE_REDIS_SENTINELS", str(h), int(p))
             for h, p in config.get("CACHE_REDIS_SENTINELS") or []]
 
 
@@ -235,7 +236,7 @@ def _cluster_addresses(config: dict[str, Any]) -> list[Address]:
             # host and port (backends/rediscache.py:274-276), int()ing the port.
             if not (host and port.isascii() and port.isdigit()):
                 raise ValueError(f"{entry!r} is not host:port")
-            out.append(("CACHE_REDIS_CLUSTER", host, int(port)))
+            out.append(Address("CACHE_REDIS_CLUSTER", host, int(port)))
     return out or _url_addresses(config)
 
 
