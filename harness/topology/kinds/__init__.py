@@ -99,7 +99,8 @@ def _addresses(kind: Kind, config: dict[str, Any], *, origin: str) -> list[Addre
         return kind.addresses(config)
     except (ValueError, TypeError) as exc:
         named = ", ".join(f"{k}={shorten(config[k])}" for k in kind.user_keys if k in config)
-        raise UsageError(f"{origin} {named} names no {kind.probe.protocol} server ({exc}); "
+        raise UsageError(f"{origin} {named} names no {kind.probe.protocol} server "
+                         f"({shorten(str(exc), quote=False)}); "
                          "give host:port with a port from 1 to 65535, e.g. "
                          f"{_example(kind)}") from None
 
