@@ -58,6 +58,22 @@ class HarnessError(Exception):
         return other
 
 
+#: The longest an echoed value's repr grows in a message before it is cut.
+SHORT = 80
+
+
+def shorten(value: object, limit: int = SHORT, *, quote: bool = True) -> str:
+    """``value!r`` (with ``quote=False``: ``str(value)``) for a message, cut to about ``limit``.
+
+    A 100 kB ``--config`` value echoed whole would bury the line that names
+    the problem; the start and the length are enough to recognise it.
+    """
+    text = repr(value) if quote else str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
+
 class UsageError(HarnessError):
     """An option, backend name or scenario id is not valid."""
 

@@ -13,7 +13,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from .errors import DefinitionError, UsageError
+from .errors import DefinitionError, UsageError, shorten
 from .verdict import Conclusion
 
 #: The expectations file, as messages name it.
@@ -95,7 +95,7 @@ class Catalog:
         for sid in ids:
             if sid not in self.scenarios:
                 raise UsageError(
-                    f"unknown scenario {sid!r}: choose from {', '.join(self.scenarios)} "
+                    f"unknown scenario {shorten(sid)}: choose from {', '.join(self.scenarios)} "
                     "(see 'coherence list')"
                 )
 

@@ -9,6 +9,7 @@ returns the field of :class:`~harness.options.RunOptions`, or raises
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import os
@@ -17,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from . import schedule
-from .errors import UsageError
+from .errors import UsageError, shorten
 from .expectations import load as load_expectations
 from .report.writer import check_report_dir
 from .topology.gunicorn import WORKER_CLASSES
-from .topology.kinds import SERVER_KINDS
+from .topology.kinds import OPTION_CONFIG, SERVER_KINDS, check_servers
 from .topology.ports import ensure_free
-from .topology.venvs import check_version
+from .topology.venvs import check_pair, check_version
 
 #: Longest settle window: a write that needs longer than this to show up on
 #: another worker is not worth waiting for in a test run, and every missed
@@ -54,7 +55,7 @@ def parse_servers(servers: tuple[str, ...], parsed: Mapping[str, Any]) -> tuple[
     for s in servers:
         if s not in SERVER_KINDS:
             raise UsageError(
-                f"unknown --server {s!r}; use one of {', '.join(SERVER_KINDS)}"
+                f"unknown --server {shorten(s)}; use one of {', '.join(SERVER_KINDS)}"
             )
     return unique(servers)
 
@@ -71,7 +72,7 @@ def parse_worker_classes(classes: tuple[str, ...], parsed: Mapping[str, Any]) ->
     for wc in classes:
         if wc not in WORKER_CLASSES:
             raise UsageError(
-                f"unknown --worker-class {wc!r}; use one of {', '.join(WORKER_CLASSES)}"
+                f"unknown --worker-class {shorten(wc)}; use one of {', '.join(WORKER_CLASSES)}"
             )
     return unique(classes) or ("sync",)
 
@@ -84,6 +85,9 @@ def parse_scenarios(ids: tuple[str, ...], parsed: Mapping[str, Any]) -> tuple[st
 def parse_config(pairs: tuple[str, ...], parsed: Mapping[str, Any]) -> dict[str, Any]:
     config = config_of(list(pairs))
     check_config(config)
+    # A server of the user's own must speak its protocol now, not as a run
+    # whose every row is an error.
+    check_servers(config, origin=OPTION_CONFIG)
     return config
 
 
@@ -112,7 +116,7 @@ def parse_port(port: int | None, parsed: Mapping[str, Any]) -> int | None:
 def parse_app(app: str, parsed: Mapping[str, Any]) -> str:
     module, sep, attr = app.partition(":")
     if not sep or not module or not attr:
-        raise UsageError(f"--app {app!r} must be MODULE:NAME or 'MODULE:create_app()', "
+        raise UsageError(f"--app {shorten(app)} must be MODULE:NAME or 'MODULE:create_app()', "
                          "e.g. apps.demo:app")
     return app
 
@@ -121,7 +125,7 @@ def parse_memoized(targets: tuple[str, ...], parsed: Mapping[str, Any]) -> tuple
     for target in targets:
         module, sep, qualname = target.partition(":")
         if not sep or not module or not qualname:
-            raise UsageError(f"--memoized {target!r} must be MODULE:QUALNAME, e.g. "
+            raise UsageError(f"--memoized {shorten(target)} must be MODULE:QUALNAME, e.g. "
                              "apps.features:NAMED_PRICES.price")
     return unique(targets)
 
@@ -132,7 +136,11 @@ def parse_samples(pairs: tuple[str, ...], parsed: Mapping[str, Any]) -> dict[str
 
 def parse_version(flag: str) -> Parse:
     def parse(value: str | None, parsed: Mapping[str, Any]) -> str | None:
-        return None if value is None else check_version(value, flag)
+        version = None if value is None else check_version(value, flag)
+        if flag == "--new-version":
+            # The last of the two: both are known, and the scenarios.
+            check_pair(parsed["old_version"], version, scenarios=parsed["scenarios"])
+        return version
     return parse
 
 
@@ -171,7 +179,8 @@ def config_of(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
         key, sep, raw = pair.partition("=")
         if not sep or not key.strip():
             raise UsageError(
-                f"--config {pair!r} is not KEY=VALUE; write e.g. --config CACHE_DEFAULT_TIMEOUT=60"
+                f"--config {shorten(pair)} is not KEY=VALUE; write e.g. --config "
+                "CACHE_DEFAULT_TIMEOUT=60"
             )
         try:
             value: Any = json.loads(raw)
@@ -181,24 +190,77 @@ def config_of(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
     return config
 
 
+#: The config keys Flask-Caching 2.5 reads, for a "did you mean" on a
+#: misspelt one: flask_caching/__init__.py:231-245 (config.setdefault) and
+#: :247-297 (CACHE_NO_NULL_WARNING, CACHE_TYPE, CACHE_ARGS, CACHE_OPTIONS ...);
+#: backends/rediscache.py:84-97 (CACHE_REDIS_HOST/PORT/DB/PASSWORD/URL, prefix),
+#: :210-213 (CACHE_REDIS_SENTINELS, _SENTINEL_MASTER, _SENTINEL_PASSWORD),
+#: :312 (CACHE_REDIS_CLUSTER); backends/memcache.py:107, :156-157
+#: (CACHE_MEMCACHED_SERVERS, _USERNAME, _PASSWORD); backends/filesystemcache.py:91-92
+#: (CACHE_THRESHOLD, CACHE_FILE_HASH_METHOD).  tests/test_bad_input_values.py
+#: holds this list against the installed source.
+CACHE_KEYS = (
+    "CACHE_ARGS", "CACHE_DEFAULT_TIMEOUT", "CACHE_DIR", "CACHE_ENABLE_SIGNALS",
+    "CACHE_FILE_HASH_METHOD", "CACHE_HASH_METHOD", "CACHE_IGNORE_ERRORS", "CACHE_KEY_PREFIX",
+    "CACHE_MEMCACHED_PASSWORD", "CACHE_MEMCACHED_SERVERS", "CACHE_MEMCACHED_USERNAME",
+    "CACHE_NO_NULL_WARNING", "CACHE_OPTIONS", "CACHE_REDIS_CLUSTER", "CACHE_REDIS_DB",
+    "CACHE_REDIS_HOST", "CACHE_REDIS_PASSWORD", "CACHE_REDIS_PORT", "CACHE_REDIS_SENTINELS",
+    "CACHE_REDIS_SENTINEL_MASTER", "CACHE_REDIS_SENTINEL_PASSWORD", "CACHE_REDIS_URL",
+    "CACHE_SERIALIZER", "CACHE_SOURCE_CHECK", "CACHE_THRESHOLD", "CACHE_TYPE",
+)
+#: How alike (difflib's ratio, after ``CACHE_``) an unknown key must be to a
+#: known one to be taken for a typo of it: DEFAULT_TIMOUT is 0.97 from
+#: DEFAULT_TIMEOUT, while REDIS_USER, a custom backend's own key, is 0.84
+#: from REDIS_URL.  A typo also adds or drops at most two letters, so
+#: REDIS_USER (0.87 from REDIS_CLUSTER, three letters short) is no typo.
+TYPO_RATIO = 0.85
+TYPO_LENGTH = 2
+
+
+def misspelt(key: str) -> str | None:
+    """The Flask-Caching key ``key`` is a typo of, or None.
+
+    A ``CACHE_*`` key Flask-Caching does not read, and not close to one it
+    does, stays accepted: a custom backend's factory reads keys of its own
+    (``CACHE_MYSTORE_URL``) from the same config.
+    """
+    if key in CACHE_KEYS:
+        return None
+    if key.upper() in CACHE_KEYS:
+        return key.upper()
+    if not key.upper().startswith("CACHE_"):
+        return None
+    tail = key.upper().removeprefix("CACHE_")
+    known = {k.removeprefix("CACHE_"): k for k in CACHE_KEYS}
+    near = [k for k in known if abs(len(k) - len(tail)) <= TYPO_LENGTH]
+    close = difflib.get_close_matches(tail, near, n=1, cutoff=TYPO_RATIO)
+    return known[close[0]] if close else None
+
+
 def check_config(config: dict[str, Any]) -> None:
     for key, value in config.items():
+        typo = misspelt(key)
+        if typo is not None:
+            raise UsageError(f"--config {shorten(key)} is not a key Flask-Caching reads; "
+                             f"did you mean {typo!r}? e.g. --config {typo}=...")
         if key == "CACHE_TYPE":
+            backend = value if isinstance(value, str) else "NAME"
             raise UsageError(
-                f"--config CACHE_TYPE={value!r} would relabel every backend's row; "
-                f"choose the backend with --backend {value} instead")
+                f"--config CACHE_TYPE={shorten(value)} would relabel every backend's row; "
+                f"choose the backend with --backend {shorten(backend, quote=False)} instead")
         if key.endswith("TIMEOUT"):
             number = value if isinstance(value, int | float) and not isinstance(value, bool) \
                 else None
             if number is None or not math.isfinite(number) or \
                     not 0 <= number <= MAX_TIMEOUT_CONFIG:
                 raise UsageError(
-                    f"--config {key}={value!r} must be a number of seconds from 0 (never "
-                    f"expires) to {MAX_TIMEOUT_CONFIG} (a year); e.g. --config {key}=300")
+                    f"--config {shorten(key, quote=False)}={shorten(value)} must be a number "
+                    f"of seconds from 0 (never expires) to {MAX_TIMEOUT_CONFIG} (a year); "
+                    f"e.g. --config {shorten(key, quote=False)}=300")
         if key == "CACHE_THRESHOLD" and (not isinstance(value, int) or isinstance(value, bool)
                                          or value < 0):
-            raise UsageError(f"--config CACHE_THRESHOLD={value!r} must be a whole number "
-                             "of entries, 0 or more; e.g. --config CACHE_THRESHOLD=500")
+            raise UsageError(f"--config CACHE_THRESHOLD={shorten(value)} must be a whole "
+                             "number of entries, 0 or more; e.g. --config CACHE_THRESHOLD=500")
 
 
 def _available_mib() -> int | None:
@@ -231,7 +293,7 @@ def _samples_of(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
         except ValueError:
             value = None
         if not name.strip() or not isinstance(value, list | dict):
-            raise UsageError(f"--sample-args {pair!r} must be NAME=JSON with a JSON list or "
+            raise UsageError(f"--sample-args {shorten(pair)} must be NAME=JSON with a JSON list or "
                              "object, e.g. --sample-args 'price=[3]' or "
                              "--sample-args 'item={\"item_id\": 7}'")
         samples[name.strip()] = value

@@ -10,6 +10,7 @@ The last three are rendered from report.json as written, by the same code
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import interrupt, observe
-from ..errors import UsageError
+from ..errors import UsageError, shorten
 from ..expectations import load as load_expectations
 from ..topology.processes import ledger
 from ..verdict import Result
@@ -73,18 +74,25 @@ def check_report_dir(report_dir: Path) -> None:
     """Raise UsageError unless a run directory and ``latest`` can be written there.
 
     Called before anything starts, so that an unusable directory costs one
-    line, not a whole run's results.
+    line, not a whole run's results.  It creates nothing: a directory that
+    does not exist yet is made when the run writes into it, and its nearest
+    existing parent is where the probe looks, so a refusal after this one
+    leaves no empty ``reports/`` behind.
     """
     where = str(report_dir)
+    existing = report_dir.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
     try:
-        report_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=report_dir, prefix=".probe-") as probe:
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        with tempfile.TemporaryDirectory(dir=existing, prefix=".probe-") as probe:
             (Path(probe) / "report.json").write_text("{}", "utf-8")
             os.symlink(probe, Path(probe) / "latest")
     except OSError as exc:
         why = exc.strerror or type(exc).__name__
         raise UsageError(
-            f"--report-dir {where!r} is not usable ({why}); pass a writable directory, "
+            f"--report-dir {shorten(where)} is not usable ({why}); pass a writable directory, "
             "e.g. --report-dir reports") from None
 
 

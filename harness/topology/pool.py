@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import observe
-from ..errors import HarnessError, ServerUnreachable
+from ..errors import HarnessError
 from .backends import Backend, ServerKind
 from .gunicorn import Gunicorn, GunicornSpec, WorkerClass, serve
-from .kinds import KINDS
-from .ports import reachable
+from .kinds import APP_CONFIG, KINDS, OPTION_CONFIG, check_servers
 from .processes import ledger
 from .servers import Deployment, Launcher, XProcessLike, ready_timeout
 
@@ -290,7 +289,7 @@ class TopologyPool:
         # Only the servers the user named: one of the harness's own that has
         # died is no configuration problem, and the scenarios on it end in
         # error rather than the run in a usage error blaming --config.
-        check_configured_servers(self.user_config)
+        check_configured_servers(self.user_config, origin=OPTION_CONFIG)
         gspec = GunicornSpec(
             app=spec.pop("app", key.app or self.app),
             app_root=spec.pop("app_root", self.app_root), cache=self.cache,
@@ -321,21 +320,13 @@ class TopologyPool:
             raise self._retire_errors[0]
 
 
-def check_configured_servers(config: dict[str, Any]) -> None:
-    """Raise ServerUnreachable if a server named in ``config`` refuses TCP."""
-    seen: set[tuple[str, int]] = set()
-    for kind in KINDS.values():
-        for source, host, port in kind.addresses(config):
-            if (host, port) in seen:
-                continue
-            seen.add((host, port))
-            problem = reachable(host, port)
-            if problem is not None:
-                raise ServerUnreachable(
-                    f"cache server {host}:{port} from {source} is unreachable ({problem}); "
-                    f"start it, correct --config {source.split('/')[0]}, or drop that "
-                    "--config to let the harness start its own server"
-                )
+def check_configured_servers(config: dict[str, Any], *, origin: str = APP_CONFIG) -> None:
+    """Raise ServerUnreachable unless each server ``config`` names answers as its kind.
+
+    ``origin`` is whose config it is: the app's own (what
+    :func:`harness.probe.probe_app` checks) or ``--config`` (the pool's).
+    """
+    check_servers(config, origin=origin)
 
 
 def _slug(text: str) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from ..errors import HarnessError, UsageError
+from ..errors import HarnessError, UsageError, shorten
 from .kinds import clients
 from .processes import ledger, set_pdeathsig
 
@@ -34,7 +34,11 @@ BUILD_TIMEOUT = 600.0
 #: server kinds' clients among them.
 PINNED = ("flask", "cachelib", "gunicorn", "gevent", *clients())
 
-_VERSION = re.compile(r"^\d+\.\d+(\.\d+)?$")
+#: The scenario that reads --old-version and --new-version.
+ROLLING_DEPLOY = "rolling-deploy"
+
+#: ASCII digits only: ``\d`` alone takes any script's (``٢.٤``), which pip does not.
+_VERSION = re.compile(r"^\d+\.\d+(\.\d+)?$", re.ASCII)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,9 +65,44 @@ def previous_minor(current: str) -> str:
 
 def check_version(value: str, option: str) -> str:
     if not _VERSION.match(value):
-        raise UsageError(f"{option} {value!r} must be a Flask-Caching version such as 2.4 "
+        raise UsageError(f"{option} {shorten(value)} must be a Flask-Caching version such as 2.4 "
                          "(its latest release) or 2.4.1")
     return value
+
+
+def _newer(a: str, b: str) -> bool:
+    """Whether version ``a`` is newer than ``b``, over the parts both give (2.5 is not 2.5.1's)."""
+    pa, pb = (tuple(int(p) for p in v.split(".")) for v in (a, b))
+    n = min(len(pa), len(pb))
+    return pa[:n] > pb[:n]
+
+
+def check_pair(old: str | None, new: str | None, *, scenarios: tuple[str, ...]) -> None:
+    """Raise UsageError for versions the rolling deploy would not use, or could not.
+
+    Both are read only by the ``rolling-deploy`` scenario; the old one must
+    not be newer than the new one (given, or the installed Flask-Caching),
+    which a version that is not released yet, such as 99.0, always is.
+    """
+    given = [f"{flag} {v}" for flag, v in (("--old-version", old), ("--new-version", new)) if v]
+    if given and ROLLING_DEPLOY not in scenarios:
+        raise UsageError(f"{given[0]} is read only by the {ROLLING_DEPLOY} scenario, which "
+                         f"this run does not select; add --scenario {ROLLING_DEPLOY}, or drop "
+                         f"{given[0].split()[0]}")
+    if old is None:
+        if new is None:
+            return
+        # What scenarios/test_rolling_deploy.py runs when no --old-version is given.
+        old, named = previous_minor(installed()), "the default --old-version "
+    else:
+        named = "--old-version "
+    against, what = (new, f"--new-version {new}") if new else (
+        installed(), f"the installed Flask-Caching {installed()}, which the new instance runs")
+    if _newer(old, against):
+        major, minor = (int(p) for p in against.split(".")[:2])
+        example = f"{major}.{minor - 1}" if minor else f"{max(major - 1, 0)}.0"
+        raise UsageError(f"{named}{old} is newer than {what}; the old instance runs "
+                         f"the older version: pass e.g. --old-version {example}")
 
 
 def cache_root() -> Path:

@@ -15,14 +15,17 @@ the CI workflow.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
 from functools import cache
 from pathlib import Path
+from typing import Any
 
-from ...errors import DefinitionError, MissingBinary
-from ..kind import Kind
+from ...errors import DefinitionError, MissingBinary, ServerUnreachable, UsageError, shorten
+from ..kind import Address, Kind
+from ..node import Node
 from . import memcached, redis
 
 
@@ -52,6 +55,64 @@ def registry(*kinds: Kind) -> dict[str, Kind]:
 
 KINDS: dict[str, Kind] = registry(*redis.KINDS, *memcached.KINDS)
 SERVER_KINDS: tuple[str, ...] = tuple(KINDS)
+
+
+#: Whose config names a server, as a message says it.
+APP_CONFIG = "the app's"
+OPTION_CONFIG = "--config"
+
+
+def check_servers(config: dict[str, Any], *, origin: str) -> None:
+    """Raise ServerUnreachable unless every server ``config`` names answers as its kind.
+
+    Each kind's ``addresses`` names the servers and its probe speaks their
+    protocol, so a port where something else listens is refused here, in
+    one line, rather than as a run whose every row is an error.  ``origin``
+    is whose config it is: :data:`APP_CONFIG` or :data:`OPTION_CONFIG`.
+    """
+    seen: set[tuple[str, int]] = set()
+    for kind in KINDS.values():
+        for source, host, port, tls in _addresses(kind, config, origin=origin):
+            if (host, port) in seen:
+                continue
+            seen.add((host, port))
+            problem = (f"names port {port}, which is not from 1 to 65535"
+                       if not 0 < port < 65536 else kind.problem_at(host, port, tls=tls))
+            if problem is None:
+                continue
+            key = source.split("/")[0]
+            down = problem.startswith("is unreachable")
+            if origin == OPTION_CONFIG:
+                first = (f"start it, correct --config {key}," if down else
+                         f"point --config {key} at a {kind.probe.protocol} server,")
+                fix = f"{first} or drop that --config to let the harness start its own server"
+            else:
+                first = "start it" if down else f"point it at a {kind.probe.protocol} server"
+                fix = f"{first} in the app's config, or override it with --config {key}=..."
+            raise ServerUnreachable(f"cache server {shorten(host, quote=False)}:{port} from "
+                                    f"{origin} {source} {problem}; {fix}")
+
+
+def _addresses(kind: Kind, config: dict[str, Any], *, origin: str) -> list[Address]:
+    """``kind.addresses(config)``, or UsageError for a value that names no server at all."""
+    try:
+        return kind.addresses(config)
+    except (ValueError, TypeError) as exc:
+        named = ", ".join(f"{k}={shorten(config[k])}" for k in kind.user_keys if k in config)
+        raise UsageError(f"{origin} {named} names no {kind.probe.protocol} server "
+                         f"({shorten(str(exc), quote=False)}); "
+                         "give host:port with a port from 1 to 65535, e.g. "
+                         f"{_example(kind)}") from None
+
+
+def _example(kind: Kind) -> str:
+    """The config the harness gives a backend on a deployment of ``kind`` from port 6379 up."""
+    roles = [role for role, n in kind.roles(kind.default_size).items() for _ in range(n)]
+    nodes = [Node(kind=kind.name, role=role, binary=kind.binary, port=6379 + i, argv=(),
+                  workdir=Path(), name=f"example-{i}", probe=kind.probe)
+             for i, role in enumerate(roles)]
+    return ", ".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}"
+                     for k, v in kind.config(nodes).items())
 
 
 def find_binary(kind: str) -> str | None:

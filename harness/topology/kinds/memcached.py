@@ -42,9 +42,11 @@ def _addresses(config: dict[str, Any]) -> list[Address]:
     out: list[Address] = []
     for entry in _servers(config):
         if not entry.startswith("unix:"):
-            host, _, port = entry.rpartition(":")
-            if host and port.isascii() and port.isdigit():
-                out.append(("CACHE_MEMCACHED_SERVERS", host, int(port)))
+            host, sep, port = entry.rpartition(":")
+            if sep and not (host and port.isascii() and port.isdigit()):
+                raise ValueError(f"{entry!r} is not host:port")
+            if sep:
+                out.append(Address("CACHE_MEMCACHED_SERVERS", host, int(port)))
     return out
 
 
@@ -55,7 +57,11 @@ def _storage(config: dict[str, Any]) -> Storage | None:
 
 KINDS = (
     Kind(name="memcached", binary="memcached", apt="memcached", client="python-memcached",
-         probe=Probe(request=b"stats\r\n", end=b"END\r\n", pid_field="STAT pid "),
+         # memcached's error replies (protocol.txt, "Error strings"): a
+         # server that refuses stats (SASL) still speaks memcached.
+         probe=Probe(request=b"stats\r\n", end=b"END\r\n", pid_field="STAT pid ",
+                     protocol="memcached",
+                     refusals=(b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")),
          size_noun="servers", default_size=1, max_size=8, version_flag="-V",
          roles=lambda size: {SERVER: size}, primary=SERVER, deploy=_deploy, config=_config,
          user_keys=("CACHE_MEMCACHED_SERVERS",),

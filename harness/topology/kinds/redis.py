@@ -76,10 +76,11 @@ def _url_addresses(config: dict[str, Any]) -> list[Address]:
     url = config.get("CACHE_REDIS_URL")
     if isinstance(url, str) and url.startswith(("redis://", "rediss://")):
         parsed = urlparse(url)
-        return [("CACHE_REDIS_URL", parsed.hostname or "localhost", parsed.port or 6379)]
+        return [Address("CACHE_REDIS_URL", parsed.hostname or "localhost", parsed.port or 6379,
+                        tls=url.startswith("rediss://"))]
     if "CACHE_REDIS_HOST" in config or "CACHE_REDIS_PORT" in config:
-        return [("CACHE_REDIS_HOST/PORT", str(config.get("CACHE_REDIS_HOST", "localhost")),
-                 int(config.get("CACHE_REDIS_PORT", 6379)))]
+        return [Address("CACHE_REDIS_HOST/PORT", str(config.get("CACHE_REDIS_HOST", "localhost")),
+                        int(config.get("CACHE_REDIS_PORT", 6379)))]
     return []
 
 
@@ -169,7 +170,7 @@ def _sentinel_config(nodes: Sequence[Node]) -> dict[str, Any]:
 
 
 def _sentinel_addresses(config: dict[str, Any]) -> list[Address]:
-    return [("CACHE_REDIS_SENTINELS", str(h), int(p))
+    return [Address("CACHE_REDIS_SENTINELS", str(h), int(p))
             for h, p in config.get("CACHE_REDIS_SENTINELS") or []]
 
 
@@ -231,8 +232,11 @@ def _cluster_addresses(config: dict[str, Any]) -> list[Address]:
     if isinstance(spec, str):
         for entry in filter(None, (e.strip() for e in spec.split(","))):
             host, _, port = entry.rpartition(":")
-            if host and port.isascii() and port.isdigit():
-                out.append(("CACHE_REDIS_CLUSTER", host, int(port)))
+            # Flask-Caching splits each entry at ":" into a ClusterNode's
+            # host and port (backends/rediscache.py:274-276), int()ing the port.
+            if not (host and port.isascii() and port.isdigit()):
+                raise ValueError(f"{entry!r} is not host:port")
+            out.append(Address("CACHE_REDIS_CLUSTER", host, int(port)))
     return out or _url_addresses(config)
 
 
@@ -243,7 +247,10 @@ def _cluster_storage(config: dict[str, Any]) -> Storage | None:
     return ClusterStorage(nodes=[e.strip() for e in spec.split(",") if e.strip()])
 
 
-_PROBE = Probe(request=b"INFO server\r\n", end=b"\r\n\r\n", pid_field="process_id:")
+#: A RESP error reply starts with "-" (-NOAUTH, -WRONGPASS, -ERR ...): a
+#: server that refuses INFO so still speaks Redis.
+_PROBE = Probe(request=b"INFO server\r\n", end=b"\r\n\r\n", pid_field="process_id:",
+               protocol="Redis", refusals=(b"-",))
 #: redis-py waits forever by default (socket_timeout=None); the fault
 #: scenarios bound it through CACHE_OPTIONS, which Flask-Caching passes to
 #: the client (flask_caching/__init__.py:289-315, backends/rediscache.py:97-102).
@@ -276,6 +283,12 @@ KINDS = (
                   addresses=_sentinel_addresses, storage=_sentinel_storage,
                   client_timeout_config=_TIMEOUT),
     _redis_server(name="redis-cluster", size_noun="masters", default_size=3, max_size=8,
+                  # redis src/redis-cli.c, clusterManagerCommandCreate: "Redis
+                  # Cluster requires at least 3 master nodes".  With fewer, the
+                  # expectations written for a cluster (clear-blast-radius: a
+                  # clear() that reaches one node of several) do not apply.
+                  min_size=3, min_size_why="a Redis Cluster needs at least 3 masters, as "
+                  "redis-cli --cluster create says",
                   roles=lambda size: {NODE: size}, primary=NODE, deploy=_deploy_cluster,
                   config=_cluster_config,
                   # RedisClusterCache prefers CACHE_REDIS_URL when it is set

@@ -1,0 +1,3 @@
+"""A foreign app whose import fails with a message over three lines."""
+
+raise RuntimeError("first line\nsecond line\nthird line")
