@@ -7,6 +7,13 @@ in a child process (:func:`harness.app.describe`, gunicorn's own loader), so
 the harness's own process never runs user code; the answer says whether the
 app installs the harness routes itself (the sample apps) or is a *foreign*
 app, and for a foreign one its Flask-Caching instances and their settings.
+
+The probe (:mod:`harness.topology.appprobe`) runs in a session and process
+group of its own, with a marker of its own in its environment, and every
+wait on it is bounded.  Whatever it leaves behind -- a child that called
+``setsid`` and kept the output open, a daemon, a thread that would keep it
+alive -- is stopped, by group, by marker and by the pipes it holds, and is
+what the refusal names.
 """
 
 from __future__ import annotations
@@ -66,7 +73,6 @@ class _Seen:
     #: The probe's wait status once it exited (it is not reaped until the end).
     exit: os.waitid_result | None = None
     timed_out: bool = False
-    output_open: bool = False
 
     @property
     def answer(self) -> dict[str, Any] | None:
@@ -160,10 +166,9 @@ def _watch(pid: int, pipes: list[int], timeout: float) -> _Seen | None:
                     exited_at = now
             output = [fd for fd in pipes[1:] if sel.get_map().get(fd) is not None]
             if exited_at is not None and (not output or now - exited_at > AFTER_EXIT):
-                seen.output_open = bool(output)
                 break
             if now >= deadline:
-                seen.timed_out = True
+                seen.timed_out = seen.exit is None
                 break
             for key, _ in sel.select(min(0.05, deadline - now)):
                 chunk = os.read(key.fd, 65536)
@@ -171,6 +176,8 @@ def _watch(pid: int, pipes: list[int], timeout: float) -> _Seen | None:
                     sel.unregister(key.fd)
                 elif len(buffers[key.fd]) < 1 << 20:
                     buffers[key.fd] += chunk
+        for key in list(sel.get_map().values()):
+            _drain(key.fd, buffers[key.fd])  # what came with the exit, without waiting
     for raw in bytes(buffers[answer_fd]).splitlines():
         try:
             seen.lines.append(json.loads(raw))
@@ -178,6 +185,15 @@ def _watch(pid: int, pipes: list[int], timeout: float) -> _Seen | None:
             continue
     seen.stderr = bytes(buffers[err_fd])
     return seen
+
+
+def _drain(fd: int, buffer: bytearray) -> None:
+    os.set_blocking(fd, False)
+    try:
+        while len(buffer) < 1 << 20 and (chunk := os.read(fd, 65536)):
+            buffer += chunk
+    except BlockingIOError:
+        pass
 
 
 def _stop(proc: subprocess.Popen[bytes], tag: str, inodes: list[int]) -> list[_Left]:

@@ -75,7 +75,7 @@ def _describe(target: str, cache: str | None, loaded: list[Any]) -> dict[str, An
         obj = getattr(sys.modules.get(module.strip()), name.strip(), None)
         kind = type(obj) if obj is not None and name.strip().isidentifier() else None
         return {"flask": False, "type": f"{kind.__module__}.{kind.__qualname__}" if kind
-                else "object that is not callable"}
+                else "non-callable object"}
     return answer
 
 
