@@ -56,6 +56,21 @@ def test_a_non_daemon_thread_is_named_not_called_a_slow_import(cli) -> None:
     assert "did not finish importing" not in line
 
 
+def test_an_exit_handler_that_blocks_is_named(cli) -> None:
+    """Issue 23 item 15: like a thread, it keeps the process alive after the import."""
+    line = _refused(cli, "--app", "atexit_block:app", needles=[
+        "imported in", "did not exit within 1 s", "atexit handler that blocks"])
+    assert "did not finish importing" not in line
+
+
+def test_a_thread_pool_that_stops_at_exit_is_no_problem() -> None:
+    """Its threads are not daemons, but they do not keep the process alive."""
+    from harness.topology.appcheck import check_app
+
+    info = check_app("pool_at_import:app", BADAPPS)
+    assert info is not None and info.foreign and info.cache == "_ok:cache"
+
+
 def test_an_app_that_ends_the_process_at_import_gets_a_cause_and_a_fix(cli) -> None:
     """Issue 23 item 14: not a bare "could not be checked: exit status 0"."""
     _refused(cli, "--app", "exits:app", needles=[

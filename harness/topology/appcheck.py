@@ -41,6 +41,9 @@ PROBE_TIMEOUT = 10.0
 #: How long the probe's output may stay open after it exited: any longer, and
 #: a process it started holds it.
 AFTER_EXIT = 0.3
+#: How long the probe may take to exit once it answered: any longer, and a
+#: thread of the app's or an exit handler keeps it alive, as it would a worker.
+AFTER_ANSWER = 1.0
 #: How long the processes the probe left are given to go once killed.
 KILL_WAIT = 1.0
 #: Marks every process the probe starts, as :data:`processes.RUN_ENV` marks a run's.
@@ -73,6 +76,8 @@ class _Seen:
     #: The probe's wait status once it exited (it is not reaped until the end).
     exit: os.waitid_result | None = None
     timed_out: bool = False
+    #: It answered, but did not exit within :data:`AFTER_ANSWER`.
+    lingered: bool = False
 
     @property
     def answer(self) -> dict[str, Any] | None:
@@ -153,6 +158,7 @@ def _watch(pid: int, pipes: list[int], timeout: float) -> _Seen | None:
     buffers = {fd: bytearray() for fd in pipes}
     deadline = time.monotonic() + timeout
     exited_at: float | None = None
+    answered_at: float | None = None
     with selectors.DefaultSelector() as sel:
         for fd in pipes:
             sel.register(fd, selectors.EVENT_READ)
@@ -166,6 +172,12 @@ def _watch(pid: int, pipes: list[int], timeout: float) -> _Seen | None:
                     exited_at = now
             output = [fd for fd in pipes[1:] if sel.get_map().get(fd) is not None]
             if exited_at is not None and (not output or now - exited_at > AFTER_EXIT):
+                break
+            if answered_at is None and b'{"answer": ' in buffers[answer_fd]:
+                answered_at = now
+            if exited_at is None and answered_at is not None \
+                    and now - answered_at > AFTER_ANSWER:
+                seen.lingered = True
                 break
             if now >= deadline:
                 seen.timed_out = seen.exit is None
@@ -293,11 +305,15 @@ def _conclude(app: str, cache: str | None, seen: _Seen, left: list[_Left],
         raise UsageError(f"{took} {what}{more}; the check stopped it. Processes an app starts "
                          "at import escape the workers the harness stops: start them outside "
                          "the app, or in a gunicorn hook such as post_fork")
-    if answer.get("threads"):
+    if seen.lingered and answer.get("threads"):
         names = ", ".join(map(repr, answer["threads"]))
         raise UsageError(f"{took} left a non-daemon thread running ({names}), which keeps "
                          "each worker from exiting when gunicorn stops it; start it with "
                          "threading.Thread(..., daemon=True), or after the fork")
+    if seen.lingered:
+        raise UsageError(f"{took} its process did not exit within {AFTER_ANSWER:g} s after, "
+                         "as each worker would not when gunicorn stops it; look for an "
+                         "atexit handler that blocks")
     return info
 
 
