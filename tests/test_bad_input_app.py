@@ -74,7 +74,14 @@ def test_a_thread_pool_that_stops_at_exit_is_no_problem() -> None:
 def test_an_app_that_ends_the_process_at_import_gets_a_cause_and_a_fix(cli) -> None:
     """Issue 23 item 14: not a bare "could not be checked: exit status 0"."""
     _refused(cli, "--app", "exits:app", needles=[
-        "ended the check's process while being imported", "(exit status 0)", "os._exit()"])
+        "ended the check's process while being imported", "(exit status 0)",
+        "os._exit() or sys.exit() called at import"])
+
+
+def test_an_app_that_kills_itself_at_import_gets_a_cause_and_a_fix(cli) -> None:
+    _refused(cli, "--app", "kills_itself:app", needles=[
+        "ended the check's process while being imported", "(signal SIGKILL)",
+        "or a signal the import sends"])
 
 
 def test_prints_at_import_and_at_exit_do_not_hide_the_answer(cli) -> None:

@@ -327,14 +327,14 @@ def _no_answer(app: str, seen: _Seen, timeout: float) -> str:
     said = f"; its last words: {last}" if last else ""
     exit = seen.exit
     if exit is not None and exit.si_code == os.CLD_EXITED:
-        how = f"exit status {exit.si_status}"
-    elif exit is not None:
-        how = f"signal {signal.Signals(exit.si_status).name}"
+        how, look = (f"exit status {exit.si_status}", "look for os._exit() or sys.exit() "
+                     "called at import (in a thread, or by a library it imports)")
     else:
-        how = "no answer"
+        name = signal.Signals(exit.si_status).name if exit is not None else "?"
+        how, look = (f"signal {name}", "look for a crash in a C extension it imports, or a "
+                     "signal the import sends")
     return (f"{what} ended the check's process while being imported ({how}), before it "
-            f"could answer{said}; importing must not end the process: look for os._exit(), "
-            "sys.exit() in a thread, or a signal sent at import")
+            f"could answer{said}; importing must not end the process: {look}")
 
 
 def _judge(app: str, cache: str | None, answer: dict[str, Any]) -> AppInfo:
