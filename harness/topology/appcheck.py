@@ -107,9 +107,10 @@ def check_app(app: str, app_root: Path, *, cache: str | None = None,
     targets ``samples`` may name, each checked in the probe too.  Returns
     None when a stop signal ended the check before it could tell.
     """
+    # ledger() first: it puts the run's marker in the environment copied here.
+    tag = f"{ledger().token}-{uuid.uuid4().hex[:8]}"
     # The workers' environment, less the FLASK_* settings the harness sets:
     # a foreign app is probed with the config it will run with.
-    tag = f"{ledger().token}-{uuid.uuid4().hex[:8]}"  # the ledger puts the run's marker in
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
     env["PYTHONPATH"] = os.pathsep.join([str(app_root), *filter(None, [
         os.environ.get("PYTHONPATH")])])
@@ -134,13 +135,15 @@ def check_app(app: str, app_root: Path, *, cache: str | None = None,
     pipes = [answer_r, proc.stdout.fileno(), proc.stderr.fileno()]
     # Its answer's pipe too: a process that keeps that one alone is still the probe's.
     inodes = [os.fstat(fd).st_ino for fd in pipes]
-    left: list[_Left] = []
     try:
         seen = _watch(proc.pid, pipes, timeout)
     finally:
-        left = _stop(proc, tag, inodes)
-        os.close(answer_r)
-        ledger().reaped(proc.pid)
+        try:
+            left = _stop(proc, tag, inodes)
+        finally:
+            os.close(answer_r)
+            if proc.poll() is not None:
+                ledger().reaped(proc.pid)
     if seen is None:
         return None
     return _conclude(app, cache, seen, left, timeout)
