@@ -46,7 +46,7 @@ def test_a_daemon_started_at_import_is_stopped(cli) -> None:
     """Issue 23 item 3: a grandchild with its stdio detached does not outlive the check
     (``_assert_clean_error`` finds no process carrying the run's tag)."""
     _refused(cli, "--app", "daemonizes:app", needles=[
-        "a process it started (pid", "was still running after it", "the check stopped it"])
+        "a process it started (pid", "was still running after the import", "the check stopped it"])
 
 
 def test_a_non_daemon_thread_is_named_not_called_a_slow_import(cli) -> None:

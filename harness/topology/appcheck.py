@@ -303,7 +303,8 @@ def _conclude(app: str, cache: str | None, seen: _Seen, left: list[_Left],
     if left:
         p = next((p for p in left if p.holds_output), left[0])
         what = ("a child process it started (pid {}) kept the output open" if p.holds_output
-                else "a process it started (pid {}) was still running after it").format(p.pid)
+                else "a process it started (pid {}) was still running after the import"
+                ).format(p.pid)
         more = f" (and {len(left) - 1} more)" if len(left) > 1 else ""
         raise UsageError(f"{took} {what}{more}; the check stopped it. Processes an app starts "
                          "at import escape the workers the harness stops: start them outside "
@@ -314,8 +315,8 @@ def _conclude(app: str, cache: str | None, seen: _Seen, left: list[_Left],
                          "each worker from exiting when gunicorn stops it; start it with "
                          "threading.Thread(..., daemon=True), or after the fork")
     if seen.lingered:
-        raise UsageError(f"{took} its process did not exit within {AFTER_ANSWER:g} s after, "
-                         "as each worker would not when gunicorn stops it; look for an "
+        raise UsageError(f"{took} did not exit within {AFTER_ANSWER:g} s of answering, so "
+                         "a worker would not exit when gunicorn stops it; look for an "
                          "atexit handler that blocks")
     return info
 
