@@ -306,7 +306,7 @@ def _conclude(app: str, cache: str | None, seen: _Seen, left: list[_Left],
                 else "a process it started (pid {}) was still running after the import"
                 ).format(p.pid)
         more = f" (and {len(left) - 1} more)" if len(left) > 1 else ""
-        raise UsageError(f"{took} {what}{more}; the check stopped it. Processes an app starts "
+        raise UsageError(f"{took} {what}{more}; the check stopped it; processes an app starts "
                          "at import escape the workers the harness stops: start them outside "
                          "the app, or in a gunicorn hook such as post_fork")
     if seen.lingered and answer.get("threads"):
