@@ -206,3 +206,17 @@ def test_the_sample_apps_own_targets_pass_the_probe(tmp_path) -> None:
     info = check_app("apps.features:app", ROOT, memoized=memoized, samples=samples,
                      backends=["apps.custom_backends.PerProcessFileSystemCache"])
     assert info is not None and not info.foreign
+
+
+def test_a_backend_whose_package_sleeps_is_named_when_the_check_gives_up(monkeypatch) -> None:
+    """Issue 23 item 2: the hang is the backend's, and the refusal says so (the CLI's
+    bound is PROBE_TIMEOUT; a shorter one here keeps the test quick)."""
+    from harness.errors import BootError
+    from harness.topology.appcheck import check_app
+
+    monkeypatch.setenv("PYTHONPATH", str(BADAPPS))
+    started = time.monotonic()
+    with pytest.raises(BootError, match=r"^--backend 'sleeppkg.sub.C' did not finish importing "
+                                        r"within 1.5s"):
+        check_app("apps.features:app", ROOT, backends=["sleeppkg.sub.C"], timeout=1.5)
+    assert time.monotonic() - started < 1.5 + FAST

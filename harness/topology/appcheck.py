@@ -169,8 +169,11 @@ def _watch(pid: int, pipes: list[int], timeout: float) -> _Seen | None:
             if interrupt.requested() is not None:
                 return None
             now = time.monotonic()
-            if seen.exit is None:
-                seen.exit = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            if exited_at is None:
+                try:
+                    seen.exit = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+                except ChildProcessError:  # reaped by someone else: gone, status unknown
+                    exited_at = now
                 if seen.exit is not None:
                     exited_at = now
             output = [fd for fd in pipes[1:] if sel.get_map().get(fd) is not None]
@@ -334,9 +337,9 @@ def _no_answer(app: str, seen: _Seen, timeout: float) -> str:
         how, look = (f"exit status {exit.si_status}", "look for os._exit() or sys.exit() "
                      "called at import (in a thread, or by a library it imports)")
     else:
-        name = signal.Signals(exit.si_status).name if exit is not None else "?"
-        how, look = (f"signal {name}", "look for a crash in a C extension it imports, or a "
-                     "signal the import sends")
+        how = (f"signal {signal.Signals(exit.si_status).name}" if exit is not None
+               else "status unknown")
+        look = "look for a crash in a C extension it imports, or a signal the import sends"
     return (f"{what} ended the check's process while being imported ({how}), before it "
             f"could answer{said}; importing must not end the process: {look}")
 
