@@ -15,15 +15,24 @@ from .options import PROJECT_ROOT, RunOptions
 from .topology import backends as _backends
 from .topology.appcheck import AppInfo, check_app
 from .topology.pool import check_configured_servers
+from .workloads.keystability import targets
 
 
 def probe_app(options: RunOptions, *, backends_given: bool) -> RunOptions:
     """Check ``--app`` before anything boots, and fit the options to it (:func:`for_app`).
 
     A foreign app's own cache server, which the harness does not start, must
-    answer now rather than as workers that fail to boot.
+    answer now rather than as workers that fail to boot.  The custom
+    backends, ``--memoized`` targets and ``--sample-args`` are checked in the
+    same probe, since each needs user code imported.
     """
-    info = check_app(options.app, options.app_root, cache=options.cache)
+    memoized, samples = targets(app=options.app, memoized=options.memoized,
+                                sample_args=options.sample_args)
+    info = check_app(options.app, options.app_root, cache=options.cache,
+                     backends=[b.name for b in options.backends if not b.spec.builtin],
+                     memoized=memoized, samples=samples)
+    if info is None:
+        return options  # a stop signal: the front door reports it
     options = for_app(options, info, backends_given=backends_given)
     if options.own_cache:
         check_configured_servers(options.app_cache_config)

@@ -7,31 +7,49 @@ in a child process (:func:`harness.app.describe`, gunicorn's own loader), so
 the harness's own process never runs user code; the answer says whether the
 app installs the harness routes itself (the sample apps) or is a *foreign*
 app, and for a foreign one its Flask-Caching instances and their settings.
+
+The probe (:mod:`harness.topology.appprobe`) runs in a session and process
+group of its own, with a marker of its own in its environment, and every
+wait on it is bounded.  Whatever it leaves behind -- a child that called
+``setsid`` and kept the output open, a daemon, a thread that would keep it
+alive -- is stopped, by group, by marker and by the pipes it holds, and is
+what the refusal names.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import selectors
 import signal
 import subprocess
 import sys
+import time
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import interrupt
 from ..client import ROUTE_PREFIX
 from ..errors import BootError, UsageError
-from .processes import ledger, set_pdeathsig
+from .processes import ledger, set_pdeathsig, start_time
 
 #: Importing Flask, Flask-Caching and a small app takes about 0.4 s here.
 PROBE_TIMEOUT = 10.0
+#: How long the probe's output may stay open after it exited: any longer, and
+#: a process it started holds it.
+AFTER_EXIT = 0.3
+#: How long the probe may take to exit once it answered: any longer, and a
+#: thread of the app's or an exit handler keeps it alive, as it would a worker.
+AFTER_ANSWER = 1.0
+#: How long the processes the probe left are given to go once killed.
+KILL_WAIT = 1.0
+#: Marks every process the probe starts, as :data:`processes.RUN_ENV` marks a run's.
+PROBE_ENV = "COHERENCE_APP_CHECK"
 
-_PROBE = """
-import json, sys
-from harness.app import describe
-print(json.dumps(describe(sys.argv[1], sys.argv[2] or None)))
-"""
+_PROBE = "from harness.topology.appprobe import main; main()"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,37 +67,281 @@ class AppInfo:
     cache_config: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(kw_only=True)
+class _Seen:
+    """What the check saw of its probe."""
+
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    stderr: bytes = b""
+    #: The probe's wait status once it exited (it is not reaped until the end).
+    exit: os.waitid_result | None = None
+    timed_out: bool = False
+    #: It answered, but did not exit within :data:`AFTER_ANSWER`.
+    lingered: bool = False
+
+    @property
+    def answer(self) -> dict[str, Any] | None:
+        return next((line["answer"] for line in self.lines if "answer" in line), None)
+
+    @property
+    def phase(self) -> str:
+        return next((line["phase"] for line in reversed(self.lines) if "phase" in line), "app")
+
+
+@dataclass(frozen=True)
+class _Left:
+    """A process the probe started that outlived it."""
+
+    pid: int
+    start: int
+    holds_output: bool
+
+
 def check_app(app: str, app_root: Path, *, cache: str | None = None,
-              timeout: float = PROBE_TIMEOUT) -> AppInfo:
-    """Probe ``app`` (``mod:name`` or ``mod:factory()``); raise UsageError for a bad one."""
+              backends: Sequence[str] = (), memoized: Sequence[str] = (),
+              samples: dict[str, Any] | None = None,
+              timeout: float = PROBE_TIMEOUT) -> AppInfo | None:
+    """Probe ``app`` (``mod:name`` or ``mod:factory()``); raise UsageError for a bad one.
+
+    ``backends`` are custom backends' import paths, ``memoized`` the
+    targets ``samples`` may name, each checked in the probe too.  Returns
+    None when a stop signal ended the check before it could tell.
+    """
+    # ledger() first: it puts the run's marker in the environment copied here.
+    tag = f"{ledger().token}-{uuid.uuid4().hex[:8]}"
     # The workers' environment, less the FLASK_* settings the harness sets:
     # a foreign app is probed with the config it will run with.
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
     env["PYTHONPATH"] = os.pathsep.join([str(app_root), *filter(None, [
         os.environ.get("PYTHONPATH")])])
-    with ledger().starting():
-        proc = subprocess.Popen([sys.executable, "-c", _PROBE, app, cache or ""], cwd=app_root,
-                                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True,
-                                preexec_fn=set_pdeathsig)
-        ledger().spawned(proc, what="app check")
+    env[PROBE_ENV] = tag
+    request = json.dumps({"app": app, "cache": cache, "backends": list(backends),
+                          "targets": list(memoized), "samples": samples or {}})
+    answer_r, answer_w = os.pipe()
     try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise BootError(f"--app {app!r} did not finish importing within {timeout:g}s; "
-                        "check that importing it does not block (e.g. on a network call)"
-                        ) from None
+        with ledger().starting():
+            proc = subprocess.Popen([sys.executable, "-c", _PROBE, str(answer_w), request],
+                                    cwd=app_root, env=env, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    pass_fds=(answer_w,), start_new_session=True,
+                                    preexec_fn=set_pdeathsig)
+            ledger().spawned(proc, what="app check")
+    except BaseException:
+        os.close(answer_r)
+        raise
     finally:
-        if proc.poll() is not None:
-            ledger().reaped(proc.pid)
+        os.close(answer_w)
+    assert proc.stdout is not None and proc.stderr is not None
+    pipes = [answer_r, proc.stdout.fileno(), proc.stderr.fileno()]
+    # Its answer's pipe too: a process that keeps that one alone is still the probe's.
+    inodes = [os.fstat(fd).st_ino for fd in pipes]
     try:
-        answer = json.loads(out.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        last = (err.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
-        raise BootError(f"--app {app!r} could not be checked: {last}") from None
-    return _judge(app, cache, answer)
+        seen = _watch(proc.pid, pipes, timeout)
+    finally:
+        try:
+            left = _stop(proc, tag, inodes)
+        finally:
+            os.close(answer_r)
+            if proc.poll() is not None:
+                ledger().reaped(proc.pid)
+    if seen is None:
+        return None
+    return _conclude(app, cache, seen, left, timeout)
+
+
+def _watch(pid: int, pipes: list[int], timeout: float) -> _Seen | None:
+    """Read the probe's answer and output until it exited and its output closed.
+
+    Every wait is bounded: by ``timeout`` in all, and by :data:`AFTER_EXIT`
+    for output that a process the probe started still holds.  None when a
+    stop signal came first.
+    """
+    answer_fd, _, err_fd = pipes
+    seen = _Seen()
+    buffers = {fd: bytearray() for fd in pipes}
+    deadline = time.monotonic() + timeout
+    exited_at: float | None = None
+    answered_at: float | None = None
+    with selectors.DefaultSelector() as sel:
+        for fd in pipes:
+            sel.register(fd, selectors.EVENT_READ)
+        while True:
+            if interrupt.requested() is not None:
+                return None
+            now = time.monotonic()
+            if exited_at is None:
+                try:
+                    seen.exit = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+                except ChildProcessError:  # reaped by someone else: gone, status unknown
+                    exited_at = now
+                if seen.exit is not None:
+                    exited_at = now
+            output = [fd for fd in pipes[1:] if sel.get_map().get(fd) is not None]
+            if exited_at is not None and (not output or now - exited_at > AFTER_EXIT):
+                break
+            if answered_at is None and b'{"answer": ' in buffers[answer_fd]:
+                answered_at = now
+            if exited_at is None and answered_at is not None \
+                    and now - answered_at > AFTER_ANSWER:
+                seen.lingered = True
+                break
+            if now >= deadline:
+                seen.timed_out = seen.exit is None
+                break
+            for key, _ in sel.select(min(0.05, deadline - now)):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    sel.unregister(key.fd)
+                elif len(buffers[key.fd]) < 1 << 20:
+                    buffers[key.fd] += chunk
+        for key in list(sel.get_map().values()):
+            _drain(key.fd, buffers[key.fd])  # what came with the exit, without waiting
+    for raw in bytes(buffers[answer_fd]).splitlines():
+        try:
+            seen.lines.append(json.loads(raw))
+        except ValueError:
+            continue
+    seen.stderr = bytes(buffers[err_fd])
+    return seen
+
+
+def _drain(fd: int, buffer: bytearray) -> None:
+    os.set_blocking(fd, False)
+    try:
+        while len(buffer) < 1 << 20 and (chunk := os.read(fd, 65536)):
+            buffer += chunk
+    except BlockingIOError:
+        pass
+
+
+def _stop(proc: subprocess.Popen[bytes], tag: str, inodes: list[int]) -> list[_Left]:
+    """Kill the probe's group and every process it started; return those that outlived it.
+
+    They are found by the probe's marker in their environment, or by one of
+    the probe's pipes among their descriptors: a child that left the
+    probe's session (``setsid``) or process group is not in the group.
+    """
+    marker = f"{PROBE_ENV}={tag}".encode()
+    left = [p for p in _started_by(marker, inodes) if p.pid != proc.pid]
+    try:
+        # The leader is not reaped yet (waitid WNOWAIT): its group id is still ours.
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for p in left:
+        if start_time(p.pid) == p.start:
+            try:
+                os.kill(p.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+    # A process the first scan missed (started a moment later) is found now.
+    known = {p.pid for p in left} | {proc.pid}
+    late = [p for p in _started_by(marker, inodes) if p.pid not in known]
+    for p in late:
+        try:
+            os.kill(p.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    left += late
+    deadline = time.monotonic() + KILL_WAIT
+    while any(_running(p) for p in left) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        proc.wait(timeout=KILL_WAIT)
+    except subprocess.TimeoutExpired:
+        pass
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
+    return left
+
+
+def _started_by(marker: bytes, inodes: list[int]) -> list[_Left]:
+    """Processes with ``marker`` or a pipe of ``inodes`` (answer, stdout, stderr)."""
+    answer = f"pipe:[{inodes[0]}]"
+    output = {f"pipe:[{i}]" for i in inodes[1:]}
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        try:
+            tagged = marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            links = {_readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        except OSError:
+            continue
+        start = start_time(pid)
+        holds = bool(links & output)
+        if (tagged or holds or answer in links) and start is not None and pid != os.getpid():
+            found.append(_Left(pid=pid, start=start, holds_output=holds))
+    return found
+
+
+def _readlink(path: str) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""
+
+
+def _running(p: _Left) -> bool:
+    try:
+        stat = Path(f"/proc/{p.pid}/stat").read_text()
+    except OSError:
+        return False
+    rest = stat.rpartition(")")[2].split()
+    return rest[0] != "Z" and int(rest[19]) == p.start
+
+
+def _conclude(app: str, cache: str | None, seen: _Seen, left: list[_Left],
+              timeout: float) -> AppInfo:
+    """The app's info, or the one line that says what went wrong, and how to fix it."""
+    answer = seen.answer
+    if answer is None:
+        raise BootError(_no_answer(app, seen, timeout))
+    info = _judge(app, cache, answer)
+    if answer.get("problem"):
+        raise UsageError(answer["problem"])
+    took = f"--app {app!r} imported in {answer.get('import_s', 0):.2f} s, but"
+    if left:
+        p = next((p for p in left if p.holds_output), left[0])
+        what = ("a child process it started (pid {}) kept the output open" if p.holds_output
+                else "a process it started (pid {}) was still running after the import"
+                ).format(p.pid)
+        more = f" (and {len(left) - 1} more)" if len(left) > 1 else ""
+        raise UsageError(f"{took} {what}{more}; the check stopped it; processes an app starts "
+                         "at import escape the workers the harness stops: start them outside "
+                         "the app, or in a gunicorn hook such as post_fork")
+    if seen.lingered and answer.get("threads"):
+        names = ", ".join(map(repr, answer["threads"]))
+        raise UsageError(f"{took} left a non-daemon thread running ({names}), which keeps "
+                         "each worker from exiting when gunicorn stops it; start it with "
+                         "threading.Thread(..., daemon=True), or after the fork")
+    if seen.lingered:
+        raise UsageError(f"{took} did not exit within {AFTER_ANSWER:g} s of answering, so "
+                         "a worker would not exit when gunicorn stops it; look for an "
+                         "atexit handler that blocks")
+    return info
+
+
+def _no_answer(app: str, seen: _Seen, timeout: float) -> str:
+    phase = seen.phase
+    what = f"--app {app!r}" if phase == "app" else phase
+    if seen.timed_out:
+        return (f"{what} did not finish importing within {timeout:g}s; check that importing "
+                "it does not block (e.g. on a network call)")
+    last = (seen.stderr.decode(errors="replace").strip().splitlines() or [""])[-1]
+    said = f"; its last words: {last}" if last else ""
+    exit = seen.exit
+    if exit is not None and exit.si_code == os.CLD_EXITED:
+        how, look = (f"exit status {exit.si_status}", "look for os._exit() or sys.exit() "
+                     "called at import (in a thread, or by a library it imports)")
+    else:
+        how = (f"signal {signal.Signals(exit.si_status).name}" if exit is not None
+               else "status unknown")
+        look = "look for a crash in a C extension it imports, or a signal the import sends"
+    return (f"{what} ended the check's process while being imported ({how}), before it "
+            f"could answer{said}; importing must not end the process: {look}")
 
 
 def _judge(app: str, cache: str | None, answer: dict[str, Any]) -> AppInfo:

@@ -13,6 +13,7 @@ rather than as a worker that cannot boot; a malformed spec fails at import.
 from __future__ import annotations
 
 import difflib
+import importlib.machinery
 import importlib.util
 import os
 import sys
@@ -240,6 +241,9 @@ def resolve(
         raise UsageError(f"--backend {name}:{size_text}: a size applies to built-in backends "
                          f"only; use --backend {name} with --server KIND")
     module, _, attr = name.rpartition(".")
+    if not all(part.isidentifier() for part in name.split(".")):
+        raise UsageError(f"--backend {name!r} is not an import path: a custom backend is "
+                         "MODULE.CLASS, dotted names only, e.g. 'mypkg.caches.MyCache'")
     if not _module_exists(module, pythonpath or []):
         raise UsageError(
             f"unknown backend {name!r}: module {module!r} cannot be found; "
@@ -250,12 +254,28 @@ def resolve(
 
 
 def _module_exists(module: str, pythonpath: list[str]) -> bool:
-    # Look the module up without importing it: importing user code in the
-    # harness process could have side effects the workers are meant to own.
+    """Whether ``module`` can be found, without importing it or any package above it.
+
+    ``importlib.util.find_spec('a.b')`` imports ``a`` to read its path, which
+    would run user code (that may block, raise or exit) in the harness's own
+    process; only the top-level name is looked up that way, which imports
+    nothing, and each name below it in its parent's directories.  The
+    workers, or the app check's probe, import it for real.
+    """
+    if module in sys.modules:
+        return True
+    top, *below = module.split(".")
     saved = list(sys.path)
     sys.path[:0] = [p for p in pythonpath if p]
     try:
-        return importlib.util.find_spec(module) is not None
+        spec = importlib.util.find_spec(top)
+        for depth, _ in enumerate(below, start=1):
+            if spec is None or spec.submodule_search_locations is None:
+                return False
+            name = ".".join([top, *below[:depth]])
+            spec = importlib.machinery.PathFinder.find_spec(
+                name, list(spec.submodule_search_locations))
+        return spec is not None
     except (ImportError, ValueError):
         return False
     finally:

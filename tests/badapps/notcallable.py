@@ -1,0 +1,3 @@
+"""``app`` is not callable: gunicorn refuses it before any Flask check."""
+
+app = 42

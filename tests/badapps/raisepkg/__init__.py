@@ -1,0 +1,1 @@
+raise RuntimeError("raisepkg does not import")

@@ -1,0 +1,1 @@
+from flask_caching.backends import SimpleCache as C  # noqa: F401
