@@ -26,3 +26,17 @@ class PerProcessFileSystemCache(FileSystemCache):
     ) -> FileSystemCache:
         config = {**config, "CACHE_DIR": os.path.join(config["CACHE_DIR"], str(os.getpid()))}
         return super().factory(app, config, args, kwargs)
+
+
+class RefusesToStart(FileSystemCache):
+    """A cache class that imports, but whose factory raises when a worker builds it.
+
+    What a backend with a bad or missing setting looks like: only the workers
+    find out, so the harness must report their boot failure with its log.
+    """
+
+    @classmethod
+    def factory(
+        cls, app: Flask, config: dict[str, Any], args: list[Any], kwargs: dict[str, Any]
+    ) -> FileSystemCache:
+        raise RuntimeError("RefusesToStart needs a setting this app does not give")
