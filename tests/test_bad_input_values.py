@@ -362,3 +362,24 @@ def test_click_and_size_refusals_stay_one_line(cli, case: str) -> None:
     args, needles = HELD[case]
     started = time.monotonic()
     _refused_fast(cli(*args, "--scenario", "visibility"), needles, started)
+
+
+# --- sweep 3: a --report-dir the file system cannot even look up ---------------
+
+
+def test_a_report_dir_through_a_symlink_loop_is_one_line(cli, tmp_path: Path) -> None:
+    (tmp_path / "loop").symlink_to("loop")
+    started = time.monotonic()
+    run = cli("--report-dir", str(tmp_path / "loop" / "x"), "--backend", "SimpleCache",
+              "--scenario", "visibility")
+    _refused_fast(run, ["--report-dir", "loop/x'", "is not usable", "Symlink loop",
+                        "e.g. --report-dir reports"], started)
+
+
+def test_a_report_dir_name_too_long_is_one_line(cli, tmp_path: Path) -> None:
+    started = time.monotonic()
+    run = cli("--report-dir", str(tmp_path / ("r" * 5000)), "--backend", "SimpleCache",
+              "--scenario", "visibility")
+    _refused_fast(run, ["--report-dir", "rrr", "characters) is not usable (File name too long)",
+                        "e.g. --report-dir reports"], started)
+    assert len(run.stderr) < 400

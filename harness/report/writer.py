@@ -81,9 +81,9 @@ def check_report_dir(report_dir: Path) -> None:
     """
     where = str(report_dir)
     existing = report_dir.absolute()
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
     try:
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
         if not existing.is_dir():
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
         with tempfile.TemporaryDirectory(dir=existing, prefix=".probe-") as probe:
@@ -94,6 +94,18 @@ def check_report_dir(report_dir: Path) -> None:
         raise UsageError(
             f"--report-dir {shorten(where)} is not usable ({why}); pass a writable directory, "
             "e.g. --report-dir reports") from None
+
+
+def resolve_report_dir(report_dir: Path) -> Path:
+    """``report_dir`` made absolute with its symlinks resolved, or UsageError in one line
+    (a symlink loop, or a name too long for the file system)."""
+    try:
+        return report_dir.resolve()
+    except (OSError, RuntimeError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise UsageError(
+            f"--report-dir {shorten(str(report_dir))} is not usable ({why}); pass a writable "
+            "directory, e.g. --report-dir reports") from None
 
 
 def write_histories(results: Sequence[Result], target: Path) -> list[str | None]:
