@@ -383,3 +383,85 @@ def test_a_report_dir_name_too_long_is_one_line(cli, tmp_path: Path) -> None:
     _refused_fast(run, ["--report-dir", "rrr", "characters) is not usable (File name too long)",
                         "e.g. --report-dir reports"], started)
     assert len(run.stderr) < 400
+
+
+# --- sweep 3: CACHE_REDIS_URL with a unix socket, or a scheme redis-py refuses --
+
+
+@pytest.fixture
+def unix_http_socket(tmp_path: Path) -> Iterator[Path]:
+    """A unix socket where something answers, in HTTP rather than Redis."""
+    path = tmp_path / "not-redis.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(path))
+        listener.listen()
+
+        def serve() -> None:
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                with conn:
+                    conn.recv(4096)
+                    conn.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+
+        threading.Thread(target=serve, daemon=True).start()
+        yield path
+        listener.shutdown(socket.SHUT_RDWR)
+
+
+def test_a_unix_socket_that_is_not_redis_is_refused(cli, unix_http_socket: Path) -> None:
+    started = time.monotonic()
+    run = cli("--backend", "RedisCache", "--scenario", "visibility",
+              "--config", f"CACHE_REDIS_URL=unix://{unix_http_socket}")
+    _refused_fast(run, [f"cache server unix://{unix_http_socket} from --config CACHE_REDIS_URL "
+                        "answers, but not as a Redis server", "HTTP/1.0 400",
+                        "point --config CACHE_REDIS_URL at a Redis server"], started)
+
+
+def test_a_missing_unix_socket_is_refused(cli, tmp_path: Path) -> None:
+    missing = tmp_path / "missing.sock"
+    started = time.monotonic()
+    run = cli("--backend", "RedisCache", "--scenario", "visibility",
+              "--config", f"CACHE_REDIS_URL=unix://{missing}")
+    _refused_fast(run, [f"cache server unix://{missing} from --config CACHE_REDIS_URL is "
+                        "unreachable (No such file or directory)", "start it"], started)
+
+
+def test_a_real_redis_on_a_unix_socket_passes(tmp_path: Path) -> None:
+    sock = tmp_path / "redis.sock"
+    proc = subprocess.Popen([need("redis"), "--port", "0", "--unixsocket", str(sock), "--save",
+                             "", "--appendonly", "no"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists():
+            assert time.monotonic() < deadline and proc.poll() is None, "redis did not start"
+            time.sleep(0.02)
+        check_servers({"CACHE_REDIS_URL": f"unix://{sock}?db=0"}, origin=OPTION_CONFIG)
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:6379/", "REDIS://127.0.0.1:6379/0",
+                                 "127.0.0.1:6379"])
+def test_a_redis_url_scheme_redis_py_refuses_is_refused(cli, url: str) -> None:
+    started = time.monotonic()
+    run = cli("--backend", "RedisCache", "--scenario", "visibility",
+              "--config", f"CACHE_REDIS_URL={url}")
+    _refused_fast(run, [f"--config CACHE_REDIS_URL={url!r} has a scheme redis-py does not "
+                        "accept; use one of redis://, rediss://, unix://",
+                        "e.g. CACHE_REDIS_URL=redis://127.0.0.1:6379/0"], started)
+
+
+def test_the_url_schemes_are_those_redis_py_takes() -> None:
+    import redis.connection
+
+    from harness.topology.kinds.redis import URL_SCHEMES
+
+    for scheme in URL_SCHEMES:
+        redis.connection.parse_url(f"{scheme}localhost/0")
+    with pytest.raises(ValueError, match=", ".join(URL_SCHEMES)):
+        redis.connection.parse_url("http://localhost/0")
