@@ -389,3 +389,19 @@ def test_a_good_diff_still_compares(tmp_path: Path) -> None:
     assert run.code == 1, run.stderr
     assert "per-worker (ok)  error (UNEXPECTED)  WORSE" in run.stdout
     assert _left_files(tmp_path) == []
+
+
+# --- sweep 3: report files are written inside the run directory (#162) -------------------
+
+def test_a_symlinked_report_file_is_replaced_not_written_through(tmp_path: Path) -> None:
+    run_dir = _write(tmp_path / "run")
+    outside = {name: tmp_path / f"outside-{name}" for name in ("report.md", "report.html")}
+    for name, target in outside.items():
+        target.write_text("keep me")
+        (run_dir / name).symlink_to(target)
+    run = _coherence(tmp_path, "report", str(run_dir))
+    assert run.code == 0, run.stderr
+    for name, target in outside.items():
+        assert target.read_text() == "keep me", f"{name} was written through its symlink"
+        assert not (run_dir / name).is_symlink() and (run_dir / name).stat().st_size > 0
+    assert sorted(p.name for p in run_dir.iterdir() if p.name.startswith(".")) == []

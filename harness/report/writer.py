@@ -15,7 +15,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -148,18 +148,43 @@ def render(path: Path, *, png: bool = True) -> Rendered:
     report = load(path)
     target = report.directory
     md = target / "report.md"
-    md.write_text(render_markdown(report), "utf-8")
+    _replace(md, lambda tmp: _text(tmp, render_markdown(report)))
     page = target / "report.html"
-    page.write_text(render_html(report), "utf-8")
+    _replace(page, lambda tmp: _text(tmp, render_html(report)))
     shot: Path | None = None
     problem: str | None = None
     if png and interrupt.requested() is None:
         shot = target / "report.png"
         with observe.span(observe.Step.REPORT_PNG):
-            problem = chromium.screenshot(page, shot, height=screenshot_height(report))
+            problem = _replace(shot, lambda tmp: chromium.screenshot(
+                page, tmp, height=screenshot_height(report)))
         if problem is not None:
             shot = None
     return Rendered(markdown=md, html=page, png=shot, png_problem=problem)
+
+
+def _replace(path: Path, write: Callable[[Path], str | None]) -> str | None:
+    """``write`` a temp file beside ``path``, then, unless it returns a problem, rename it
+    onto ``path``.
+
+    The rename replaces whatever the name is, a symlink included, so a
+    re-render never writes through a link to a file outside the run
+    directory.  The temp file is gone either way.
+    """
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        problem = write(tmp)
+        if problem is None:
+            os.replace(tmp, path)
+        return problem
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _text(path: Path, text: str) -> None:
+    path.write_text(text, "utf-8")
 
 
 @contextmanager
