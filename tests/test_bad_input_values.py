@@ -465,3 +465,17 @@ def test_the_url_schemes_are_those_redis_py_takes() -> None:
         redis.connection.parse_url(f"{scheme}localhost/0")
     with pytest.raises(ValueError, match=", ".join(URL_SCHEMES)):
         redis.connection.parse_url("http://localhost/0")
+
+
+# --- sweep 3: the app check shortens what it echoes (#260, #261) ---------------
+
+
+@pytest.mark.parametrize("args", [["--app", "m" * 100_000 + ":app"],
+                                  ["--app", "_ok:app", "--cache", "c" * 100_000]],
+                         ids=["app", "cache"])
+def test_the_app_check_shortens_a_huge_value(cli, args: list[str]) -> None:
+    started = time.monotonic()
+    run = cli(*args, "--scenario", "visibility",
+              env={"PYTHONPATH": str(FIXTURES.parent / "badapps")})
+    _refused_fast(run, ["characters)"], started)
+    assert len(run.stderr) < 1000, run.stderr[:300]
