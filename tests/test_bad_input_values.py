@@ -239,6 +239,9 @@ VERSION_CASES = {
     "non-ASCII digits in a version": (
         ["--old-version", "\u0662.\u0664", "--scenario", "rolling-deploy"],
         ["must be a Flask-Caching version such as 2.4"]),
+    "a trailing newline in a version": (
+        ["--old-version", "2.4\n", "--scenario", "rolling-deploy"],
+        ["--old-version '2.4\\n' must be a Flask-Caching version such as 2.4"]),
     "a misspelt config key": (
         ["--config", "CACHE_DEFAULT_TIMOUT=60", "--scenario", "visibility"],
         ["--config 'CACHE_DEFAULT_TIMOUT' is not a key Flask-Caching reads",
