@@ -482,3 +482,45 @@ def test_the_app_check_shortens_a_huge_value(cli, args: list[str]) -> None:
               env={"PYTHONPATH": str(FIXTURES.parent / "badapps")})
     _refused_fast(run, ["characters)"], started)
     assert len(run.stderr) < 1000, run.stderr[:300]
+
+
+# --- sweep 3: numeric options read ASCII digits only (#5, #9) ------------------
+
+NON_ASCII_NUMBERS = {
+    "fullwidth workers": (["--workers", "\uff14"], ["'--workers': '\uff14' is not a valid "
+                                                     "integer: use ASCII digits, e.g. 4"]),
+    "arabic-indic settle": (["--settle", "\u0663"], ["'--settle': '\u0663' is not a valid "
+                                                      "float: use ASCII digits, e.g. 3.0"]),
+    "arabic-indic port": (["--port", "\u0668\u0660\u0668\u0660"], ["'--port'", "e.g. 8080"]),
+    "fullwidth load duration": (["--load-duration", "\uff15"], ["'--load-duration'", "e.g. 5"]),
+    "arabic-indic jobs": (["--jobs", "\u0662"], ["'--jobs'", "e.g. 2"]),
+}
+
+
+@pytest.mark.parametrize("case", NON_ASCII_NUMBERS)
+def test_a_number_in_non_ascii_digits_is_refused(cli, case: str) -> None:
+    """A bad --scenario after it: a value taken as a number would reach that refusal."""
+    args, needles = NON_ASCII_NUMBERS[case]
+    started = time.monotonic()
+    run = cli(*args, "--scenario", "nope")
+    _refused_fast(run, needles, started)
+    assert "unknown scenario" not in run.stderr
+
+
+def test_the_numeric_types_keep_their_messages_for_argparse_too() -> None:
+    """The pytest plugin's options hand the same types to argparse."""
+    import argparse
+
+    from harness.option_values import FLOAT, INT
+
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    parser.add_argument("--n", type=INT)
+    parser.add_argument("--f", type=FLOAT)
+    assert parser.parse_args(["--n", "4", "--f", "1.5"]) == argparse.Namespace(n=4, f=1.5)
+    with pytest.raises(argparse.ArgumentError, match="invalid int value: 'x'"):
+        parser.parse_args(["--n", "x"])
+    with pytest.raises(argparse.ArgumentError, match="'\uff14' is not a valid integer: use "
+                                                     "ASCII digits, e.g. 4"):
+        parser.parse_args(["--n", "\uff14"])
+    with pytest.raises(argparse.ArgumentError, match="'\u0663' is not a valid float"):
+        parser.parse_args(["--f", "\u0663"])

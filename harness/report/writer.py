@@ -33,6 +33,10 @@ from .markdown import render_markdown
 from .matrix import matrix_grid
 from .model import SCHEMA, RunReport, load
 
+#: How much of a --report-dir a message shows: an absolute path's last part
+#: is the one that tells it, so more than a plain value's 80 characters.
+PATH_SHOWN = 200
+
 
 @dataclass(frozen=True, kw_only=True)
 class Rendered:
@@ -92,8 +96,8 @@ def check_report_dir(report_dir: Path) -> None:
     except OSError as exc:
         why = exc.strerror or type(exc).__name__
         raise UsageError(
-            f"--report-dir {shorten(where)} is not usable ({why}); pass a writable directory, "
-            "e.g. --report-dir reports") from None
+            f"--report-dir {shorten(where, PATH_SHOWN)} is not usable ({why}); pass a writable "
+            "directory, e.g. --report-dir reports") from None
 
 
 def resolve_report_dir(report_dir: Path) -> Path:
@@ -104,8 +108,8 @@ def resolve_report_dir(report_dir: Path) -> Path:
     except (OSError, RuntimeError) as exc:
         why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise UsageError(
-            f"--report-dir {shorten(str(report_dir))} is not usable ({why}); pass a writable "
-            "directory, e.g. --report-dir reports") from None
+            f"--report-dir {shorten(str(report_dir), PATH_SHOWN)} is not usable ({why}); pass a "
+            "writable directory, e.g. --report-dir reports") from None
 
 
 def write_histories(results: Sequence[Result], target: Path) -> list[str | None]:
