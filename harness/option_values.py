@@ -9,13 +9,16 @@ returns the field of :class:`~harness.options.RunOptions`, or raises
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import json
 import math
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import click
 
 from . import schedule
 from .errors import UsageError, shorten
@@ -44,6 +47,65 @@ MAX_LOAD_DURATION = 600
 
 #: An option's parse and check: its value and the values parsed before it.
 Parse = Callable[[Any, Mapping[str, Any]], Any]
+
+
+if TYPE_CHECKING:  # generic from click 8.2 on (Flask asks only for 8.1.3)
+    _ParamType = click.ParamType[Any, Any]
+else:
+    _ParamType = click.ParamType
+
+
+class _AsciiNumber(_ParamType):
+    """click's int or float, but only in ASCII digits, as a backend size is.
+
+    Python's int() and float() read any Unicode digit, so ``--workers ４``
+    (fullwidth) would be taken as 4.  The same object is the pytest
+    option's argparse type: there a refusal is a ValueError, whose message
+    argparse writes itself from ``__name__`` ("invalid int value: 'x'").
+    """
+
+    number: type[int] | type[float] = int
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        if isinstance(value, self.number) and not isinstance(value, bool):
+            return value
+        text = str(value)
+        try:
+            number = self.number(text)
+        except ValueError:
+            number = None
+        if number is None or not text.isascii():
+            fix = f": use ASCII digits, e.g. {number}" if number is not None else ""
+            self.fail(f"{shorten(text)} is not a valid {self.name}{fix}.", param, ctx)
+        return number
+
+    def __call__(self, value: Any, param: click.Parameter | None = None,
+                 ctx: click.Context | None = None) -> Any:
+        try:
+            return super().__call__(value, param, ctx)
+        except click.BadParameter as exc:
+            if param is not None or ctx is not None:
+                raise
+            if isinstance(value, str) and not value.isascii():
+                raise argparse.ArgumentTypeError(exc.message) from None
+            raise ValueError(exc.message) from None
+
+
+class AsciiInt(_AsciiNumber):
+    name = "integer"
+    __name__ = "int"
+    number = int
+
+
+class AsciiFloat(_AsciiNumber):
+    name = "float"
+    __name__ = "float"
+    number = float
+
+
+#: The types of the numeric options.
+INT, FLOAT = AsciiInt(), AsciiFloat()
 
 
 def unique(values: Any) -> tuple[Any, ...]:

@@ -60,7 +60,8 @@ class Option:
     flag: str
     dest: str
     help: str
-    type: type[Any] = str
+    #: str, or a click type (harness.option_values.INT, FLOAT) argparse can call too.
+    type: Any = str
     default: Any = None
     multiple: bool = False
     flag_only: bool = False
@@ -119,7 +120,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(flag="--server", dest="servers", multiple=True,
            parse=values.parse_servers, choices=SERVER_KINDS,
            help="also start this server for custom backends (repeatable)"),
-    Option(flag="--workers", dest="workers", type=int, default=4,
+    Option(flag="--workers", dest="workers", type=values.INT, default=4,
            parse=values.parse_workers,
            help="gunicorn workers (default 4)"),
     Option(flag="--worker-class", dest="worker_classes", multiple=True,
@@ -136,11 +137,11 @@ OPTIONS: tuple[Option, ...] = (
     Option(flag="--report-dir", dest="report_dir", default="reports",
            parse=values.parse_report_dir,
            help="where run directories go (default reports/)"),
-    Option(flag="--settle", dest="settle", type=float, default=DEFAULT_SETTLE,
+    Option(flag="--settle", dest="settle", type=values.FLOAT, default=DEFAULT_SETTLE,
            parse=values.parse_settle,
            help=f"seconds to wait for a late write to show up on another worker "
                 f"(default {DEFAULT_SETTLE:g}, at most {MAX_SETTLE:g})"),
-    Option(flag="--port", dest="port", type=int,
+    Option(flag="--port", dest="port", type=values.INT,
            parse=values.parse_port,
            help="TCP port for gunicorn's shared listener (default: a free one)"),
     Option(flag="--app", dest="app", default=DEFAULT_APP,
@@ -170,11 +171,11 @@ OPTIONS: tuple[Option, ...] = (
     Option(flag="--allow-destructive", dest="allow_destructive", flag_only=True, default=False,
            help="also run scenarios that clear or flush a cache server or directory the "
                 "harness did not start (named by --config)"),
-    Option(flag="--load-duration", dest="load_duration", type=int,
+    Option(flag="--load-duration", dest="load_duration", type=values.INT,
            default=DEFAULT_LOAD_DURATION, metavar="SECONDS", parse=values.parse_load_duration,
            help=f"how long wrk drives each backend in the opt-in load scenario "
                 f"(default {DEFAULT_LOAD_DURATION}, at most {MAX_LOAD_DURATION})"),
-    Option(flag="--jobs", dest="jobs", type=int,
+    Option(flag="--jobs", dest="jobs", type=values.INT,
            parse=values.parse_jobs, stage=2, metavar="N",
            help="backends (x worker classes) checked side by side, each in a process of "
                 "its own; 1 runs them one after another (default: one per backend, at "

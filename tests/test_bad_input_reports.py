@@ -389,3 +389,53 @@ def test_a_good_diff_still_compares(tmp_path: Path) -> None:
     assert run.code == 1, run.stderr
     assert "per-worker (ok)  error (UNEXPECTED)  WORSE" in run.stdout
     assert _left_files(tmp_path) == []
+
+
+# --- sweep 3: report files are written inside the run directory (#162) -------------------
+
+def test_a_symlinked_report_file_is_replaced_not_written_through(tmp_path: Path) -> None:
+    run_dir = _write(tmp_path / "run")
+    outside = {name: tmp_path / f"outside-{name}" for name in ("report.md", "report.html")}
+    for name, target in outside.items():
+        target.write_text("keep me")
+        (run_dir / name).symlink_to(target)
+    run = _coherence(tmp_path, "report", str(run_dir))
+    assert run.code == 0, run.stderr
+    for name, target in outside.items():
+        assert target.read_text() == "keep me", f"{name} was written through its symlink"
+        assert not (run_dir / name).is_symlink() and (run_dir / name).stat().st_size > 0
+    assert sorted(p.name for p in run_dir.iterdir() if p.name.startswith(".")) == []
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink to /dev/zero"])
+def test_a_run_directorys_report_json_that_is_not_a_file_says_so(tmp_path: Path,
+                                                                  kind: str) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    if kind == "fifo":
+        os.mkfifo(run_dir / "report.json")
+    else:
+        (run_dir / "report.json").symlink_to("/dev/zero")
+    line = _refused(tmp_path, ["report", str(run_dir)],
+                    [f"{str(run_dir / 'report.json')!r} is not a regular file",
+                     "reports/latest"])
+    assert "has no report.json" not in line
+
+
+# --- sweep 3: a verdict is one a checker can give (#164) ---------------------------------
+
+@pytest.mark.parametrize("field", ["verdict", "expected"])
+def test_a_verdict_that_no_checker_gives_is_refused(tmp_path: Path, field: str) -> None:
+    bad = _write(tmp_path / "bad", _with(("results", 0, field), "v" * 1_000_000))
+    line = _refused(tmp_path, ["report", str(bad)],
+                    [f"results[0][{field!r}] must be one of shared, ", "'vvvv", "..."])
+    assert len(line) < 800
+
+
+def test_every_conclusion_and_a_null_expected_pass_the_schema(tmp_path: Path) -> None:
+    from harness.verdict import Conclusion
+
+    data = _good()
+    data["results"] = [{**data["results"][0], "verdict": c.value, "expected": None}
+                       for c in Conclusion]
+    assert len(load(_write(tmp_path / "run", data)).results) == len(Conclusion)

@@ -239,6 +239,9 @@ VERSION_CASES = {
     "non-ASCII digits in a version": (
         ["--old-version", "\u0662.\u0664", "--scenario", "rolling-deploy"],
         ["must be a Flask-Caching version such as 2.4"]),
+    "a trailing newline in a version": (
+        ["--old-version", "2.4\n", "--scenario", "rolling-deploy"],
+        ["--old-version '2.4\\n' must be a Flask-Caching version such as 2.4"]),
     "a misspelt config key": (
         ["--config", "CACHE_DEFAULT_TIMOUT=60", "--scenario", "visibility"],
         ["--config 'CACHE_DEFAULT_TIMOUT' is not a key Flask-Caching reads",
@@ -362,3 +365,162 @@ def test_click_and_size_refusals_stay_one_line(cli, case: str) -> None:
     args, needles = HELD[case]
     started = time.monotonic()
     _refused_fast(cli(*args, "--scenario", "visibility"), needles, started)
+
+
+# --- sweep 3: a --report-dir the file system cannot even look up ---------------
+
+
+def test_a_report_dir_through_a_symlink_loop_is_one_line(cli, tmp_path: Path) -> None:
+    (tmp_path / "loop").symlink_to("loop")
+    started = time.monotonic()
+    run = cli("--report-dir", str(tmp_path / "loop" / "x"), "--backend", "SimpleCache",
+              "--scenario", "visibility")
+    _refused_fast(run, ["--report-dir", "loop/x'", "is not usable", "Symlink loop",
+                        "e.g. --report-dir reports"], started)
+
+
+def test_a_report_dir_name_too_long_is_one_line(cli, tmp_path: Path) -> None:
+    started = time.monotonic()
+    run = cli("--report-dir", str(tmp_path / ("r" * 5000)), "--backend", "SimpleCache",
+              "--scenario", "visibility")
+    _refused_fast(run, ["--report-dir", "rrr", "characters) is not usable (File name too long)",
+                        "e.g. --report-dir reports"], started)
+    assert len(run.stderr) < 400
+
+
+# --- sweep 3: CACHE_REDIS_URL with a unix socket, or a scheme redis-py refuses --
+
+
+@pytest.fixture
+def unix_http_socket(tmp_path: Path) -> Iterator[Path]:
+    """A unix socket where something answers, in HTTP rather than Redis."""
+    path = tmp_path / "not-redis.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(path))
+        listener.listen()
+
+        def serve() -> None:
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                with conn:
+                    conn.recv(4096)
+                    conn.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+
+        threading.Thread(target=serve, daemon=True).start()
+        yield path
+        listener.shutdown(socket.SHUT_RDWR)
+
+
+def test_a_unix_socket_that_is_not_redis_is_refused(cli, unix_http_socket: Path) -> None:
+    started = time.monotonic()
+    run = cli("--backend", "RedisCache", "--scenario", "visibility",
+              "--config", f"CACHE_REDIS_URL=unix://{unix_http_socket}")
+    _refused_fast(run, [f"cache server unix://{unix_http_socket} from --config CACHE_REDIS_URL "
+                        "answers, but not as a Redis server", "HTTP/1.0 400",
+                        "point --config CACHE_REDIS_URL at a Redis server"], started)
+
+
+def test_a_missing_unix_socket_is_refused(cli, tmp_path: Path) -> None:
+    missing = tmp_path / "missing.sock"
+    started = time.monotonic()
+    run = cli("--backend", "RedisCache", "--scenario", "visibility",
+              "--config", f"CACHE_REDIS_URL=unix://{missing}")
+    _refused_fast(run, [f"cache server unix://{missing} from --config CACHE_REDIS_URL is "
+                        "unreachable (No such file or directory)", "start it"], started)
+
+
+def test_a_real_redis_on_a_unix_socket_passes(tmp_path: Path) -> None:
+    sock = tmp_path / "redis.sock"
+    proc = subprocess.Popen([need("redis"), "--port", "0", "--unixsocket", str(sock), "--save",
+                             "", "--appendonly", "no"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists():
+            assert time.monotonic() < deadline and proc.poll() is None, "redis did not start"
+            time.sleep(0.02)
+        check_servers({"CACHE_REDIS_URL": f"unix://{sock}?db=0"}, origin=OPTION_CONFIG)
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:6379/", "REDIS://127.0.0.1:6379/0",
+                                 "127.0.0.1:6379"])
+def test_a_redis_url_scheme_redis_py_refuses_is_refused(cli, url: str) -> None:
+    started = time.monotonic()
+    run = cli("--backend", "RedisCache", "--scenario", "visibility",
+              "--config", f"CACHE_REDIS_URL={url}")
+    _refused_fast(run, [f"--config CACHE_REDIS_URL={url!r} has a scheme redis-py does not "
+                        "accept; use one of redis://, rediss://, unix://",
+                        "e.g. CACHE_REDIS_URL=redis://127.0.0.1:6379/0"], started)
+
+
+def test_the_url_schemes_are_those_redis_py_takes() -> None:
+    import redis.connection
+
+    from harness.topology.kinds.redis import URL_SCHEMES
+
+    for scheme in URL_SCHEMES:
+        redis.connection.parse_url(f"{scheme}localhost/0")
+    with pytest.raises(ValueError, match=", ".join(URL_SCHEMES)):
+        redis.connection.parse_url("http://localhost/0")
+
+
+# --- sweep 3: the app check shortens what it echoes (#260, #261) ---------------
+
+
+@pytest.mark.parametrize("args", [["--app", "m" * 100_000 + ":app"],
+                                  ["--app", "_ok:app", "--cache", "c" * 100_000]],
+                         ids=["app", "cache"])
+def test_the_app_check_shortens_a_huge_value(cli, args: list[str]) -> None:
+    started = time.monotonic()
+    run = cli(*args, "--scenario", "visibility",
+              env={"PYTHONPATH": str(FIXTURES.parent / "badapps")})
+    _refused_fast(run, ["characters)"], started)
+    assert len(run.stderr) < 1000, run.stderr[:300]
+
+
+# --- sweep 3: numeric options read ASCII digits only (#5, #9) ------------------
+
+NON_ASCII_NUMBERS = {
+    "fullwidth workers": (["--workers", "\uff14"], ["'--workers': '\uff14' is not a valid "
+                                                     "integer: use ASCII digits, e.g. 4"]),
+    "arabic-indic settle": (["--settle", "\u0663"], ["'--settle': '\u0663' is not a valid "
+                                                      "float: use ASCII digits, e.g. 3.0"]),
+    "arabic-indic port": (["--port", "\u0668\u0660\u0668\u0660"], ["'--port'", "e.g. 8080"]),
+    "fullwidth load duration": (["--load-duration", "\uff15"], ["'--load-duration'", "e.g. 5"]),
+    "arabic-indic jobs": (["--jobs", "\u0662"], ["'--jobs'", "e.g. 2"]),
+}
+
+
+@pytest.mark.parametrize("case", NON_ASCII_NUMBERS)
+def test_a_number_in_non_ascii_digits_is_refused(cli, case: str) -> None:
+    """A bad --scenario after it: a value taken as a number would reach that refusal."""
+    args, needles = NON_ASCII_NUMBERS[case]
+    started = time.monotonic()
+    run = cli(*args, "--scenario", "nope")
+    _refused_fast(run, needles, started)
+    assert "unknown scenario" not in run.stderr
+
+
+def test_the_numeric_types_keep_their_messages_for_argparse_too() -> None:
+    """The pytest plugin's options hand the same types to argparse."""
+    import argparse
+
+    from harness.option_values import FLOAT, INT
+
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    parser.add_argument("--n", type=INT)
+    parser.add_argument("--f", type=FLOAT)
+    assert parser.parse_args(["--n", "4", "--f", "1.5"]) == argparse.Namespace(n=4, f=1.5)
+    with pytest.raises(argparse.ArgumentError, match="invalid int value: 'x'"):
+        parser.parse_args(["--n", "x"])
+    with pytest.raises(argparse.ArgumentError, match="'\uff14' is not a valid integer: use "
+                                                     "ASCII digits, e.g. 4"):
+        parser.parse_args(["--n", "\uff14"])
+    with pytest.raises(argparse.ArgumentError, match="'\u0663' is not a valid float"):
+        parser.parse_args(["--f", "\u0663"])

@@ -31,6 +31,7 @@ from ..plugin.activation import Preset
 from ..probe import probe_app
 from ..report import summary_text, terminal_table
 from ..report.cost import text as cost_text
+from ..report.writer import resolve_report_dir
 from ..topology import backends as _backends
 from ..topology.kinds import find_binary, missing_reason
 from ..topology.pool import needed_servers
@@ -114,7 +115,7 @@ def _run(values: dict[str, Any]) -> int:
         click.echo(f"coherence: cleaned up after an earlier run (pid {reaped.run_pid}) that "
                    f"did not finish: {'; '.join(d for d in done if d)}", err=True)
     try:
-        values["report_dir"] = Path(values["report_dir"]).resolve()
+        values["report_dir"] = resolve_report_dir(Path(values["report_dir"]))
         backends_given = bool(values["backends"])
         options = probe_app(from_values(values.get), backends_given=backends_given)
         if not backends_given and not options.foreign_app:

@@ -167,6 +167,11 @@ def report_file(path: Path) -> Path:
             "(or its report.json), or write one with 'coherence run'")
     if path.is_dir():
         path = path / "report.json"
+        if path.exists() and not path.is_file():
+            # A FIFO or a device would block the read, or never end it.
+            raise UsageError(
+                f"{str(path)!r} is not a regular file: pass a run directory written by "
+                "'coherence run', such as reports/latest, whose report.json is a file")
         if not path.is_file():
             raise UsageError(
                 f"{str(path.parent)!r} has no report.json: pass a run directory written by "

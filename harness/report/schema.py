@@ -16,8 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..verdict import Conclusion
 
 SCHEMA = "coherence-report/1"
+
+#: What a row's ``verdict`` and ``expected`` may be: what a checker can conclude.
+CONCLUSIONS = tuple(c.value for c in Conclusion)
 
 #: What to do about any malformed report: the writer only writes good ones.
 FIX = "re-run 'coherence run' to write a new report"
@@ -132,6 +136,11 @@ def check(data: Any, file: Path) -> None:
         if not isinstance(row, dict):
             raise UsageError(f"{where}: {owner} must be an object, not {describe(row)}: {FIX}")
         _check_fields(where, owner, row, ROW)
+        for name in ("verdict", "expected"):
+            value = row[name]
+            if value is not None and value not in CONCLUSIONS:
+                raise UsageError(f"{where}: {owner}[{name!r}] must be one of "
+                                 f"{', '.join(CONCLUSIONS)}, not {describe(value)}: {FIX}")
         rel = row.get("history")
         if rel is not None and inside(file.parent, rel) is None:
             raise UsageError(

@@ -15,7 +15,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +32,10 @@ from .html import render_html
 from .markdown import render_markdown
 from .matrix import matrix_grid
 from .model import SCHEMA, RunReport, load
+
+#: How much of a --report-dir a message shows: an absolute path's last part
+#: is the one that tells it, so more than a plain value's 80 characters.
+PATH_SHOWN = 200
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,9 +85,9 @@ def check_report_dir(report_dir: Path) -> None:
     """
     where = str(report_dir)
     existing = report_dir.absolute()
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
     try:
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
         if not existing.is_dir():
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
         with tempfile.TemporaryDirectory(dir=existing, prefix=".probe-") as probe:
@@ -92,8 +96,20 @@ def check_report_dir(report_dir: Path) -> None:
     except OSError as exc:
         why = exc.strerror or type(exc).__name__
         raise UsageError(
-            f"--report-dir {shorten(where)} is not usable ({why}); pass a writable directory, "
-            "e.g. --report-dir reports") from None
+            f"--report-dir {shorten(where, PATH_SHOWN)} is not usable ({why}); pass a writable "
+            "directory, e.g. --report-dir reports") from None
+
+
+def resolve_report_dir(report_dir: Path) -> Path:
+    """``report_dir`` made absolute with its symlinks resolved, or UsageError in one line
+    (a symlink loop, or a name too long for the file system)."""
+    try:
+        return report_dir.resolve()
+    except (OSError, RuntimeError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise UsageError(
+            f"--report-dir {shorten(str(report_dir), PATH_SHOWN)} is not usable ({why}); pass a "
+            "writable directory, e.g. --report-dir reports") from None
 
 
 def write_histories(results: Sequence[Result], target: Path) -> list[str | None]:
@@ -136,18 +152,43 @@ def render(path: Path, *, png: bool = True) -> Rendered:
     report = load(path)
     target = report.directory
     md = target / "report.md"
-    md.write_text(render_markdown(report), "utf-8")
+    _replace(md, lambda tmp: _text(tmp, render_markdown(report)))
     page = target / "report.html"
-    page.write_text(render_html(report), "utf-8")
+    _replace(page, lambda tmp: _text(tmp, render_html(report)))
     shot: Path | None = None
     problem: str | None = None
     if png and interrupt.requested() is None:
         shot = target / "report.png"
         with observe.span(observe.Step.REPORT_PNG):
-            problem = chromium.screenshot(page, shot, height=screenshot_height(report))
+            problem = _replace(shot, lambda tmp: chromium.screenshot(
+                page, tmp, height=screenshot_height(report)))
         if problem is not None:
             shot = None
     return Rendered(markdown=md, html=page, png=shot, png_problem=problem)
+
+
+def _replace(path: Path, write: Callable[[Path], str | None]) -> str | None:
+    """``write`` a temp file beside ``path``, then, unless it returns a problem, rename it
+    onto ``path``.
+
+    The rename replaces whatever the name is, a symlink included, so a
+    re-render never writes through a link to a file outside the run
+    directory.  The temp file is gone either way.
+    """
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        problem = write(tmp)
+        if problem is None:
+            os.replace(tmp, path)
+        return problem
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _text(path: Path, text: str) -> None:
+    path.write_text(text, "utf-8")
 
 
 @contextmanager

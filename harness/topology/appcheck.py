@@ -33,7 +33,7 @@ from typing import Any
 
 from .. import interrupt
 from ..client import ROUTE_PREFIX
-from ..errors import BootError, UsageError
+from ..errors import BootError, UsageError, shorten
 from .processes import ledger, set_pdeathsig, start_time
 
 #: Importing Flask, Flask-Caching and a small app takes about 0.4 s here.
@@ -302,7 +302,7 @@ def _conclude(app: str, cache: str | None, seen: _Seen, left: list[_Left],
     info = _judge(app, cache, answer)
     if answer.get("problem"):
         raise UsageError(answer["problem"])
-    took = f"--app {app!r} imported in {answer.get('import_s', 0):.2f} s, but"
+    took = f"--app {shorten(app)} imported in {answer.get('import_s', 0):.2f} s, but"
     if left:
         p = next((p for p in left if p.holds_output), left[0])
         what = ("a child process it started (pid {}) kept the output open" if p.holds_output
@@ -313,7 +313,7 @@ def _conclude(app: str, cache: str | None, seen: _Seen, left: list[_Left],
                          "at import escape the workers the harness stops: start them outside "
                          "the app, or in a gunicorn hook such as post_fork")
     if seen.lingered and answer.get("threads"):
-        names = ", ".join(map(repr, answer["threads"]))
+        names = shorten(", ".join(map(repr, answer["threads"])), quote=False)
         raise UsageError(f"{took} left a non-daemon thread running ({names}), which keeps "
                          "each worker from exiting when gunicorn stops it; start it with "
                          "threading.Thread(..., daemon=True), or after the fork")
@@ -326,7 +326,7 @@ def _conclude(app: str, cache: str | None, seen: _Seen, left: list[_Left],
 
 def _no_answer(app: str, seen: _Seen, timeout: float) -> str:
     phase = seen.phase
-    what = f"--app {app!r}" if phase == "app" else phase
+    what = f"--app {shorten(app)}" if phase == "app" else phase
     if seen.timed_out:
         return (f"{what} did not finish importing within {timeout:g}s; check that importing "
                 "it does not block (e.g. on a network call)")
@@ -345,36 +345,41 @@ def _no_answer(app: str, seen: _Seen, timeout: float) -> str:
 
 
 def _judge(app: str, cache: str | None, answer: dict[str, Any]) -> AppInfo:
+    shown = shorten(app)  # a 100 kB --app would bury the line
     if "error" in answer:
         call = "calling the factory or " if app.rstrip().endswith(")") else ""
-        raise UsageError(f"app {app!r} failed to import: {answer['error']}; fix the error in "
+        error = shorten(answer["error"], 200, quote=False)
+        raise UsageError(f"app {shown} failed to import: {error}; fix the error in "
                          f"{call}the module, or the module path (add its directory to "
                          "PYTHONPATH)")
     if not answer["flask"]:
-        raise UsageError(f"--app {app!r} is a {answer['type']}, not a Flask app; point "
+        kind = shorten(answer["type"], quote=False)
+        raise UsageError(f"--app {shown} is a {kind}, not a Flask app; point "
                          "--app at MODULE:NAME of a flask.Flask instance (or "
                          "'MODULE:create_app()'), e.g. apps.demo:app")
     if answer["installed"]:
         if cache is not None:
-            raise UsageError(f"--cache {cache!r} is for apps that do not install the harness "
-                             f"routes themselves; {app!r} does: drop --cache")
+            raise UsageError(f"--cache {shorten(cache)} is for apps that do not install the "
+                             f"harness routes themselves; {shown} does: drop --cache")
         return AppInfo(app=app, foreign=False)
     if answer["collisions"]:
-        raise UsageError(f"app {app!r} has routes of its own under {ROUTE_PREFIX} "
-                         f"({', '.join(answer['collisions'])}), where the harness adds its "
+        routes = shorten(", ".join(answer["collisions"]), quote=False)
+        raise UsageError(f"app {shown} has routes of its own under {ROUTE_PREFIX} "
+                         f"({routes}), where the harness adds its "
                          "routes; rename them")
     found = {c["name"]: c for c in answer["caches"]}
+    names = shorten(", ".join(found), quote=False)
     if not found:
-        raise UsageError(f"app {app!r} has no Flask-Caching instance (app.extensions['cache'] "
+        raise UsageError(f"app {shown} has no Flask-Caching instance (app.extensions['cache'] "
                          "is empty); create one with Cache(app), or cache.init_app(app) in "
                          "the factory")
     if cache is None and len(found) > 1:
-        raise UsageError(f"app {app!r} has {len(found)} Flask-Caching instances "
-                         f"({', '.join(found)}); choose one with --cache NAME, "
-                         f"e.g. --cache {next(iter(found))}")
+        raise UsageError(f"app {shown} has {len(found)} Flask-Caching instances "
+                         f"({names}); choose one with --cache NAME, "
+                         f"e.g. --cache {shorten(next(iter(found)), quote=False)}")
     name = cache if cache is not None else next(iter(found))
     if name not in found:
-        raise UsageError(f"--cache {name!r} is not a Flask-Caching instance of {app!r}; "
-                         f"use one of: {', '.join(found)}")
+        raise UsageError(f"--cache {shorten(name)} is not a Flask-Caching instance of {shown}; "
+                         f"use one of: {names}")
     return AppInfo(app=app, foreign=True, cache=name, cache_type=found[name]["type"],
                    cache_config=found[name]["config"])

@@ -42,15 +42,31 @@ class Probe:
     refusals: tuple[bytes, ...] = ()
 
 
+def connect(host: str, port: int, *, timeout: float) -> socket.socket:
+    """A connection to host:port, or to the unix socket ``host`` when it is a path."""
+    if not host.startswith("/"):
+        return socket.create_connection((host, port), timeout=timeout)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(host)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def ask(host: str, port: int, probe: Probe, *, timeout: float) -> bytes:
     """``probe``'s request sent to host:port, and the reply: up to its end, or a refusal line.
+
+    A ``host`` that is a path is a unix socket (``unix://`` in CACHE_REDIS_URL).
 
     Raises TimeoutError when nothing comes within ``timeout``, and OSError
     when the connection fails; what came before the time was up is the
     reply (another protocol's server answers and waits for more).
     """
     deadline = time.monotonic() + timeout
-    with socket.create_connection((host, port), timeout=timeout) as sock:
+    with connect(host, port, timeout=timeout) as sock:
         sock.sendall(probe.request)
         reply = b""
         while probe.end not in reply and len(reply) < 65536:

@@ -64,7 +64,7 @@ def previous_minor(current: str) -> str:
 
 
 def check_version(value: str, option: str) -> str:
-    if not _VERSION.match(value):
+    if not _VERSION.fullmatch(value):
         raise UsageError(f"{option} {shorten(value)} must be a Flask-Caching version such as 2.4 "
                          "(its latest release) or 2.4.1")
     return value

@@ -76,8 +76,10 @@ def check_servers(config: dict[str, Any], *, origin: str) -> None:
             if (host, port) in seen:
                 continue
             seen.add((host, port))
+            unix = host.startswith("/")
             problem = (f"names port {port}, which is not from 1 to 65535"
-                       if not 0 < port < 65536 else kind.problem_at(host, port, tls=tls))
+                       if not (unix or 0 < port < 65536) else
+                       kind.problem_at(host, port, tls=tls))
             if problem is None:
                 continue
             key = source.split("/")[0]
@@ -89,7 +91,9 @@ def check_servers(config: dict[str, Any], *, origin: str) -> None:
             else:
                 first = "start it" if down else f"point it at a {kind.probe.protocol} server"
                 fix = f"{first} in the app's config, or override it with --config {key}=..."
-            raise ServerUnreachable(f"cache server {shorten(host, quote=False)}:{port} from "
+            # A socket path fits in 108 bytes (sun_path), so 140 keeps any that can work whole.
+            where = f"unix://{host}" if unix else f"{host}:{port}"
+            raise ServerUnreachable(f"cache server {shorten(where, 140, quote=False)} from "
                                     f"{origin} {source} {problem}; {fix}")
 
 
@@ -97,6 +101,8 @@ def _addresses(kind: Kind, config: dict[str, Any], *, origin: str) -> list[Addre
     """``kind.addresses(config)``, or UsageError for a value that names no server at all."""
     try:
         return kind.addresses(config)
+    except UsageError as exc:
+        raise UsageError(f"{origin} {exc}") from None
     except (ValueError, TypeError) as exc:
         named = ", ".join(f"{k}={shorten(config[k])}" for k in kind.user_keys if k in config)
         raise UsageError(f"{origin} {named} names no {kind.probe.protocol} server "

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from ...errors import UsageError, shorten
 from ..kind import MASTER, NODE, REPLICA, SENTINEL, Address, Kind, Starter
 from ..node import Node, Probe
 from ..ports import HOST, free_port, free_port_with
@@ -72,9 +73,24 @@ def _deploy_single(launcher: Starter, size: int) -> list[Node]:
     return [launcher.start(kind="redis", role=MASTER, argv=_common, port=free_port())]
 
 
+#: The URL schemes redis-py takes, case and all (redis 8.1.0, redis/connection.py:2330-2339,
+#: ``parse_url``): any other makes every gunicorn worker fail to create the cache.
+URL_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
 def _url_addresses(config: dict[str, Any]) -> list[Address]:
     url = config.get("CACHE_REDIS_URL")
-    if isinstance(url, str) and url.startswith(("redis://", "rediss://")):
+    if isinstance(url, str) and not url.startswith(URL_SCHEMES):
+        raise UsageError(f"CACHE_REDIS_URL={shorten(url)} has a scheme redis-py does not "
+                         f"accept; use one of {', '.join(URL_SCHEMES)}, e.g. "
+                         "CACHE_REDIS_URL=redis://127.0.0.1:6379/0")
+    if isinstance(url, str) and url.startswith("unix://"):
+        # A path is its own address: node.ask connects to it over AF_UNIX.
+        path = urlparse(url).path
+        if not path.startswith("/"):
+            raise ValueError(f"{url!r} has no absolute socket path (unix:///path/to/redis.sock)")
+        return [Address("CACHE_REDIS_URL", path, 0)]
+    if isinstance(url, str):
         parsed = urlparse(url)
         return [Address("CACHE_REDIS_URL", parsed.hostname or "localhost", parsed.port or 6379,
                         tls=url.startswith("rediss://"))]
