@@ -5,10 +5,17 @@ Fixtures are in ``tests/badprocs``.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+import time
+import uuid
 from pathlib import Path
 
-from clirun import run_cli
+from clirun import ROOT, processes_tagged, run_cli
+
+from harness.schedule import max_jobs
 
 BADPROCS = Path(__file__).resolve().parent / "badprocs"
 ENV = {"PYTHONPATH": str(BADPROCS)}
@@ -25,3 +32,24 @@ def test_a_process_that_left_its_group_is_stopped_at_the_end_of_the_run(tmp_path
     assert len(lines) == 1, run.stderr
     assert re.fullmatch(r"coherence: stopped 1 process that escaped its process group: "
                         r"pid \d+ \(.+\)", lines[0]), lines[0]
+
+
+def test_a_relative_runtime_dir_is_ignored_and_nothing_is_created_in_the_cwd(tmp_path) -> None:
+    """Issue 23 #134: the XDG Base Directory spec says a relative path is invalid, to be ignored."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    tag = uuid.uuid4().hex
+    env = {**os.environ, "XDG_RUNTIME_DIR": "rel", "COHERENCE_TEST_TAG": tag}
+    env.pop("COHERENCE_RUN", None)
+    env.pop("PYTEST_ADDOPTS", None)
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "harness", "run", "--jobs", "0"], cwd=cwd,
+                          env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "coherence: error: --jobs 0 must be from 1 to "
+        f"{max_jobs()} on this machine (4 per CPU); e.g. --jobs 2"], proc.stderr
+    assert time.monotonic() - started < 2.0 + 1.5, "interpreter start-up plus the check"
+    assert sorted(p.name for p in cwd.rglob("*")) == []
+    assert processes_tagged(tag) == []

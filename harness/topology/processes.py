@@ -18,8 +18,8 @@ of defence, from the most to the least ordinary exit:
   token is never touched.
 
 Ledger files live in a per-user runtime directory
-(``$XDG_RUNTIME_DIR/flask-cache-coherence`` or
-``/tmp/flask-cache-coherence-<uid>``), one JSON file per run.
+(``$XDG_RUNTIME_DIR/flask-cache-coherence`` or, when that is unset or
+relative, ``/tmp/flask-cache-coherence-<uid>``), one JSON file per run.
 """
 
 from __future__ import annotations
@@ -94,8 +94,9 @@ def pdeathsig_argv(argv: list[str], sig: int = signal.SIGKILL) -> list[str]:
 
 def runtime_dir() -> Path:
     """The per-user directory for ledger files, created private (0700)."""
-    base = os.environ.get("XDG_RUNTIME_DIR")
-    path = (Path(base) / "flask-cache-coherence" if base
+    base = os.environ.get("XDG_RUNTIME_DIR", "")
+    # The XDG Base Directory spec: a relative path there is invalid and ignored.
+    path = (Path(base) / "flask-cache-coherence" if os.path.isabs(base)
             else Path(f"/tmp/flask-cache-coherence-{os.getuid()}"))
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     st = path.stat()
