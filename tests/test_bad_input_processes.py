@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -53,3 +54,22 @@ def test_a_relative_runtime_dir_is_ignored_and_nothing_is_created_in_the_cwd(tmp
     assert time.monotonic() - started < 2.0 + 1.5, "interpreter start-up plus the check"
     assert sorted(p.name for p in cwd.rglob("*")) == []
     assert processes_tagged(tag) == []
+
+
+def test_a_second_sigterm_leaves_no_gunicorn_control_socket(background) -> None:
+    """Issue 23 #205: a SIGKILLed master cannot remove its control socket (gunicorn 25.1+)."""
+    run = background("--backend", "SimpleCache", "--scenario", "visibility", "--workers", "2")
+    run.wait_for("running")
+    deadline = time.monotonic() + 30
+    while not list(run.tmpdir.rglob("gunicorn.ctl")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(run.tmpdir.rglob("gunicorn.ctl")), "gunicorn opened no control socket"
+    # The first one while the workers boot, the second while the first one's
+    # orderly stop is still going: the masters get SIGKILL.
+    run.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    run.proc.send_signal(signal.SIGTERM)
+    code, out, err = run.finish()
+    assert code == 143, err
+    assert list(run.tmpdir.rglob("gunicorn.ctl")) == []
+    assert run.leftovers() == []
