@@ -14,6 +14,7 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
 from clirun import ROOT, processes_tagged, run_cli
 
 from harness.schedule import max_jobs
@@ -73,3 +74,43 @@ def test_a_second_sigterm_leaves_no_gunicorn_control_socket(background) -> None:
     assert code == 143, err
     assert list(run.tmpdir.rglob("gunicorn.ctl")) == []
     assert run.leftovers() == []
+
+
+# Runs the console script's two lines (pip's generated ``coherence``), with a
+# SIGINT sent from inside the CLI's imports: where a Ctrl-C in the first
+# few tenths of a second lands, before the CLI has installed its handler.
+_CTRL_C_WHILE_IMPORTING = """
+import importlib.abc, os, signal, sys
+
+class CtrlC(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "harness.verdict":
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, CtrlC())
+from harness.__main__ import main
+sys.argv = ["coherence", *sys.argv[1:]]
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize("command", [["list"], ["run", "--backend", "SimpleCache",
+                                                "--scenario", "visibility"]])
+def test_ctrl_c_during_the_imports_is_one_line_exit_130(tmp_path, command) -> None:
+    """Issue 23 #200 and #234: not a KeyboardInterrupt traceback."""
+    tag = uuid.uuid4().hex
+    env = {**os.environ, "COHERENCE_TEST_TAG": tag}
+    env.pop("COHERENCE_RUN", None)
+    env.pop("PYTEST_ADDOPTS", None)
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", _CTRL_C_WHILE_IMPORTING, *command],
+                          cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "coherence: interrupted by SIGINT while starting; nothing was started"]
+    assert proc.stdout == ""
+    assert time.monotonic() - started < 2.0 + 1.5
+    assert list(tmp_path.iterdir()) == []
+    assert processes_tagged(tag) == []
