@@ -121,6 +121,8 @@ class Ledger:
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
     _procs: dict[int, _Entry] = field(default_factory=dict)
     _dirs: list[Path] = field(default_factory=list)
+    #: Every group this run started, reaped or not: their members are not escapees.
+    _groups: set[int] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _file: Path | None = None
 
@@ -169,6 +171,7 @@ class Ledger:
         pid = popen.pid
         with self._lock:
             self._procs[pid] = _Entry(pid=pid, start=start_time(pid), what=what, popen=popen)
+            self._groups.add(pid)
             self._save()
 
     def reaped(self, pid: int) -> None:
@@ -234,7 +237,8 @@ class Ledger:
             if _alive(e):
                 _signal_group(e, signal.SIGKILL)
             _wait(e, timeout=2.0)
-        stop_escapees(f"{RUN_ENV}={self.token}".encode(), grace=min(grace, 1.0))
+        stop_escapees(f"{RUN_ENV}={self.token}".encode(), groups=set(self._groups),
+                      grace=min(grace, 1.0))
         for d in dirs:
             shutil.rmtree(d, ignore_errors=True)
         with self._lock:

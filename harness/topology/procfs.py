@@ -61,16 +61,24 @@ def terminate(pids: list[int], *, grace: float) -> None:
             kill(pid, signal.SIGKILL)
 
 
-def stop_escapees(marker: bytes, *, grace: float) -> None:
+def stop_escapees(marker: bytes, *, groups: set[int], grace: float) -> None:
     """Stop what still carries this run's marker once its groups are stopped, and say so.
 
     A process that left its group (``setsid``, e.g. a daemon a backend
     module forks at import in a gunicorn worker) is out of reach of
-    :func:`os.killpg`; its environment still proves it is this run's.  The
-    caller's own group is left alone: what is in it (a parallel run's
-    workers) stops with the caller, or with the terminal's Ctrl-C.
+    :func:`os.killpg`; its environment still proves it is this run's.  A
+    member of one of the run's ``groups`` was stopped with it (a gunicorn
+    worker may outlive its master by a moment).  Left alone too: the groups
+    of the caller's own children (one a boot thread started but has not
+    registered yet stops with its starter's death signal) and the caller's
+    own group (a parallel run's workers stop with the caller, or with the
+    terminal's Ctrl-C).
     """
-    pids = [pid for pid in all_pids() if environ_has(pid, marker) and _escaped(pid)]
+    stats = {pid: fields for pid in all_pids()
+             if environ_has(pid, marker) and (fields := _stat(pid))}
+    groups = groups | {os.getpgrp()} | {pid for pid, f in stats.items()
+                                        if f[1] == str(os.getpid())}
+    pids = [pid for pid, f in stats.items() if f[0] != "Z" and int(f[2]) not in groups]
     if not pids:
         return
     names = ", ".join(f"pid {pid} ({cmdline(pid)})" for pid in pids)
@@ -80,14 +88,15 @@ def stop_escapees(marker: bytes, *, grace: float) -> None:
     print(f"coherence: stopped {what}: {names}", file=sys.stderr, flush=True)
 
 
-def _escaped(pid: int) -> bool:
-    """Running (not a zombie, whose environ is readable until it is waited for)
-    and outside the caller's process group."""
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the name: state, ppid, pgrp, ...; [] if gone.
+
+    A zombie's (state ``Z``) environ stays readable until it is waited for.
+    """
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        return fields[0] != "Z" and int(fields[2]) != os.getpgrp()
-    except (OSError, IndexError, ValueError):
-        return False
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return []
 
 
 def all_pids() -> list[int]:
