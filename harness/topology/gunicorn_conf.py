@@ -16,9 +16,19 @@ import os
 import signal
 from typing import Any
 
+import gunicorn.config
 from gunicorn.sock import UnixSocket
 
 _DIR = os.environ["COHERENCE_SOCKET_DIR"]
+
+# gunicorn 25.1 and later open a control socket, by default
+# $XDG_RUNTIME_DIR/gunicorn.ctl (gunicorn/config.py, _get_default_control_socket
+# and ControlSocket): one path for every gunicorn of a run, and left behind by a
+# master that is SIGKILLed.  It goes in this instance's work directory (the
+# parent of the socket directory), which the harness removes.  Older gunicorns
+# have no such setting (and skip unknown names in a config file anyway).
+if hasattr(gunicorn.config, "ControlSocket"):
+    control_socket = os.path.join(os.path.dirname(_DIR), "gunicorn.ctl")
 
 # Libraries every worker imports, imported once here, in the master, so
 # each forked worker finds them loaded instead of importing them again.

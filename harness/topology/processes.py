@@ -18,8 +18,8 @@ of defence, from the most to the least ordinary exit:
   token is never touched.
 
 Ledger files live in a per-user runtime directory
-(``$XDG_RUNTIME_DIR/flask-cache-coherence`` or
-``/tmp/flask-cache-coherence-<uid>``), one JSON file per run.
+(``$XDG_RUNTIME_DIR/flask-cache-coherence`` or, when that is unset or
+relative, ``/tmp/flask-cache-coherence-<uid>``), one JSON file per run.
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .procfs import all_pids, cmdline, environ_has, stop_escapees, terminate
+from .procfs import start_time as start_time
 
 #: The environment marker every process of a run inherits.
 RUN_ENV = "COHERENCE_RUN"
@@ -91,8 +94,9 @@ def pdeathsig_argv(argv: list[str], sig: int = signal.SIGKILL) -> list[str]:
 
 def runtime_dir() -> Path:
     """The per-user directory for ledger files, created private (0700)."""
-    base = os.environ.get("XDG_RUNTIME_DIR")
-    path = (Path(base) / "flask-cache-coherence" if base
+    base = os.environ.get("XDG_RUNTIME_DIR", "")
+    # The XDG Base Directory spec: a relative path there is invalid and ignored.
+    path = (Path(base) / "flask-cache-coherence" if os.path.isabs(base)
             else Path(f"/tmp/flask-cache-coherence-{os.getuid()}"))
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     st = path.stat()
@@ -100,36 +104,6 @@ def runtime_dir() -> Path:
         # Someone else's directory, or one others can write: do not trust it.
         raise PermissionError(f"{path} is not a private directory of uid {os.getuid()}")
     return path
-
-
-def start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot, or None if it is gone.
-
-    With the pid it identifies a process for good: a reused pid has a later
-    start time.
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # Field 2 (comm) may hold spaces and parentheses; the rest follows the last ')'.
-    return int(stat.rpartition(")")[2].split()[19])
-
-
-def _environ_has(pid: int, marker: bytes) -> bool:
-    try:
-        return marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:
-        return False
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return "?"
-    parts = [p.decode(errors="replace") for p in raw.split(b"\0") if p]
-    return " ".join(Path(parts[0]).name.split() + parts[1:3]) if parts else "?"
 
 
 @dataclass
@@ -147,6 +121,8 @@ class Ledger:
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
     _procs: dict[int, _Entry] = field(default_factory=dict)
     _dirs: list[Path] = field(default_factory=list)
+    #: Every group this run started, reaped or not: their members are not escapees.
+    _groups: set[int] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _file: Path | None = None
 
@@ -195,6 +171,7 @@ class Ledger:
         pid = popen.pid
         with self._lock:
             self._procs[pid] = _Entry(pid=pid, start=start_time(pid), what=what, popen=popen)
+            self._groups.add(pid)
             self._save()
 
     def reaped(self, pid: int) -> None:
@@ -260,6 +237,8 @@ class Ledger:
             if _alive(e):
                 _signal_group(e, signal.SIGKILL)
             _wait(e, timeout=2.0)
+        stop_escapees(f"{RUN_ENV}={self.token}".encode(), groups=set(self._groups),
+                      grace=min(grace, 1.0))
         for d in dirs:
             shutil.rmtree(d, ignore_errors=True)
         with self._lock:
@@ -355,26 +334,14 @@ def reap_leftovers(*, grace: float = 2.0) -> list[Reaped]:
         if run_start is not None and start_time(run_pid) == run_start:
             continue  # that run is still going
         marker = f"{RUN_ENV}={token}".encode()
-        victims = [pid for pid in _all_pids() if _environ_has(pid, marker)]
+        victims = [pid for pid in all_pids() if environ_has(pid, marker)]
         # A ledger entry whose pid still has the recorded start time is the
         # very process the run started, marker or not.
         victims += [int(e["pid"]) for e in data.get("procs", [])
                     if e.get("start") is not None and int(e["pid"]) not in victims
                     and start_time(int(e["pid"])) == e["start"]]
-        names = [f"{_cmdline(pid)} (pid {pid})" for pid in victims]
-        for pid in victims:
-            _kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        starts = {pid: start_time(pid) for pid in victims}
-
-        def alive(pid: int, starts: dict[int, int | None] = starts) -> bool:
-            return starts[pid] is not None and start_time(pid) == starts[pid]
-
-        while time.monotonic() < deadline and any(alive(p) for p in victims):
-            time.sleep(0.05)
-        for pid in victims:
-            if alive(pid):
-                _kill(pid, signal.SIGKILL)
+        names = [f"{cmdline(pid)} (pid {pid})" for pid in victims]
+        terminate(victims, grace=grace)
         dirs = [d for d in data.get("dirs", []) if Path(d).exists()]
         for d in dirs:
             shutil.rmtree(d, ignore_errors=True)
@@ -382,15 +349,3 @@ def reap_leftovers(*, grace: float = 2.0) -> list[Reaped]:
         if names or dirs:
             found.append(Reaped(run_pid=run_pid, processes=names, dirs=dirs))
     return found
-
-
-def _all_pids() -> list[int]:
-    me = os.getpid()
-    return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != me]
-
-
-def _kill(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
