@@ -32,7 +32,7 @@ from test_report_html import _article, _open
 
 from harness.topology.backends import resolve
 from harness.topology.kinds import KINDS
-from harness.topology.processes import start_time
+from harness.topology.procfs import start_time
 
 pytestmark = pytest.mark.needs("redis", "memcached")
 

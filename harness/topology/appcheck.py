@@ -34,7 +34,8 @@ from typing import Any
 from .. import interrupt
 from ..client import ROUTE_PREFIX
 from ..errors import BootError, UsageError, shorten
-from .processes import ledger, set_pdeathsig, start_time
+from .processes import ledger, set_pdeathsig
+from .procfs import start_time
 
 #: Importing Flask, Flask-Caching and a small app takes about 0.4 s here.
 PROBE_TIMEOUT = 10.0

@@ -39,8 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .procfs import all_pids, cmdline, environ_has, stop_escapees, terminate
-from .procfs import start_time as start_time
+from .procfs import all_pids, cmdline, environ_has, start_time, stop_escapees, terminate
 
 #: The environment marker every process of a run inherits.
 RUN_ENV = "COHERENCE_RUN"
