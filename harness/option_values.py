@@ -23,7 +23,6 @@ import click
 from . import schedule
 from .errors import UsageError, shorten
 from .expectations import load as load_expectations
-from .report.writer import check_report_dir
 from .topology.gunicorn import WORKER_CLASSES
 from .topology.kinds import OPTION_CONFIG, SERVER_KINDS, check_servers
 from .topology.ports import ensure_free
@@ -154,6 +153,9 @@ def parse_config(pairs: tuple[str, ...], parsed: Mapping[str, Any]) -> dict[str,
 
 
 def parse_report_dir(value: str | Path, parsed: Mapping[str, Any]) -> Path:
+    # Imported here: the report writer brings jinja2, which a refusal never needs.
+    from .report.writer import check_report_dir
+
     check_report_dir(Path(value))
     return Path(value)
 

@@ -40,15 +40,16 @@ import pickle
 import re
 import signal
 import weakref
-from typing import Any
-
-import pytest
+from typing import TYPE_CHECKING, Any
 
 from . import interrupt
 from .expectations import load as load_expectations
 from .history.ops import History, record_from_json
 from .topology.processes import set_pdeathsig
 from .verdict import Result
+
+if TYPE_CHECKING:
+    import pytest
 
 #: The user property that carries a test's results from the process that ran it.
 RESULTS_PROPERTY = "coherence_results"

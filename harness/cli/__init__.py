@@ -21,24 +21,18 @@ from pathlib import Path
 from typing import Any
 
 import click
-import pytest
 
 from .. import interrupt
 from ..errors import HarnessError, MissingBinary
 from ..expectations import load as load_expectations
 from ..options import OPTIONS, PROJECT_ROOT, SCENARIO_DIR, RunOptions, from_values
-from ..plugin.activation import Preset
 from ..probe import probe_app
-from ..report import summary_text, terminal_table
-from ..report.cost import text as cost_text
-from ..report.writer import resolve_report_dir
 from ..topology import backends as _backends
 from ..topology.kinds import find_binary, missing_reason
 from ..topology.pool import needed_servers
 from ..topology.processes import ledger, reap_leftovers
 from .inspect import diff_, list_, report_
 from .lines import fail, one_line
-from .progress import Progress
 
 
 class _Coherence(click.Group):
@@ -115,6 +109,8 @@ def _run(values: dict[str, Any]) -> int:
         click.echo(f"coherence: cleaned up after an earlier run (pid {reaped.run_pid}) that "
                    f"did not finish: {'; '.join(d for d in done if d)}", err=True)
     try:
+        from ..report.writer import resolve_report_dir
+
         values["report_dir"] = resolve_report_dir(Path(values["report_dir"]))
         backends_given = bool(values["backends"])
         options = probe_app(from_values(values.get), backends_given=backends_given)
@@ -151,6 +147,15 @@ def _require_binaries(options: RunOptions) -> None:
 
 
 def _run_pytest(options: RunOptions) -> int:
+    # Imported only for a run that starts: pytest, the plugin and the report
+    # writers cost a refusal a third of a second.
+    import pytest
+
+    from ..plugin.activation import Preset
+    from ..report import summary_text, terminal_table
+    from ..report.cost import text as cost_text
+    from .progress import Progress
+
     # --assert=plain: the CLI has already imported the plugin and xprocess,
     # which pytest could otherwise only warn it cannot rewrite.  -c and
     # --confcutdir: an installed copy of scenarios/ sits in site-packages,

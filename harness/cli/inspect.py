@@ -11,8 +11,6 @@ from .. import interrupt
 from ..errors import HarnessError
 from ..expectations import load as load_expectations
 from ..expectations import profiles_markdown
-from ..report import render as render_report
-from ..report.chromium import find as find_chromium
 from ..topology import backends as _backends
 from ..topology.kinds import KINDS, find_binary
 from .lines import fail
@@ -26,6 +24,8 @@ def report_(path: Path) -> None:
     PATH is a run directory or its report.json (default reports/latest).
     Nothing is re-run: the verdicts, evidence and histories are read back.
     """
+    from ..report import render as render_report
+    from ..report.chromium import find as find_chromium
     from ..report.writer import standalone
 
     interrupt.install()
