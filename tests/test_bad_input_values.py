@@ -320,6 +320,7 @@ HUGE = "x" * 100_000
     ["--config", f"CACHE_DEFAULT_TIMEOUT={HUGE}"], ["--scenario", HUGE],
     ["--old-version", HUGE], ["--memoized", HUGE], ["--sample-args", HUGE],
     ["--app", HUGE], ["--config", f"CACHE_REDIS_URL=redis://127.0.0.1:{HUGE}/0"],
+    ["--backend", HUGE], ["--backend", f"mypkg.{HUGE}"], ["--backend", f"MemcachedCache:{HUGE}"],
 ], ids=lambda args: args[0] + ("=" + args[1][:18] if args[0] == "--config" else ""))
 def test_a_huge_value_is_shortened_in_the_message(cli, args: list[str]) -> None:
     started = time.monotonic()

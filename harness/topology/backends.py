@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from ..errors import DefinitionError, UsageError
+from ..errors import DefinitionError, UsageError, shorten
 from .kinds import KINDS
 from .storage import DirectoryStorage, Storage, no_barrier
 
@@ -212,41 +212,43 @@ def resolve(
     its kind does not take.
     """
     name, sep, size_text = name.partition(":")
+    # A 100 kB value echoed whole would bury the line that names the problem.
+    shown, size_shown = shorten(name, quote=False), shorten(size_text, quote=False)
     if sep and not (size_text.isascii() and size_text.isdigit()):
-        raise UsageError(f"--backend {name}:{size_text}: the size after ':' must be a "
-                         f"whole number, e.g. --backend {name}:3")
+        raise UsageError(f"--backend {shown}:{size_shown}: the size after ':' must be a "
+                         f"whole number, e.g. --backend {shown}:3")
     if "." not in name:
         if name in BUILTIN:
             spec = BUILTIN[name]
             if spec.kind is None:
                 if sep:
-                    raise UsageError(f"--backend {name}:{size_text}: {name} starts no server, "
-                                     f"so it takes no size; use --backend {name}")
+                    raise UsageError(f"--backend {shown}:{size_shown}: {shown} starts no server, "
+                                     f"so it takes no size; use --backend {shown}")
                 return Backend(spec=spec)
             k = KINDS[spec.kind]
             size = k.check_size(int(size_text), name) if sep else k.default_size
             return Backend(spec=spec, size=size)
         if name in _NOT_YET:
             raise UsageError(
-                f"backend {name!r} is not supported yet: it {_NOT_YET[name]}; "
+                f"backend {shorten(name)} is not supported yet: it {_NOT_YET[name]}; "
                 f"choose one of {', '.join(BUILTIN)} or pass an import path"
             )
         close = difflib.get_close_matches(name, [*BUILTIN, *_NOT_YET], n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise UsageError(
-            f"unknown backend {name!r}: {hint}use one of {', '.join(BUILTIN)} "
+            f"unknown backend {shorten(name)}: {hint}use one of {', '.join(BUILTIN)} "
             "or an import path such as 'mypkg.caches.MyCache'"
         )
     if sep:
-        raise UsageError(f"--backend {name}:{size_text}: a size applies to built-in backends "
-                         f"only; use --backend {name} with --server KIND")
+        raise UsageError(f"--backend {shown}:{size_shown}: a size applies to built-in backends "
+                         f"only; use --backend {shown} with --server KIND")
     module, _, attr = name.rpartition(".")
     if not all(part.isidentifier() for part in name.split(".")):
-        raise UsageError(f"--backend {name!r} is not an import path: a custom backend is "
+        raise UsageError(f"--backend {shorten(name)} is not an import path: a custom backend is "
                          "MODULE.CLASS, dotted names only, e.g. 'mypkg.caches.MyCache'")
     if not _module_exists(module, pythonpath or []):
         raise UsageError(
-            f"unknown backend {name!r}: module {module!r} cannot be found; "
+            f"unknown backend {shorten(name)}: module {shorten(module)} cannot be found; "
             "check the spelling or add its directory to PYTHONPATH"
         )
     spec = BackendSpec(label=name, cache_type=name, storage="unknown", builtin=False)
