@@ -35,7 +35,7 @@ from .. import interrupt
 from ..client import ROUTE_PREFIX
 from ..errors import BootError, UsageError, shorten
 from .processes import ledger, set_pdeathsig
-from .procfs import start_time
+from .procfs import all_pids, environ_has, kill, start_time, stat_fields
 
 #: Importing Flask, Flask-Caching and a small app takes about 0.4 s here.
 PROBE_TIMEOUT = 10.0
@@ -231,18 +231,12 @@ def _stop(proc: subprocess.Popen[bytes], tag: str, inodes: list[int]) -> list[_L
         pass
     for p in left:
         if start_time(p.pid) == p.start:
-            try:
-                os.kill(p.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            kill(p.pid, signal.SIGKILL)
     # A process the first scan missed (started a moment later) is found now.
     known = {p.pid for p in left} | {proc.pid}
     late = [p for p in _started_by(marker, inodes) if p.pid not in known]
     for p in late:
-        try:
-            os.kill(p.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        kill(p.pid, signal.SIGKILL)
     left += late
     deadline = time.monotonic() + KILL_WAIT
     while any(_running(p) for p in left) and time.monotonic() < deadline:
@@ -262,18 +256,14 @@ def _started_by(marker: bytes, inodes: list[int]) -> list[_Left]:
     answer = f"pipe:[{inodes[0]}]"
     output = {f"pipe:[{i}]" for i in inodes[1:]}
     found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        pid = int(name)
+    for pid in all_pids():
         try:
-            tagged = marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
             links = {_readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
         except OSError:
             continue
         start = start_time(pid)
         holds = bool(links & output)
-        if (tagged or holds or answer in links) and start is not None and pid != os.getpid():
+        if (environ_has(pid, marker) or holds or answer in links) and start is not None:
             found.append(_Left(pid=pid, start=start, holds_output=holds))
     return found
 
@@ -286,12 +276,8 @@ def _readlink(path: str) -> str:
 
 
 def _running(p: _Left) -> bool:
-    try:
-        stat = Path(f"/proc/{p.pid}/stat").read_text()
-    except OSError:
-        return False
-    rest = stat.rpartition(")")[2].split()
-    return rest[0] != "Z" and int(rest[19]) == p.start
+    rest = stat_fields(p.pid)
+    return bool(rest) and rest[0] != "Z" and int(rest[19]) == p.start
 
 
 def _conclude(app: str, cache: str | None, seen: _Seen, left: list[_Left],

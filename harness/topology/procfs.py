@@ -75,7 +75,7 @@ def stop_escapees(marker: bytes, *, groups: set[int], grace: float) -> None:
     terminal's Ctrl-C).
     """
     stats = {pid: fields for pid in all_pids()
-             if environ_has(pid, marker) and (fields := _stat(pid))}
+             if environ_has(pid, marker) and (fields := stat_fields(pid))}
     groups = groups | {os.getpgrp()} | {pid for pid, f in stats.items()
                                         if f[1] == str(os.getpid())}
     pids = [pid for pid, f in stats.items() if f[0] != "Z" and int(f[2]) not in groups]
@@ -88,7 +88,7 @@ def stop_escapees(marker: bytes, *, groups: set[int], grace: float) -> None:
     print(f"coherence: stopped {what}: {names}", file=sys.stderr, flush=True)
 
 
-def _stat(pid: int) -> list[str]:
+def stat_fields(pid: int) -> list[str]:
     """The fields of /proc/PID/stat after the name: state, ppid, pgrp, ...; [] if gone.
 
     A zombie's (state ``Z``) environ stays readable until it is waited for.
