@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from coherence_worker.routes import install
 from flask import Flask, jsonify, request
 from flask_caching import Cache
 
 from apps.user import install_user
-from harness.app import install
 
 app = Flask(__name__)
 app.config.from_mapping(CACHE_TYPE="SimpleCache", CACHE_DEFAULT_TIMEOUT=300)

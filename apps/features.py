@@ -23,12 +23,12 @@ import os
 from typing import Any
 from uuid import uuid4
 
+from coherence_worker.routes import install
 from flask import Flask, Response, jsonify, render_template, request
 from flask.views import View
 from flask_caching import Cache, CachedResponse, make_template_fragment_key
 
 from apps.user import install_user
-from harness.app import install
 
 app = Flask(__name__)
 app.config.from_mapping(CACHE_TYPE="SimpleCache", CACHE_DEFAULT_TIMEOUT=300)

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import os
 
+from coherence_worker.routes import install
 from flask import Flask
 from flask_caching import Cache
-
-from harness.app import install
 
 app = Flask(__name__)
 app.config.from_mapping(CACHE_TYPE="SimpleCache", CACHE_DEFAULT_TIMEOUT=300)

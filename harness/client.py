@@ -19,11 +19,7 @@ from typing import Any
 from . import observe
 from .history.names import OpType, swallowed
 from .history.ops import Meta, Op
-
-#: Every harness route sits under this prefix; an app with a route of its own
-#: there is refused before boot (:func:`harness.app.describe`), so the two
-#: can never collide.
-ROUTE_PREFIX = "/__coherence__"
+from .worker.protocol import ROUTE_PREFIX
 
 #: Per-request timeout: generous for a loopback round trip, short enough that
 #: a wedged worker fails the scenario quickly instead of hanging the run.

@@ -28,16 +28,14 @@ def test_rolling_deploy(topology, coherence_options, coherence_pool, judge):
     new = venvs.ensure(coherence_options.new_version) if coherence_options.new_version else None
     versions = {"old": old.flask_caching, "new": new.flask_caching if new else current}
     scratch = coherence_pool.scratch(f"rolling-{topology.key.label}")
-    path = (str(venvs.harness_path(scratch)),)
     shared = {"CACHE_DIR": str(scratch / "cache")}
     key = replace(topology.key, workers=1)
     with ExitStack() as stack:
         sides = {
             "old": coherence_pool.start(key, name="rolling-old", stack=stack, config=shared,
-                                        python=str(old.python), pythonpath=path),
+                                        python=str(old.python)),
             "new": coherence_pool.start(key, name="rolling-new", stack=stack, config=shared,
-                                        **({"python": str(new.python), "pythonpath": path}
-                                           if new else {})),
+                                        **({"python": str(new.python)} if new else {})),
         }
         history, facts = workload.run({side: t.workers[0] for side, t in sides.items()})
     judge.verdict(checker.check(facts, versions), history=history)

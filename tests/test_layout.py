@@ -18,15 +18,17 @@ MAX_LINES = 400
 #: The layers, lowest first.  A module imports only from its own group or from a
 #: lower rank; two groups of one rank never import each other.
 LAYERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
-    (0, "vocabulary", ("harness.errors", "harness.observe", "harness.hooks", "harness.keymaker",
+    # The worker side runs in the app's interpreter: it imports nothing from the controller.
+    (0, "worker", ("harness.worker",)),
+    (1, "vocabulary", ("harness.errors", "harness.observe", "harness.hooks",
                        "harness.history", "harness.verdict")),
-    (1, "checkers", ("harness.checkers",)),
-    (1, "topology", ("harness.topology", "harness.interrupt", "harness.client", "harness.app",
-                     "harness.wrap", "harness.environment", "harness.load")),
-    (2, "workloads", ("harness.workloads", "harness.nemesis")),
-    (3, "reports", ("harness.expectations", "harness.report", "harness.diff")),
-    (4, "run", ("harness.options", "harness.option_values", "harness.probe", "harness.schedule")),
-    (5, "front doors", ("harness", "harness.__main__", "harness.cli", "harness.plugin",
+    (2, "checkers", ("harness.checkers",)),
+    (2, "topology", ("harness.topology", "harness.interrupt", "harness.client",
+                     "harness.environment", "harness.load")),
+    (3, "workloads", ("harness.workloads", "harness.nemesis")),
+    (4, "reports", ("harness.expectations", "harness.report", "harness.diff")),
+    (5, "run", ("harness.options", "harness.option_values", "harness.probe", "harness.schedule")),
+    (6, "front doors", ("harness", "harness.__main__", "harness.cli", "harness.plugin",
                         "harness.scenario")),
 )
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal, get_args
 
+from ..worker.protocol import CACHE_OPS as WORKER_OPS
+
 OpType = Literal["ok", "fail", "info"]
 #: Every completion type, in the order reports list them.
 OP_TYPES: tuple[OpType, ...] = get_args(OpType)
@@ -81,9 +83,10 @@ OPS: dict[str, OpKind] = {k.name: k for k in (
     OpKind(name="clear", removes=True, keyed=False, refusal_voids_none=True,
            swallowed=(False,), says_nothing=_falsy),
 )}
-if tuple(OPS) != CACHE_OPS:
+if tuple(OPS) != CACHE_OPS or CACHE_OPS != WORKER_OPS:
     raise TypeError(f"OPS describes {tuple(OPS)!r}; give it one entry per cache op of "
-                    f"CACHE_OPS, in its order: {CACHE_OPS!r}")
+                    f"CACHE_OPS, in its order: {CACHE_OPS!r}, the workers' "
+                    f"harness.worker.protocol.CACHE_OPS: {WORKER_OPS!r}")
 
 
 def swallowed(f: str, value: Any) -> bool:

@@ -3,12 +3,12 @@
 Gunicorn reports an app that is not a WSGI application, or that fails to
 import, only as workers that never answer, after the boot timeout.  Asking
 first turns that into one line in about half a second.  The app is loaded
-in a child process (:func:`harness.app.describe`, gunicorn's own loader), so
+in a child process (:func:`harness.worker.routes.describe`, gunicorn's own loader), so
 the harness's own process never runs user code; the answer says whether the
 app installs the harness routes itself (the sample apps) or is a *foreign*
 app, and for a foreign one its Flask-Caching instances and their settings.
 
-The probe (:mod:`harness.topology.appprobe`) runs in a session and process
+The probe (:mod:`harness.worker.appprobe`) runs in a session and process
 group of its own, with a marker of its own in its environment, and every
 wait on it is bounded.  Whatever it leaves behind -- a child that called
 ``setsid`` and kept the output open, a daemon, a thread that would keep it
@@ -32,10 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import interrupt
-from ..client import ROUTE_PREFIX
 from ..errors import BootError, UsageError, shorten
+from ..worker.protocol import ROUTE_PREFIX
 from .processes import ledger, set_pdeathsig
 from .procfs import all_pids, environ_has, kill, start_time, stat_fields
+from .workerpath import PACKAGE
+from .workerpath import directory as worker_directory
 
 #: Importing Flask, Flask-Caching and a small app takes about 0.4 s here.
 PROBE_TIMEOUT = 10.0
@@ -50,7 +52,7 @@ KILL_WAIT = 1.0
 #: Marks every process the probe starts, as :data:`processes.RUN_ENV` marks a run's.
 PROBE_ENV = "COHERENCE_APP_CHECK"
 
-_PROBE = "from harness.topology.appprobe import main; main()"
+_PROBE = f"from {PACKAGE}.appprobe import main; main()"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,7 +115,7 @@ def check_app(app: str, app_root: Path, *, cache: str | None = None,
     # The workers' environment, less the FLASK_* settings the harness sets:
     # a foreign app is probed with the config it will run with.
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(app_root), *filter(None, [
+    env["PYTHONPATH"] = os.pathsep.join([str(worker_directory()), str(app_root), *filter(None, [
         os.environ.get("PYTHONPATH")])])
     env[PROBE_ENV] = tag
     request = json.dumps({"app": app, "cache": cache, "backends": list(backends),

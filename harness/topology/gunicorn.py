@@ -23,20 +23,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .. import observe
-from ..client import ROUTE_PREFIX, WorkerClient
+from ..client import WorkerClient
 from ..errors import BootError
+from ..worker.protocol import ROUTE_PREFIX
 from . import boots
 from .ports import HOST, ensure_free, free_port
 from .processes import ledger, set_pdeathsig
+from .workerpath import CONF_FILE, WRAPPER
+from .workerpath import directory as worker_directory
 
 WorkerClass = Literal["sync", "gthread", "gevent"]
 WORKER_CLASSES: tuple[WorkerClass, ...] = ("sync", "gthread", "gevent")
 
 STOP_TIMEOUT = 5.0
 
-CONF_FILE = Path(__file__).with_name("gunicorn_conf.py")
-#: What gunicorn serves: the user's app plus the harness routes (see harness.wrap).
-WRAPPER = "harness.wrap:app"
 
 # Variables gunicorn or the app would read on their own, changing what we
 # start behind our back (gunicorn/config.py reads GUNICORN_CMD_ARGS; PORT sets the bind).
@@ -48,7 +48,7 @@ class GunicornSpec:
     """Everything that decides how a gunicorn instance is started."""
 
     #: The app as the user named it (``mod:app`` or ``mod:create_app()``);
-    #: gunicorn serves it through :mod:`harness.wrap`.
+    #: gunicorn serves it through :mod:`harness.worker.wrap`.
     app: str
     app_root: Path
     #: Which of the app's Flask-Caching instances to drive; None: its only one.
@@ -126,7 +126,7 @@ def worker_env(spec: GunicornSpec, socket_dir: Path) -> dict[str, str]:
     if spec.cache is not None:
         env["COHERENCE_CACHE"] = spec.cache
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(spec.app_root), *spec.pythonpath,
+        [str(worker_directory()), str(spec.app_root), *spec.pythonpath,
          *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
     )
     env["PYTHONUNBUFFERED"] = "1"
@@ -267,7 +267,7 @@ def _await_workers(
                 raise BootError(
                     f"app {g.spec.app!r} does not serve the harness routes "
                     f"({ROUTE_PREFIX}/whoami); check that it is served through "
-                    "harness.wrap, which adds them",
+                    "harness.worker.wrap, which adds them",
                     log=g.log,
                 )
             if reply.status == 200 and reply.pid == pid:

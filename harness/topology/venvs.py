@@ -6,9 +6,10 @@ versions at once, as a rolling deploy does.  Each version gets a venv under
 that Flask-Caching and, pinned to what this environment has, everything
 else a worker imports (Flask, cachelib, gunicorn, gevent, the Redis and
 memcached clients), so the version is the only difference.  The harness
-itself is not installed there: the workers find it through a directory on
-PYTHONPATH that holds only a link to this ``harness`` package, so the venv's
-own site-packages (and its Flask-Caching) are the ones imported.
+itself is not installed there: the workers import only its worker side,
+from a directory on PYTHONPATH that holds a link to it
+(:mod:`harness.topology.workerpath`), so the venv's own site-packages (and
+its Flask-Caching) are the ones imported.
 """
 
 from __future__ import annotations
@@ -180,10 +181,3 @@ def _run(cmd: list[str], *, what: str) -> str:
 def _version_in(python: Path) -> str:
     return _run([str(python), "-c", "import importlib.metadata as m; "
                  "print(m.version('flask-caching'))"], what="version check").strip()
-
-
-def harness_path(scratch: Path) -> Path:
-    """A directory to put on a venv's PYTHONPATH: only a link to this ``harness`` package."""
-    here = Path(__file__).resolve().parent.parent
-    (scratch / "harness").symlink_to(here, target_is_directory=True)
-    return scratch

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..client import ROUTE_PREFIX, WorkerClient, request
+from ..client import WorkerClient, request
 from ..errors import HarnessError
 from ..topology.backends import pythonpath_entries
+from ..worker.protocol import ROUTE_PREFIX
 from .features import FEATURES_APP
 
 #: The sample app's deliberately unstable and stable memoized methods, checked
@@ -68,7 +69,7 @@ def elsewhere(scratch: Path, app: str, app_root: Path) -> Path:
 
 def collect(workers: Sequence[WorkerClient], *, memoized: Sequence[str],
             samples: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each worker's keys (see :mod:`harness.keymaker`), or the error asking it gave."""
+    """Each worker's keys (see :mod:`harness.worker.keymaker`), or the error asking it gave."""
     replies = []
     for w in workers:
         try:

@@ -6,7 +6,7 @@
   by its new socket, reads every key.  Survivors re-read their own keys.
 * :func:`import_write`: with ``--preload`` the app is imported once in the
   master, so a value the app writes at import (``COHERENCE_IMPORT_WRITE``,
-  see :func:`harness.app.install`) exists before the fork; every worker
+  see :func:`harness.worker.routes.install`) exists before the fork; every worker
   reads it and reports which process wrote it.
 """
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..client import ROUTE_PREFIX, WorkerClient, request
+from ..client import WorkerClient, request
 from ..history.ops import History
+from ..worker.protocol import ROUTE_PREFIX
 from .features import call
 from .keys import Keyspace
 

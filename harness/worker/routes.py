@@ -1,7 +1,7 @@
 """The routes a Flask app serves so the harness can drive its cache.
 
 The sample apps call :func:`install` once; any other app is served through
-:mod:`harness.wrap`, whose :func:`serve` loads it unchanged (``mod:app`` or
+:mod:`harness.worker.wrap`, whose :func:`serve` loads it unchanged (``mod:app`` or
 ``mod:create_app()``, as gunicorn does), finds its Flask-Caching instance in
 ``app.extensions["cache"]`` and installs the same routes.  They are:
 
@@ -9,7 +9,7 @@ The sample apps call :func:`install` once; any other app is served through
   clear, with a JSON body ``{"key": ..., "value": ..., "timeout": ..., "delta": ...}``;
 * ``GET /__coherence__/whoami``, which the launcher uses for readiness;
 * ``POST /__coherence__/keys``, the keys the app's own cached views and
-  memoized functions get in this process (:mod:`harness.keymaker`);
+  memoized functions get in this process (:mod:`harness.worker.keymaker`);
 * an ``X-Worker-Pid`` header on every response, the evidence of who answered;
 * with config ``COHERENCE_IMPORT_WRITE=<key>``, one write of
   ``{"pid": <importing pid>}`` to that key, made right now, at import.
@@ -29,11 +29,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, jsonify, request
 from flask_caching import Cache
 
-from .client import ROUTE_PREFIX
-from .history.names import CACHE_OPS
-
-#: The blueprint's name: an app that has it serves the harness routes already.
-BLUEPRINT = "coherence"
+from .protocol import BLUEPRINT, CACHE_OPS, ROUTE_PREFIX
 
 
 def install(app: Flask, cache: Cache) -> None:

@@ -2,7 +2,7 @@
 
 :func:`harness.topology.appcheck.check_app` runs :func:`main` in a process of
 its own, so the harness's process never runs user code.  Besides the app
-(:func:`harness.app.describe`), it imports what the workers would import
+(:func:`harness.worker.routes.describe`), it imports what the workers would import
 later: a custom ``--backend`` class, which must be a cache Flask-Caching can
 create, and the ``--memoized`` targets, with the ``--sample-args`` each is
 called with.  It writes JSON lines to a descriptor of its own (not stdout,
@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .. import app as _app
+from . import routes as _app
 
 #: gunicorn's refusal of a non-callable ``--app`` object, as describe() reports it.
 _NOT_CALLABLE = "AppImportError: Application object must be callable."
@@ -58,7 +58,7 @@ def main() -> None:
 
 
 def _describe(target: str, cache: str | None, loaded: list[Any]) -> dict[str, Any]:
-    """:func:`harness.app.describe`, keeping the object it loaded for the checks after it."""
+    """:func:`harness.worker.routes.describe`, keeping the object it loaded for the checks after it."""
     load = _app.load
 
     def keep(target: str) -> Any:
@@ -132,7 +132,7 @@ def _backend_problem(path: str) -> str | None:
 
 
 def _memoized(target: str) -> Any:
-    """The object ``target`` names (as :func:`harness.keymaker._resolve` finds it), or a problem."""
+    """The object ``target`` names (as :func:`harness.worker.keymaker._resolve` finds it), or a problem."""
     module, _, qualname = target.partition(":")
     try:
         obj: Any = importlib.import_module(module)

@@ -1,7 +1,7 @@
 """What gunicorn serves: the app named by ``$COHERENCE_APP``, with the harness routes.
 
-Gunicorn is started with ``harness.wrap:app`` rather than the user's own
-``--app``, so that any Flask app is checked unchanged: :func:`harness.app.serve`
+Gunicorn is started with ``coherence_worker.wrap:app`` rather than the user's own
+``--app``, so that any Flask app is checked unchanged: :func:`.routes.serve`
 loads it (``mod:app`` or ``mod:create_app()``), picks the Flask-Caching
 instance named by ``$COHERENCE_CACHE`` (or its only one) and adds the routes.
 """
@@ -10,6 +10,6 @@ from __future__ import annotations
 
 import os
 
-from .app import serve
+from .routes import serve
 
 app = serve(os.environ["COHERENCE_APP"], os.environ.get("COHERENCE_CACHE") or None)

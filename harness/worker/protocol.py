@@ -1,0 +1,12 @@
+"""The names the controller and the workers share: one place for each."""
+
+#: The URL prefix every harness endpoint sits under.  An app with routes of
+#: its own there is refused before boot (:func:`.routes.describe`).
+ROUTE_PREFIX = "/__coherence__"
+
+#: The cache operations a worker performs (``POST <prefix>/ops/<op>``), in
+#: the order of ``harness.history.names.OPS``.
+CACHE_OPS = ("get", "set", "delete", "add", "inc", "has", "clear")
+
+#: The blueprint's name: an app that has it serves the harness routes already.
+BLUEPRINT = "coherence"
