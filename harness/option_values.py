@@ -26,6 +26,7 @@ from .expectations import load as load_expectations
 from .topology.gunicorn import WORKER_CLASSES
 from .topology.kinds import OPTION_CONFIG, SERVER_KINDS, check_servers
 from .topology.ports import ensure_free
+from .topology.tree import app_root
 from .topology.venvs import check_pair, check_version
 
 #: Longest settle window: a write that needs longer than this to show up on
@@ -183,6 +184,32 @@ def parse_app(app: str, parsed: Mapping[str, Any]) -> str:
         raise UsageError(f"--app {shorten(app)} must be MODULE:NAME or 'MODULE:create_app()', "
                          "e.g. apps.demo:app")
     return app
+
+
+def parse_chdir(value: str | Path | None, parsed: Mapping[str, Any]) -> Path:
+    """The app's root (:func:`harness.topology.tree.app_root`): ``--chdir DIR``, checked here."""
+    if value is None:
+        return app_root(parsed["app"], None)
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise UsageError(f"--chdir {shorten(str(value))} does not exist; give the directory "
+                         "gunicorn would start in (the project's root), e.g. --chdir .")
+    if not path.is_dir():
+        raise UsageError(f"--chdir {shorten(str(value))} is not a directory; give the directory "
+                         "holding the app's package, e.g. --chdir .")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise UsageError(f"--chdir {shorten(str(value))} cannot be entered (permission "
+                         "denied); give a directory you can read")
+    return app_root(parsed["app"], path)
+
+
+def parse_copy_exclude(names: tuple[str, ...], parsed: Mapping[str, Any]) -> tuple[str, ...]:
+    for name in names:
+        if not name.strip() or "/" in name or name in (".", ".."):
+            raise UsageError(f"--copy-exclude {shorten(name)} must be a file or directory "
+                             "name or a shell pattern of one, without '/', e.g. "
+                             "--copy-exclude data or --copy-exclude '*.sqlite'")
+    return unique(names)
 
 
 def parse_memoized(targets: tuple[str, ...], parsed: Mapping[str, Any]) -> tuple[str, ...]:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .options import PROJECT_ROOT, RunOptions
+from .options import RunOptions
 from .topology import backends as _backends
 from .topology.appcheck import AppInfo, check_app
 from .topology.pool import check_configured_servers
+from .topology.tree import search_path
 from .workloads.keystability import targets
 
 
@@ -50,7 +51,7 @@ def for_app(options: RunOptions, info: AppInfo, *, backends_given: bool) -> RunO
         return options
     if backends_given or info.cache_type is None:
         return replace(options, foreign_app=True)
-    pythonpath = [str(PROJECT_ROOT), *_backends.pythonpath_entries()]
+    pythonpath = search_path(options.app_root, _backends.pythonpath_entries())
     own = _backends.resolve(info.cache_type, pythonpath=pythonpath)
     return replace(options, foreign_app=True, own_cache=True, backends=(own,),
                    app_cache_config={**info.cache_config, **options.config})

@@ -1,7 +1,8 @@
 """Scenario ``key-stability``: does every process compute the same cache key for the same call?
 
 Every worker of the run's instance, and of a second instance started from
-another working directory through another absolute path to the same code,
+a copy of the whole project tree (another working directory and another
+absolute path to the same code, as a second deployment has),
 computes the keys of the app's ``@cache.cached`` views and of the
 ``--memoized`` functions (for the sample app: its deliberately unstable
 ``PRICES.price`` and stable ``NAMED_PRICES.price``).  Keys that differ are
@@ -15,13 +16,11 @@ from harness.workloads import keystability as workload
 
 
 @pytest.mark.scenario("key-stability")
-def test_key_stability(topology, coherence_options, coherence_pool, launch, judge):
+def test_key_stability(topology, coherence_options, launch, judge):
     memoized, samples = workload.targets(
         app=coherence_options.app, memoized=coherence_options.memoized,
         sample_args=coherence_options.sample_args)
     here = workload.collect(topology.workers, memoized=memoized, samples=samples)
-    spec = topology.gunicorn.spec
-    copy = workload.elsewhere(coherence_pool.scratch("key-stability"), spec.app, spec.app_root)
-    other = launch("key-stability-elsewhere", app_root=copy)
+    other = launch("key-stability-elsewhere", elsewhere=True)
     there = workload.collect(other.workers, memoized=memoized, samples=samples)
     judge.verdict(checker.check([here, there]), app_code=True)

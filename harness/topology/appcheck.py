@@ -36,6 +36,7 @@ from ..errors import BootError, UsageError, shorten
 from ..worker.protocol import ROUTE_PREFIX
 from .processes import ledger, set_pdeathsig
 from .procfs import all_pids, environ_has, kill, start_time, stat_fields
+from .tree import search_path
 from .workerpath import PACKAGE
 from .workerpath import directory as worker_directory
 
@@ -115,8 +116,8 @@ def check_app(app: str, app_root: Path, *, cache: str | None = None,
     # The workers' environment, less the FLASK_* settings the harness sets:
     # a foreign app is probed with the config it will run with.
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(worker_directory()), str(app_root), *filter(None, [
-        os.environ.get("PYTHONPATH")])])
+    env["PYTHONPATH"] = os.pathsep.join([str(worker_directory()), *search_path(
+        app_root, os.environ.get("PYTHONPATH", "").split(os.pathsep))])
     env[PROBE_ENV] = tag
     request = json.dumps({"app": app, "cache": cache, "backends": list(backends),
                           "targets": list(memoized), "samples": samples or {}})
@@ -339,8 +340,8 @@ def _judge(app: str, cache: str | None, answer: dict[str, Any]) -> AppInfo:
         call = "calling the factory or " if app.rstrip().endswith(")") else ""
         error = shorten(answer["error"], 200, quote=False)
         raise UsageError(f"app {shown} failed to import: {error}; fix the error in "
-                         f"{call}the module, or the module path (add its directory to "
-                         "PYTHONPATH)")
+                         f"{call}the module, or the module path (run from the project's "
+                         "root, give --chdir DIR, or add its directory to PYTHONPATH)")
     if not answer["flask"]:
         kind = shorten(answer["type"], quote=False)
         raise UsageError(f"--app {shown} is a {kind}, not a Flask app; point "
