@@ -69,6 +69,8 @@ class AppInfo:
     cache_type: str | None = None
     #: That instance's CACHE_* settings, as the app configures them.
     cache_config: dict[str, Any] = field(default_factory=dict)
+    #: The full import path of the class its Flask-Caching made the cache from.
+    cache_class: str | None = None
 
 
 @dataclass(kw_only=True)
@@ -372,4 +374,4 @@ def _judge(app: str, cache: str | None, answer: dict[str, Any]) -> AppInfo:
         raise UsageError(f"--cache {shorten(name)} is not a Flask-Caching instance of {shown}; "
                          f"use one of: {names}")
     return AppInfo(app=app, foreign=True, cache=name, cache_type=found[name]["type"],
-                   cache_config=found[name]["config"])
+                   cache_config=found[name]["config"], cache_class=found[name].get("class"))

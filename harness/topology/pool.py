@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ from typing import Any
 
 from .. import observe
 from ..errors import BootError, HarnessError, ReadinessTimeout
-from .backends import Backend, ServerKind
+from .backends import Backend, ServerKind, kinds_read
 from .gunicorn import Gunicorn, GunicornSpec, WorkerClass, serve
 from .kinds import APP_CONFIG, KINDS, OPTION_CONFIG, check_servers
 from .processes import ledger
@@ -318,7 +319,8 @@ class TopologyPool:
         # Only the servers the user named: one of the harness's own that has
         # died is no configuration problem, and the scenarios on it end in
         # error rather than the run in a usage error blaming --config.
-        check_configured_servers(self.user_config, origin=OPTION_CONFIG)
+        check_configured_servers(self.user_config, origin=OPTION_CONFIG,
+                                 kinds=kinds_read(key.backend))
         gspec = GunicornSpec(
             app=spec.pop("app", key.app or self.app),
             app_root=spec.pop("app_root", self.app_root), cache=self.cache,
@@ -356,13 +358,16 @@ class TopologyPool:
             raise self._retire_errors[0]
 
 
-def check_configured_servers(config: dict[str, Any], *, origin: str = APP_CONFIG) -> None:
+def check_configured_servers(config: dict[str, Any], *,
+                             origin: str | Mapping[str, str] = APP_CONFIG,
+                             kinds: tuple[ServerKind, ...] | None = None) -> None:
     """Raise ServerUnreachable unless each server ``config`` names answers as its kind.
 
-    ``origin`` is whose config it is: the app's own (what
+    ``origin`` is whose config it is, or each key's: the app's own (what
     :func:`harness.probe.probe_app` checks) or ``--config`` (the pool's).
+    ``kinds``: only the servers of these kinds (those the backend reads).
     """
-    check_servers(config, origin=origin)
+    check_servers(config, origin=origin, kinds=kinds)
 
 
 def _slug(text: str) -> str:

@@ -58,7 +58,8 @@ def main() -> None:
 
 
 def _describe(target: str, cache: str | None, loaded: list[Any]) -> dict[str, Any]:
-    """:func:`harness.worker.routes.describe`, keeping the object it loaded for the checks after it."""
+    """:func:`harness.worker.routes.describe`, keeping the object it loaded for the checks
+    after it, and naming each cache's class in full."""
     load = _app.load
 
     def keep(target: str) -> Any:
@@ -70,6 +71,15 @@ def _describe(target: str, cache: str | None, loaded: list[Any]) -> dict[str, An
         answer = _app.describe(target, cache or None)
     finally:
         _app.load = load
+    if answer.get("caches") and loaded:
+        # The class Flask-Caching made each cache from, by its full path: what
+        # the harness tells the built-in rows by, whatever CACHE_TYPE said.
+        made = {name: type(loaded[0].extensions["cache"][c])
+                for name, c in _app.caches(loaded[0]).items()}
+        for entry in answer["caches"]:
+            kind = made.get(entry["name"])
+            if kind is not None:
+                entry["class"] = f"{kind.__module__}.{kind.__qualname__}"
     if answer.get("error") == _NOT_CALLABLE:
         # gunicorn found an object but refuses it: say what it is, as for any non-app.
         module, _, name = target.partition(":")
@@ -132,7 +142,8 @@ def _backend_problem(path: str) -> str | None:
 
 
 def _memoized(target: str) -> Any:
-    """The object ``target`` names (as :func:`harness.worker.keymaker._resolve` finds it), or a problem."""
+    """The object ``target`` names (as :func:`harness.worker.keymaker._resolve` finds it),
+    or a problem."""
     module, _, qualname = target.partition(":")
     try:
         obj: Any = importlib.import_module(module)
