@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -34,6 +35,7 @@ from typing import Any
 from .. import interrupt
 from ..errors import BootError, UsageError, shorten
 from ..worker.protocol import ROUTE_PREFIX
+from .backends import OLD_ALIASES
 from .processes import ledger, set_pdeathsig
 from .procfs import all_pids, environ_has, kill, start_time, stat_fields
 from .tree import search_path
@@ -54,6 +56,9 @@ KILL_WAIT = 1.0
 PROBE_ENV = "COHERENCE_APP_CHECK"
 
 _PROBE = f"from {PACKAGE}.appprobe import main; main()"
+#: werkzeug's import_string() refusal of a CACHE_TYPE Flask-Caching prefixed
+#: with its backends package (flask_caching/__init__.py:284-287).
+_OLD_ALIAS = re.compile(r"import_string\(\) failed for 'flask_caching\.backends\.(\w+)'")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,7 +127,8 @@ def check_app(app: str, app_root: Path, *, cache: str | None = None,
         app_root, os.environ.get("PYTHONPATH", "").split(os.pathsep))])
     env[PROBE_ENV] = tag
     request = json.dumps({"app": app, "cache": cache, "backends": list(backends),
-                          "targets": list(memoized), "samples": samples or {}})
+                          "targets": list(memoized), "samples": samples or {},
+                          "marker": f"{PROBE_ENV}={tag}"})
     answer_r, answer_w = os.pipe()
     try:
         with ledger().starting():
@@ -297,11 +303,16 @@ def _conclude(app: str, cache: str | None, seen: _Seen, left: list[_Left],
     took = f"--app {shorten(app)} imported in {answer.get('import_s', 0):.2f} s, but"
     if left:
         p = next((p for p in left if p.holds_output), left[0])
+        # The import that started it: the app's, or a --backend's or --memoized's after it.
+        culprit = answer.get("spawned", {}).get(str(p.pid), "app")
+        if culprit != "app":
+            took = f"{shorten(culprit, quote=False)} imported, but"
         what = ("a child process it started (pid {}) kept the output open" if p.holds_output
                 else "a process it started (pid {}) was still running after the import"
                 ).format(p.pid)
         more = f" (and {len(left) - 1} more)" if len(left) > 1 else ""
-        raise UsageError(f"{took} {what}{more}; the check stopped it; processes an app starts "
+        who = "an app" if culprit == "app" else "a module"
+        raise UsageError(f"{took} {what}{more}; the check stopped it; processes {who} starts "
                          "at import escape the workers the harness stops: start them outside "
                          "the app, or in a gunicorn hook such as post_fork")
     if seen.lingered and answer.get("threads"):
@@ -339,6 +350,13 @@ def _no_answer(app: str, seen: _Seen, timeout: float) -> str:
 def _judge(app: str, cache: str | None, answer: dict[str, Any]) -> AppInfo:
     shown = shorten(app)  # a 100 kB --app would bury the line
     if "error" in answer:
+        alias = _OLD_ALIAS.search(answer["error"])
+        if alias and alias.group(1) in OLD_ALIASES:
+            name = alias.group(1)
+            raise UsageError(f"app {shown} failed to import: its CACHE_TYPE {name!r} is an "
+                             "alias the installed Flask-Caching no longer has (2.5 removed "
+                             f"them); set CACHE_TYPE to {OLD_ALIASES[name]!r}, the class it "
+                             "named")
         call = "calling the factory or " if app.rstrip().endswith(")") else ""
         error = shorten(answer["error"], 200, quote=False)
         raise UsageError(f"app {shown} failed to import: {error}; fix the error in "

@@ -125,8 +125,8 @@ BASELINE: BackendSpec = _the_baseline(BUILTIN)
 DEFAULT_BACKENDS: tuple[str, ...] = (*BUILTIN, "MemcachedCache:3")
 
 __all__ = ["BASELINE", "BUILTIN", "DEFAULT_BACKENDS", "Backend", "BackendSpec", "ServerKind",
-           "StorageKind", "kinds_read", "of_app", "open_storage", "replication_barrier",
-           "resolve"]
+           "OLD_ALIASES", "StorageKind", "kinds_read", "of_app", "open_storage",
+           "replication_barrier", "resolve"]
 
 # Flask-Caching backends that exist upstream but need a topology the harness
 # cannot start yet; naming one is a usage error with a clear reason.
@@ -262,6 +262,18 @@ def resolve(
 #: subclass them (flask_caching/backends/simplecache.py:24).
 _CACHELIB_AS_BUILTIN = {"cachelib.simple.SimpleCache": "SimpleCache",
                         "cachelib.base.NullCache": "NullCache"}
+
+
+#: The ``CACHE_TYPE`` aliases of Flask-Caching before 2.5, each a function of
+#: ``flask_caching.backends`` returning the class named here (Flask-Caching
+#: 2.4.1, backends/__init__.py:38-84); 2.5 removed them, so there such a
+#: CACHE_TYPE fails to import.
+OLD_ALIASES = {"null": "NullCache", "simple": "SimpleCache", "filesystem": "FileSystemCache",
+               "redis": "RedisCache", "redissentinel": "RedisSentinelCache",
+               "rediscluster": "RedisClusterCache", "uwsgi": "UWSGICache",
+               "memcached": "MemcachedCache", "gaememcached": "MemcachedCache",
+               "saslmemcached": "SASLMemcachedCache",
+               "spreadsaslmemcached": "SpreadSASLMemcachedCache"}
 
 
 def of_app(backend_class: str, *, pythonpath: list[str] | None = None) -> Backend:

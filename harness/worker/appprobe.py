@@ -37,7 +37,18 @@ def main() -> None:
     os.set_inheritable(fd, False)  # not for programs the app executes
     out = os.fdopen(fd, "w", buffering=1)
 
+    marker = str(request.get("marker", "")).encode()
+    spawned: dict[str, str] = {}
+    phase = ["app"]
+
     def tell(**what: Any) -> None:
+        if marker and ("phase" in what or "answer" in what):
+            # Who started a process that outlives the check: the phase just ended.
+            for pid in _marked(marker):
+                spawned.setdefault(str(pid), phase[0])
+            phase[0] = what.get("phase", phase[0])
+        if "answer" in what:
+            what["answer"]["spawned"] = spawned
         out.write(json.dumps(what) + "\n")
         out.flush()
 
@@ -55,6 +66,20 @@ def main() -> None:
     tell(answer=answer)
     # Then an ordinary exit: the app's threads and exit handlers may keep the
     # process alive, as they would keep a worker; the check sees it.
+
+
+def _marked(marker: bytes) -> list[int]:
+    """The processes other than this one whose environment holds ``marker``: its children."""
+    me, found = os.getpid(), []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != me:
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    if marker in f.read().split(b"\0"):
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
 
 
 def _describe(target: str, cache: str | None, loaded: list[Any]) -> dict[str, Any]:
