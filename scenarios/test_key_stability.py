@@ -16,11 +16,13 @@ from harness.workloads import keystability as workload
 
 
 @pytest.mark.scenario("key-stability")
-def test_key_stability(topology, coherence_options, launch, judge):
+def test_key_stability(topology, coherence_options, coherence_pool, launch, judge):
     memoized, samples = workload.targets(
         app=coherence_options.app, memoized=coherence_options.memoized,
         sample_args=coherence_options.sample_args)
     here = workload.collect(topology.workers, memoized=memoized, samples=samples)
     other = launch("key-stability-elsewhere", elsewhere=True)
     there = workload.collect(other.workers, memoized=memoized, samples=samples)
-    judge.verdict(checker.check([here, there]), app_code=True)
+    verdict = checker.check([here, there])
+    verdict.evidence["second_instance"] = coherence_pool.project_copy().evidence()
+    judge.verdict(verdict, app_code=True)
