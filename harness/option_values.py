@@ -147,9 +147,10 @@ def parse_scenarios(ids: tuple[str, ...], parsed: Mapping[str, Any]) -> tuple[st
 def parse_config(pairs: tuple[str, ...], parsed: Mapping[str, Any]) -> dict[str, Any]:
     config = config_of(list(pairs))
     check_config(config)
-    # A server of the user's own must speak its protocol now, not as a run
-    # whose every row is an error.
-    check_servers(config, origin=OPTION_CONFIG)
+    # A value that names no server is refused now; whether a server answers
+    # is asked once the app is probed and the backends that read it are
+    # known (harness.probe.check_named_servers).
+    check_servers(config, origin=OPTION_CONFIG, reach=False)
     return config
 
 

@@ -42,21 +42,40 @@ def probe_app(options: RunOptions, *, backends_given: bool) -> RunOptions:
     if info is None:
         return options  # a stop signal: the front door reports it
     options = for_app(options, info, backends_given=backends_given)
+    check_named_servers(options)
+    return options
+
+
+def check_named_servers(options: RunOptions) -> None:
+    """Raise ServerUnreachable unless each server the config names, and a backend
+    of the run reads, answers as its kind: a user's server speaks its protocol
+    now, not as a run whose every row is an error.
+
+    The app's own cache: its config merged with ``--config``, each key named
+    with its origin; any other run: the ``--config`` keys its backends read.
+    """
     if options.own_cache:
         backend = options.backends[0]
-        origins = {k: OPTION_CONFIG if k in options.config else APP_CONFIG
-                   for k in options.app_cache_config}
-        ignored = unread_server_keys(backend, options.app_cache_config)
-        if ignored:
-            by: dict[str, list[str]] = {}
-            for k in ignored:
-                by.setdefault(origins[k], []).append(k)
-            named = " and ".join(f"{', '.join(keys)} from {who}" for who, keys in by.items())
-            print(f"coherence: the app's cache is {backend.label}, which does not read "
-                  f"{named}; not checked", file=sys.stderr, flush=True)
-        check_configured_servers(options.app_cache_config, origin=origins,
-                                 kinds=kinds_read(backend))
-    return options
+        config = options.app_cache_config
+        origins = {k: OPTION_CONFIG if k in options.config else APP_CONFIG for k in config}
+        ignored = unread_server_keys(backend, config)
+        kinds = kinds_read(backend)
+        what = f"the app's cache is {backend.label}, which does not read"
+    else:
+        config = options.config
+        origins = {k: OPTION_CONFIG for k in config}
+        unread = [set(unread_server_keys(b, config)) for b in options.backends]
+        ignored = sorted(set.intersection(*unread)) if unread else []
+        read = [kinds_read(b) for b in options.backends]
+        kinds = None if None in read else tuple({k for r in read for k in r or ()})
+        what = f"no backend of this run ({', '.join(b.label for b in options.backends)}) reads"
+    if ignored:
+        by: dict[str, list[str]] = {}
+        for k in ignored:
+            by.setdefault(origins[k], []).append(k)
+        named = " and ".join(f"{', '.join(keys)} from {who}" for who, keys in by.items())
+        print(f"coherence: {what} {named}; not checked", file=sys.stderr, flush=True)
+    check_configured_servers(config, origin=origins, kinds=kinds)
 
 
 def unread_server_keys(backend: Backend, config: dict[str, Any]) -> list[str]:

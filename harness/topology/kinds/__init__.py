@@ -64,7 +64,7 @@ OPTION_CONFIG = "--config"
 
 
 def check_servers(config: dict[str, Any], *, origin: str | Mapping[str, str],
-                  kinds: Iterable[str] | None = None) -> None:
+                  kinds: Iterable[str] | None = None, reach: bool = True) -> None:
     """Raise ServerUnreachable unless every server ``config`` names answers as its kind.
 
     Each kind's ``addresses`` names the servers and its probe speaks their
@@ -72,7 +72,8 @@ def check_servers(config: dict[str, Any], *, origin: str | Mapping[str, str],
     one line, rather than as a run whose every row is an error.  ``origin``
     is whose config it is, :data:`APP_CONFIG` or :data:`OPTION_CONFIG`, or
     each key's (a key it does not name is the app's own); ``kinds`` are the
-    kinds whose keys the backend reads (default: every kind's).
+    kinds whose keys the backend reads (default: every kind's).  With
+    ``reach`` false, only the values are checked: each must name a server.
     """
     seen: set[tuple[str, int]] = set()
     chosen = KINDS.values() if kinds is None else [KINDS[k] for k in kinds]
@@ -84,7 +85,7 @@ def check_servers(config: dict[str, Any], *, origin: str | Mapping[str, str],
             unix = host.startswith("/")
             problem = (f"names port {port}, which is not from 1 to 65535"
                        if not (unix or 0 < port < 65536) else
-                       kind.problem_at(host, port, tls=tls))
+                       kind.problem_at(host, port, tls=tls) if reach else None)
             if problem is None:
                 continue
             keys = _source_keys(source, config)
