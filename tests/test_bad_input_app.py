@@ -42,6 +42,14 @@ def test_a_setsid_child_that_keeps_the_output_is_named_and_stopped(cli) -> None:
     assert "did not finish importing" not in line
 
 
+def test_a_child_a_custom_backend_forks_at_import_is_blamed_on_the_backend(cli) -> None:
+    """Issue 23 #224: the default --app started nothing; the --backend's module did."""
+    line = _refused(cli, "--backend", "forkimport.C", needles=[
+        "--backend 'forkimport.C' imported, but a child process it started (pid",
+        "kept the output open", "processes a module starts at import"])
+    assert "--app" not in line
+
+
 def test_a_daemon_started_at_import_is_stopped(cli) -> None:
     """Issue 23 item 3: a grandchild with its stdio detached does not outlive the check
     (``_assert_clean_error`` finds no process carrying the run's tag)."""
