@@ -12,6 +12,7 @@ in ``tests/apptree`` (its README says what each is).
 from __future__ import annotations
 
 import shutil
+import socket
 import time
 from pathlib import Path
 
@@ -112,6 +113,10 @@ def test_a_tree_over_the_bound_is_refused_before_anything_is_copied(
     assert not (tmp_path / "copy").exists()
     monkeypatch.setattr(tree, "MAX_FILES", 20_000)
     (project / "reports" / "run-1").mkdir(parents=True)
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(project / "app.sock"))  # a running server's: not copied
+        made = copy_project(project, tmp_path / "with-socket")
+    assert "app.sock" in made.left_out and not (made.root / "app.sock").exists()
     made = copy_project(project, tmp_path / "copy", exclude=("*.cfg",),
                         skip=(project / "reports",))
     assert not (made.root / "settings.cfg").exists()

@@ -180,7 +180,9 @@ def copy_project(source: Path, target: Path, *, exclude: Iterable[str] = (),
             plan.append((here / d, True))
         for name in sorted(names):
             path = here / name
-            if any(fnmatch.fnmatch(name, p) for p in patterns):
+            # Sockets and pipes (a running server's) are no part of a checkout.
+            if any(fnmatch.fnmatch(name, p) for p in patterns) or not (
+                    path.is_symlink() or path.is_file()):
                 left.append(str(path.relative_to(source)))
                 continue
             plan.append((path, False))
