@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import routes as _app
+from . import targets as _targets
 
 #: gunicorn's refusal of a non-callable ``--app`` object, as describe() reports it.
 _NOT_CALLABLE = "AppImportError: Application object must be callable."
@@ -95,6 +96,13 @@ def check_user_code(app: Any, request: dict[str, Any],
         if isinstance(found, str):
             return found
         resolved[target] = found
+    for name in (n for m in _targets.app_modules() for n in _targets.memoized_in(m)):
+        # The app's own memoized functions, which app-views calls: --sample-args may name them.
+        if name not in resolved:
+            try:
+                resolved[name] = _targets.resolve(name).call
+            except Exception:  # noqa: BLE001 - app-views reports it as not computed
+                resolved[name] = None
     return _samples_problem(app, request.get("samples", {}), resolved)
 
 
@@ -132,7 +140,7 @@ def _backend_problem(path: str) -> str | None:
 
 
 def _memoized(target: str) -> Any:
-    """The object ``target`` names (as :func:`harness.worker.keymaker._resolve` finds it), or a problem."""
+    """The object ``target`` names (as :func:`harness.worker.targets.resolve` finds it), or a problem."""
     module, _, qualname = target.partition(":")
     try:
         obj: Any = importlib.import_module(module)
@@ -153,7 +161,11 @@ def _memoized(target: str) -> Any:
     if not hasattr(func, "make_cache_key") or not hasattr(func, "uncached"):
         return (f"--memoized {target!r} is not decorated with @cache.memoize; name a "
                 "memoized function or method, e.g. apps.features:NAMED_PRICES.price")
-    return obj
+    try:
+        # A method named through its class (Class.method) needs its self.
+        return _targets.resolve(target).call
+    except LookupError as exc:
+        return f"--memoized {target!r}: {exc}"
 
 
 def _cached_views(app: Any) -> dict[str, Any]:
@@ -173,6 +185,8 @@ def _samples_problem(app: Any, samples: dict[str, Any], resolved: dict[str, Any]
         given = f"--sample-args {name + '=' + json.dumps(value)!r}"
         if name in resolved:
             fn = resolved[name]
+            if fn is None:
+                continue
             args, kwargs = (list(value), {}) if isinstance(value, list) else ([], dict(value))
             if hasattr(fn, "__self__"):
                 args.insert(0, fn.__self__)
