@@ -3,7 +3,8 @@
 Judges the steps of :mod:`harness.workloads.appviews`, per target, by how
 often its undecorated function ran in each worker:
 
-* every other worker served worker 0's result without computing: ``shared``;
+* every other worker, holding no copy of its own, served worker 0's fresh
+  result without computing: ``shared``;
   none did, and worker 0 kept its own: ``per-worker``; none did, and worker
   0 computed again too: ``none``; some did: ``partial``;
 * then, for a ``shared`` or ``partial`` target, after worker 0 invalidated
@@ -84,13 +85,18 @@ def _check(run: Mapping[str, Any]) -> Verdict:
     return Verdict(verdict=worst, evidence=evidence)
 
 
+def _key(step: dict[str, Any]) -> str | None:
+    got = [k for k in step.get("keys", {}).get("get", []) if not k.endswith("_memver")]
+    return got[0] if got else None
+
+
 def judge(steps: list[dict[str, Any]]) -> dict[str, Any]:
     """One target's verdict from its steps, with its keys and counts per worker."""
     def ran(phase: str) -> list[dict[str, Any]]:
         return [s for s in steps if s["phase"] == phase]
 
-    origin, again = ran("origin")[0], ran("again")[0]
-    reads, after = ran("read"), ran("after")
+    origins, reads, after = ran("origin"), ran("read"), ran("after")
+    again = ran("again")[0]
     served = [s for s in reads if s["computed"] == 0]
     if len(served) == len(reads):
         verdict = Conclusion.SHARED
@@ -98,29 +104,26 @@ def judge(steps: list[dict[str, Any]]) -> dict[str, Any]:
         verdict = Conclusion.PARTIAL
     else:
         verdict = Conclusion.PER_WORKER if again["computed"] == 0 else Conclusion.NONE
-    stale = [s["pid"] for s in after if s["computed"] == 0]
-    if origin["computed"] == 0 and origin["pid"] not in stale:
-        stale.insert(0, origin["pid"])
+    # Worker 0 serving its old copy right after its own invalidation is stale too.
+    stale = sorted({s["pid"] for s in [*origins, *after] if s["computed"] == 0})
     if stale and verdict in (Conclusion.SHARED, Conclusion.PARTIAL):
         verdict = Conclusion.STALE
     counts: dict[str, int] = {}
-    keys: dict[str, str] = {}
     for s in steps:
         if "computed" in s:
-            pid = str(s["pid"])
-            counts[pid] = counts.get(pid, 0) + int(s["computed"])
-            got = [k for k in s.get("keys", {}).get("get", []) if not k.endswith("_memver")]
-            if got:
-                keys.setdefault(pid, got[0])
+            counts[str(s["pid"])] = counts.get(str(s["pid"]), 0) + int(s["computed"])
     out: dict[str, Any] = {
         "verdict": verdict.value,
-        "keys": keys,
         # How many times the undecorated function ran in each worker, over all the calls.
         "computed": counts,
-        "read": {str(s["pid"]): "computed" if s["computed"] else "served" for s in reads},
+        # Each other worker's call right after worker 0 computed, and the keys both used.
+        "read": {str(s["pid"]): {"got": "computed" if s["computed"] else "served",
+                                 "key": _key(s), "origin_key": _key(o)}
+                 for o, s in zip(origins, reads, strict=True)},
         "after_invalidation": {str(s["pid"]): "computed" if s["computed"] else "served old"
                                for s in after},
-        "invalidated_by": next((s["how"] for s in steps if s.get("how")), None),
+        "invalidated_by": next((s["how"] for s in steps if s["phase"] == "forget"
+                                and s.get("how")), None),
     }
     if stale and verdict is Conclusion.STALE:
         out["stale_on"] = stale

@@ -59,7 +59,7 @@ def main() -> None:
 
 
 def _describe(target: str, cache: str | None, loaded: list[Any]) -> dict[str, Any]:
-    """:func:`harness.worker.routes.describe`, keeping the object it loaded for the checks after it."""
+    """:func:`harness.worker.routes.describe`, keeping the object it loaded for later checks."""
     load = _app.load
 
     def keep(target: str) -> Any:
@@ -140,7 +140,7 @@ def _backend_problem(path: str) -> str | None:
 
 
 def _memoized(target: str) -> Any:
-    """The object ``target`` names (as :func:`harness.worker.targets.resolve` finds it), or a problem."""
+    """The object ``target`` names (as :func:`.targets.resolve` finds it), or a problem."""
     module, _, qualname = target.partition(":")
     try:
         obj: Any = importlib.import_module(module)
@@ -169,12 +169,10 @@ def _memoized(target: str) -> Any:
 
 
 def _cached_views(app: Any) -> dict[str, Any]:
-    """The URL rule of each ``@cache.cached`` view, by endpoint (as keymaker finds them)."""
+    """The URL rule of each ``@cache.cached`` view, by endpoint (as app-views finds them)."""
     views = {}
     for rule in app.url_map.iter_rules():
-        view = app.view_functions.get(rule.endpoint)
-        if view is not None and hasattr(view, "make_cache_key") \
-                and not hasattr(view, "delete_memoized"):
+        if _targets.cached_view(app.view_functions.get(rule.endpoint), rule) is not None:
             views[rule.endpoint] = rule
     return views
 

@@ -78,7 +78,7 @@ def _views(app: Flask, samples: dict[str, Any]) -> list[Target]:
         view = app.view_functions.get(rule.endpoint)
         if view is None:
             continue
-        cached = view if found.marked(view) == "cached" else _cached_method(view, rule)
+        cached = found.cached_view(view, rule)
         if cached is None:
             continue
         target = Target(name=rule.endpoint, kind="cached", call=cached, rule=rule)
@@ -91,23 +91,6 @@ def _views(app: Flask, samples: dict[str, Any]) -> list[Target]:
             target.error = f"cannot build its URL: {type(exc).__name__}: {exc}"
         out.append(target)
     return out
-
-
-def _method(rule: Any) -> str:
-    methods = sorted(set(rule.methods or ()) - {"HEAD", "OPTIONS"})
-    return "GET" if "GET" in methods or not methods else methods[0]
-
-
-def _cached_method(view: Any, rule: Any) -> Any:
-    """A class-based view's cached method: the one for the rule's method, or dispatch_request."""
-    cls = getattr(view, "view_class", None)
-    if cls is None:
-        return None
-    for name in (_method(rule).lower(), "dispatch_request"):
-        method = getattr(cls, name, None)
-        if found.marked(method) == "cached":
-            return method
-    return None
 
 
 def _memoized(names: list[str], samples: dict[str, Any], named: bool) -> list[Target]:
@@ -192,8 +175,8 @@ class Registry:
 
     def _view(self, target: Target) -> dict[str, Any]:
         rule = target.rule
-        view = self.app.view_functions[rule.endpoint]
-        with self.app.test_request_context(target.url, method=_method(rule)):
+        view: Any = self.app.view_functions[rule.endpoint]
+        with self.app.test_request_context(target.url, method=found.method_of(rule)):
             response = self.app.make_response(view(**target.kwargs))
         if not 200 <= response.status_code < 300:
             where = response.headers.get("Location")
@@ -206,7 +189,9 @@ def _forget(target: Target) -> dict[str, Any]:
     cache = found.cache_of(target.call)
     if target.kind == "cached":
         if target.last_key is None:
-            return {"error": "no call of it in this worker has used a key yet"}
+            # Nothing computed here through this view, so nothing of this worker's to forget.
+            return {"how": "nothing: no call of it in this worker has used a key yet",
+                    "result": False}
         return {"how": f"cache.delete({target.last_key!r})",
                 "result": bool(cache.delete(target.last_key))}
     cache.delete_memoized(target.call)

@@ -81,6 +81,29 @@ def innermost(obj: Any) -> Any:
     return fn
 
 
+def method_of(rule: Any) -> str:
+    """The HTTP method a call of ``rule`` uses: GET when it takes GET, else its first."""
+    methods = sorted(set(rule.methods or ()) - {"HEAD", "OPTIONS"})
+    return "GET" if "GET" in methods or not methods else methods[0]
+
+
+def cached_view(view: Any, rule: Any) -> Any:
+    """The ``@cache.cached`` wrapper serving ``rule``'s view, or None.
+
+    The view itself, or for a class-based view (``view_class``: Flask's
+    View and MethodView, Flask-RESTX resources) its cached method for the
+    rule's HTTP method, or its cached ``dispatch_request``.
+    """
+    if marked(view) == "cached":
+        return view
+    cls = getattr(view, "view_class", None)
+    for name in (method_of(rule).lower(), "dispatch_request") if cls is not None else ():
+        method = getattr(cls, name, None)
+        if marked(method) == "cached":
+            return method
+    return None
+
+
 class Resolved(NamedTuple):
     """A target's callable as the app calls it, and where its ``self`` came from."""
 
@@ -151,7 +174,7 @@ def _library_paths() -> tuple[str, ...]:
 
 
 def app_modules() -> list[ModuleType]:
-    """The modules of the app's own code: not the standard library, site-packages or this package."""
+    """The modules of the app's own code: not the standard library, site-packages or this."""
     libraries = _library_paths()
     found = []
     for name, module in sorted(sys.modules.items()):

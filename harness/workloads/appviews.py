@@ -4,13 +4,14 @@ For every target the first worker lists (:mod:`harness.worker.appviews`),
 in this order, each call answering how often the undecorated function ran
 in that worker:
 
-1. ``warm``: a call on worker 0, then ``reset``: invalidate it there, so
-   an entry left by earlier traffic cannot pass for one of this run;
-2. ``origin``: a call on worker 0, which must compute;
-3. ``read``: a call on every other worker: served from the cache, or
-   computed again?
-4. ``again``: a call on worker 0: did it keep its own result?
-5. for each worker *j*: ``forget`` on worker 0 (the app's way), then
+1. ``warm``: a call on worker 0 (it learns the key a view uses there);
+2. for each other worker *j*: ``reset``, the target invalidated on *j* and
+   on worker 0, so that neither holds a copy of its own (from earlier
+   traffic, or from another target that calls this one), then ``origin``,
+   a call on worker 0, which must compute, and ``read``, a call on *j*:
+   served from worker 0's result, or computed again?
+3. ``again``: a call on worker 0: did it keep its own result?
+4. for each worker *j*: ``forget`` on worker 0 (the app's way), then
    ``after`` on *j*: does *j* compute afresh?
 
 The workers run the same code, so each finds the same targets by name.
@@ -71,8 +72,11 @@ def run(workers: Sequence[WorkerClient], *, memoized: Sequence[str],
         out.append(record)
         if "error" in target:
             continue
-        plan = [("warm", first, CALL), ("reset", first, FORGET), ("origin", first, CALL),
-                *(("read", w, CALL) for w in workers[1:]), ("again", first, CALL)]
+        plan = [("warm", first, CALL)]
+        for w in workers[1:]:
+            plan += [("reset", w, FORGET), ("reset", first, FORGET), ("origin", first, CALL),
+                     ("read", w, CALL)]
+        plan += [("again", first, CALL)]
         for w in workers:
             plan += [("forget", first, FORGET), ("after", w, CALL)]
         for phase, worker, do in plan:

@@ -32,12 +32,13 @@ flask_caching/__init__.py, 2.0.0 in brackets):
   memoized on ``local``, a SimpleCache: a dict per process
   (cachelib/simple.py:42, ``self._cache = {}``), so a worker never finds
   another's entry, and an invalidation clears only its own.
-* ``gatedshop.catalog:category_tree``: **stale**, deliberately.  An
-  ``lru_cache`` sits in front of the memoized call; ``functools.wraps``
-  copied ``uncached`` and ``make_cache_key`` onto it, so it is what the
-  app's code calls.  ``delete_memoized`` resets the version in the shared
-  backend, but the lru_cache of each process still answers from its own
-  copy and never reaches the memoized call again.
+* ``gatedshop.catalog:category_tree``: **stale**, deliberately.  A
+  ``functools.cache`` (an unbounded ``lru_cache``) sits in front of the
+  memoized call; ``functools.update_wrapper`` copied ``uncached`` and
+  ``make_cache_key`` onto it, so it is what the app's code calls.
+  ``delete_memoized`` resets the version in the shared backend, but each
+  process's functools cache still answers from its own copy and never
+  reaches the memoized call again.
 * ``account.orders`` (needs ``session["user"]``, a logged-in user) and
   ``catalog.order`` (needs an order row; a fresh shop has none, so 404):
   **not computed**, with the reason, never a pass.

@@ -10,6 +10,7 @@ from flask.views import MethodView
 
 from . import data
 from .extensions import cache, local
+from .inventory import Reports, inventory
 
 bp = Blueprint("catalog", __name__)
 
@@ -25,10 +26,10 @@ def exchange_rate(currency: str) -> float:
     return {"EUR": 1.0, "USD": 1.08, "GBP": 0.86}[currency]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 @cache.memoize(timeout=300)
 def category_tree() -> dict[str, list[int]]:
-    """The lru_cache in front saves the round-trip to the cache on every page."""
+    """The functools.cache in front saves the round-trip to the cache on every page."""
     tree: dict[str, list[int]] = {}
     for product in data.PRODUCTS.values():
         tree.setdefault(product["category"], []).append(product["id"])
@@ -48,7 +49,13 @@ def product(product_id: int) -> Any:
         abort(404)
     price = price_of(product_id)
     return jsonify({**data.PRODUCTS[product_id], "price": price,
-                    "usd": round(price * exchange_rate("USD"))})
+                    "usd": round(price * exchange_rate("USD")),
+                    "in_stock": inventory.stock(product_id)})
+
+
+@bp.get("/bestsellers")
+def bestsellers() -> Any:
+    return jsonify(Reports().bestsellers())
 
 
 class ReviewsView(MethodView):
