@@ -96,7 +96,8 @@ def check_user_code(app: Any, request: dict[str, Any],
         if isinstance(found, str):
             return found
         resolved[target] = found
-    for name in (n for m in _targets.app_modules() for n in _targets.memoized_in(m)):
+    for name in (n for m in _targets.app_modules(app.import_name)
+                 for n in _targets.memoized_in(m)):
         # The app's own memoized functions, which app-views calls: --sample-args may name them.
         if name not in resolved:
             try:

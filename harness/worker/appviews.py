@@ -123,7 +123,8 @@ class Registry:
     def find(self, memoized: list[str], samples: dict[str, Any]) -> dict[str, Target]:
         asked = (sorted(memoized), sorted((k, repr(v)) for k, v in samples.items()))
         if asked != self._asked:
-            mine = [n for m in found.app_modules() for n in found.memoized_in(m)]
+            mine = [n for m in found.app_modules(self.app.import_name)
+                    for n in found.memoized_in(m)]
             targets = [*_views(self.app, samples),
                        *_memoized([n for n in mine if n not in memoized], samples, False),
                        *_memoized(list(memoized), samples, True)]

@@ -173,8 +173,14 @@ def _library_paths() -> tuple[str, ...]:
                                                         "platlib") if k in paths)
 
 
-def app_modules() -> list[ModuleType]:
-    """The modules of the app's own code: not the standard library, site-packages or this."""
+def app_modules(import_name: str) -> list[ModuleType]:
+    """The modules of the app's own code.
+
+    The app's own top-level package (from the Flask app's ``import_name``),
+    wherever it is installed, and every module outside the standard
+    library, site-packages and this package.
+    """
+    top = import_name.partition(".")[0]
     libraries = _library_paths()
     found = []
     for name, module in sorted(sys.modules.items()):
@@ -182,11 +188,12 @@ def app_modules() -> list[ModuleType]:
         if module is None or not path or name == "__main__" \
                 or name == _OWN or name.startswith(_OWN + "."):
             continue
-        resolved = str(Path(path).resolve())
-        parts = Path(resolved).parts
-        if "site-packages" in parts or "dist-packages" in parts \
-                or resolved.startswith(libraries):
-            continue
+        if name != top and not name.startswith(top + "."):
+            resolved = str(Path(path).resolve())
+            parts = Path(resolved).parts
+            if "site-packages" in parts or "dist-packages" in parts \
+                    or resolved.startswith(libraries):
+                continue
         found.append(module)
     return found
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from clirun import ROOT, CliRun, run_cli
 
 GATED = ROOT / "apps" / "foreign" / "gatedshop"
