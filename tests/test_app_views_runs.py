@@ -20,7 +20,10 @@ GATED = ROOT / "apps" / "foreign" / "gatedshop"
 APP = "gatedshop:create_app()"
 SAMPLES = ["--sample-args", "gatedshop.catalog:price_of=[1]",
            "--sample-args", 'gatedshop.catalog:exchange_rate=["USD"]',
-           "--sample-args", "gatedshop.inventory:Inventory.stock=[1]"]
+           "--sample-args", "gatedshop.inventory:Inventory.stock=[1]",
+           # A target named on the command line, by its instance.
+           "--memoized", "gatedshop.inventory:inventory.stock",
+           "--sample-args", "gatedshop.inventory:inventory.stock=[2]"]
 
 #: Each target's verdict on a shared backend, as gatedshop's docstring derives it.
 EXPECTED = {
@@ -30,6 +33,7 @@ EXPECTED = {
     "gatedshop.catalog:price_of": "shared",
     "gatedshop.inventory:Inventory.stock": "shared",
     "gatedshop.inventory:Reports.bestsellers": "shared",
+    "gatedshop.inventory:inventory.stock": "shared",
     "gatedshop.catalog:exchange_rate": "per-worker",
     "gatedshop.catalog:category_tree": "stale",
 }
@@ -92,6 +96,8 @@ def test_each_target_of_the_gated_app_gets_its_derived_verdict(gated_run: CliRun
         "module-level instance gatedshop.inventory:inventory"
     assert judged["gatedshop.inventory:Reports.bestsellers"]["self"] == \
         "Reports() (built with no arguments)"
+    assert judged["gatedshop.inventory:inventory.stock"]["named"] is True
+    assert judged["gatedshop.inventory:inventory.stock"]["call"] == "2"
     assert gated_run.leftovers == []
 
 

@@ -100,7 +100,7 @@ def test_a_target_that_raised_is_not_computed_and_never_a_pass() -> None:
 
 
 def test_a_named_target_not_computed_is_an_error() -> None:
-    named = {"name": "m:Cls.f", "kind": "memoized", "call": "",
+    named = {"name": "m:Cls.f", "kind": "memoized", "named": True, "call": "",
              "error": "m:Cls.f is a method and m has no module-level instance of Cls", "steps": []}
     verdict = check(run(target("a"), named))
     assert verdict.verdict == "error"

@@ -53,7 +53,8 @@ def _check(run: Mapping[str, Any]) -> Verdict:
             "reason": "one worker: nothing to share between; run with --workers 2 or more"})
     judged, not_computed, unanswered = [], [], []
     for target in run["targets"]:
-        head = {k: target[k] for k in ("name", "kind", "call", "self") if k in target}
+        head = {k: target[k] for k in ("name", "kind", "call", "named", "self")
+                if k in target}
         lost = [s for s in target["steps"] if "unanswered" in s]
         failed = [s for s in target["steps"] if "error" in s]
         if lost:
@@ -70,7 +71,7 @@ def _check(run: Mapping[str, Any]) -> Verdict:
     if unanswered:
         evidence["unanswered"] = unanswered
         return Verdict(verdict=Conclusion.ERROR, evidence=evidence)
-    named = [t["name"] for t in not_computed if t.get("kind") == "memoized"]
+    named = [t["name"] for t in not_computed if t.get("named")]
     if named:
         evidence["reason"] = (f"the --memoized target {named[0]} was not computed; give its "
                               "arguments with --sample-args, or name one that can run")

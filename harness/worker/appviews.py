@@ -51,8 +51,10 @@ class Target:
 
     def __init__(self, *, name: str, kind: str, call: Any = None, rule: Any = None,
                  args: list[Any] | None = None, kwargs: dict[str, Any] | None = None,
-                 self_from: str | None = None, error: str | None = None) -> None:
+                 self_from: str | None = None, error: str | None = None,
+                 named: bool = False) -> None:
         self.name, self.kind, self.call, self.rule = name, kind, call, rule
+        self.named = named
         self.args, self.kwargs = args or [], kwargs or {}
         self.self_from, self.error = self_from, error
         self.url = ""
@@ -61,6 +63,8 @@ class Target:
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "kind": self.kind,
                                "call": self.url or _shown(self.args, self.kwargs)}
+        if self.named:
+            out["named"] = True
         if self.self_from:
             out["self"] = self.self_from
         if self.error:
@@ -98,7 +102,7 @@ def _memoized(names: list[str], samples: dict[str, Any], named: bool) -> list[Ta
     for name in names:
         given = samples.get(name, [])
         args, kwargs = (list(given), {}) if isinstance(given, list) else ([], dict(given))
-        target = Target(name=name, kind="memoized", args=args, kwargs=kwargs)
+        target = Target(name=name, kind="memoized", args=args, kwargs=kwargs, named=named)
         try:
             resolved = found.resolve(name)
             target.call, target.self_from = resolved.call, resolved.self_from
@@ -107,7 +111,6 @@ def _memoized(names: list[str], samples: dict[str, Any], named: bool) -> list[Ta
         except Exception as exc:  # noqa: BLE001 - reported per target
             target.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, LookupError) \
                 else str(exc)
-        target.kind = "memoized" if named else "memoized (found)"
         out.append(target)
     return out
 
@@ -132,7 +135,7 @@ class Registry:
             self._asked = asked
         return self.targets
 
-    def answer(self, cache: Any, body: dict[str, Any]) -> dict[str, Any]:
+    def answer(self, body: dict[str, Any]) -> dict[str, Any]:
         targets = self.find(list(body.get("memoized") or []), dict(body.get("samples") or {}))
         do = body.get("do")
         if do == LIST:
@@ -167,6 +170,10 @@ class Registry:
                 out["error"] = f"raised {type(exc).__name__} (HTTP {exc.code})"
             except Exception as exc:  # noqa: BLE001 - reported per target
                 out["error"] = f"raised {type(exc).__name__}: {exc}"
+                if isinstance(exc, TypeError) and target.kind == "memoized" \
+                        and not (target.args or target.kwargs):
+                    out["error"] += (f"; give its arguments with --sample-args "
+                                     f"'{target.name}=[...]'")
         out["computed"] = calls[0]
         out["keys"] = keys
         result = [k for k in keys.get("get", []) if not k.endswith("_memver")]

@@ -117,7 +117,7 @@ class Probes:
             return 200, compute(self.app, cache, list(body.get("memoized") or []),
                                 dict(body.get("samples") or {}))
         if path == "/views":
-            return 200, self.views.answer(cache, body)
+            return 200, self.views.answer(body)
         op = path[len("/ops/"):]
         if op not in CACHE_OPS:
             return 404, {"error": f"unknown op {op!r}; use one of {', '.join(CACHE_OPS)}"}
