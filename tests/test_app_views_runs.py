@@ -47,7 +47,7 @@ def gated_run(tmp_path_factory: pytest.TempPathFactory) -> CliRun:
     # Started from the project's root; PYTHONPATH names it until the harness puts
     # the working directory on the app's sys.path itself, as gunicorn does.
     return run_cli(where, "--app", APP, "--cache", "cache", "--backend", "FileSystemCache",
-                   "--backend", "RedisCache", "--workers", "3", "--scenario", "app-views",
+                   "--backend", "RedisCache", "--workers", "2", "--scenario", "app-views",
                    *SAMPLES, cwd=GATED, timeout=180,
                    env={"PYTHONPATH": str(GATED),
                         "GATEDSHOP_CACHE_DIR": str(where / "own-cache")})
@@ -79,7 +79,7 @@ def test_each_target_of_the_gated_app_gets_its_derived_verdict(gated_run: CliRun
     # Every worker answered, and the counts show who computed: for a shared view,
     # only the reading workers' after-invalidation calls, once each.
     pids = [str(p) for p in row["evidence"]["workers"]]
-    assert len(pids) == 3
+    assert len(pids) == 2
     index = judged["catalog.index"]
     assert {p: index["computed"][p] for p in pids[1:]} == {p: 1 for p in pids[1:]}
     assert {r["key"] for r in index["read"].values()} == {"view//products"}
