@@ -96,15 +96,22 @@ def check_user_code(app: Any, request: dict[str, Any],
         if isinstance(found, str):
             return found
         resolved[target] = found
-    for name in (n for m in _targets.app_modules(app.import_name)
-                 for n in _targets.memoized_in(m)):
-        # The app's own memoized functions, which app-views calls: --sample-args may name them.
-        if name not in resolved:
-            try:
-                resolved[name] = _targets.resolve(name).call
-            except Exception:  # noqa: BLE001 - app-views reports it as not computed
-                resolved[name] = None
-    return _samples_problem(app, request.get("samples", {}), resolved)
+    samples = request.get("samples", {})
+    if any(name not in resolved for name in samples):
+        # The app's own memoized functions, which app-views calls: --sample-args may
+        # name them.  Only those named are resolved (that may build an instance).
+        for name in (n for m in _targets.app_modules(app.import_name)
+                     for n in _targets.memoized_in(m)):
+            if name not in resolved:
+                resolved[name] = _resolved_or_none(name) if name in samples else None
+    return _samples_problem(app, samples, resolved)
+
+
+def _resolved_or_none(name: str) -> Any:
+    try:
+        return _targets.resolve(name).call
+    except Exception:  # noqa: BLE001 - app-views reports it as not computed
+        return None
 
 
 def _backend_problem(path: str) -> str | None:
@@ -213,6 +220,7 @@ def _samples_problem(app: Any, samples: dict[str, Any], resolved: dict[str, Any]
             known = [*resolved, *views]
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            return (f"{given} names neither a cached view of the app nor a --memoized target; "
+            return (f"{given} names neither a cached view of the app nor a memoized function "
+                    "(its own or --memoized); "
                     f"{hint}use one of: {', '.join(known) or 'none (name one with --memoized)'}")
     return None
