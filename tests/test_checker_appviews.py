@@ -65,6 +65,12 @@ def test_served_on_some_workers_only_is_partial() -> None:
     assert check(run(target("a", reads=(0, 1)))).verdict == "partial"
 
 
+def test_an_unshared_workers_own_copy_is_partial_not_stale() -> None:
+    # 103 computed its own entry (another key): w0's invalidation never could reach it.
+    verdict = check(run(target("a", reads=(0, 1), after=(1, 1, 0), keys=("k", "k3"))))
+    assert verdict.verdict == "partial"
+
+
 def test_a_copy_the_invalidation_did_not_reach_is_stale() -> None:
     verdict = check(run(target("a", after=(1, 1, 0))))
     assert verdict.verdict == "stale"

@@ -8,11 +8,12 @@ often its undecorated function ran in each worker:
   none did, and worker 0 kept its own: ``per-worker``; none did, and worker
   0 computed again too: ``none``; some did: ``partial``;
 * then, for a ``shared`` or ``partial`` target, after worker 0 invalidated
-  it the app's way, a worker that did not compute afresh served a copy the
-  invalidation never reached: ``stale`` (so is a worker 0 that served its
-  old copy right after its own invalidation).  A ``per-worker`` target's
-  invalidation reaches no other worker by construction; it stays
-  ``per-worker``.
+  it the app's way, a worker that had served worker 0's entry and did not
+  compute afresh served a copy the invalidation never reached: ``stale``
+  (so is a worker 0 that served its old copy right after its own
+  invalidation).  A worker that computed an entry of its own (a
+  ``per-worker`` target, or the unshared workers of a ``partial`` one)
+  keeps it by construction: that is its sharing verdict, not staleness.
 
 The row takes the worst target, in :data:`RANK` order.  A target whose
 call raised, answered an error status (it needs a database row, a
@@ -105,8 +106,12 @@ def judge(steps: list[dict[str, Any]]) -> dict[str, Any]:
         verdict = Conclusion.PARTIAL
     else:
         verdict = Conclusion.PER_WORKER if again["computed"] == 0 else Conclusion.NONE
-    # Worker 0 serving its old copy right after its own invalidation is stale too.
-    stale = sorted({s["pid"] for s in [*origins, *after] if s["computed"] == 0})
+    # Stale: a worker that served worker 0's entry (so shares it) and still served a
+    # copy after worker 0 invalidated it, or worker 0 itself doing so right after its
+    # own invalidation.  A worker that computed its own entry keeps it by construction.
+    sharing = {s["pid"] for s in served} | {origins[0]["pid"]}
+    stale = sorted({s["pid"] for s in [*origins, *after]
+                    if s["computed"] == 0 and s["pid"] in sharing})
     if stale and verdict in (Conclusion.SHARED, Conclusion.PARTIAL):
         verdict = Conclusion.STALE
     counts: dict[str, int] = {}
