@@ -52,7 +52,7 @@ def processes_tagged(tag: str) -> list[str]:
 
 def run_cli(where: Path, *args: str, timeout: float = 120,
             env: dict[str, str] | None = None, cwd: Path = ROOT) -> CliRun:
-    """``python -m harness run ARGS`` with reports under ``where``, from ``cwd``."""
+    """``python -m harness run ARGS`` in ``cwd``, with reports under ``where``; see :func:`cli`."""
     tag = uuid.uuid4().hex
     report_dir = where / f"reports-{tag[:8]}"
     full_env = {**os.environ, **(env or {}), "COHERENCE_TEST_TAG": tag}

@@ -8,5 +8,9 @@ ROUTE_PREFIX = "/__coherence__"
 #: the order of ``harness.history.names.OPS``.
 CACHE_OPS = ("get", "set", "delete", "add", "inc", "has", "clear")
 
-#: The blueprint's name: an app that has it serves the harness routes already.
-BLUEPRINT = "coherence"
+#: The key of ``app.extensions`` that marks an app serving the harness endpoints already.
+EXTENSION = "coherence"
+
+#: What ``POST <prefix>/views`` does (the app-views scenario): find the app's
+#: targets, call one, or invalidate one the app's way.
+VIEW_ACTIONS = ("list", "call", "forget")
