@@ -44,12 +44,12 @@ NOT_COMPUTED = {"catalog.order": "NotFound (HTTP 404)", "account.orders": "KeyEr
 @pytest.fixture(scope="module")
 def gated_run(tmp_path_factory: pytest.TempPathFactory) -> CliRun:
     where = tmp_path_factory.mktemp("gated")
-    # Started from the project's root; PYTHONPATH names it until the harness puts
-    # the working directory on the app's sys.path itself, as gunicorn does.
+    # Started from the project's root with no PYTHONPATH: the harness puts the
+    # working directory on the app's sys.path, as gunicorn does.
     return run_cli(where, "--app", APP, "--cache", "cache", "--backend", "FileSystemCache",
                    "--backend", "RedisCache", "--workers", "2", "--scenario", "app-views",
                    *SAMPLES, cwd=GATED, timeout=180,
-                   env={"PYTHONPATH": str(GATED),
+                   env={"PYTHONPATH": "",
                         "GATEDSHOP_CACHE_DIR": str(where / "own-cache")})
 
 
