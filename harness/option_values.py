@@ -23,6 +23,7 @@ import click
 from . import schedule
 from .errors import UsageError, shorten
 from .expectations import load as load_expectations
+from .topology import appenv
 from .topology.gunicorn import WORKER_CLASSES
 from .topology.kinds import OPTION_CONFIG, SERVER_KINDS, check_servers
 from .topology.ports import ensure_free
@@ -234,6 +235,14 @@ def parse_jobs(jobs: int | None, parsed: Mapping[str, Any]) -> int:
         raise UsageError(f"--scenario {quiet[0]} measures time against a baseline of the same "
                          f"run and needs the machine to itself; pass --jobs 1, or drop --jobs")
     return jobs
+
+
+def parse_python(path: str | None, parsed: Mapping[str, Any]) -> appenv.AppEnvironment:
+    """The app's interpreter, run once now, and its stack checked for this run's needs."""
+    env = appenv.own() if path is None else appenv.check_python(path)
+    env.require(server_kinds=[k for b in parsed["backends"] for k in b.servers],
+                worker_classes=parsed["worker_classes"])
+    return env
 
 
 def config_of(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:

@@ -73,7 +73,7 @@ def coherence_pool(request: pytest.FixtureRequest,
         xprocess=xprocess, app=coherence_options.app, app_root=coherence_options.app_root,
         user_config=coherence_options.config, port=coherence_options.port,
         log_dir=coherence_options.report_dir / "logs", own_cache=coherence_options.own_cache,
-        cache=coherence_options.cache,
+        cache=coherence_options.cache, python=coherence_options.python.executable,
     )
     try:
         yield pool

@@ -99,6 +99,10 @@ class TopologyPool:
     own_cache: bool = False
     #: Which of a foreign app's Flask-Caching instances to drive.
     cache: str | None = None
+    #: The app's interpreter (``--python``) for every instance the pool starts;
+    #: None: the harness's own.  An instance given ``python=`` (a rolling
+    #: deploy's venvs) keeps its own.
+    python: str | None = None
     #: How long a server kind may take to become ready; read (and checked)
     #: when the pool is made, before it starts anything.
     ready_timeout: float = field(default_factory=ready_timeout)
@@ -293,6 +297,7 @@ class TopologyPool:
         gspec = GunicornSpec(
             app=spec.pop("app", key.app or self.app),
             app_root=spec.pop("app_root", self.app_root), cache=self.cache,
+            python=spec.pop("python", self.python),
             workers=key.workers,
             worker_class=key.worker_class, preload=key.preload, config=config,
             port=self.port if not name else None, **spec,

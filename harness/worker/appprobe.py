@@ -58,7 +58,7 @@ def main() -> None:
 
 
 def _describe(target: str, cache: str | None, loaded: list[Any]) -> dict[str, Any]:
-    """:func:`harness.worker.routes.describe`, keeping the object it loaded for the checks after it."""
+    """:func:`.routes.describe`, keeping the object it loaded for the checks after it."""
     load = _app.load
 
     def keep(target: str) -> Any:
@@ -132,7 +132,7 @@ def _backend_problem(path: str) -> str | None:
 
 
 def _memoized(target: str) -> Any:
-    """The object ``target`` names (as :func:`harness.worker.keymaker._resolve` finds it), or a problem."""
+    """The object ``target`` names (as :func:`.keymaker._resolve` finds it), or a problem."""
     module, _, qualname = target.partition(":")
     try:
         obj: Any = importlib.import_module(module)
