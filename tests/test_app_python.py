@@ -74,7 +74,7 @@ def test_installing_the_harness_moves_none_of_the_apps_pins(app_venv: Path,
 def test_a_missing_gunicorn_is_one_line_naming_the_pip_install(app_venv: Path, cli) -> None:
     started = time.monotonic()
     line = _one_line(cli("--python", str(app_venv), "--backend", "SimpleCache"), started)
-    assert line == (f"coherence: error: --python {app_venv} has no gunicorn; install them for "
+    assert line == (f"coherence: error: --python {app_venv} has no gunicorn; install it for "
                     f"that interpreter: {app_venv} -m pip install 'gunicorn>=20.1'")
 
 
@@ -198,3 +198,29 @@ def test_the_worker_side_compiles_on_python39(tmp_path: Path) -> None:
     proc = subprocess.run([python, "-c", code.replace("sys.argv[0]", repr(str(tmp_path / "x"))),
                            *files], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_malformed_app_environment_is_refused_by_name(tmp_path: Path) -> None:
+    from harness.report.schema import check
+
+    env = AppEnvironment(executable="/app/bin/python", given=True, python="3.9.18",
+                         versions={"flask": "2.0.3"}).describe()
+    data = {"schema": "coherence-report/1", "created": "2026-12-02T00:00:00Z", "results": [],
+            "app_environment": env}
+    check(data, tmp_path / "report.json")  # as the writer writes it
+    for field, value, said in (("executable", 3, "must be a string"),
+                               ("flask", ["2.0"], "must be a string or null"),
+                               ("given", None, "has no 'given'")):
+        bad = {**env, field: value} if value is not None else {
+            k: v for k, v in env.items() if k != field}
+        with pytest.raises(UsageError, match=rf"app_environment.*{said}"):
+            check({**data, "app_environment": bad}, tmp_path / "report.json")
+
+
+def test_the_readme_states_the_floor_of_the_table() -> None:
+    text = (ROOT / "README.md").read_text()
+    block = text.split("<!-- floor -->", 1)[1].split("<!-- /floor -->", 1)[0]
+    stated = [c.strip() for c in block.strip().splitlines()[-1].strip("|").split("|")]
+    order = ("python", "flask", "werkzeug", "flask-caching", "cachelib", "gunicorn", "redis")
+    assert stated == [FLOOR[d] for d in order]
+    assert set(order) == set(FLOOR)

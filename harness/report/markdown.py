@@ -41,7 +41,7 @@ def render_markdown(report: RunReport) -> str:
         out += [f"> **PARTIAL RUN: {report.partial_reason}.** Only the checks that finished "
                 "are below; the others have no verdict, so this is not a pass.", ""]
     out += [
-        f"Created {report.created.strftime('%Y-%m-%d %H:%M:%S')} UTC.  "
+        f"Created {report.created.strftime('%Y-%m-%d %H:%M:%S')} UTC.  The harness: "
         + ", ".join(f"{k} {v}" for k, v in environment.items() if v and k != "platform"),
         "",
         *_app_environment(report),

@@ -126,7 +126,8 @@ class AppEnvironment:
         if wanted:
             what = "; ".join(w for w, _ in wanted)
             pins = " ".join(f"'{r}'" for _, r in wanted)
-            raise UsageError(f"--python {self.executable} has {what}; install them for that "
+            them = "them" if len(wanted) > 1 else "it"
+            raise UsageError(f"--python {self.executable} has {what}; install {them} for that "
                              f"interpreter: {self.executable} -m pip install {pins}")
 
 
