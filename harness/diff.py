@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .environment import version_keys
-from .topology.appenv import REPORT_KEYS
 from .report.model import RunReport, load
+from .topology.appenv import REPORT_KEYS
 from .verdict import INCONCLUSIVE, Result
 
 #: A row's identity across runs.
