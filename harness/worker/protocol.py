@@ -28,11 +28,11 @@ FLOOR = {
 }
 
 #: The exact releases at :data:`FLOOR` that the floor is proven on: the first
-#: release of each line, and the last of Flask's and Werkzeug's 2.0 (2.0.0
-#: of each need a Jinja2 and itsdangerous that no longer install together),
-#: plus what the rest of a worker needs on Python 3.9 (gevent for
-#: ``--worker-class gevent``, a memcached client, and a setuptools that
-#: still has ``pkg_resources``, which gunicorn 20.1 imports: gunicorn/util.py:25).
+#: release of each line, but the last bugfix release of Flask's, Werkzeug's
+#: and redis-py's; :data:`FLOOR_EXTRAS` is what else a worker needs on Python
+#: 3.9 (gevent for ``--worker-class gevent``, a memcached client, and a
+#: setuptools that still has the ``pkg_resources`` gunicorn 20.1 imports:
+#: gunicorn/util.py:25).
 FLOOR_PINS = {
     "flask": "2.0.3",
     "werkzeug": "2.0.3",
