@@ -224,3 +224,27 @@ def test_the_readme_states_the_floor_of_the_table() -> None:
     order = ("python", "flask", "werkzeug", "flask-caching", "cachelib", "gunicorn", "redis")
     assert stated == [FLOOR[d] for d in order]
     assert set(order) == set(FLOOR)
+
+
+def test_a_check_that_hangs_is_stopped_with_everything_it_started(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    hangs = tmp_path / "python"
+    hangs.write_text(f"#!/bin/sh\necho $$ > {pids}\nsleep 30 &\necho $! >> {pids}\nwait\n")
+    hangs.chmod(0o755)
+    started = time.monotonic()
+    with pytest.raises(UsageError, match=r"did not answer within 0\.5 s"):
+        check_python(str(hangs), timeout=0.5)
+    assert time.monotonic() - started < 5
+    deadline = time.monotonic() + 2  # a killed orphan is reaped by init, not by us
+    while (alive := [pid for pid in pids.read_text().split() if _running(pid)]) and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert alive == [], "the check's process group outlived it"
+
+
+def _running(pid: str) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"  # a zombie is dead, only not reaped
