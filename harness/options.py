@@ -22,6 +22,7 @@ from . import schedule
 from .errors import UsageError
 from .option_values import DEFAULT_LOAD_DURATION, MAX_LOAD_DURATION, MAX_SETTLE, Parse
 from .topology import backends as _backends
+from .topology.appenv import AppEnvironment
 from .topology.backends import Backend, ServerKind
 from .topology.boots import directory as boot_slots
 from .topology.boots import ready_override
@@ -167,6 +168,10 @@ OPTIONS: tuple[Option, ...] = (
            default=DEFAULT_LOAD_DURATION, metavar="SECONDS", parse=values.parse_load_duration,
            help=f"how long wrk drives each backend in the opt-in load scenario "
                 f"(default {DEFAULT_LOAD_DURATION}, at most {MAX_LOAD_DURATION})"),
+    Option(flag="--python", dest="python", parse=values.parse_python, stage=2, metavar="PATH",
+           help="the app's own interpreter (its venv's bin/python), which runs gunicorn, the "
+                "app and the harness's worker side; checked before anything starts "
+                "(default: the harness's own)"),
     Option(flag="--jobs", dest="jobs", type=values.INT,
            parse=values.parse_jobs, stage=2, metavar="N",
            help="backends (x worker classes) checked side by side, each in a process of "
@@ -202,6 +207,8 @@ class RunOptions:
     load_duration: int
     #: Groups (backend x worker class) run side by side; see :mod:`harness.schedule`.
     jobs: int
+    #: The interpreter the app is served with, and its stack's versions.
+    python: AppEnvironment
     #: Where gunicorn runs and the app is imported from first
     #: (:func:`harness.topology.tree.app_root`), and what copies of it leave out.
     app_root: Path

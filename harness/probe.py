@@ -38,7 +38,7 @@ def probe_app(options: RunOptions, *, backends_given: bool) -> RunOptions:
                                 sample_args=options.sample_args)
     info = check_app(options.app, options.app_root, cache=options.cache,
                      backends=[b.name for b in options.backends if not b.spec.builtin],
-                     memoized=memoized, samples=samples)
+                     memoized=memoized, samples=samples, python=options.python.executable)
     if info is None:
         return options  # a stop signal: the front door reports it
     options = for_app(options, info, backends_given=backends_given)
@@ -102,6 +102,8 @@ def for_app(options: RunOptions, info: AppInfo, *, backends_given: bool) -> RunO
         return replace(options, foreign_app=True)
     pythonpath = search_path(options.app_root, _backends.pythonpath_entries())
     own = _backends.of_app(info.cache_class or info.cache_type, pythonpath=pythonpath)
+    # The app's own backend is known only now: its client must be in the app's environment.
+    options.python.require(server_kinds=own.servers, worker_classes=options.worker_classes)
     # One backend now: more jobs than its groups (one per worker class) would
     # only start idle pytest workers.
     return replace(options, foreign_app=True, own_cache=True, backends=(own,),

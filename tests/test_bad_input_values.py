@@ -16,8 +16,8 @@ import pytest
 from binaries import need
 from test_bad_input import FAST, _assert_clean_error
 
+from harness.config_values import CACHE_KEYS, misspelt
 from harness.errors import ServerUnreachable, UsageError, shorten
-from harness.option_values import CACHE_KEYS, misspelt
 from harness.options import build
 from harness.report.writer import check_report_dir
 from harness.topology.kinds import APP_CONFIG, KINDS, OPTION_CONFIG, check_servers

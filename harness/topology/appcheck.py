@@ -111,12 +111,13 @@ class _Left:
 def check_app(app: str, app_root: Path, *, cache: str | None = None,
               backends: Sequence[str] = (), memoized: Sequence[str] = (),
               samples: dict[str, Any] | None = None,
-              timeout: float = PROBE_TIMEOUT) -> AppInfo | None:
+              timeout: float = PROBE_TIMEOUT, python: str | None = None) -> AppInfo | None:
     """Probe ``app`` (``mod:name`` or ``mod:factory()``); raise UsageError for a bad one.
 
     ``backends`` are custom backends' import paths, ``memoized`` the
-    targets ``samples`` may name, each checked in the probe too.  Returns
-    None when a stop signal ended the check before it could tell.
+    targets ``samples`` may name, each checked in the probe too.  ``python``
+    is the app's interpreter (``--python``), the harness's own when None.
+    Returns None when a stop signal ended the check before it could tell.
     """
     # ledger() first: it puts the run's marker in the environment copied here.
     tag = f"{ledger().token}-{uuid.uuid4().hex[:8]}"
@@ -132,7 +133,8 @@ def check_app(app: str, app_root: Path, *, cache: str | None = None,
     answer_r, answer_w = os.pipe()
     try:
         with ledger().starting():
-            proc = subprocess.Popen([sys.executable, "-c", _PROBE, str(answer_w), request],
+            proc = subprocess.Popen([python or sys.executable, "-c", _PROBE, str(answer_w),
+                                     request],
                                     cwd=app_root, env=env, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     pass_fds=(answer_w,), start_new_session=True,

@@ -106,6 +106,10 @@ class TopologyPool:
     #: and directories (the run's report directory).
     copy_exclude: tuple[str, ...] = ()
     keep_out: tuple[Path, ...] = ()
+    #: The app's interpreter (``--python``) for every instance the pool starts;
+    #: None: the harness's own.  An instance given ``python=`` (a rolling
+    #: deploy's venvs) keeps its own.
+    python: str | None = None
     #: How long a server kind may take to become ready; read (and checked)
     #: when the pool is made, before it starts anything.
     ready_timeout: float = field(default_factory=ready_timeout)
@@ -324,6 +328,7 @@ class TopologyPool:
         gspec = GunicornSpec(
             app=spec.pop("app", key.app or self.app),
             app_root=spec.pop("app_root", self.app_root), cache=self.cache,
+            python=spec.pop("python", self.python),
             workers=key.workers,
             worker_class=key.worker_class, preload=key.preload, config=config,
             port=self.port if not name else None, **spec,
