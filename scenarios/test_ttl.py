@@ -1,0 +1,30 @@
+"""Scenarios ``ttl-zero``, ``ttl-inc`` and ``ttl-rounding``: what a timeout means, per backend.
+
+``ttl-rounding`` runs on the run's own instance, in a thread, while
+``ttl-zero`` and ``ttl-inc`` run on an instance of their own (a 1 s default
+timeout, a small threshold), so the three waits are one.
+"""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from harness.checkers import ttl as checker
+from harness.workloads import ttl as workload
+
+
+@pytest.mark.scenario("ttl-zero", "ttl-inc", "ttl-rounding")
+def test_ttl(topology, launch, judge):
+    config = workload.instance_config()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="coherence-ttl") as pool:
+        rounding = pool.submit(workload.rounding, topology.workers)
+        own = launch("ttl", config=config)
+        zero, inc = workload.zero_and_inc(own.workers)
+        rounding_history = rounding.result()
+    with judge.together():
+        judge(checker.check_zero, zero, workers=own.workers, scenario="ttl-zero",
+              ran_on=own, evidence={"config": config})
+        judge(checker.check_inc, inc, workers=own.workers, scenario="ttl-inc",
+              ran_on=own, evidence={"config": config})
+        judge(checker.check_rounding, rounding_history, workers=topology.workers,
+              scenario="ttl-rounding")
