@@ -27,7 +27,7 @@ def test_fs_threshold(topology, launch, judge):
     if "CACHE_DIR" not in own.config:
         pytest.skip("the app configures its own cache, with no CACHE_DIR the harness can read")
     history = workload.run(own.workers, Path(own.config["CACHE_DIR"]))
-    snap = history.notes[-1]["cache_dir"]
+    snap = history.notes[0]["cache_dir"]
     if not backend.spec.builtin and snap["count_file"] is None and not snap["entries"]:
         pytest.skip(f"{backend.label} wrote nothing to CACHE_DIR: not a FileSystemCache")
     judge(checker.check, history, workers=own.workers, ran_on=own, evidence={"config": config})

@@ -12,7 +12,9 @@ temp files.  Values are unique, so each entry names the write that made it.
 * **refused but landed**: ``set`` answered False for a write whose value was
   later read back, or is on disk;
 * **prune order**: a live entry was pruned while one that expires earlier,
-  written before it, survived: a prune deletes in expiry order.
+  written before it, survived: a prune deletes in expiry order;
+* **leaked temp file**: a worker SIGKILLed while it wrote left its temp file
+  (the ``killed_write`` note), and a ``clear`` after it left it too.
 
 Live entries pruned under the threshold are counted, not blamed: that is
 what a threshold does.  A live entry is a key's last acknowledged write
@@ -25,6 +27,7 @@ import math
 from collections import defaultdict
 from typing import Any
 
+from ..history.names import Phase
 from ..history.ops import History, Op
 from ..verdict import Conclusion, Verdict
 from . import Facts, observing
@@ -61,6 +64,10 @@ def _live(history: History) -> dict[str, Op]:
 
 @observing
 def check(history: History, facts: Facts) -> Verdict:
+    killed = next((n["killed_write"] for n in history.notes if "killed_write" in n), None)
+    # The killed write and the clear after it came after the snapshot.
+    history = History(ops=[op for op in history if op.meta.phase != Phase.FINAL],
+                      notes=history.notes)
     snap = _snapshot(history)
     count, entries = snap["count_file"], snap["entries"]
     if count is None:
@@ -109,6 +116,9 @@ def check(history: History, facts: Facts) -> Verdict:
         "live_entries": len(live), "live_pruned": len(pruned),
         "prune_order_inversions": len(inversions), "workers": facts.workers,
     }
+    leaked = bool(killed and killed["killed"] and killed["after_clear"])
+    if killed is not None:
+        evidence["killed_write"] = killed
     if temps:
         evidence["temp_samples"] = temps[:_MAX_SAMPLES]
     if landed:
@@ -116,6 +126,6 @@ def check(history: History, facts: Facts) -> Verdict:
                                       for op in landed[:_MAX_SAMPLES]]
     if inversions:
         evidence["inversion_samples"] = inversions[:_MAX_SAMPLES]
-    violated = bool(drift or temps or landed or inversions)
+    violated = bool(drift or temps or landed or inversions or leaked)
     return Verdict(verdict=Conclusion.VIOLATED if violated else Conclusion.HOLDS,
                    evidence=evidence)

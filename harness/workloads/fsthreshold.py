@@ -19,14 +19,18 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import signal
 import struct
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ..client import WorkerClient
+from ..history.names import Phase
 from ..history.ops import History, Meta, Op
 from .concurrent import together
 from .keys import Keyspace
@@ -41,6 +45,10 @@ SHARED_KEYS = 6
 #: Every set has this timeout: prune order is by expiry, so equal timeouts
 #: make it write order, to the second.
 TIMEOUT = 600
+#: The killed set's value, and how long to wait for its temp file.
+BIG_VALUE_BYTES = 32_000_000
+KILL_WITHIN = 10.0
+
 #: cachelib's names (``cachelib/file.py``: ``_fs_count_file``,
 #: ``_fs_transaction_suffix``), hashed with its default sha256 into file names.
 COUNT_KEY = "__wz_cache_count"
@@ -74,13 +82,53 @@ def _steps(w: WorkerClient, keys: Keyspace, shared: Sequence[str], n_workers: in
 
 
 def run(workers: Sequence[WorkerClient], cache_dir: Path) -> History:
-    """Every worker's mix at once, then the directory as the workers left it."""
+    """Every worker's mix at once, the directory as they left it, then a killed write.
+
+    The killed write and the clear after it are ops of phase ``final``,
+    after the snapshot; their note is ``killed_write``.
+    """
     keys = Keyspace("fs-threshold")
     shared = [keys.fresh("shared") for _ in range(SHARED_KEYS)]
     ops = together([partial(_steps, w, keys, shared, len(workers)) for w in workers])
     history = History(ops=ops)
     history.notes.append(snapshot(cache_dir))
+    if len(workers) > 1:
+        history.notes.append(_kill_mid_write(workers[0], workers[1], keys, cache_dir, history))
     return history
+
+
+def _temps(cache_dir: Path) -> set[str]:
+    return {n for n in os.listdir(cache_dir) if n.endswith(TEMP_SUFFIX)}
+
+
+def _kill_mid_write(victim: WorkerClient, other: WorkerClient, keys: Keyspace,
+                    cache_dir: Path, history: History) -> dict[str, Any]:
+    """SIGKILL ``victim`` (by pid) once its big set's temp file appears; then clear on ``other``.
+
+    The value is big enough that writing it takes tens of milliseconds,
+    while the directory is polled every half millisecond.
+    """
+    before = _temps(cache_dir)
+    meta = Meta(phase=Phase.FINAL)
+    key, value = keys.fresh("killed"), "x" * BIG_VALUE_BYTES
+    killed_at: float | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="coherence-big-set") as pool:
+        pending = pool.submit(victim.op, "set", key, value=value, timeout=TIMEOUT, meta=meta)
+        deadline = time.monotonic() + KILL_WITHIN
+        while killed_at is None and not pending.done() and time.monotonic() < deadline:
+            if _temps(cache_dir) - before:
+                os.kill(victim.pid, signal.SIGKILL)
+                killed_at = time.monotonic()
+            else:
+                time.sleep(0.0005)
+        big = pending.result()
+    # The history keeps the value's size, not 32 MB of it.
+    history.add(replace(big, args={**big.args, "value": f"<{BIG_VALUE_BYTES} bytes>"}))
+    left = sorted(_temps(cache_dir) - before)
+    history.add(other.op("clear", meta=meta))
+    return {"killed_write": {"victim_pid": victim.pid, "killed": killed_at is not None,
+                             "set_answered": big.answered, "temp_files_left": left,
+                             "after_clear": sorted(_temps(cache_dir) & set(left))}}
 
 
 def snapshot(cache_dir: Path) -> dict[str, Any]:
