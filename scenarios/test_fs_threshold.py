@@ -29,5 +29,5 @@ def test_fs_threshold(topology, launch, judge):
     history = workload.run(own.workers, Path(own.config["CACHE_DIR"]))
     snap = history.notes[0]["cache_dir"]
     if not backend.spec.builtin and snap["count_file"] is None and not snap["entries"]:
-        pytest.skip(f"{backend.label} wrote nothing to CACHE_DIR: not a FileSystemCache")
+        pytest.skip(f"{backend.label} keeps no FileSystemCache count file or entry in CACHE_DIR")
     judge(checker.check, history, workers=own.workers, ran_on=own, evidence={"config": config})
