@@ -5,8 +5,6 @@
 timeout, a small threshold), so the three waits are one.
 """
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 
 from harness.checkers import ttl as checker
@@ -16,11 +14,10 @@ from harness.workloads import ttl as workload
 @pytest.mark.scenario("ttl-zero", "ttl-inc", "ttl-rounding")
 def test_ttl(topology, launch, judge):
     config = workload.instance_config()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="coherence-ttl") as pool:
-        rounding = pool.submit(workload.rounding, topology.workers)
-        own = launch("ttl", config=config)
-        zero, inc = workload.zero_and_inc(own.workers)
-        rounding_history = rounding.result()
+    rounding = workload.in_background(lambda: workload.rounding(topology.workers))
+    own = launch("ttl", workers=workload.INSTANCE_WORKERS, config=config)
+    zero, inc = workload.zero_and_inc(own.workers)
+    rounding_history = rounding()
     with judge.together():
         judge(checker.check_zero, zero, workers=own.workers, scenario="ttl-zero",
               ran_on=own, evidence={"config": config})

@@ -21,9 +21,9 @@ import os
 import pickle
 import signal
 import struct
+import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -111,22 +111,31 @@ def _kill_mid_write(victim: WorkerClient, other: WorkerClient, keys: Keyspace,
     before = _temps(cache_dir)
     meta = Meta(phase=Phase.FINAL)
     key, value = keys.fresh("killed"), "x" * BIG_VALUE_BYTES
-    killed_at: float | None = None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="coherence-big-set") as pool:
-        pending = pool.submit(victim.op, "set", key, value=value, timeout=TIMEOUT, meta=meta)
+    killed_at: list[float] = []
+    answered = threading.Event()
+
+    def big_set() -> list[Op]:
+        try:
+            return [victim.op("set", key, value=value, timeout=TIMEOUT, meta=meta)]
+        finally:
+            answered.set()
+
+    def kill_when_writing() -> list[Op]:
         deadline = time.monotonic() + KILL_WITHIN
-        while killed_at is None and not pending.done() and time.monotonic() < deadline:
+        while not answered.is_set() and time.monotonic() < deadline:
             if _temps(cache_dir) - before:
                 os.kill(victim.pid, signal.SIGKILL)
-                killed_at = time.monotonic()
-            else:
-                time.sleep(0.0005)
-        big = pending.result()
+                killed_at.append(time.monotonic())
+                break
+            time.sleep(0.0005)
+        return []
+
+    (big,) = together([big_set, kill_when_writing])
     # The history keeps the value's size, not 32 MB of it.
     history.add(replace(big, args={**big.args, "value": f"<{BIG_VALUE_BYTES} bytes>"}))
     left = sorted(_temps(cache_dir) - before)
     history.add(other.op("clear", meta=meta))
-    return {"killed_write": {"victim_pid": victim.pid, "killed": killed_at is not None,
+    return {"killed_write": {"victim_pid": victim.pid, "killed": bool(killed_at),
                              "set_answered": big.answered, "temp_files_left": left,
                              "after_clear": sorted(_temps(cache_dir) & set(left))}}
 

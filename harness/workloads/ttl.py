@@ -9,8 +9,9 @@ Three workloads, run side by side so that their waits overlap:
   a lifetime depend on where in the wall-clock second the set fell, so the
   sets are spread evenly over one second.
 * :func:`zero_and_inc` (``ttl-zero`` and ``ttl-inc``) runs on an instance
-  of its own with :func:`instance_config`: a 1 s default timeout and a small
-  threshold.  Every worker sets a ``timeout=0`` key and a control key with
+  of its own (:data:`INSTANCE_WORKERS`, :func:`instance_config`): a 1 s
+  default timeout and a small threshold.  Every worker sets two
+  ``timeout=0`` keys and two control keys with
   the default timeout, and sets ``inc`` keys with timeouts 5, 1 and 0 and
   increments them at once; every worker reads every key before and after
   the default timeout has passed; then every worker writes past the
@@ -19,14 +20,16 @@ Three workloads, run side by side so that their waits overlap:
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..client import WorkerClient
 from ..history.names import Phase
 from ..history.ops import History, Meta, Op
+from .concurrent import STEP_DEADLINE
 from .keys import Keyspace
 
 #: The timeouts whose lifetimes ``ttl-rounding`` measures.
@@ -44,14 +47,23 @@ POLL_S = 0.02
 VISIBLE_WITHIN = 0.3
 #: Polling stops this long past a key's timeout; still there is late beyond doubt.
 LATE_BOUND = 1.5
+#: No backend expires a key more than a second early (whole-second expiry),
+#: so a key is polled only this often until one second before its timeout:
+#: an earlier expiry is still caught, to within this.
+COARSE_S = 0.25
 
-#: ``CACHE_DEFAULT_TIMEOUT`` of the ``ttl-zero``/``ttl-inc`` instance.
+#: Workers of the ``ttl-zero``/``ttl-inc`` instance: a writer and another
+#: worker whose writes must not prune it are all the property needs.
+INSTANCE_WORKERS = 2
+#: ``timeout=0`` keys, and control keys, each of its workers writes.
+ZERO_KEYS = 2
+#: ``CACHE_DEFAULT_TIMEOUT`` of that instance.
 DEFAULT_TIMEOUT = 1
-#: ``CACHE_THRESHOLD`` of that instance: above the 20 keys the first phase
-#: writes with 4 workers, so nothing is pruned before the fillers come.
-THRESHOLD = 24
+#: ``CACHE_THRESHOLD`` of that instance: above the 14 keys the first phase
+#: writes with 2 workers, so nothing is pruned before the fillers come.
+THRESHOLD = 16
 #: Fillers each worker writes: alone enough to put its own SimpleCache
-#: (which holds its 5 first-phase keys) over the threshold.
+#: (which holds its 7 first-phase keys) over the threshold.
 FILLERS = THRESHOLD
 #: Fillers live long, so a prune that honours ``timeout=0`` removes them first.
 FILLER_TIMEOUT = 600
@@ -79,6 +91,7 @@ class _Trial:
     writer: WorkerClient
     seen: set[int] = field(default_factory=set)
     done: bool = False
+    next_at: float = 0.0
 
     @property
     def key(self) -> str:
@@ -86,10 +99,16 @@ class _Trial:
         return self.set_op.key
 
     def poll(self, history: History) -> None:
+        if time.monotonic() < self.next_at:
+            return
         timeout = float(self.set_op.args["timeout"])
         want = self.set_op.args["value"]
         for poller in list(self.pollers):
             op = history.add(poller.op("get", self.key, meta=self.set_op.meta))
+            if op.start - self.set_op.end > timeout + LATE_BOUND:
+                # Seen all along, or a worker that stopped answering: either way, enough.
+                self.done = True
+                return
             if op.type != "ok":
                 continue
             if op.value == want:
@@ -100,15 +119,15 @@ class _Trial:
                 return
             elif op.end - self.set_op.end > VISIBLE_WITHIN:
                 self.pollers.remove(poller)
-            if op.start - self.set_op.end > timeout + LATE_BOUND:
-                self.done = True
-                return
         # Measure across workers once the reader sees the key; fall back to
         # the writer only where nobody else ever does.
         if len(self.pollers) > 1 and self.pollers[0].index in self.seen:
             del self.pollers[1:]
         if not self.pollers:
             self.done = True
+        now = time.monotonic()
+        if now - self.set_op.end + COARSE_S < timeout - 1:
+            self.next_at = now + COARSE_S
 
 
 def rounding(workers: Sequence[WorkerClient], *, trials: int = ROUNDING_TRIALS) -> History:
@@ -132,6 +151,35 @@ def rounding(workers: Sequence[WorkerClient], *, trials: int = ROUNDING_TRIALS) 
     while active:
         _pass(active, history, until=time.monotonic() + POLL_S)
     return history
+
+
+def in_background(run: Callable[[], History]) -> Callable[[], History]:
+    """Start ``run`` in a thread now; the function returned waits for its history.
+
+    A daemon thread, as :func:`.concurrent.together`'s: after Ctrl-C a loop
+    still polling must not hold the interpreter open.
+    """
+    done: list[History] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            done.append(run())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, name="coherence-ttl-rounding", daemon=True)
+    thread.start()
+
+    def result() -> History:
+        thread.join(timeout=STEP_DEADLINE)
+        if thread.is_alive():
+            raise TimeoutError(f"{thread.name} still running after {STEP_DEADLINE:g}s")
+        if errors:
+            raise errors[0]
+        return done[0]
+
+    return result
 
 
 def _pass(active: list[_Trial], history: History, *, until: float) -> None:
@@ -164,13 +212,15 @@ def zero_and_inc(workers: Sequence[WorkerClient]) -> tuple[History, History]:
     # Each key is read everywhere right after it is written: a key given a
     # 1 s whole-second expiry may live only a few milliseconds.
     for w in workers:
-        z, c = zkeys.fresh(f"zero-w{w.index}"), zkeys.fresh(f"default-w{w.index}")
-        zero.add(w.op("set", z, value=zkeys.value(), timeout=0, meta=Meta(phase=Phase.WRITE)))
-        _read_all(workers, [z], zero, Phase.BEFORE)
-        # No timeout: the control key gets the default, which must expire it.
-        zero.add(w.op("set", c, value=zkeys.value(), meta=Meta(phase=Phase.WRITE)))
-        _read_all(workers, [c], zero, Phase.BEFORE)
-        zero_keys += [z, c]
+        for _ in range(ZERO_KEYS):
+            z, c = zkeys.fresh(f"zero-w{w.index}"), zkeys.fresh(f"default-w{w.index}")
+            zero.add(w.op("set", z, value=zkeys.value(), timeout=0,
+                          meta=Meta(phase=Phase.WRITE)))
+            _read_all(workers, [z], zero, Phase.BEFORE)
+            # No timeout: the control key gets the default, which must expire it.
+            zero.add(w.op("set", c, value=zkeys.value(), meta=Meta(phase=Phase.WRITE)))
+            _read_all(workers, [c], zero, Phase.BEFORE)
+            zero_keys += [z, c]
         for t in INC_TIMEOUTS:
             k = ikeys.fresh(f"t{t}-w{w.index}")
             inc.add(w.op("set", k, value=0, timeout=t, meta=Meta(phase=Phase.WRITE)))
