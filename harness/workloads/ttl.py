@@ -88,7 +88,6 @@ class _Trial:
 
     set_op: Op
     pollers: list[WorkerClient]
-    writer: WorkerClient
     seen: set[int] = field(default_factory=set)
     done: bool = False
     next_at: float = 0.0
@@ -147,7 +146,7 @@ def rounding(workers: Sequence[WorkerClient], *, trials: int = ROUNDING_TRIALS) 
                                    value=keys.value(), timeout=timeout, meta=Meta(trial=i)))
         if op.type == "ok":
             pollers = [reader, writer] if reader.index != writer.index else [writer]
-            active.append(_Trial(set_op=op, pollers=pollers, writer=writer))
+            active.append(_Trial(set_op=op, pollers=pollers))
     while active:
         _pass(active, history, until=time.monotonic() + POLL_S)
     return history
