@@ -14,7 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from binaries import need
 from clirun import ROOT, CliRun, run_cli
+
+from harness.topology import venvs
+from harness.worker.protocol import FLOOR_PINS
 
 GATED = ROOT / "apps" / "foreign" / "gatedshop"
 APP = "gatedshop:create_app()"
@@ -132,3 +136,41 @@ def test_the_apps_gates_answer_its_own_routes_while_the_probes_pass(
     assert {"catalog.index", "catalog.reviews"} <= {t["name"] for t in listed["targets"]}
     assert client.get("/__coherence__/ops/set").status_code == 405
     assert client.get("/__coherence__/nothing").status_code == 404
+
+
+def _requirements() -> list[str]:
+    lines = (GATED / "requirements.txt").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def test_the_gated_app_in_its_pinned_venv_gets_a_verdict_in_every_default_scenario(
+        tmp_path: Path) -> None:
+    """gatedshop as its team would run it: from its root, no PYTHONPATH, its own
+    Python 3.9 venv at the floor (requirements.txt) through --python, every
+    default scenario that applies to a foreign app on two shared backends."""
+    python = venvs.pinned("gatedshop", _requirements(), base=need("python3.9"))
+    run = run_cli(tmp_path, "--python", str(python), "--app", APP, "--cache", "cache",
+                  "--backend", "FileSystemCache", "--backend", "RedisCache",
+                  "--workers", "2", *SAMPLES, cwd=GATED, timeout=600,
+                  env={"PYTHONPATH": "", "GATEDSHOP_CACHE_DIR": str(tmp_path / "own-cache")})
+    assert run.code in (0, 1), run.stdout + run.stderr
+    assert run.leftovers == []
+    report = run.report()
+    app = report["app_environment"]
+    assert (app["python"].split(".")[:2], app["flask"], app["flask_caching"]) == \
+        (["3", "9"], FLOOR_PINS["flask"], FLOOR_PINS["flask-caching"])
+    rows = report["results"]
+    judged = [r for r in rows if r["verdict"] != "skipped"]
+    inconclusive = [(r["backend"], r["scenario"], r["verdict"], r.get("reason"))
+                    for r in judged if r["verdict"] in ("error", "unknown")]
+    assert inconclusive == [], run.stdout
+    # What is skipped for a foreign app is the sample app's feature checks alone,
+    # and the scenarios that would clear storage the harness did not start.
+    skipped = {r["scenario"] for r in rows if r["verdict"] == "skipped"}
+    assert skipped <= {"cached-view", "memoize", "template-fragment", "fs-threshold"}, skipped
+    for backend in ("FileSystemCache", "RedisCache"):
+        views = [r for r in judged if r["backend"] == backend and r["scenario"] == "app-views"]
+        assert len(views) == 1 and views[0]["verdict"] == "stale"
+        targets = {t["name"]: t["verdict"] for t in views[0]["evidence"]["targets"]}
+        assert targets == EXPECTED
+        assert len({r["scenario"] for r in judged if r["backend"] == backend}) >= 15

@@ -52,6 +52,9 @@ KILL_WITHIN = 10.0
 #: cachelib's names (``cachelib/file.py``: ``_fs_count_file``,
 #: ``_fs_transaction_suffix``), hashed with its default sha256 into file names.
 COUNT_KEY = "__wz_cache_count"
+#: The hash that names it by default: sha256 in cachelib 0.17 (cachelib/file.py:60,
+#: ``hash_method: _t.Any = hashlib.sha256``), md5 in 0.9.0 (file.py:50, ``= md5``).
+COUNT_HASHES = (hashlib.sha256, hashlib.md5)
 TEMP_SUFFIX = ".__wz_cache"
 
 
@@ -142,7 +145,7 @@ def _kill_mid_write(victim: WorkerClient, other: WorkerClient, keys: Keyspace,
 
 def snapshot(cache_dir: Path) -> dict[str, Any]:
     """The directory's entries, count and temp files, as a history note (``cache_dir``)."""
-    count_name = hashlib.sha256(COUNT_KEY.encode()).hexdigest()
+    count_names = {h(COUNT_KEY.encode()).hexdigest() for h in COUNT_HASHES}
     entries: list[dict[str, Any]] = []
     temps: list[str] = []
     unreadable: list[str] = []
@@ -159,7 +162,7 @@ def snapshot(cache_dir: Path) -> dict[str, Any]:
         except (OSError, EOFError, struct.error, pickle.UnpicklingError):
             unreadable.append(name)
             continue
-        if name == count_name:
+        if name in count_names:
             count = value
         else:
             entries.append({"file": name, "expires": expires, "value": value})
