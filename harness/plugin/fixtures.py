@@ -109,7 +109,8 @@ def topology(request: pytest.FixtureRequest, coherence_pool: TopologyPool,
     app_marker = request.node.get_closest_marker("app")
     if coherence_options.foreign_app and app_marker is not None:
         pytest.skip(f"needs the feature routes of the sample app {app_marker.args[0]}, which "
-                    f"--app {coherence_options.app} does not have")
+                    f"--app {coherence_options.app} does not have; app-views checks the "
+                    "app's own cached views and memoized functions")
     foreign = coherence_pool.foreign_storage(topology_key.backend)
     if foreign and request.node.get_closest_marker("destructive") \
             and not coherence_options.allow_destructive:
