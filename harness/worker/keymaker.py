@@ -63,11 +63,19 @@ def _views(app: Flask, samples: dict[str, Any]) -> list[dict[str, Any]]:
             path = rule.build(values, append_unknown=False)
             url = path[1] if isinstance(path, tuple) else str(path)
             entry["call"] = url
-            custom = inspect.getclosurevars(view).nonlocals.get("make_cache_key")
+            closure = inspect.getclosurevars(view).nonlocals
+            custom, inner = closure.get("make_cache_key"), closure.get("_make_cache_key")
             with app.test_request_context(url):
                 if callable(custom):
                     entry["key"] = str(custom(**values))
+                elif callable(inner):
+                    # Flask-Caching 2.0's wrapper makes its key with the inner
+                    # function (flask_caching/__init__.py:366 in 2.0.0); its
+                    # make_cache_key has no use_request and builds the URL
+                    # with url_for(f.__name__) instead (:433).
+                    entry["key"] = str(inner((), dict(values), use_request=True))
                 else:
+                    # 2.5's wrapper: flask_caching/__init__.py:605-606 in 2.5.1.
                     entry["key"] = str(view.make_cache_key(use_request=True, **values))
         except Exception as exc:  # noqa: BLE001 - reported per entry
             entry["error"] = f"{type(exc).__name__}: {exc}"
