@@ -150,3 +150,20 @@ def test_summary_and_matrix_fit_the_first_screen(tmp_path: Path) -> None:
         left, top, right, bottom = boxes[name]
         assert 0 <= left and right <= width and 0 <= top and bottom <= height, \
             f"#{name} at {boxes[name]} leaves the first {width}x{height} screen"
+
+
+def test_the_apps_own_targets_are_named_and_never_the_backends_headline() -> None:
+    views = _result("RedisCache", "app-views", "stale", None)
+    views.evidence["targets"] = [{"name": "shop:rate", "verdict": "per-worker"},
+                                 {"name": "shop:tree", "verdict": "stale"},
+                                 {"name": "catalog.index", "verdict": "shared"}]
+    alone = summarize([views])[0]
+    assert alone.headline is None, "the app's code says nothing of the backend's sharing"
+    assert alone.sentence().endswith(
+        "2 of the app's 3 own targets in app-views not shared: "
+        "shop:rate per-worker, shop:tree stale.")
+    shared = _result("RedisCache", "visibility", "shared", "shared")
+    both = summarize([views, shared])[0]
+    assert both.headline_item is not None and both.headline_item.scenario == "visibility"
+    views.evidence["targets"] = [{"name": "catalog.index", "verdict": "shared"}]
+    assert "all 1 of the app's own targets in app-views shared" in text([views, shared])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..expectations import load as load_expectations
 from ..verdict import INCONCLUSIVE, Conclusion, Result
@@ -61,6 +62,22 @@ class Item:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AppTargets:
+    """The app's own targets a scenario found not shared (``app-views``)."""
+
+    item: Item
+    #: (target name, verdict) of each target whose verdict is not a good one.
+    bad: tuple[tuple[str, str], ...]
+    total: int
+
+    def clause(self) -> str:
+        if not self.bad:
+            return f"all {self.total} of the app's own targets in {self.item.scenario} shared"
+        return (f"{len(self.bad)} of the app's {self.total} own targets in {self.item.scenario} "
+                "not shared: " + ", ".join(f"{name} {verdict}" for name, verdict in self.bad))
+
+
+@dataclass(frozen=True, kw_only=True)
 class BackendSummary:
     """One backend's (one matrix column's) sentence, in parts a report can link."""
 
@@ -76,6 +93,9 @@ class BackendSummary:
     like_headline: int
     #: Results as documented that are neither findings nor unexpected.
     documented: int
+    #: Scenarios that judge the app's own code target by target (their
+    #: evidence lists ``targets``): the targets not shared, of how many.
+    app_targets: tuple[AppTargets, ...] = ()
 
     @property
     def has_findings(self) -> bool:
@@ -99,6 +119,7 @@ class BackendSummary:
             out.append(f"{verdict} in " + ", ".join(i.scenario for i in items))
         if self.documented:
             out.append(f"the other {self.documented} as documented")
+        out.extend(t.clause() for t in self.app_targets)
         return out
 
     def sentence(self) -> str:
@@ -112,8 +133,9 @@ def summarize(results: Sequence[Result]) -> list[BackendSummary]:
     out = []
     for label, cols in grid:
         indices = [cols[s] for s in scenarios if s in cols]
-        head = next((n for n in indices
-                     if (sc := catalog.scenarios.get(results[n].scenario)) is not None
+        # A scenario judging the app's own code is not the backend's headline.
+        head = next((n for n in indices if not _targets(results[n])
+                     and (sc := catalog.scenarios.get(results[n].scenario)) is not None
                      and Conclusion.SHARED in sc.verdicts
                      and results[n].verdict in _SHARING), None)
         headline_item = None if head is None else _item(results[head], head)
@@ -138,8 +160,22 @@ def summarize(results: Sequence[Result]) -> list[BackendSummary]:
             label=label, headline=headline, headline_item=headline_item,
             unexpected=tuple(unexpected),
             findings=tuple((v, tuple(items)) for v, items in findings.items()),
-            like_headline=like, documented=documented))
+            like_headline=like, documented=documented,
+            app_targets=tuple(_app_targets(results[n], n) for n in indices
+                              if _targets(results[n]))))
     return sorted(out, key=lambda s: (not s.unexpected, not s.has_findings))
+
+
+def _targets(r: Result) -> list[dict[str, Any]]:
+    targets = r.evidence.get("targets") if isinstance(r.evidence, dict) else None
+    return [t for t in targets if isinstance(t, dict)] if isinstance(targets, list) else []
+
+
+def _app_targets(r: Result, n: int) -> AppTargets:
+    targets = _targets(r)
+    bad = tuple((str(t.get("name")), str(t.get("verdict"))) for t in targets
+                if t.get("verdict") not in GOOD)
+    return AppTargets(item=_item(r, n), bad=bad, total=len(targets))
 
 
 def _item(r: Result, n: int) -> Item:
