@@ -61,8 +61,10 @@ def diff_(old: Path, new: Path) -> None:
     except HarnessError as exc:
         fail(str(exc))
         return
-    click.echo(text)
-    sys.exit(code)
+    try:
+        click.echo(text)
+    finally:
+        sys.exit(code)  # also when the reader stopped early: a worse verdict still fails
 
 
 @click.command(name="list")
