@@ -37,6 +37,7 @@ def report_(path: Path) -> None:
         return
     if interrupt.requested() is not None:
         click.echo(f"coherence: interrupted by {interrupt.describe()}", err=True)
+        interrupt.settle()
         sys.exit(interrupt.exit_status())
     for written in (rendered.markdown, rendered.html, rendered.png):
         if written is not None:
