@@ -115,13 +115,13 @@ def install() -> None:
 
 
 def settle() -> None:
-    """The run is over and has printed its line: ignore any later stop signal.
+    """Everything is stopped: ignore any later stop signal, up to the exit.
 
-    Everything is stopped by now; what is left is the interpreter's exit,
-    whose last steps put a Python-level handler back to the default
+    What is left is the run's last line and the interpreter's exit, whose
+    last steps put a Python-level handler back to the default
     (``_PySignal_Fini`` in CPython's Modules/signalmodule.c).  A SIGTERM then
-    would end the process by the signal, not with its status, and a run
-    stopped before its line would say nothing.  Main thread only.
+    would cut the line short or end the process by the signal, with no line
+    and not the run's status.  Main thread only.
     """
     for sig in _SIGNALS:
         signal.signal(sig, signal.SIG_IGN)

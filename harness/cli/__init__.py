@@ -98,12 +98,14 @@ def run(**values: Any) -> None:
         code = _run(values)
     finally:
         stopped = ledger().stop_all()
+    # Nothing is left to stop: a signal from here on could only cut the line
+    # below short, or end the process by the signal instead of its status.
+    interrupt.settle()
     if interrupt.requested() is not None:
         extra = f"; stopped {len(stopped)} more" if stopped else ""
         click.echo(f"coherence: interrupted by {interrupt.describe()}; every process the run "
                    f"started was stopped{extra}", err=True)
         code = interrupt.exit_status() or code
-    interrupt.settle()
     sys.exit(code)
 
 

@@ -36,8 +36,8 @@ def report_(path: Path) -> None:
         fail(str(exc))
         return
     if interrupt.requested() is not None:
-        click.echo(f"coherence: interrupted by {interrupt.describe()}", err=True)
         interrupt.settle()
+        click.echo(f"coherence: interrupted by {interrupt.describe()}", err=True)
         sys.exit(interrupt.exit_status())
     for written in (rendered.markdown, rendered.html, rendered.png):
         if written is not None:
