@@ -78,13 +78,14 @@ TIMED_FILES = "test_bad_input*.py"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
     for item in items:
-        if fnmatch.fnmatch(item.path.name, TIMED_FILES):
+        if item.path.parent == here and fnmatch.fnmatch(item.path.name, TIMED_FILES):
             item.add_marker(pytest.mark.timed)
     if getattr(config.option, "dist", "no") == "no":
         return  # one process: the files' own order
-    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+    rank = {here / name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path, len(rank)))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
