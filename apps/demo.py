@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from coherence_worker.flaskcompat import from_prefixed_env
 from coherence_worker.routes import install
 from flask import Flask, jsonify, request
 from flask_caching import Cache
@@ -21,7 +22,7 @@ from apps.user import install_user
 
 app = Flask(__name__)
 app.config.from_mapping(CACHE_TYPE="SimpleCache", CACHE_DEFAULT_TIMEOUT=300)
-app.config.from_prefixed_env()
+from_prefixed_env(app.config)
 cache = Cache(app)
 install(app, cache)
 install_user(app, cache)

@@ -23,6 +23,7 @@ import os
 from typing import Any
 from uuid import uuid4
 
+from coherence_worker.flaskcompat import from_prefixed_env
 from coherence_worker.routes import install
 from flask import Flask, Response, jsonify, render_template, request
 from flask.views import View
@@ -32,7 +33,7 @@ from apps.user import install_user
 
 app = Flask(__name__)
 app.config.from_mapping(CACHE_TYPE="SimpleCache", CACHE_DEFAULT_TIMEOUT=300)
-app.config.from_prefixed_env()
+from_prefixed_env(app.config)
 cache = Cache(app)
 install(app, cache)
 install_user(app, cache)

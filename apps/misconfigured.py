@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import os
 
+from coherence_worker.flaskcompat import from_prefixed_env
 from coherence_worker.routes import install
 from flask import Flask
 from flask_caching import Cache
 
 app = Flask(__name__)
 app.config.from_mapping(CACHE_TYPE="SimpleCache", CACHE_DEFAULT_TIMEOUT=300)
-app.config.from_prefixed_env()
+from_prefixed_env(app.config)
 if app.config.get("CACHE_DIR"):
     app.config["CACHE_DIR"] = os.path.join(app.config["CACHE_DIR"], f"pid-{os.getpid()}")
 cache = Cache(app)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .environment import version_keys
 from .report.model import RunReport, load
+from .topology.appenv import REPORT_KEYS
 from .verdict import INCONCLUSIVE, Result
 
 #: A row's identity across runs.
@@ -22,6 +23,8 @@ RowKey = tuple[str, str, int, bool, str]
 
 #: The environment entries a verdict depends on, in the order they are shown.
 VERSION_KEYS = version_keys()
+#: The app's environment (``--python``) entries, shown as ``app <key>`` after them.
+APP_VERSION_KEYS = ("python", *REPORT_KEYS.values(), "memcached_client")
 
 
 def key_of(r: Result) -> RowKey:
@@ -121,6 +124,11 @@ def render(diff: Diff) -> str:
     for k in VERSION_KEYS:
         o, n = diff.old.environment.get(k), diff.new.environment.get(k)
         env_rows.append((k, str(o or "-"), str(n or "-"), "changed" if o != n else ""))
+    if diff.old.app_environment or diff.new.app_environment:
+        for k in APP_VERSION_KEYS:
+            o, n = diff.old.app_environment.get(k), diff.new.app_environment.get(k)
+            env_rows.append((f"app {k}", str(o or "-"), str(n or "-"),
+                             "changed" if o != n else ""))
     lines += _table(env_rows)
     for side, run in (("OLD", diff.old), ("NEW", diff.new)):
         if run.partial_reason is not None:

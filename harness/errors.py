@@ -10,11 +10,13 @@ CLI prints it as the whole of its output before exiting with status 2::
     ├── PortInUse         the requested port is taken
     ├── ServerUnreachable a configured cache server does not answer
     └── BootError         gunicorn or one of its workers failed to start
-        └── ReadinessTimeout  the workers did not answer in time: the machine, not the input
+        ├── ReadinessTimeout  the workers did not answer in time: the machine, not the input
+        └── InstanceBootError an extra instance a scenario started did not boot
 
-A ``ReadinessTimeout`` is the one that does not stop the run: the rows that
-needed the instance are ``error``, naming the window and the machine's load,
-and the run goes on (exit 1).  Every other error ends it (exit 2).
+A ``ReadinessTimeout`` and an ``InstanceBootError`` do not stop the run: the
+rows that needed the instance are ``error``, with the reason (the window and
+the machine's load; the quoted log line), and the run goes on (exit 1).
+Every other error ends it (exit 2).
 """
 
 from __future__ import annotations
@@ -106,10 +108,34 @@ class ServerUnreachable(HarnessError):
 class BootError(HarnessError):
     """Gunicorn exited, or its workers did not all answer, during start-up."""
 
+    def evidence(self) -> dict[str, object]:
+        """What an ``error`` row of a scenario that needed the instance says."""
+        return {BOOT_ERROR: self.message, "log": str(self.log) if self.log else None}
+
 
 #: The evidence key of a row that could not run because its instance timed
 #: out booting; the CLI shows it beside the row's ``error``.
 BOOT_ERROR = "boot_error"
+
+
+class InstanceBootError(BootError):
+    """An extra instance a scenario starts (a second deployment, ``--preload``) did not boot.
+
+    The run's own instance of the app booted, so only the scenarios that
+    needed this one cannot observe: they are ``error`` rows, and the run goes on.
+    """
+
+    stops_run = False
+
+    def __init__(self, message: str, *, log: Path | None = None,
+                 log_note: str | None = None, instance: str,
+                 details: dict[str, object] | None = None) -> None:
+        super().__init__(message, log=log, log_note=log_note)
+        self.instance = instance
+        self.details = details or {}
+
+    def evidence(self) -> dict[str, object]:
+        return {**super().evidence(), "instance": self.instance, **self.details}
 
 
 class ReadinessTimeout(BootError):

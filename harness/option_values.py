@@ -10,7 +10,6 @@ returns the field of :class:`~harness.options.RunOptions`, or raises
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import math
 import os
@@ -21,20 +20,20 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from . import schedule
+from .config_values import check_config, config_of
 from .errors import UsageError, shorten
 from .expectations import load as load_expectations
+from .topology import appenv
 from .topology.gunicorn import WORKER_CLASSES
 from .topology.kinds import OPTION_CONFIG, SERVER_KINDS, check_servers
 from .topology.ports import ensure_free
+from .topology.tree import app_root
 from .topology.venvs import check_pair, check_version
 
 #: Longest settle window: a write that needs longer than this to show up on
 #: another worker is not worth waiting for in a test run, and every missed
 #: read waits this long.
 MAX_SETTLE = 30.0
-#: Longest timeout-like ``--config`` value: a year.  Longer gains nothing in
-#: a run that lasts minutes.
-MAX_TIMEOUT_CONFIG = 365 * 24 * 3600
 #: Workers per CPU and memory per worker behind the ``--workers`` cap: a
 #: gunicorn sync worker with Flask and a cache client uses about 40-60 MiB.
 WORKERS_PER_CPU = 8
@@ -146,9 +145,10 @@ def parse_scenarios(ids: tuple[str, ...], parsed: Mapping[str, Any]) -> tuple[st
 def parse_config(pairs: tuple[str, ...], parsed: Mapping[str, Any]) -> dict[str, Any]:
     config = config_of(list(pairs))
     check_config(config)
-    # A server of the user's own must speak its protocol now, not as a run
-    # whose every row is an error.
-    check_servers(config, origin=OPTION_CONFIG)
+    # A value that names no server is refused now; whether a server answers
+    # is asked once the app is probed and the backends that read it are
+    # known (harness.probe.check_named_servers).
+    check_servers(config, origin=OPTION_CONFIG, reach=False)
     return config
 
 
@@ -183,6 +183,32 @@ def parse_app(app: str, parsed: Mapping[str, Any]) -> str:
         raise UsageError(f"--app {shorten(app)} must be MODULE:NAME or 'MODULE:create_app()', "
                          "e.g. apps.demo:app")
     return app
+
+
+def parse_chdir(value: str | Path | None, parsed: Mapping[str, Any]) -> Path:
+    """The app's root (:func:`harness.topology.tree.app_root`): ``--chdir DIR``, checked here."""
+    if value is None:
+        return app_root(parsed["app"], None)
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise UsageError(f"--chdir {shorten(str(value))} does not exist; give the directory "
+                         "gunicorn would start in (the project's root), e.g. --chdir .")
+    if not path.is_dir():
+        raise UsageError(f"--chdir {shorten(str(value))} is not a directory; give the directory "
+                         "holding the app's package, e.g. --chdir .")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise UsageError(f"--chdir {shorten(str(value))} cannot be entered (permission "
+                         "denied); give a directory you can read")
+    return app_root(parsed["app"], path)
+
+
+def parse_copy_exclude(names: tuple[str, ...], parsed: Mapping[str, Any]) -> tuple[str, ...]:
+    for name in names:
+        if not name.strip() or "/" in name or name in (".", ".."):
+            raise UsageError(f"--copy-exclude {shorten(name)} must be a file or directory "
+                             "name or a shell pattern of one, without '/', e.g. "
+                             "--copy-exclude data or --copy-exclude '*.sqlite'")
+    return unique(names)
 
 
 def parse_memoized(targets: tuple[str, ...], parsed: Mapping[str, Any]) -> tuple[str, ...]:
@@ -236,95 +262,12 @@ def parse_jobs(jobs: int | None, parsed: Mapping[str, Any]) -> int:
     return jobs
 
 
-def config_of(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs to a dict; values are JSON when they parse as JSON."""
-    config: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(
-                f"--config {shorten(pair)} is not KEY=VALUE; write e.g. --config "
-                "CACHE_DEFAULT_TIMEOUT=60"
-            )
-        try:
-            value: Any = json.loads(raw)
-        except ValueError:
-            value = raw
-        config[key.strip()] = value
-    return config
-
-
-#: The config keys Flask-Caching 2.5 reads, for a "did you mean" on a
-#: misspelt one: flask_caching/__init__.py:231-245 (config.setdefault) and
-#: :247-297 (CACHE_NO_NULL_WARNING, CACHE_TYPE, CACHE_ARGS, CACHE_OPTIONS ...);
-#: backends/rediscache.py:84-97 (CACHE_REDIS_HOST/PORT/DB/PASSWORD/URL, prefix),
-#: :210-213 (CACHE_REDIS_SENTINELS, _SENTINEL_MASTER, _SENTINEL_PASSWORD),
-#: :312 (CACHE_REDIS_CLUSTER); backends/memcache.py:107, :156-157
-#: (CACHE_MEMCACHED_SERVERS, _USERNAME, _PASSWORD); backends/filesystemcache.py:91-92
-#: (CACHE_THRESHOLD, CACHE_FILE_HASH_METHOD).  tests/test_bad_input_values.py
-#: holds this list against the installed source.
-CACHE_KEYS = (
-    "CACHE_ARGS", "CACHE_DEFAULT_TIMEOUT", "CACHE_DIR", "CACHE_ENABLE_SIGNALS",
-    "CACHE_FILE_HASH_METHOD", "CACHE_HASH_METHOD", "CACHE_IGNORE_ERRORS", "CACHE_KEY_PREFIX",
-    "CACHE_MEMCACHED_PASSWORD", "CACHE_MEMCACHED_SERVERS", "CACHE_MEMCACHED_USERNAME",
-    "CACHE_NO_NULL_WARNING", "CACHE_OPTIONS", "CACHE_REDIS_CLUSTER", "CACHE_REDIS_DB",
-    "CACHE_REDIS_HOST", "CACHE_REDIS_PASSWORD", "CACHE_REDIS_PORT", "CACHE_REDIS_SENTINELS",
-    "CACHE_REDIS_SENTINEL_MASTER", "CACHE_REDIS_SENTINEL_PASSWORD", "CACHE_REDIS_URL",
-    "CACHE_SERIALIZER", "CACHE_SOURCE_CHECK", "CACHE_THRESHOLD", "CACHE_TYPE",
-)
-#: How alike (difflib's ratio, after ``CACHE_``) an unknown key must be to a
-#: known one to be taken for a typo of it: DEFAULT_TIMOUT is 0.97 from
-#: DEFAULT_TIMEOUT, while REDIS_USER, a custom backend's own key, is 0.84
-#: from REDIS_URL.  A typo also adds or drops at most two letters, so
-#: REDIS_USER (0.87 from REDIS_CLUSTER, three letters short) is no typo.
-TYPO_RATIO = 0.85
-TYPO_LENGTH = 2
-
-
-def misspelt(key: str) -> str | None:
-    """The Flask-Caching key ``key`` is a typo of, or None.
-
-    A ``CACHE_*`` key Flask-Caching does not read, and not close to one it
-    does, stays accepted: a custom backend's factory reads keys of its own
-    (``CACHE_MYSTORE_URL``) from the same config.
-    """
-    if key in CACHE_KEYS:
-        return None
-    if key.upper() in CACHE_KEYS:
-        return key.upper()
-    if not key.upper().startswith("CACHE_"):
-        return None
-    tail = key.upper().removeprefix("CACHE_")
-    known = {k.removeprefix("CACHE_"): k for k in CACHE_KEYS}
-    near = [k for k in known if abs(len(k) - len(tail)) <= TYPO_LENGTH]
-    close = difflib.get_close_matches(tail, near, n=1, cutoff=TYPO_RATIO)
-    return known[close[0]] if close else None
-
-
-def check_config(config: dict[str, Any]) -> None:
-    for key, value in config.items():
-        typo = misspelt(key)
-        if typo is not None:
-            raise UsageError(f"--config {shorten(key)} is not a key Flask-Caching reads; "
-                             f"did you mean {typo!r}? e.g. --config {typo}=...")
-        if key == "CACHE_TYPE":
-            backend = value if isinstance(value, str) else "NAME"
-            raise UsageError(
-                f"--config CACHE_TYPE={shorten(value)} would relabel every backend's row; "
-                f"choose the backend with --backend {shorten(backend, quote=False)} instead")
-        if key.endswith("TIMEOUT"):
-            number = value if isinstance(value, int | float) and not isinstance(value, bool) \
-                else None
-            if number is None or not math.isfinite(number) or \
-                    not 0 <= number <= MAX_TIMEOUT_CONFIG:
-                raise UsageError(
-                    f"--config {shorten(key, quote=False)}={shorten(value)} must be a number "
-                    f"of seconds from 0 (never expires) to {MAX_TIMEOUT_CONFIG} (a year); "
-                    f"e.g. --config {shorten(key, quote=False)}=300")
-        if key == "CACHE_THRESHOLD" and (not isinstance(value, int) or isinstance(value, bool)
-                                         or value < 0):
-            raise UsageError(f"--config CACHE_THRESHOLD={shorten(value)} must be a whole "
-                             "number of entries, 0 or more; e.g. --config CACHE_THRESHOLD=500")
+def parse_python(path: str | None, parsed: Mapping[str, Any]) -> appenv.AppEnvironment:
+    """The app's interpreter, run once now, and its stack checked for this run's needs."""
+    env = appenv.own() if path is None else appenv.check_python(path)
+    env.require(server_kinds=[k for b in parsed["backends"] for k in b.servers],
+                worker_classes=parsed["worker_classes"])
+    return env
 
 
 def _available_mib() -> int | None:

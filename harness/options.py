@@ -22,30 +22,16 @@ from . import schedule
 from .errors import UsageError
 from .option_values import DEFAULT_LOAD_DURATION, MAX_LOAD_DURATION, MAX_SETTLE, Parse
 from .topology import backends as _backends
+from .topology.appenv import AppEnvironment
 from .topology.backends import Backend, ServerKind
 from .topology.boots import directory as boot_slots
 from .topology.boots import ready_override
 from .topology.gunicorn import WORKER_CLASSES, WorkerClass
 from .topology.kinds import SERVER_KINDS
+from .topology.tree import PROJECT_ROOT as PROJECT_ROOT
+from .topology.tree import search_path
 from .workloads.settle import DEFAULT_SETTLE
 
-
-def _project_root() -> Path:
-    """The checkout when running from one, else the copy the wheel carries.
-
-    A checkout (``pip install -e .``) is told by its pyproject.toml beside
-    ``harness/``; an installed wheel has ``apps/`` and ``scenarios/`` under
-    ``harness/_bundle/`` (mapped in pyproject.toml), and no pyproject.toml
-    next to site-packages' ``harness/``.
-    """
-    here = Path(__file__).resolve().parent
-    if (here.parent / "pyproject.toml").is_file() and (here.parent / "scenarios").is_dir():
-        return here.parent
-    return here / "_bundle"
-
-
-#: Where ``apps/`` and ``scenarios/`` are: the checkout, or the wheel's copy.
-PROJECT_ROOT = _project_root()
 SCENARIO_DIR = PROJECT_ROOT / "scenarios"
 DEFAULT_APP = "apps.features:app"
 
@@ -99,7 +85,7 @@ class Option:
 
 def _backends_of(names: tuple[str, ...], parsed: Mapping[str, Any]) -> tuple[Backend, ...]:
     extra = cast(tuple[ServerKind, ...], parsed["servers"])
-    pythonpath = [str(PROJECT_ROOT), *_backends.pythonpath_entries()]
+    pythonpath = search_path(parsed["app_root"], _backends.pythonpath_entries())
     chosen = list(dict.fromkeys(names)) or list(_backends.DEFAULT_BACKENDS)
     resolved = tuple({
         b.label: b for b in (_backends.resolve(n, extra_servers=extra, pythonpath=pythonpath)
@@ -148,6 +134,13 @@ OPTIONS: tuple[Option, ...] = (
            parse=values.parse_app, metavar="MODULE:NAME",
            help=f"app to check: MODULE:NAME or 'MODULE:create_app()', any Flask app "
                 f"with a Flask-Caching instance, unchanged (default {DEFAULT_APP})"),
+    Option(flag="--chdir", dest="app_root", parse=values.parse_chdir, metavar="DIR",
+           help="change to DIR before loading the app, as gunicorn's --chdir: the app is "
+                "imported from DIR and gunicorn runs there (default: the working directory)"),
+    Option(flag="--copy-exclude", dest="copy_exclude", multiple=True,
+           parse=values.parse_copy_exclude, metavar="NAME",
+           help="a file or directory name (shell pattern) left out of the project copy "
+                "extra instances start from, besides .git, virtualenvs and caches (repeatable)"),
     Option(flag="--memoized", dest="memoized", multiple=True,
            parse=values.parse_memoized, metavar="MODULE:QUALNAME",
            help="a @cache.memoize function or method whose keys key-stability compares "
@@ -175,6 +168,10 @@ OPTIONS: tuple[Option, ...] = (
            default=DEFAULT_LOAD_DURATION, metavar="SECONDS", parse=values.parse_load_duration,
            help=f"how long wrk drives each backend in the opt-in load scenario "
                 f"(default {DEFAULT_LOAD_DURATION}, at most {MAX_LOAD_DURATION})"),
+    Option(flag="--python", dest="python", parse=values.parse_python, stage=2, metavar="PATH",
+           help="the app's own interpreter (its venv's bin/python), which runs gunicorn, the "
+                "app and the harness's worker side; checked before anything starts "
+                "(default: the harness's own)"),
     Option(flag="--jobs", dest="jobs", type=values.INT,
            parse=values.parse_jobs, stage=2, metavar="N",
            help="backends (x worker classes) checked side by side, each in a process of "
@@ -210,7 +207,12 @@ class RunOptions:
     load_duration: int
     #: Groups (backend x worker class) run side by side; see :mod:`harness.schedule`.
     jobs: int
-    app_root: Path = PROJECT_ROOT
+    #: The interpreter the app is served with, and its stack's versions.
+    python: AppEnvironment
+    #: Where gunicorn runs and the app is imported from first
+    #: (:func:`harness.topology.tree.app_root`), and what copies of it leave out.
+    app_root: Path
+    copy_exclude: tuple[str, ...]
     #: Set by :func:`harness.probe.for_app` once the app is probed: it does not install
     #: the harness routes itself, and (with no ``--backend``) it runs on its
     #: own configured cache, whose CACHE_* settings are kept here.

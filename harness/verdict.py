@@ -3,7 +3,8 @@
 Three vocabularies exist.  Sharing scenarios answer how far a write
 travels (``shared``, ``eventual``, ``per-instance``, ``per-worker``,
 ``none``, ``partial``; ``key-stability`` answers how far a key is the
-same, with ``stable`` for all of them).  Property scenarios answer whether
+same, with ``stable`` for all of them; ``app-views`` adds ``stale``: an
+invalidation that missed a worker sharing the entry).  Property scenarios answer whether
 a property held (``holds``, ``violated``, or ``broken`` when the app raised
 on most attempts).  Fault scenarios answer ``holds`` or the worst harm the fault
 did (``stale``, ``lost``, ``silent``, ``unrecovered``; see

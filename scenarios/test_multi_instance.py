@@ -30,8 +30,10 @@ def test_multi_instance(topology: Topology, coherence_pool: TopologyPool, launch
                          [coherence_pool.scratch(f"multi-{label}-{n}") for n in (1, 2)]))
     with judge.together():
         for scenario, dirs in variants:
+            # The second from a copy of the project, as another host's checkout.
             instances = [launch(f"{scenario}-{n}", workers=WORKERS_PER_INSTANCE,
-                                config={"CACHE_DIR": str(d)}) for n, d in enumerate(dirs)]
+                                config={"CACHE_DIR": str(d)}, elsewhere=n > 0)
+                         for n, d in enumerate(dirs)]
             # One index space across both instances, so the matrix is 4 x 4.
             workers = [replace(w, index=n * WORKERS_PER_INSTANCE + i)
                        for n, inst in enumerate(instances) for i, w in enumerate(inst.workers)]

@@ -32,8 +32,9 @@ def test_rolling_deploy(topology, coherence_options, coherence_pool, judge):
     key = replace(topology.key, workers=1)
     with ExitStack() as stack:
         sides = {
+            # The old release from a copy of the project, as a host not yet deployed.
             "old": coherence_pool.start(key, name="rolling-old", stack=stack, config=shared,
-                                        python=str(old.python)),
+                                        python=str(old.python), elsewhere=True),
             "new": coherence_pool.start(key, name="rolling-new", stack=stack, config=shared,
                                         **({"python": str(new.python)} if new else {})),
         }

@@ -9,7 +9,9 @@ pytest.mark.needs(...)`` (conftest applies it).
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -19,10 +21,25 @@ from harness.load import wrk
 from harness.report import chromium
 from harness.topology.kinds import KINDS, find_binary, missing_reason
 
+
+def _python39() -> str | None:
+    """The python3.9 on PATH; for a pyenv shim, the interpreter behind it (a shim
+    fails outside the directories pyenv has been told to use 3.9 in)."""
+    path = shutil.which("python3.9")
+    if path is None or os.path.basename(os.path.dirname(path)) != "shims":
+        return path
+    root = os.path.dirname(os.path.dirname(path))
+    found = sorted(glob.glob(os.path.join(root, "versions", "3.9*", "bin", "python3.9")))
+    return found[-1] if found else None
+
+
 #: Programs that are not server kinds: how each is found, and what its absence says.
 TOOLS: dict[str, tuple[Callable[[], str | None], str]] = {
     "wrk": (wrk.find, wrk.MISSING),
     "chromium": (chromium.find, "chromium not found (apt-get install chromium)"),
+    # The oldest interpreter the worker side supports (tests/test_app_python.py).
+    "python3.9": (_python39, "python3.9 not found (apt-get install python3.9 where the "
+                             "distribution has it, or pyenv install 3.9)"),
 }
 
 

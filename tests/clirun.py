@@ -51,8 +51,8 @@ def processes_tagged(tag: str) -> list[str]:
 
 
 def run_cli(where: Path, *args: str, timeout: float = 120,
-            env: dict[str, str] | None = None) -> CliRun:
-    """``python -m harness run ARGS`` with reports under ``where``; see :func:`cli`."""
+            env: dict[str, str] | None = None, cwd: Path = ROOT) -> CliRun:
+    """``python -m harness run ARGS`` in ``cwd``, with reports under ``where``; see :func:`cli`."""
     tag = uuid.uuid4().hex
     report_dir = where / f"reports-{tag[:8]}"
     full_env = {**os.environ, **(env or {}), "COHERENCE_TEST_TAG": tag}
@@ -61,7 +61,7 @@ def run_cli(where: Path, *args: str, timeout: float = 120,
     full_env.pop("COHERENCE_RUN", None)
     proc = subprocess.run(
         [sys.executable, "-m", "harness", "run", "--report-dir", str(report_dir), *args],
-        capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=full_env,
+        capture_output=True, text=True, timeout=timeout, cwd=cwd, env=full_env,
     )
     return CliRun(proc.returncode, proc.stdout, proc.stderr, report_dir,
                   processes_tagged(tag))

@@ -114,3 +114,35 @@ def test_ctrl_c_during_the_imports_is_one_line_exit_130(tmp_path, command) -> No
     assert time.monotonic() - started < 2.0 + 1.5
     assert list(tmp_path.iterdir()) == []
     assert processes_tagged(tag) == []
+
+
+def test_the_reaper_counts_only_what_it_stopped_in_plain_words(tmp_path, monkeypatch) -> None:
+    """Issue 23: "stopped 1 processes (? (pid N))" named a child of the dead run that had
+    already exited (a zombie, whose name reads as '?'); it was not stopped, and 1 is
+    singular."""
+    import json
+
+    from harness.topology.processes import RUN_ENV, reap_leftovers
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    token = uuid.uuid4().hex
+    env = {**os.environ, RUN_ENV: token}
+    live = subprocess.Popen(["sleep", "60"], env=env, start_new_session=True)
+    done = subprocess.Popen(["true"], env=env, start_new_session=True)
+    try:
+        while Path(f"/proc/{done.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+            time.sleep(0.01)  # exited, not waited for: a zombie still carrying the token
+        (tmp_path / "left").mkdir()
+        book = tmp_path / "flask-cache-coherence"
+        book.mkdir(mode=0o700)
+        (book / "run-999999999-aaaaaaaaaaaa.json").write_text(json.dumps({
+            "pid": 999_999_999, "start": 1, "token": token, "procs": [],
+            "dirs": [str(tmp_path / "left")]}))
+        [reaped] = reap_leftovers(grace=2.0)
+        assert reaped.describe() == (f"stopped 1 process (sleep 60 (pid {live.pid})); "
+                                     "removed 1 directory")
+        assert live.wait(timeout=5) == -signal.SIGTERM
+    finally:
+        for p in (live, done):
+            p.kill()
+            p.wait()

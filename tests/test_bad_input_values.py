@@ -16,8 +16,8 @@ import pytest
 from binaries import need
 from test_bad_input import FAST, _assert_clean_error
 
+from harness.config_values import CACHE_KEYS, misspelt
 from harness.errors import ServerUnreachable, UsageError, shorten
-from harness.option_values import CACHE_KEYS, misspelt
 from harness.options import build
 from harness.report.writer import check_report_dir
 from harness.topology.kinds import APP_CONFIG, KINDS, OPTION_CONFIG, check_servers
@@ -120,8 +120,8 @@ def test_an_http_server_named_by_the_apps_own_config_is_refused(cli, http_port: 
     started = time.monotonic()
     run = cli("--app", "own_redis_app:app", "--scenario", "visibility",
               env={"PYTHONPATH": str(FIXTURES), "BADVALUES_PORT": str(http_port)})
-    _assert_clean_error(run, [f"127.0.0.1:{http_port} from the app's CACHE_REDIS_URL answers, "
-                              "but not as a Redis server",
+    _assert_clean_error(run, [f"127.0.0.1:{http_port} from the app's own config "
+                              "CACHE_REDIS_URL answers, but not as a Redis server",
                               "--config CACHE_REDIS_URL="], started)
     assert "running" not in run.stdout
 
@@ -167,7 +167,7 @@ def test_real_servers_pass_and_each_is_told_from_the_other(redis_port: int,
     check_servers({"CACHE_REDIS_HOST": "127.0.0.1", "CACHE_REDIS_PORT": redis_port},
                   origin=APP_CONFIG)
     with pytest.raises(ServerUnreachable, match=f"127.0.0.1:{memcached_port} from the app's "
-                       "CACHE_REDIS_URL answers, but not as a Redis server"):
+                       "own config CACHE_REDIS_URL answers, but not as a Redis server"):
         check_servers({"CACHE_REDIS_URL": f"redis://127.0.0.1:{memcached_port}/0"},
                       origin=APP_CONFIG)
     with pytest.raises(ServerUnreachable, match=f"127.0.0.1:{redis_port} from --config "

@@ -27,7 +27,8 @@ LAYERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
                      "harness.environment", "harness.load")),
     (3, "workloads", ("harness.workloads", "harness.nemesis")),
     (4, "reports", ("harness.expectations", "harness.report", "harness.diff")),
-    (5, "run", ("harness.options", "harness.option_values", "harness.probe", "harness.schedule")),
+    (5, "run", ("harness.options", "harness.option_values", "harness.config_values",
+                "harness.probe", "harness.schedule")),
     (6, "front doors", ("harness", "harness.__main__", "harness.cli", "harness.plugin",
                         "harness.scenario")),
 )

@@ -114,11 +114,8 @@ def _run(values: dict[str, Any]) -> int:
         fail(f"scenario files not found at {SCENARIO_DIR}; reinstall the package "
               "(pip install flask-cache-coherence, or pip install . in a checkout)")
     for reaped in reap_leftovers():
-        done = [f"stopped {len(reaped.processes)} processes ({', '.join(reaped.processes)})"
-                if reaped.processes else "", f"removed {len(reaped.dirs)} directories"
-                if reaped.dirs else ""]
         click.echo(f"coherence: cleaned up after an earlier run (pid {reaped.run_pid}) that "
-                   f"did not finish: {'; '.join(d for d in done if d)}", err=True)
+                   f"did not finish: {reaped.describe()}", err=True)
     try:
         from ..report.writer import resolve_report_dir
 

@@ -108,6 +108,8 @@ class Phase(StrEnum):
     IMPORT = "import"
     #: While every cache server is down (failure-safety).
     DOWN = "down"
+    #: Writes past a cache's threshold, made to force a prune (ttl-zero).
+    PRUNE = "prune"
 
 
 class Role(StrEnum):

@@ -73,7 +73,8 @@ def coherence_pool(request: pytest.FixtureRequest,
         xprocess=xprocess, app=coherence_options.app, app_root=coherence_options.app_root,
         user_config=coherence_options.config, port=coherence_options.port,
         log_dir=coherence_options.report_dir / "logs", own_cache=coherence_options.own_cache,
-        cache=coherence_options.cache,
+        cache=coherence_options.cache, copy_exclude=coherence_options.copy_exclude,
+        keep_out=(coherence_options.report_dir,), python=coherence_options.python.executable,
     )
     try:
         yield pool
@@ -129,7 +130,8 @@ def topology(request: pytest.FixtureRequest, coherence_pool: TopologyPool,
 class Launch(Protocol):
     def __call__(self, name: str, *, workers: int | None = None, preload: bool | None = None,
                  config: dict[str, Any] | None = None, app: str | None = None,
-                 private_servers: bool = False, app_root: Path | None = None) -> Topology: ...
+                 private_servers: bool = False, app_root: Path | None = None,
+                 elsewhere: bool = False) -> Topology: ...
 
 
 @pytest.fixture
@@ -137,13 +139,15 @@ def launch(coherence_pool: TopologyPool, topology: Topology) -> Iterator[Launch]
     """Start extra gunicorn instances of this test's backend, stopped after the test.
 
     For scenarios that need instances of their own: a second app, a second
-    master, ``--preload``, or workers they may kill.
+    master, ``--preload``, or workers they may kill.  ``elsewhere`` starts
+    one as another deployment would, from a copy of the project tree.
     """
     stack = ExitStack()
     try:
         def _launch(name: str, *, workers: int | None = None, preload: bool | None = None,
                     config: dict[str, Any] | None = None, app: str | None = None,
-                    private_servers: bool = False, app_root: Path | None = None) -> Topology:
+                    private_servers: bool = False, app_root: Path | None = None,
+                    elsewhere: bool = False) -> Topology:
             key = topology.key
             key = replace(key, workers=workers if workers is not None else key.workers,
                           preload=preload if preload is not None else key.preload)
@@ -152,7 +156,8 @@ def launch(coherence_pool: TopologyPool, topology: Topology) -> Iterator[Launch]
                 # Another working directory and path to the same code.
                 spec["app_root"] = app_root
             return coherence_pool.start(key, name=name, stack=stack, config=config,
-                                        private_servers=private_servers, **spec)
+                                        private_servers=private_servers,
+                                        elsewhere=elsewhere, **spec)
 
         yield _launch
     finally:

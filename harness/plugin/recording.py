@@ -21,7 +21,7 @@ import pytest
 
 from .. import schedule
 from ..checkers import Checker, Facts, HasPid, safely
-from ..errors import HarnessError, ReadinessTimeout
+from ..errors import BootError, HarnessError
 from ..expectations import FILE as EXPECTATIONS_FILE
 from ..expectations import load as load_expectations
 from ..history.ops import History
@@ -70,12 +70,14 @@ def error_rows(item: pytest.Item, key: TopologyKey, evidence: dict[str, Any],
     """An ``error`` row for each scenario of ``item`` that could not observe.
 
     Rows only for the ids this backend is judged on: a scenario that never
-    applies to it (no expectation) gets no row of its own.
+    applies to it (no expectation) gets no row of its own, nor does one that
+    already has its row (a test of several scenarios that failed halfway).
     """
     ids = scenarios_of(item)
     catalog = load_expectations()
     judged = [sid for sid in ids if catalog.expected(key.backend.label, sid)] or ids[:1]
-    for sid in judged:
+    recorded = {row.scenario for row in item.stash.get(ITEM_RESULTS, [])}
+    for sid in (s for s in judged if s not in recorded):
         append_to(item, result(key, sid, Verdict(verdict="error", evidence=evidence), None,
                                processes or []))
 
@@ -200,9 +202,9 @@ def carry(item: pytest.Item, call: pytest.CallInfo[None], rep: pytest.TestReport
     """
     excinfo = call.excinfo
     error: BaseException | None = excinfo.value if excinfo is not None else None
-    if isinstance(error, ReadinessTimeout) and not item.stash.get(ITEM_RESULTS, []):
-        # An instance the test started itself (launch) timed out: its rows
-        # say so, and the run goes on.
+    if isinstance(error, BootError) and not error.stops_run:
+        # An instance the test started itself (launch) timed out or did not
+        # boot: its rows say so, and the run goes on.
         key = topology_key(item)
         if key is not None:
             error_rows(item, key, error.evidence())

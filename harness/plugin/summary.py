@@ -41,7 +41,7 @@ def write_report(session: pytest.Session) -> None:
              "preload": options.preload, "settle_s": options.settle, "app": options.app,
              "allow_destructive": options.allow_destructive, "cache": options.cache,
              "own_cache": options.own_cache, "load_duration_s": options.load_duration},
-        partial_reason=partial,
+        partial_reason=partial, app_environment=options.python.describe(),
     )
 
 

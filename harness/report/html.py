@@ -223,6 +223,7 @@ def render_html(report: RunReport) -> str:
     return _environment().get_template("report.html").render(
         created=report.created.strftime("%Y-%m-%d %H:%M:%S"), schema=report.data.get("schema"),
         environment=[(k, _show(v)) for k, v in report.environment.items()],
+        app_environment=[(k, _show(v)) for k, v in report.app_environment.items()],
         run=[(k, _show(v)) for k, v in report.run.items()],
         summaries=summarize(results), labels=labels, rows=rows,
         groups=[(c, ds) for c, ds in groups if ds], group_titles=CATEGORY_TITLES,

@@ -19,6 +19,19 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _app_environment(report: RunReport) -> list[str]:
+    """The interpreter the app was served with, and its stack, when the report has it."""
+    app = report.app_environment
+    if not app:
+        return []
+    where = "--python" if app.get("given") else "the harness's own interpreter"
+    versions = ", ".join(f"{k} {v}" for k, v in app.items()
+                         if v and k not in ("executable", "given", "python", "prefix",
+                                            "implementation"))
+    return [f"App environment ({where}): `{app.get('executable')}`, Python "
+            f"{app.get('python')}; {versions or 'no packages found'}.", ""]
+
+
 def render_markdown(report: RunReport) -> str:
     results = report.results
     header, body = matrix_rows(results)
@@ -28,9 +41,10 @@ def render_markdown(report: RunReport) -> str:
         out += [f"> **PARTIAL RUN: {report.partial_reason}.** Only the checks that finished "
                 "are below; the others have no verdict, so this is not a pass.", ""]
     out += [
-        f"Created {report.created.strftime('%Y-%m-%d %H:%M:%S')} UTC.  "
+        f"Created {report.created.strftime('%Y-%m-%d %H:%M:%S')} UTC.  The harness: "
         + ", ".join(f"{k} {v}" for k, v in environment.items() if v and k != "platform"),
         "",
+        *_app_environment(report),
         "## What this run found",
         "",
         summary_text(results),

@@ -44,6 +44,12 @@ class RunReport:
         return env
 
     @property
+    def app_environment(self) -> dict[str, Any]:
+        """The interpreter the app was served with and its stack; {} in reports before it."""
+        env: dict[str, Any] = self.data.get("app_environment") or {}
+        return env
+
+    @property
     def complete(self) -> bool:
         """False for a run that was interrupted or stopped before every check ran.
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..topology.appenv import REPORT_KEYS
 from ..verdict import Conclusion
 
 SCHEMA = "coherence-report/1"
@@ -61,8 +62,21 @@ TOP = (
     Field("partial_reason", _OPT_STR, required=False),
     # Optional: an empty block is written as {} but read back the same as none.
     Field("environment", _OBJECT, required=False),
+    # Reports before --python have none.
+    Field("app_environment", _OBJECT, required=False),
     Field("run", _OBJECT, required=False),
     Field("results", (list,)),
+)
+
+#: The app's environment (``--python``): the interpreter and its stack's versions
+#: (harness.topology.appenv.AppEnvironment.describe), each None when absent.
+APP_ENVIRONMENT = (
+    Field("executable", _STR),
+    Field("given", (bool,)),
+    Field("python", _STR),
+    Field("implementation", _OPT_STR, required=False),
+    Field("prefix", _OPT_STR, required=False),
+    *(Field(name, _OPT_STR) for name in (*REPORT_KEYS.values(), "memcached_client")),
 )
 
 #: Every result row; ``evidence`` may hold any JSON (the renderers read it defensively).
@@ -131,6 +145,8 @@ def check(data: Any, file: Path) -> None:
     except ValueError:
         raise UsageError(f"{where}: 'created' must be an ISO 8601 time, not "
                          f"{describe(data['created'])}: {FIX}") from None
+    if data.get("app_environment"):
+        _check_fields(where, "app_environment", data["app_environment"], APP_ENVIRONMENT)
     for n, row in enumerate(data["results"]):
         owner = f"results[{n}]"
         if not isinstance(row, dict):

@@ -51,7 +51,11 @@ class Rendered:
 def to_json(results: Sequence[Result], *, created: datetime,
             environment: dict[str, Any], run: dict[str, Any],
             history_paths: Sequence[str | None] = (), complete: bool = True,
-            partial_reason: str | None = None) -> dict[str, Any]:
+            partial_reason: str | None = None,
+            app_environment: dict[str, Any] | None = None) -> dict[str, Any]:
+    """report.json's object.  ``environment`` is the controller's (the harness's own
+    interpreter); ``app_environment`` the interpreter the app was served with
+    (``--python``) and its stack's versions."""
     catalog = load_expectations()
     rows = []
     for n, r in enumerate(results):
@@ -70,7 +74,10 @@ def to_json(results: Sequence[Result], *, created: datetime,
     }
     if not complete:
         data["partial_reason"] = partial_reason or "the run did not finish"
-    data.update(environment=environment, run=run, results=rows)
+    data["environment"] = environment
+    if app_environment is not None:
+        data["app_environment"] = app_environment
+    data.update(run=run, results=rows)
     return data
 
 
@@ -214,7 +221,8 @@ def standalone(path: Path, *, png: bool) -> Iterator[None]:
 
 def write_run(results: Sequence[Result], report_dir: Path, *,
               environment: dict[str, Any], run: dict[str, Any],
-              partial_reason: str | None = None) -> Path:
+              partial_reason: str | None = None,
+              app_environment: dict[str, Any] | None = None) -> Path:
     """Write report.json, the histories and the renderings into a new timestamped directory.
 
     A partial run (``partial_reason`` given) gets report.json with
@@ -225,12 +233,12 @@ def write_run(results: Sequence[Result], report_dir: Path, *,
     """
     with observe.span(observe.Step.REPORT):
         return _write_run(results, report_dir, environment=environment, run=run,
-                          partial_reason=partial_reason)
+                          partial_reason=partial_reason, app_environment=app_environment)
 
 
 def _write_run(results: Sequence[Result], report_dir: Path, *,
                environment: dict[str, Any], run: dict[str, Any],
-               partial_reason: str | None) -> Path:
+               partial_reason: str | None, app_environment: dict[str, Any] | None) -> Path:
     created = datetime.now(UTC)
     stamp = created.strftime("%Y%m%dT%H%M%S%fZ")
     target = report_dir / stamp
@@ -240,7 +248,7 @@ def _write_run(results: Sequence[Result], report_dir: Path, *,
     def write_json(reason: str | None) -> None:
         data = to_json(results, created=created, environment=environment, run=run,
                        history_paths=history_paths, complete=reason is None,
-                       partial_reason=reason)
+                       partial_reason=reason, app_environment=app_environment)
         tmp = target / ".report.json.tmp"
         tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", "utf-8")
         os.replace(tmp, target / "report.json")

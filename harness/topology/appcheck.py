@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -34,8 +35,10 @@ from typing import Any
 from .. import interrupt
 from ..errors import BootError, UsageError, shorten
 from ..worker.protocol import ROUTE_PREFIX
+from .backends import OLD_ALIASES
 from .processes import ledger, set_pdeathsig
 from .procfs import all_pids, environ_has, kill, start_time, stat_fields
+from .tree import search_path
 from .workerpath import PACKAGE
 from .workerpath import directory as worker_directory
 
@@ -53,6 +56,9 @@ KILL_WAIT = 1.0
 PROBE_ENV = "COHERENCE_APP_CHECK"
 
 _PROBE = f"from {PACKAGE}.appprobe import main; main()"
+#: werkzeug's import_string() refusal of a CACHE_TYPE Flask-Caching prefixed
+#: with its backends package (flask_caching/__init__.py:284-287).
+_OLD_ALIAS = re.compile(r"import_string\(\) failed for 'flask_caching\.backends\.(\w+)'")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +74,8 @@ class AppInfo:
     cache_type: str | None = None
     #: That instance's CACHE_* settings, as the app configures them.
     cache_config: dict[str, Any] = field(default_factory=dict)
+    #: The full import path of the class its Flask-Caching made the cache from.
+    cache_class: str | None = None
 
 
 @dataclass(kw_only=True)
@@ -103,27 +111,30 @@ class _Left:
 def check_app(app: str, app_root: Path, *, cache: str | None = None,
               backends: Sequence[str] = (), memoized: Sequence[str] = (),
               samples: dict[str, Any] | None = None,
-              timeout: float = PROBE_TIMEOUT) -> AppInfo | None:
+              timeout: float = PROBE_TIMEOUT, python: str | None = None) -> AppInfo | None:
     """Probe ``app`` (``mod:name`` or ``mod:factory()``); raise UsageError for a bad one.
 
     ``backends`` are custom backends' import paths, ``memoized`` the
-    targets ``samples`` may name, each checked in the probe too.  Returns
-    None when a stop signal ended the check before it could tell.
+    targets ``samples`` may name, each checked in the probe too.  ``python``
+    is the app's interpreter (``--python``), the harness's own when None.
+    Returns None when a stop signal ended the check before it could tell.
     """
     # ledger() first: it puts the run's marker in the environment copied here.
     tag = f"{ledger().token}-{uuid.uuid4().hex[:8]}"
     # The workers' environment, less the FLASK_* settings the harness sets:
     # a foreign app is probed with the config it will run with.
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(worker_directory()), str(app_root), *filter(None, [
-        os.environ.get("PYTHONPATH")])])
+    env["PYTHONPATH"] = os.pathsep.join([str(worker_directory()), *search_path(
+        app_root, os.environ.get("PYTHONPATH", "").split(os.pathsep))])
     env[PROBE_ENV] = tag
     request = json.dumps({"app": app, "cache": cache, "backends": list(backends),
-                          "targets": list(memoized), "samples": samples or {}})
+                          "targets": list(memoized), "samples": samples or {},
+                          "marker": f"{PROBE_ENV}={tag}"})
     answer_r, answer_w = os.pipe()
     try:
         with ledger().starting():
-            proc = subprocess.Popen([sys.executable, "-c", _PROBE, str(answer_w), request],
+            proc = subprocess.Popen([python or sys.executable, "-c", _PROBE, str(answer_w),
+                                     request],
                                     cwd=app_root, env=env, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     pass_fds=(answer_w,), start_new_session=True,
@@ -294,11 +305,16 @@ def _conclude(app: str, cache: str | None, seen: _Seen, left: list[_Left],
     took = f"--app {shorten(app)} imported in {answer.get('import_s', 0):.2f} s, but"
     if left:
         p = next((p for p in left if p.holds_output), left[0])
+        # The import that started it: the app's, or a --backend's or --memoized's after it.
+        culprit = answer.get("spawned", {}).get(str(p.pid), "app")
+        if culprit != "app":
+            took = f"{shorten(culprit, quote=False)} imported, but"
         what = ("a child process it started (pid {}) kept the output open" if p.holds_output
                 else "a process it started (pid {}) was still running after the import"
                 ).format(p.pid)
         more = f" (and {len(left) - 1} more)" if len(left) > 1 else ""
-        raise UsageError(f"{took} {what}{more}; the check stopped it; processes an app starts "
+        who = "an app" if culprit == "app" else "a module"
+        raise UsageError(f"{took} {what}{more}; the check stopped it; processes {who} starts "
                          "at import escape the workers the harness stops: start them outside "
                          "the app, or in a gunicorn hook such as post_fork")
     if seen.lingered and answer.get("threads"):
@@ -336,11 +352,18 @@ def _no_answer(app: str, seen: _Seen, timeout: float) -> str:
 def _judge(app: str, cache: str | None, answer: dict[str, Any]) -> AppInfo:
     shown = shorten(app)  # a 100 kB --app would bury the line
     if "error" in answer:
+        alias = _OLD_ALIAS.search(answer["error"])
+        if alias and alias.group(1) in OLD_ALIASES:
+            name = alias.group(1)
+            raise UsageError(f"app {shown} failed to import: its CACHE_TYPE {name!r} is an "
+                             "alias the installed Flask-Caching no longer has (2.5 removed "
+                             f"them); set CACHE_TYPE to {OLD_ALIASES[name]!r}, the class it "
+                             "named")
         call = "calling the factory or " if app.rstrip().endswith(")") else ""
         error = shorten(answer["error"], 200, quote=False)
         raise UsageError(f"app {shown} failed to import: {error}; fix the error in "
-                         f"{call}the module, or the module path (add its directory to "
-                         "PYTHONPATH)")
+                         f"{call}the module, or the module path (run from the project's "
+                         "root, give --chdir DIR, or add its directory to PYTHONPATH)")
     if not answer["flask"]:
         kind = shorten(answer["type"], quote=False)
         raise UsageError(f"--app {shown} is a {kind}, not a Flask app; point "
@@ -371,4 +394,4 @@ def _judge(app: str, cache: str | None, answer: dict[str, Any]) -> AppInfo:
         raise UsageError(f"--cache {shorten(name)} is not a Flask-Caching instance of {shown}; "
                          f"use one of: {names}")
     return AppInfo(app=app, foreign=True, cache=name, cache_type=found[name]["type"],
-                   cache_config=found[name]["config"])
+                   cache_config=found[name]["config"], cache_class=found[name].get("class"))

@@ -125,7 +125,8 @@ BASELINE: BackendSpec = _the_baseline(BUILTIN)
 DEFAULT_BACKENDS: tuple[str, ...] = (*BUILTIN, "MemcachedCache:3")
 
 __all__ = ["BASELINE", "BUILTIN", "DEFAULT_BACKENDS", "Backend", "BackendSpec", "ServerKind",
-           "StorageKind", "open_storage", "replication_barrier", "resolve"]
+           "OLD_ALIASES", "StorageKind", "kinds_read", "of_app", "open_storage",
+           "replication_barrier", "resolve"]
 
 # Flask-Caching backends that exist upstream but need a topology the harness
 # cannot start yet; naming one is a usage error with a clear reason.
@@ -253,6 +254,66 @@ def resolve(
         )
     spec = BackendSpec(label=name, cache_type=name, storage="unknown", builtin=False)
     return Backend(spec=spec, extra_servers=extra_servers)
+
+
+#: cachelib's own classes that are, for the harness, the built-in of the same
+#: name: each keeps its entries where the built-in does (nowhere another
+#: process sees), and reads no server setting.  Flask-Caching's built-ins
+#: subclass them (flask_caching/backends/simplecache.py:24).
+_CACHELIB_AS_BUILTIN = {"cachelib.simple.SimpleCache": "SimpleCache",
+                        "cachelib.base.NullCache": "NullCache"}
+
+
+#: The ``CACHE_TYPE`` aliases of Flask-Caching before 2.5, each a function of
+#: ``flask_caching.backends`` returning the class named here (Flask-Caching
+#: 2.4.1, backends/__init__.py:38-84); 2.5 removed them, so there such a
+#: CACHE_TYPE fails to import.
+OLD_ALIASES = {"null": "NullCache", "simple": "SimpleCache", "filesystem": "FileSystemCache",
+               "redis": "RedisCache", "redissentinel": "RedisSentinelCache",
+               "rediscluster": "RedisClusterCache", "uwsgi": "UWSGICache",
+               "memcached": "MemcachedCache", "gaememcached": "MemcachedCache",
+               "saslmemcached": "SASLMemcachedCache",
+               "spreadsaslmemcached": "SpreadSASLMemcachedCache"}
+
+
+def of_app(backend_class: str, *, pythonpath: list[str] | None = None) -> Backend:
+    """The backend an app's cache is, by the class the app's Flask-Caching made it from.
+
+    The class is what the installed Flask-Caching resolved ``CACHE_TYPE``
+    to, however the app spelled it: a class name, which it prefixes with
+    ``flask_caching.backends.`` (flask_caching/__init__.py:283-287,
+    ``_set_cache``); an import path; or, before 2.5, an old alias such as
+    ``redis``, a function of ``flask_caching.backends`` that returns the
+    built-in (Flask-Caching 2.4, backends/__init__.py:50-51).  So
+    ``flask_caching.backends.simplecache.SimpleCache`` and ``SimpleCache``
+    are one row; a class of the app's own is a custom backend.
+    """
+    module, _, name = backend_class.rpartition(".")
+    if module.startswith("flask_caching.backends") and name in BUILTIN:
+        return resolve(name)
+    if backend_class in _CACHELIB_AS_BUILTIN:
+        return resolve(_CACHELIB_AS_BUILTIN[backend_class])
+    if module.startswith("flask_caching.backends") and name in _NOT_YET:
+        raise UsageError(f"the app's cache is {name}, which the harness does not check yet: "
+                         f"it {_NOT_YET[name]}; choose a backend with --backend")
+    return resolve(backend_class, pythonpath=pythonpath)
+
+
+def kinds_read(backend: Backend) -> tuple[ServerKind, ...] | None:
+    """The server kinds whose config keys ``backend`` reads; None: any kind's.
+
+    A built-in reads its own kind's alone (each factory in
+    flask_caching/backends/rediscache.py:70-105, :201-219, :303-319 and
+    memcache.py:100-109 reads only its kind's keys).  A class from cachelib
+    is made from ``CACHE_ARGS`` and ``CACHE_OPTIONS`` alone, never a
+    ``CACHE_*`` server key (flask_caching/__init__.py:312-313, the
+    ``"cachelib"`` in its import path); a custom factory may read anything.
+    """
+    if backend.spec.builtin:
+        return backend.servers
+    if "cachelib" in backend.name:
+        return ()
+    return None
 
 
 def _module_exists(module: str, pythonpath: list[str]) -> bool:

@@ -29,6 +29,7 @@ from ..worker.protocol import ROUTE_PREFIX
 from . import boots
 from .ports import HOST, ensure_free, free_port
 from .processes import ledger, set_pdeathsig
+from .tree import search_path
 from .workerpath import CONF_FILE, WRAPPER
 from .workerpath import directory as worker_directory
 
@@ -125,10 +126,10 @@ def worker_env(spec: GunicornSpec, socket_dir: Path) -> dict[str, str]:
     env.pop("COHERENCE_CACHE", None)
     if spec.cache is not None:
         env["COHERENCE_CACHE"] = spec.cache
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(worker_directory()), str(spec.app_root), *spec.pythonpath,
-         *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
-    )
+    # The app's root first, as gunicorn's own chdir puts it (tree.py), the
+    # bundle of sample apps last.
+    env["PYTHONPATH"] = os.pathsep.join([str(worker_directory()), *search_path(
+        spec.app_root, [*spec.pythonpath, *os.environ.get("PYTHONPATH", "").split(os.pathsep)])])
     env["PYTHONUNBUFFERED"] = "1"
     env.pop("COHERENCE_PREIMPORT", None)
     if spec.worker_class in PREIMPORT_CLASSES:

@@ -40,6 +40,11 @@ class Probe:
     protocol: str = ""
     #: How a reply of the kind starts when it refuses the request (auth).
     refusals: tuple[bytes, ...] = ()
+    #: How a reply of the kind starts when it answers.  A first line that
+    #: starts neither so nor as a refusal is another protocol's answer (a
+    #: memcached's ``ERROR`` to Redis's ``INFO``), complete as it is: the
+    #: check need not wait out its timeout for an end that never comes.
+    starts: tuple[bytes, ...] = ()
 
 
 def connect(host: str, port: int, *, timeout: float) -> socket.socket:
@@ -71,6 +76,9 @@ def ask(host: str, port: int, probe: Probe, *, timeout: float) -> bytes:
         reply = b""
         while probe.end not in reply and len(reply) < 65536:
             if probe.refusals and reply.startswith(probe.refusals) and reply.endswith(b"\r\n"):
+                break
+            if probe.starts and b"\r\n" in reply \
+                    and not reply.startswith(probe.starts + probe.refusals):
                 break
             sock.settimeout(max(deadline - time.monotonic(), 0.001))
             try:

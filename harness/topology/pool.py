@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from .. import observe
-from ..errors import HarnessError
-from .backends import Backend, ServerKind
+from ..errors import BootError, HarnessError, ReadinessTimeout
+from .backends import Backend, ServerKind, kinds_read
 from .gunicorn import Gunicorn, GunicornSpec, WorkerClass, serve
 from .kinds import APP_CONFIG, KINDS, OPTION_CONFIG, check_servers
 from .processes import ledger
 from .servers import Deployment, Launcher, XProcessLike, ready_timeout
+from .tree import Copier, Copy, instance_failed
 
 
 def needed_servers(backend: Backend, user_config: dict[str, Any]) -> tuple[ServerKind, ...]:
@@ -99,6 +101,15 @@ class TopologyPool:
     own_cache: bool = False
     #: Which of a foreign app's Flask-Caching instances to drive.
     cache: str | None = None
+    #: What the project copy of an extra instance leaves out beyond
+    #: :data:`~harness.topology.tree.LEFT_OUT`: name patterns (``--copy-exclude``)
+    #: and directories (the run's report directory).
+    copy_exclude: tuple[str, ...] = ()
+    keep_out: tuple[Path, ...] = ()
+    #: The app's interpreter (``--python``) for every instance the pool starts;
+    #: None: the harness's own.  An instance given ``python=`` (a rolling
+    #: deploy's venvs) keeps its own.
+    python: str | None = None
     #: How long a server kind may take to become ready; read (and checked)
     #: when the pool is made, before it starts anything.
     ready_timeout: float = field(default_factory=ready_timeout)
@@ -116,6 +127,9 @@ class TopologyPool:
     _kept_logs: dict[Path, Path] = field(default_factory=dict)
     _root: Path = field(default_factory=lambda: ledger().directory(
         Path(tempfile.mkdtemp(prefix="coherence-"))))
+    #: The project copy, made on first use and shared by every extra
+    #: instance; or why it could not be made.
+    _copier: Copier | None = None
 
     def server(self, kind: ServerKind, size: int) -> Deployment:
         """The run's shared deployment of ``kind`` at ``size``, started on first use."""
@@ -244,9 +258,22 @@ class TopologyPool:
         path.mkdir(parents=True)
         return path
 
+    def project_copy(self) -> Copy:
+        """The copy of the app's project tree extra instances start from, made once.
+
+        See :class:`~harness.topology.tree.Copier`; raises InstanceBootError
+        (an ``error`` row, not the end of the run) when it cannot be made.
+        """
+        if self._copier is None:
+            self._copier = Copier(app=self.app, app_root=self.app_root,
+                                  target=self._root / "project-copy",
+                                  exclude=self.copy_exclude, keep_out=self.keep_out)
+        return self._copier.get()
+
     def start(self, key: TopologyKey, *, name: str, stack: ExitStack,
               config: dict[str, Any] | None = None, private_servers: bool = False,
-              servers: dict[ServerKind, Deployment] | None = None, **spec: Any) -> Topology:
+              servers: dict[ServerKind, Deployment] | None = None, elsewhere: bool = False,
+              **spec: Any) -> Topology:
         """Start a topology the caller owns (its ``stack`` stops it).
 
         For scenarios that need an instance of their own, such as a second
@@ -254,7 +281,14 @@ class TopologyPool:
         ``private_servers`` its cache servers are its own too, so a fault
         injected into them cannot touch any other scenario; ``servers``
         (another instance's private ones) puts a second instance on them.
+        ``elsewhere`` starts it from :meth:`project_copy`, as another
+        deployment of the project.  When its gunicorn does not boot, the
+        error (:class:`~harness.errors.InstanceBootError`) quotes the log
+        and ends only the scenario.
         """
+        copy = self.project_copy() if elsewhere else None
+        if copy is not None:
+            spec["app_root"] = copy.root
         try:
             return self._start(key, stack, name=name, extra_config=config or {},
                                private_servers=private_servers or servers is not None,
@@ -289,17 +323,26 @@ class TopologyPool:
         # Only the servers the user named: one of the harness's own that has
         # died is no configuration problem, and the scenarios on it end in
         # error rather than the run in a usage error blaming --config.
-        check_configured_servers(self.user_config, origin=OPTION_CONFIG)
+        check_configured_servers(self.user_config, origin=OPTION_CONFIG,
+                                 kinds=kinds_read(key.backend))
         gspec = GunicornSpec(
             app=spec.pop("app", key.app or self.app),
             app_root=spec.pop("app_root", self.app_root), cache=self.cache,
+            python=spec.pop("python", self.python),
             workers=key.workers,
             worker_class=key.worker_class, preload=key.preload, config=config,
             port=self.port if not name else None, **spec,
         )
         observe.emit(observe.Step.TOPOLOGY, workdir=workdir.name, backend=key.backend.label,
                      name=name or "shared")
-        g = stack.enter_context(serve(gspec, workdir))
+        try:
+            g = stack.enter_context(serve(gspec, workdir))
+        except ReadinessTimeout:
+            raise
+        except BootError as exc:
+            if not name:
+                raise
+            raise instance_failed(name, self._copier, gspec.app_root, exc) from None
         return Topology(key=key, gunicorn=g, servers=servers, config=config, workdir=workdir,
                         private=private_servers)
 
@@ -320,13 +363,16 @@ class TopologyPool:
             raise self._retire_errors[0]
 
 
-def check_configured_servers(config: dict[str, Any], *, origin: str = APP_CONFIG) -> None:
+def check_configured_servers(config: dict[str, Any], *,
+                             origin: str | Mapping[str, str] = APP_CONFIG,
+                             kinds: tuple[ServerKind, ...] | None = None) -> None:
     """Raise ServerUnreachable unless each server ``config`` names answers as its kind.
 
-    ``origin`` is whose config it is: the app's own (what
+    ``origin`` is whose config it is, or each key's: the app's own (what
     :func:`harness.probe.probe_app` checks) or ``--config`` (the pool's).
+    ``kinds``: only the servers of these kinds (those the backend reads).
     """
-    check_servers(config, origin=origin)
+    check_servers(config, origin=origin, kinds=kinds)
 
 
 def _slug(text: str) -> str:

@@ -305,8 +305,16 @@ class Reaped:
     """What :func:`reap_leftovers` stopped and removed, for one dead run."""
 
     run_pid: int
+    #: The processes stopped (each ``name (pid N)``): running when signalled.
     processes: list[str]
     dirs: list[str]
+
+    def describe(self) -> str:
+        """``stopped 1 process (...); removed 2 directories``."""
+        n, d = len(self.processes), len(self.dirs)
+        done = [f"stopped {n} process{'es' if n != 1 else ''} ({', '.join(self.processes)})"
+                if n else "", f"removed {d} director{'ies' if d != 1 else 'y'}" if d else ""]
+        return "; ".join(x for x in done if x)
 
 
 def reap_leftovers(*, grace: float = 2.0) -> list[Reaped]:
@@ -339,8 +347,8 @@ def reap_leftovers(*, grace: float = 2.0) -> list[Reaped]:
         victims += [int(e["pid"]) for e in data.get("procs", [])
                     if e.get("start") is not None and int(e["pid"]) not in victims
                     and start_time(int(e["pid"])) == e["start"]]
-        names = [f"{cmdline(pid)} (pid {pid})" for pid in victims]
-        terminate(victims, grace=grace)
+        named = {pid: f"{cmdline(pid)} (pid {pid})" for pid in victims}
+        names = [named[pid] for pid in terminate(victims, grace=grace)]
         dirs = [d for d in data.get("dirs", []) if Path(d).exists()]
         for d in dirs:
             shutil.rmtree(d, ignore_errors=True)

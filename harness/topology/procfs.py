@@ -44,13 +44,18 @@ def cmdline(pid: int) -> str:
     return " ".join(Path(parts[0]).name.split() + parts[1:3]) if parts else "?"
 
 
-def terminate(pids: list[int], *, grace: float) -> None:
-    """SIGTERM ``pids``, then SIGKILL whichever is still the same process after ``grace``."""
+def terminate(pids: list[int], *, grace: float) -> list[int]:
+    """SIGTERM ``pids``, then SIGKILL whichever is still the same process after ``grace``.
+
+    Returns the pids that were running when signalled: one that had already
+    exited (gone, or a zombie waiting for its parent) was not stopped here.
+    """
     starts = {pid: start_time(pid) for pid in pids}
 
     def alive(pid: int) -> bool:
         return starts[pid] is not None and start_time(pid) == starts[pid]
 
+    running = [pid for pid in pids if alive(pid) and stat_fields(pid)[:1] not in (["Z"], [])]
     for pid in pids:
         kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
@@ -59,6 +64,7 @@ def terminate(pids: list[int], *, grace: float) -> None:
     for pid in pids:
         if alive(pid):
             kill(pid, signal.SIGKILL)
+    return running
 
 
 def stop_escapees(marker: bytes, *, groups: set[int], grace: float) -> None:

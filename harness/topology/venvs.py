@@ -14,12 +14,14 @@ its Flask-Caching) are the ones imported.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -137,14 +139,32 @@ def ensure(wanted: str, *, root: Path | None = None) -> Venv:
     return Venv(python=python, flask_caching=_version_in(python))
 
 
-def _build(target: Path, requirements: list[str]) -> None:
+def pinned(name: str, requirements: Sequence[str], *, base: str | None = None,
+           root: Path | None = None) -> Path:
+    """The interpreter of a venv holding ``requirements``, built once and kept.
+
+    ``base`` is the interpreter the venv is made from (the harness's own by
+    default; ``python3.9`` for the oldest supported stack).  The directory's
+    name carries ``name`` and a hash of the requirements and the base, so a
+    change to either is a new venv.
+    """
+    base = base or sys.executable
+    digest = hashlib.sha256("\n".join([base, *requirements]).encode()).hexdigest()[:12]
+    target = (root or cache_root()) / re.sub(r"[^\w.-]", "_", f"{name}-{digest}")
+    python = target / "bin" / "python"
+    if not python.exists():
+        _build(target, list(requirements), base=base)
+    return python
+
+
+def _build(target: Path, requirements: list[str], *, base: str | None = None) -> None:
     # Built beside its final place and renamed, so a run that dies half-way
     # (or a second run building the same venv) never leaves a broken one.
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        _run([sys.executable, "-m", "venv", "--without-pip", str(tmp)], what="venv")
+        _run([base or sys.executable, "-m", "venv", "--without-pip", str(tmp)], what="venv")
         _run([sys.executable, "-m", "pip", "--python", str(tmp / "bin" / "python"), "install",
               "-q", *requirements], what="pip install " + " ".join(requirements))
         try:

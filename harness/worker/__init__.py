@@ -5,7 +5,7 @@ check's throwaway process, with ``--python``'s interpreter (the harness's
 own by default).  So it imports only the standard library, Flask,
 Werkzeug, Flask-Caching and gunicorn, and only relatively within this
 package, and it runs on Python 3.9 and on the oldest supported Flask
-stack (README, "Supported versions").
+stack (``FLOOR`` in :mod:`.protocol`; README, "Your app's own environment").
 
 The controller never imports these modules under this name for anything
 but :mod:`.protocol`.  Workers import them as the top-level package

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import routes as _app
+from . import targets as _targets
 
 #: gunicorn's refusal of a non-callable ``--app`` object, as describe() reports it.
 _NOT_CALLABLE = "AppImportError: Application object must be callable."
@@ -37,7 +38,18 @@ def main() -> None:
     os.set_inheritable(fd, False)  # not for programs the app executes
     out = os.fdopen(fd, "w", buffering=1)
 
+    marker = str(request.get("marker", "")).encode()
+    spawned: dict[str, str] = {}
+    phase = ["app"]
+
     def tell(**what: Any) -> None:
+        if marker and ("phase" in what or "answer" in what):
+            # Who started a process that outlives the check: the phase just ended.
+            for pid in _marked(marker):
+                spawned.setdefault(str(pid), phase[0])
+            phase[0] = what.get("phase", phase[0])
+        if "answer" in what:
+            what["answer"]["spawned"] = spawned
         out.write(json.dumps(what) + "\n")
         out.flush()
 
@@ -57,8 +69,22 @@ def main() -> None:
     # process alive, as they would keep a worker; the check sees it.
 
 
+def _marked(marker: bytes) -> list[int]:
+    """The processes other than this one whose environment holds ``marker``: its children."""
+    me, found = os.getpid(), []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != me:
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    if marker in f.read().split(b"\0"):
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
 def _describe(target: str, cache: str | None, loaded: list[Any]) -> dict[str, Any]:
-    """:func:`harness.worker.routes.describe`, keeping the object it loaded for the checks after it."""
+    """:func:`harness.worker.routes.describe`, keeping the object it loaded for later checks."""
     load = _app.load
 
     def keep(target: str) -> Any:
@@ -70,6 +96,15 @@ def _describe(target: str, cache: str | None, loaded: list[Any]) -> dict[str, An
         answer = _app.describe(target, cache or None)
     finally:
         _app.load = load
+    if answer.get("caches") and loaded:
+        # The class Flask-Caching made each cache from, by its full path: what
+        # the harness tells the built-in rows by, whatever CACHE_TYPE said.
+        made = {name: type(loaded[0].extensions["cache"][c])
+                for name, c in _app.caches(loaded[0]).items()}
+        for entry in answer["caches"]:
+            kind = made.get(entry["name"])
+            if kind is not None:
+                entry["class"] = f"{kind.__module__}.{kind.__qualname__}"
     if answer.get("error") == _NOT_CALLABLE:
         # gunicorn found an object but refuses it: say what it is, as for any non-app.
         module, _, name = target.partition(":")
@@ -95,7 +130,22 @@ def check_user_code(app: Any, request: dict[str, Any],
         if isinstance(found, str):
             return found
         resolved[target] = found
-    return _samples_problem(app, request.get("samples", {}), resolved)
+    samples = request.get("samples", {})
+    if any(name not in resolved for name in samples):
+        # The app's own memoized functions, which app-views calls: --sample-args may
+        # name them.  Only those named are resolved (that may build an instance).
+        for name in (n for m in _targets.app_modules(app.import_name)
+                     for n in _targets.memoized_in(m)):
+            if name not in resolved:
+                resolved[name] = _resolved_or_none(name) if name in samples else None
+    return _samples_problem(app, samples, resolved)
+
+
+def _resolved_or_none(name: str) -> Any:
+    try:
+        return _targets.resolve(name).call
+    except Exception:  # noqa: BLE001 - app-views reports it as not computed
+        return None
 
 
 def _backend_problem(path: str) -> str | None:
@@ -132,7 +182,7 @@ def _backend_problem(path: str) -> str | None:
 
 
 def _memoized(target: str) -> Any:
-    """The object ``target`` names (as :func:`harness.worker.keymaker._resolve` finds it), or a problem."""
+    """The object ``target`` names (as :func:`.targets.resolve` finds it), or a problem."""
     module, _, qualname = target.partition(":")
     try:
         obj: Any = importlib.import_module(module)
@@ -153,16 +203,18 @@ def _memoized(target: str) -> Any:
     if not hasattr(func, "make_cache_key") or not hasattr(func, "uncached"):
         return (f"--memoized {target!r} is not decorated with @cache.memoize; name a "
                 "memoized function or method, e.g. apps.features:NAMED_PRICES.price")
-    return obj
+    try:
+        # A method named through its class (Class.method) needs its self.
+        return _targets.resolve(target).call
+    except LookupError as exc:
+        return f"--memoized {target!r}: {exc}"
 
 
 def _cached_views(app: Any) -> dict[str, Any]:
-    """The URL rule of each ``@cache.cached`` view, by endpoint (as keymaker finds them)."""
+    """The URL rule of each ``@cache.cached`` view, by endpoint (as app-views finds them)."""
     views = {}
     for rule in app.url_map.iter_rules():
-        view = app.view_functions.get(rule.endpoint)
-        if view is not None and hasattr(view, "make_cache_key") \
-                and not hasattr(view, "delete_memoized"):
+        if _targets.cached_view(app.view_functions.get(rule.endpoint), rule) is not None:
             views[rule.endpoint] = rule
     return views
 
@@ -173,6 +225,8 @@ def _samples_problem(app: Any, samples: dict[str, Any], resolved: dict[str, Any]
         given = f"--sample-args {name + '=' + json.dumps(value)!r}"
         if name in resolved:
             fn = resolved[name]
+            if fn is None:
+                continue
             args, kwargs = (list(value), {}) if isinstance(value, list) else ([], dict(value))
             if hasattr(fn, "__self__"):
                 args.insert(0, fn.__self__)
@@ -200,6 +254,7 @@ def _samples_problem(app: Any, samples: dict[str, Any], resolved: dict[str, Any]
             known = [*resolved, *views]
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            return (f"{given} names neither a cached view of the app nor a --memoized target; "
+            return (f"{given} names neither a cached view of the app nor a memoized function "
+                    "(its own or --memoized); "
                     f"{hint}use one of: {', '.join(known) or 'none (name one with --memoized)'}")
     return None

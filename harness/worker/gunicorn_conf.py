@@ -26,7 +26,10 @@ _DIR = os.environ["COHERENCE_SOCKET_DIR"]
 # and ControlSocket): one path for every gunicorn of a run, and left behind by a
 # master that is SIGKILLed.  It goes in this instance's work directory (the
 # parent of the socket directory), which the harness removes.  Older gunicorns
-# have no such setting (and skip unknown names in a config file anyway).
+# have no such setting, and skip unknown names in a config file anyway
+# (gunicorn/app/base.py:139-142 in 20.1).  Everything else here is as old as
+# the floor, gunicorn 20.1: UnixSocket(addr, conf, log) (gunicorn/sock.py:105),
+# post_fork, and worker_exit from spawn_worker's finally (gunicorn/arbiter.py:604-608).
 if hasattr(gunicorn.config, "ControlSocket"):
     control_socket = os.path.join(os.path.dirname(_DIR), "gunicorn.ctl")
 

@@ -24,13 +24,14 @@ Runs inside gunicorn workers: imports only Flask, Flask-Caching and the standard
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import os
 from typing import Any
 
 from flask import Flask
 from flask_caching import Cache
+
+from .targets import resolve
 
 #: Sample values for URL converters without ``--sample-args``: fixed, so
 #: every process builds the same request.
@@ -87,21 +88,16 @@ def _url_values(rule: Any, given: Any) -> dict[str, Any]:
     return values
 
 
-def _resolve(target: str) -> Any:
-    module, _, qualname = target.partition(":")
-    obj: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
 def _memoized(app: Flask, cache: Cache, target: str, samples: dict[str, Any]) -> dict[str, Any]:
     entry: dict[str, Any] = {"kind": "memoized", "name": target}
     given = samples.get(target, [])
     args, kwargs = (list(given), {}) if isinstance(given, list) else ([], dict(given))
     entry["call"] = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
     try:
-        fn = _resolve(target)
+        resolved = resolve(target)
+        fn = resolved.call
+        if resolved.self_from:
+            entry["self"] = resolved.self_from
         func = getattr(fn, "__func__", fn)
         if not hasattr(func, "make_cache_key") or not hasattr(func, "uncached"):
             raise TypeError(f"{target} is not decorated with @cache.memoize")

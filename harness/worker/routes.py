@@ -1,22 +1,29 @@
-"""The routes a Flask app serves so the harness can drive its cache.
+"""The endpoints a Flask app answers so the harness can drive its cache.
 
 The sample apps call :func:`install` once; any other app is served through
 :mod:`harness.worker.wrap`, whose :func:`serve` loads it unchanged (``mod:app`` or
 ``mod:create_app()``, as gunicorn does), finds its Flask-Caching instance in
-``app.extensions["cache"]`` and installs the same routes.  They are:
+``app.extensions["cache"]`` and installs the same endpoints.  They are not
+Flask routes: :class:`Probes` wraps ``app.wsgi_app`` and answers them at the
+WSGI layer, inside an app context, before the app's request pipeline, so
+no ``before_request`` hook, CSRF check, login or set-up redirect of the
+app's own ever answers a probe, while the app's own routes keep every gate.
+They are:
 
 * ``POST /__coherence__/ops/<op>`` for get, set, delete, add, inc, has and
   clear, with a JSON body ``{"key": ..., "value": ..., "timeout": ..., "delta": ...}``;
 * ``GET /__coherence__/whoami``, which the launcher uses for readiness;
 * ``POST /__coherence__/keys``, the keys the app's own cached views and
   memoized functions get in this process (:mod:`harness.worker.keymaker`);
+* ``POST /__coherence__/views``, the app's own cached views and memoized
+  functions, listed, called and invalidated (:mod:`harness.worker.appviews`);
 * an ``X-Worker-Pid`` header on every response, the evidence of who answered;
 * with config ``COHERENCE_IMPORT_WRITE=<key>``, one write of
   ``{"pid": <importing pid>}`` to that key, made right now, at import.
 
 This module runs inside gunicorn workers (and in the short-lived probe of
 :mod:`harness.topology.appcheck`), so it imports nothing but Flask,
-gunicorn's app loader and the harness's own pure-Python names.
+Werkzeug, gunicorn's app loader and the harness's own pure-Python names.
 """
 
 from __future__ import annotations
@@ -24,58 +31,114 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Flask
 from flask_caching import Cache
+from werkzeug.wrappers import Request, Response
 
-from .protocol import BLUEPRINT, CACHE_OPS, ROUTE_PREFIX
+from .appviews import Registry
+from .protocol import CACHE_OPS, EXTENSION, ROUTE_PREFIX
 
 
 def install(app: Flask, cache: Cache) -> None:
-    """Register the harness routes and the pid header on ``app``."""
-    bp = Blueprint(BLUEPRINT, __name__, url_prefix=ROUTE_PREFIX)
+    """Answer the harness endpoints for ``app`` in front of its request pipeline.
 
-    @bp.get("/whoami")
-    def whoami() -> Response:
-        return jsonify(
-            pid=os.getpid(),
-            cache_type=app.config.get("CACHE_TYPE"),
-            backend=type(cache.cache).__module__ + "." + type(cache.cache).__qualname__,
-        )
-
-    @bp.post("/ops/<op>")
-    def run_op(op: str) -> tuple[Response, int] | Response:
-        if op not in CACHE_OPS:
-            return jsonify(error=f"unknown op {op!r}; use one of {', '.join(CACHE_OPS)}"), 404
-        body: dict[str, Any] = request.get_json(silent=True) or {}
-        key = body.get("key")
-        try:
-            result = _perform(cache, op, key, body)
-        except Exception as exc:  # noqa: BLE001 - the harness records any backend error
-            return jsonify(error=f"{type(exc).__name__}: {exc}"), 500
-        return jsonify(op=op, key=key, result=result)
-
-    @bp.post("/keys")
-    def keys() -> Response:
-        from .keymaker import compute
-
-        body: dict[str, Any] = request.get_json(silent=True) or {}
-        return jsonify(compute(app, cache, list(body.get("memoized") or []),
-                               dict(body.get("samples") or {})))
-
-    app.register_blueprint(bp)
-
-    @app.after_request
-    def stamp_pid(resp: Response) -> Response:
-        resp.headers["X-Worker-Pid"] = str(os.getpid())
-        return resp
+    ``app.wsgi_app`` is wrapped (:class:`Probes`), so none of the app's
+    ``before_request`` hooks, CSRF protection, login or set-up redirects
+    sees a probe, and every other request reaches the app as before.
+    """
+    if app.extensions.get(EXTENSION) is not None:
+        return
+    probes = Probes(app, cache, app.wsgi_app)
+    app.wsgi_app = probes  # type: ignore[method-assign]
+    app.extensions[EXTENSION] = probes
 
     # The preload scenario asks for one write while the app is imported:
     # under --preload that is the master, before any worker is forked.
     import_key = app.config.get("COHERENCE_IMPORT_WRITE")
     if isinstance(import_key, str) and import_key:
-        cache.set(import_key, {"pid": os.getpid()})
+        with app.app_context():
+            cache.set(import_key, {"pid": os.getpid()})
+
+
+def _under_prefix(path: str) -> bool:
+    return path == ROUTE_PREFIX or path.startswith(ROUTE_PREFIX + "/")
+
+
+class Probes:
+    """WSGI middleware: the harness endpoints, answered before the app sees the request.
+
+    A path under :data:`.protocol.ROUTE_PREFIX` is answered here, inside an
+    app context (Flask-Caching's ``cache.cache`` reads ``current_app``);
+    any other goes to the app's own ``wsgi_app`` unchanged, its responses
+    stamped with the ``X-Worker-Pid`` header as the harness's are.
+    """
+
+    def __init__(self, app: Flask, cache: Cache, inner: Callable[..., Any]) -> None:
+        self.app, self.cache, self.inner = app, cache, inner
+        self.views = Registry(app)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if not _under_prefix(environ.get("PATH_INFO") or ""):
+            def stamped(status: str, headers: list[tuple[str, str]],
+                        exc_info: Any = None) -> Any:
+                return start_response(status, [*headers, ("X-Worker-Pid", str(os.getpid()))],
+                                      exc_info)
+            return self.inner(environ, stamped)
+        request = Request(environ)
+        try:
+            with self.app.app_context():
+                status, body = self._answer(request.method, request.path[len(ROUTE_PREFIX):],
+                                            request)
+        except Exception as exc:  # noqa: BLE001 - the harness records any error
+            status, body = 500, {"error": f"{type(exc).__name__}: {exc}"}
+        response = Response(json.dumps(body, default=repr), status=status,
+                            mimetype="application/json")
+        response.headers["X-Worker-Pid"] = str(os.getpid())
+        return response(environ, start_response)
+
+    def _answer(self, method: str, path: str, request: Request) -> tuple[int, Any]:
+        endpoint = _ENDPOINTS.get("/ops" if path.startswith("/ops/") else path)
+        if endpoint is None:
+            return 404, {"error": f"no harness endpoint {ROUTE_PREFIX}{path}"}
+        if method != endpoint:
+            return 405, {"error": f"{ROUTE_PREFIX}{path} takes {endpoint}"}
+        body = _json(request)
+        cache = self.cache
+        if path == "/whoami":
+            backend = type(cache.cache)
+            return 200, {"pid": os.getpid(), "cache_type": self.app.config.get("CACHE_TYPE"),
+                         "backend": f"{backend.__module__}.{backend.__qualname__}"}
+        if path == "/keys":
+            from .keymaker import compute
+
+            return 200, compute(self.app, cache, list(body.get("memoized") or []),
+                                dict(body.get("samples") or {}))
+        if path == "/views":
+            return 200, self.views.answer(body)
+        op = path[len("/ops/"):]
+        if op not in CACHE_OPS:
+            return 404, {"error": f"unknown op {op!r}; use one of {', '.join(CACHE_OPS)}"}
+        key = body.get("key")
+        try:
+            result = _perform(cache, op, key, body)
+        except Exception as exc:  # noqa: BLE001 - the harness records any backend error
+            return 500, {"error": f"{type(exc).__name__}: {exc}"}
+        return 200, {"op": op, "key": key, "result": result}
+
+
+#: Each endpoint under the prefix and the one method it takes.
+_ENDPOINTS = {"/whoami": "GET", "/ops": "POST", "/keys": "POST", "/views": "POST"}
+
+
+def _json(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(request.get_data(cache=False) or b"null")
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def _perform(cache: Cache, op: str, key: str | None, body: dict[str, Any]) -> Any:
@@ -112,19 +175,27 @@ def load(target: str) -> Any:
 def caches(app: Flask) -> dict[str, Cache]:
     """The app's Flask-Caching instances by name, in the order they were initialised.
 
-    A name is the module attribute that holds the instance (``cache``, or
-    ``mypkg.ext:cache`` when two modules use the same attribute name), so
-    ``--cache NAME`` reads like the code; an instance no module holds is
-    ``cache-<n>``.
+    A name is the module attribute that holds the instance (``cache``, even
+    when several modules import it under that name; ``mypkg.ext:cache``
+    when two instances share an attribute name), so ``--cache NAME`` reads
+    like the code; an instance no module holds is ``cache-<n>``.
     """
+    instances = list((app.extensions.get("cache") or {}).keys())
+    holders: dict[int, list[str]] = {id(c): [] for c in instances}
+    for mod_name, mod in list(sys.modules.items()):
+        if mod is None or mod_name.startswith(("flask", "harness.")):
+            continue
+        for attr, value in list(vars(mod).items()):
+            if id(value) in holders and any(value is c for c in instances):
+                holders[id(value)].append(f"{mod_name}:{attr}")
+    shorts = {id(c): {h.partition(":")[2] for h in holders[id(c)]} for c in instances}
     found: dict[str, Cache] = {}
-    for n, cache in enumerate((app.extensions.get("cache") or {}).keys(), start=1):
-        holders = [f"{mod_name}:{attr}" for mod_name, mod in list(sys.modules.items())
-                   if mod is not None and not mod_name.startswith(("flask", "harness."))
-                   for attr, value in list(vars(mod).items()) if value is cache]
-        short = sorted({h.partition(":")[2] for h in holders})
-        name = short[0] if len(short) == 1 and len(holders) == 1 else \
-            (sorted(holders)[0] if holders else f"cache-{n}")
+    for n, cache in enumerate(instances, start=1):
+        mine = shorts[id(cache)]
+        unique = sorted(s for s in mine
+                        if not any(s in shorts[id(o)] for o in instances if o is not cache))
+        name = unique[0] if len(mine) == 1 and unique else \
+            (sorted(holders[id(cache)])[0] if holders[id(cache)] else f"cache-{n}")
         found[name] = cache
     return found
 
@@ -145,7 +216,7 @@ def describe(target: str, cache_name: str | None) -> dict[str, Any]:
                               "type": f"{kind.__module__}.{kind.__qualname__}"}
     if not isinstance(obj, Flask):
         return answer
-    answer["installed"] = BLUEPRINT in obj.blueprints
+    answer["installed"] = obj.extensions.get(EXTENSION) is not None
     answer["collisions"] = [] if answer["installed"] else _collisions(obj)
     answer["caches"] = [
         {"name": name, "type": _backend_name(obj, cache), "config": _config(obj, cache)}
@@ -187,7 +258,7 @@ def serve(target: str, cache_name: str | None = None) -> Flask:
     app = load(target)
     if not isinstance(app, Flask):
         raise TypeError(f"{target!r} is a {type(app).__name__}, not a Flask app")
-    if BLUEPRINT in app.blueprints:
+    if app.extensions.get(EXTENSION) is not None:
         return app
     found = caches(app)
     if cache_name is None and len(found) == 1:

@@ -1,22 +1,17 @@
 """key-stability: the same calls' cache keys, asked of every worker of two instances.
 
 The second instance runs the same code from another working directory and
-another absolute path (a copy of the app's package), as a second deployment
-would, so a key that embeds a path shows up as ``per-instance``.
+another absolute path (a copy of the project tree,
+:meth:`~harness.topology.pool.TopologyPool.project_copy`), as a second
+deployment would, so a key that embeds a path shows up as ``per-instance``.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from ..client import WorkerClient, request
-from ..errors import HarnessError
-from ..topology.backends import pythonpath_entries
 from ..worker.protocol import ROUTE_PREFIX
 from .features import FEATURES_APP
 
@@ -38,33 +33,6 @@ def targets(*, app: str, memoized: Sequence[str], sample_args: dict[str, Any]
     # The sample's two always, so its expectation (per-worker) holds.
     return (tuple(dict.fromkeys([*SAMPLE_MEMOIZED, *memoized])),
             {**SAMPLE_ARGS, **sample_args})
-
-
-def elsewhere(scratch: Path, app: str, app_root: Path) -> Path:
-    """Another absolute path to the same code: a copy of the app's top-level package.
-
-    Returned as the second instance's app root (its working directory and
-    first PYTHONPATH entry), where the copy shadows the original.  A copy,
-    not a symlink: gunicorn puts the resolved working directory on sys.path.
-    """
-    top = app.partition(":")[0].split(".")[0]
-    saved = list(sys.path)
-    sys.path[:0] = [str(app_root), *pythonpath_entries()]
-    try:
-        spec = importlib.util.find_spec(top)
-    finally:
-        sys.path[:] = saved
-    if spec is None or spec.origin is None:
-        raise HarnessError(f"cannot find the code of {top!r} to start a second copy of it")
-    target = scratch / "elsewhere"
-    target.mkdir()
-    if spec.submodule_search_locations:
-        source = Path(next(iter(spec.submodule_search_locations)))
-        shutil.copytree(source, target / source.name,
-                        ignore=shutil.ignore_patterns("__pycache__"))
-    else:
-        shutil.copy2(spec.origin, target)
-    return target
 
 
 def collect(workers: Sequence[WorkerClient], *, memoized: Sequence[str],

@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -58,20 +59,25 @@ SERVER_KINDS: tuple[str, ...] = tuple(KINDS)
 
 
 #: Whose config names a server, as a message says it.
-APP_CONFIG = "the app's"
+APP_CONFIG = "the app's own config"
 OPTION_CONFIG = "--config"
 
 
-def check_servers(config: dict[str, Any], *, origin: str) -> None:
+def check_servers(config: dict[str, Any], *, origin: str | Mapping[str, str],
+                  kinds: Iterable[str] | None = None, reach: bool = True) -> None:
     """Raise ServerUnreachable unless every server ``config`` names answers as its kind.
 
     Each kind's ``addresses`` names the servers and its probe speaks their
     protocol, so a port where something else listens is refused here, in
     one line, rather than as a run whose every row is an error.  ``origin``
-    is whose config it is: :data:`APP_CONFIG` or :data:`OPTION_CONFIG`.
+    is whose config it is, :data:`APP_CONFIG` or :data:`OPTION_CONFIG`, or
+    each key's (a key it does not name is the app's own); ``kinds`` are the
+    kinds whose keys the backend reads (default: every kind's).  With
+    ``reach`` false, only the values are checked: each must name a server.
     """
     seen: set[tuple[str, int]] = set()
-    for kind in KINDS.values():
+    chosen = KINDS.values() if kinds is None else [KINDS[k] for k in kinds]
+    for kind in chosen:
         for source, host, port, tls in _addresses(kind, config, origin=origin):
             if (host, port) in seen:
                 continue
@@ -79,12 +85,14 @@ def check_servers(config: dict[str, Any], *, origin: str) -> None:
             unix = host.startswith("/")
             problem = (f"names port {port}, which is not from 1 to 65535"
                        if not (unix or 0 < port < 65536) else
-                       kind.problem_at(host, port, tls=tls))
+                       kind.problem_at(host, port, tls=tls) if reach else None)
             if problem is None:
                 continue
-            key = source.split("/")[0]
+            keys = _source_keys(source, config)
+            where_from = _from(keys, origin)
+            key = keys[0]
             down = problem.startswith("is unreachable")
-            if origin == OPTION_CONFIG:
+            if all(_origin_of(k, origin) == OPTION_CONFIG for k in keys):
                 first = (f"start it, correct --config {key}," if down else
                          f"point --config {key} at a {kind.probe.protocol} server,")
                 fix = f"{first} or drop that --config to let the harness start its own server"
@@ -94,18 +102,41 @@ def check_servers(config: dict[str, Any], *, origin: str) -> None:
             # A socket path fits in 108 bytes (sun_path), so 140 keeps any that can work whole.
             where = f"unix://{host}" if unix else f"{host}:{port}"
             raise ServerUnreachable(f"cache server {shorten(where, 140, quote=False)} from "
-                                    f"{origin} {source} {problem}; {fix}")
+                                    f"{where_from} {problem}; {fix}")
 
 
-def _addresses(kind: Kind, config: dict[str, Any], *, origin: str) -> list[Address]:
+def _source_keys(source: str, config: dict[str, Any]) -> list[str]:
+    """The config keys an address came from: ``CACHE_REDIS_HOST/PORT`` is two."""
+    head, *tails = source.split("/")
+    prefix = head.rpartition("_")[0]
+    keys = [head, *(f"{prefix}_{t}" for t in tails)]
+    return [k for k in keys if k in config] or keys[:1]
+
+
+def _origin_of(key: str, origin: str | Mapping[str, str]) -> str:
+    return origin if isinstance(origin, str) else origin.get(key, APP_CONFIG)
+
+
+def _from(keys: list[str], origin: str | Mapping[str, str]) -> str:
+    """``the app's own config CACHE_REDIS_HOST and --config CACHE_REDIS_PORT``."""
+    by: dict[str, list[str]] = {}
+    for key in keys:
+        by.setdefault(_origin_of(key, origin), []).append(key)
+    return " and ".join(f"{who} {'/'.join(names)}" for who, names in by.items())
+
+
+def _addresses(kind: Kind, config: dict[str, Any], *,
+               origin: str | Mapping[str, str]) -> list[Address]:
     """``kind.addresses(config)``, or UsageError for a value that names no server at all."""
+    given = [k for k in kind.user_keys if k in config]
+    who = _origin_of(given[0] if given else "", origin)
     try:
         return kind.addresses(config)
     except UsageError as exc:
-        raise UsageError(f"{origin} {exc}") from None
+        raise UsageError(f"{who} {exc}") from None
     except (ValueError, TypeError) as exc:
-        named = ", ".join(f"{k}={shorten(config[k])}" for k in kind.user_keys if k in config)
-        raise UsageError(f"{origin} {named} names no {kind.probe.protocol} server "
+        named = ", ".join(f"{k}={shorten(config[k])}" for k in given)
+        raise UsageError(f"{who} {named} names no {kind.probe.protocol} server "
                          f"({shorten(str(exc), quote=False)}); "
                          "give host:port with a port from 1 to 65535, e.g. "
                          f"{_example(kind)}") from None

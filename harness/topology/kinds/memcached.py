@@ -61,7 +61,10 @@ KINDS = (
          # server that refuses stats (SASL) still speaks memcached.
          probe=Probe(request=b"stats\r\n", end=b"END\r\n", pid_field="STAT pid ",
                      protocol="memcached",
-                     refusals=(b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")),
+                     refusals=(b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR"),
+                     # Its answer to stats is STAT lines (protocol.txt, "General-purpose
+                     # statistics").
+                     starts=(b"STAT ",)),
          size_noun="servers", default_size=1, max_size=8, version_flag="-V",
          roles=lambda size: {SERVER: size}, primary=SERVER, deploy=_deploy, config=_config,
          user_keys=("CACHE_MEMCACHED_SERVERS",),

@@ -265,8 +265,9 @@ def _cluster_storage(config: dict[str, Any]) -> Storage | None:
 
 #: A RESP error reply starts with "-" (-NOAUTH, -WRONGPASS, -ERR ...): a
 #: server that refuses INFO so still speaks Redis.
+#: Its answer to INFO is a bulk string, "$<length>" (RESP, redis.io/docs/reference/protocol-spec).
 _PROBE = Probe(request=b"INFO server\r\n", end=b"\r\n\r\n", pid_field="process_id:",
-               protocol="Redis", refusals=(b"-",))
+               protocol="Redis", refusals=(b"-",), starts=(b"$",))
 #: redis-py waits forever by default (socket_timeout=None); the fault
 #: scenarios bound it through CACHE_OPTIONS, which Flask-Caching passes to
 #: the client (flask_caching/__init__.py:289-315, backends/rediscache.py:97-102).
