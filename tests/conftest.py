@@ -73,7 +73,8 @@ SLOWEST_FIRST = ("test_wheel.py", "test_parallel.py", "test_signals.py", "test_c
 #: an idle machine, plus the interpreter's start-up), which holds only with no
 #: other test of the suite's own beside them on a 2-core machine.  Marked
 #: ``timed``; the README's test command runs them by themselves, in one process,
-#: after the rest has run side by side.
+#: after the rest has run side by side.  A test elsewhere with such a bound
+#: says ``@pytest.mark.timed`` itself.
 TIMED_FILES = "test_bad_input*.py"
 
 
