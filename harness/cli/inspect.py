@@ -64,8 +64,9 @@ def diff_(old: Path, new: Path) -> None:
         return
     try:
         click.echo(text)
-    finally:
-        sys.exit(code)  # also when the reader stopped early: a worse verdict still fails
+    except BrokenPipeError:
+        pass  # the reader stopped early (see reader_may_leave): a worse verdict still fails
+    sys.exit(code)
 
 
 @click.command(name="list")
