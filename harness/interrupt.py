@@ -114,6 +114,19 @@ def install() -> None:
         _installed[sig] = signal.signal(sig, _handle)
 
 
+def settle() -> None:
+    """Everything is stopped: ignore any later stop signal, up to the exit.
+
+    What is left is the run's last line and the interpreter's exit, whose
+    last steps put a Python-level handler back to the default
+    (``_PySignal_Fini`` in CPython's Modules/signalmodule.c).  A SIGTERM then
+    would cut the line short or end the process by the signal, with no line
+    and not the run's status.  Main thread only.
+    """
+    for sig in _SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+
+
 def installed() -> bool:
     return bool(_installed)
 
@@ -126,4 +139,4 @@ def uninstall() -> None:
 
 
 __all__ = ["describe", "exit_status", "expect_echoes", "forget", "forward_to", "install",
-           "installed", "raising", "requested", "uninstall"]
+           "installed", "raising", "requested", "settle", "uninstall"]

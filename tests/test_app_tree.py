@@ -125,6 +125,7 @@ def test_a_tree_over_the_bound_is_refused_before_anything_is_copied(
     assert "settings.cfg" in made.left_out
 
 
+@pytest.mark.timed  # its start-up bound runs in the README's one-process pass
 @pytest.mark.parametrize(("args", "needle"), [
     (("--chdir", "nowhere"), "--chdir 'nowhere' does not exist"),
     (("--chdir", "settings.cfg"), "--chdir 'settings.cfg' is not a directory"),

@@ -45,6 +45,8 @@ def test_installed_wheel_runs_from_an_empty_directory(tmp_path: Path, tagged) ->
     names = zipfile.ZipFile(wheel).namelist()
     assert "harness/_bundle/scenarios/test_visibility.py" in names
     assert "harness/_bundle/apps/templates/fragments/card.html" in names
+    # The entry points' module, outside the harness package (see its docstring).
+    assert "flask_cache_coherence.py" in names
 
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])

@@ -32,7 +32,7 @@ from ..topology.kinds import find_binary, missing_reason
 from ..topology.pool import needed_servers
 from ..topology.processes import ledger, reap_leftovers
 from .inspect import diff_, list_, report_
-from .lines import fail, one_line
+from .lines import fail, one_line, reader_may_leave
 
 
 class _Coherence(click.Group):
@@ -41,6 +41,14 @@ class _Coherence(click.Group):
     click prints four lines (``Usage:``, ``Try``, a blank line, ``Error:``);
     this says the same in one, and where the full usage is.
     """
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        with reader_may_leave():  # --help is printed here
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with reader_may_leave():
+            return super().invoke(ctx)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
@@ -90,11 +98,14 @@ def run(**values: Any) -> None:
         code = _run(values)
     finally:
         stopped = ledger().stop_all()
+    # Nothing is left to stop: a signal from here on could only cut the line
+    # below short, or end the process by the signal instead of its status.
+    interrupt.settle()
     if interrupt.requested() is not None:
         extra = f"; stopped {len(stopped)} more" if stopped else ""
         click.echo(f"coherence: interrupted by {interrupt.describe()}; every process the run "
                    f"started was stopped{extra}", err=True)
-        sys.exit(interrupt.exit_status())
+        code = interrupt.exit_status() or code
     sys.exit(code)
 
 

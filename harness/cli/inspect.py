@@ -36,6 +36,7 @@ def report_(path: Path) -> None:
         fail(str(exc))
         return
     if interrupt.requested() is not None:
+        interrupt.settle()
         click.echo(f"coherence: interrupted by {interrupt.describe()}", err=True)
         sys.exit(interrupt.exit_status())
     for written in (rendered.markdown, rendered.html, rendered.png):
@@ -61,7 +62,10 @@ def diff_(old: Path, new: Path) -> None:
     except HarnessError as exc:
         fail(str(exc))
         return
-    click.echo(text)
+    try:
+        click.echo(text)
+    except BrokenPipeError:
+        pass  # the reader stopped early (see reader_may_leave): a worse verdict still fails
     sys.exit(code)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -17,3 +20,31 @@ def fail(message: str) -> None:
     sys.exit(2)
 
 
+@contextmanager
+def reader_may_leave() -> Iterator[None]:
+    """A reader of stdout that stops early (``coherence list | head -1``) is no error.
+
+    The rest of the output is dropped and the command exits with the status
+    it was going to exit with (0 when it had none), whether the pipe closed
+    during a write or only at the last flush.  click's own handler would exit
+    1 for the first and the interpreter 120 for the second; the Python docs
+    ("Note on SIGPIPE", in the signal module) give the pattern: flush inside
+    the ``try``, then point stdout at /dev/null so the flush at exit is quiet.
+    """
+    code: int | str | None = 0
+    try:
+        try:
+            yield
+        except SystemExit as exc:
+            code = exc.code
+            raise
+        except click.exceptions.Exit as exc:
+            code = exc.exit_code
+            raise
+        finally:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        sys.exit(code)
