@@ -30,7 +30,7 @@ LAYERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (5, "run", ("harness.options", "harness.option_values", "harness.config_values",
                 "harness.probe", "harness.schedule")),
     (6, "front doors", ("harness", "harness.__main__", "harness.cli", "harness.plugin",
-                        "harness.scenario")),
+                        "harness.scenario", "harness.entry")),
 )
 
 

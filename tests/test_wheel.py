@@ -46,7 +46,7 @@ def test_installed_wheel_runs_from_an_empty_directory(tmp_path: Path, tagged) ->
     assert "harness/_bundle/scenarios/test_visibility.py" in names
     assert "harness/_bundle/apps/templates/fragments/card.html" in names
     # The entry points' module, outside the harness package (see its docstring).
-    assert "flask_cache_coherence.py" in names
+    assert "flask_cache_coherence/__init__.py" in names
 
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])

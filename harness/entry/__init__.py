@@ -1,5 +1,8 @@
 """The entry points of the ``coherence`` command and the pytest plugin, outside ``harness``.
 
+Installed as the top-level package ``flask_cache_coherence`` (pyproject.toml,
+``package-dir``), beside ``harness``; in a checkout it is this directory.
+
 A console script imports its module before any of the project's code runs,
 so an entry point inside ``harness`` fails with a traceback when a package
 of the user's own named ``harness`` comes first on ``sys.path`` (from
@@ -18,8 +21,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-#: The harness package installed (or checked out) with this module.
-OURS = Path(__file__).resolve().parent / "harness"
+#: The harness package installed (or checked out) with this module: its
+#: parent in a checkout (an editable install maps this directory), its
+#: sibling in an installed wheel.
+_HERE = Path(__file__).resolve().parent
+OURS = _HERE.parent if (_HERE.parent / "__main__.py").is_file() and \
+    _HERE.parent.name == "harness" else _HERE.parent / "harness"
 
 
 def shadowed() -> str | None:
