@@ -336,7 +336,7 @@ def fragment_forever(token: str) -> Response:
 # start against its own operation times.
 
 #: How long a race body "computes" after stamping its token.
-RACE_COMPUTE = 0.04
+RACE_COMPUTE = 0.025
 
 
 def _race_token(x: str) -> dict[str, Any]:

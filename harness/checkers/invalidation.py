@@ -75,6 +75,10 @@ def check(history: History, facts: Facts) -> Verdict:
         if op.meta.trial is not None:
             by_trial[op.meta.trial].append(op)
     touched = {t for t, ops in by_trial.items() if any(op.type != "ok" for op in ops)}
+    failed: dict[str, int] = defaultdict(int)
+    for op in history:
+        if op.type != "ok":
+            failed[f"{op.f} {op.meta.how}"] += 1
     judged = [t for t in sorted(by_trial) if t not in touched]
     per_how: dict[str, dict[str, int]] = defaultdict(
         lambda: {"trials": 0, "raced": 0, "stale_trials": 0, "stale_reads": 0})
@@ -126,6 +130,7 @@ def check(history: History, facts: Facts) -> Verdict:
                                                         for c in per_how.values()),
         "per_invalidation": dict(per_how), "clock_bound_s": round(bound, 6),
         "clock_tolerance_s": CLOCK_TOLERANCE, "never_computed": len(wrong),
+        "failed_ops": dict(failed),
         "delete_cached": note.get("delete_cached"), "run": history.notes,
     }
     if wrong:

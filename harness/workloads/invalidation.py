@@ -48,8 +48,8 @@ MIN_RATE = 0.05
 #: Trials so that such a race goes unseen with probability below 0.1 %: 135.
 TRIALS = trials_for(rate=MIN_RATE)
 #: When the invalidation is sent after the cold read: inside the target's
-#: 40 ms compute (apps/features.py RACE_COMPUTE), well after its token's stamp.
-FORGET_AFTER = 0.015
+#: 25 ms compute (apps/features.py RACE_COMPUTE), well after its token's stamp.
+FORGET_AFTER = 0.01
 #: The reply fields kept as evidence.
 OBSERVED = ("started", "pid", "x", "fresh", "now")
 ROUTES = {"memo": "/race/memo/{}", "item": "/race/item/{}", "view": "/race/view/{}"}
