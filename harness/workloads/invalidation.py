@@ -1,9 +1,11 @@
 """invalidation-race: cold memoized and cached calls, invalidated by another worker mid-compute.
 
-The sample app's race targets (``apps/features.py``: ``race_compute``,
-``RaceItem.token``, ``race_view``) stamp each run of their body with a
-token and the worker's wall clock when it started, then compute for
-``RACE_COMPUTE`` seconds.  A trial takes a fresh argument and one of the
+The sample app's race targets (``apps/features.py``: ``race_compute`` and
+its twin ``race_compute_all``, ``RaceItem.token``, ``race_view``) stamp each
+run of their body with a token and the worker's wall clock when it started,
+then compute for ``RACE_COMPUTE`` seconds.  ``delete_memoized(fn)`` gets the
+twin to itself: its version reset would orphan the entries of the other
+trials running beside it, and hide their races.  A trial takes a fresh argument and one of the
 app's invalidations (``GET /race/kinds``: ``delete_memoized(fn)``,
 ``delete_memoized(fn, x)``, ``delete_memoized(instance.method)``,
 ``cache.delete(view key)`` and, on Flask-Caching 2.5+, ``delete_cached``):
@@ -52,7 +54,8 @@ TRIALS = trials_for(rate=MIN_RATE)
 FORGET_AFTER = 0.01
 #: The reply fields kept as evidence.
 OBSERVED = ("started", "pid", "x", "fresh", "now")
-ROUTES = {"memo": "/race/memo/{}", "item": "/race/item/{}", "view": "/race/view/{}"}
+ROUTES = {"memo": "/race/memo/{}", "memo-all": "/race/memo-all/{}", "item": "/race/item/{}",
+          "view": "/race/view/{}"}
 
 
 def clock_pair() -> float:
