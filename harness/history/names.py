@@ -177,3 +177,14 @@ VIEW_READ = feature_op(Feature.VIEW, Step.READ)
 #: the slow "database" call, a worker's first cache hit of a key, and the
 #: read-back of a worker's record.
 PROBE, SLOW_CALL, FIRST_HIT, READ_BACK = "probe", "slow-call", "first-hit", "slow-calls"
+
+
+class Race(StrEnum):
+    """The ops of the ``invalidation-race`` workload, by what each does in a trial."""
+
+    #: The cold call racing the invalidation.
+    READ = "invalidation:read"
+    #: Another worker's invalidation, sent while the read computes.
+    FORGET = "invalidation:forget"
+    #: A read on every worker, started after the invalidation returned.
+    AFTER = "invalidation:after"
