@@ -61,6 +61,10 @@ class Item:
     index: int
 
 
+#: How many of the app's unshared targets a sentence names; the card has them all.
+SHOWN_TARGETS = 5
+
+
 @dataclass(frozen=True, kw_only=True)
 class AppTargets:
     """The app's own targets a scenario found not shared (``app-views``)."""
@@ -73,8 +77,10 @@ class AppTargets:
     def clause(self) -> str:
         if not self.bad:
             return f"all {self.total} of the app's own targets in {self.item.scenario} shared"
+        shown = ", ".join(f"{name} {verdict}" for name, verdict in self.bad[:SHOWN_TARGETS])
+        more = len(self.bad) - SHOWN_TARGETS
         return (f"{len(self.bad)} of the app's {self.total} own targets in {self.item.scenario} "
-                "not shared: " + ", ".join(f"{name} {verdict}" for name, verdict in self.bad))
+                f"not shared: {shown}" + (f" and {more} more" if more > 0 else ""))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,6 +1,6 @@
 """invalidation-race: cold memoized and cached calls, invalidated by another worker mid-compute.
 
-The sample app's race targets (``apps/features.py``: ``race_compute`` and
+The sample app's race targets (``apps/race.py``: ``race_compute`` and
 its twin ``race_compute_all``, ``RaceItem.token``, ``race_view``) stamp each
 run of their body with a token and the worker's wall clock when it started,
 then compute for ``RACE_COMPUTE`` seconds.  ``delete_memoized(fn)`` gets the
