@@ -10,6 +10,7 @@ never disagree.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -61,8 +62,9 @@ class Item:
     index: int
 
 
-#: How many of the app's unshared targets a sentence names; the card has them all.
-SHOWN_TARGETS = 5
+#: How many of the app's unshared targets a sentence names; more are counted by
+#: verdict, and the card lists them all.
+SHOWN_TARGETS = 3
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,10 +79,12 @@ class AppTargets:
     def clause(self) -> str:
         if not self.bad:
             return f"all {self.total} of the app's own targets in {self.item.scenario} shared"
-        shown = ", ".join(f"{name} {verdict}" for name, verdict in self.bad[:SHOWN_TARGETS])
-        more = len(self.bad) - SHOWN_TARGETS
-        return (f"{len(self.bad)} of the app's {self.total} own targets in {self.item.scenario} "
-                f"not shared: {shown}" + (f" and {more} more" if more > 0 else ""))
+        head = f"{len(self.bad)} of the app's {self.total} own targets in {self.item.scenario} "
+        if len(self.bad) <= SHOWN_TARGETS:
+            return head + "not shared: " + ", ".join(f"{name} {verdict}"
+                                                     for name, verdict in self.bad)
+        counts = Counter(verdict for _, verdict in self.bad)
+        return head + "not shared (" + ", ".join(f"{v} {n}" for v, n in counts.items()) + ")"
 
 
 @dataclass(frozen=True, kw_only=True)
