@@ -104,7 +104,8 @@ class BackendSummary:
     #: Results as documented that are neither findings nor unexpected.
     documented: int
     #: Scenarios that judge the app's own code target by target (their
-    #: evidence lists ``targets``): the targets not shared, of how many.
+    #: evidence lists ``targets``) with no documented verdict (a foreign
+    #: app's) or not as documented: the targets not shared, of how many.
     app_targets: tuple[AppTargets, ...] = ()
 
     @property
@@ -171,8 +172,11 @@ def summarize(results: Sequence[Result]) -> list[BackendSummary]:
             unexpected=tuple(unexpected),
             findings=tuple((v, tuple(items)) for v, items in findings.items()),
             like_headline=like, documented=documented,
+            # Named for the app's own code (no documented verdict), or when not as
+            # documented; a documented row's targets are on its card.
             app_targets=tuple(_app_targets(results[n], n) for n in indices
-                              if _targets(results[n]))))
+                              if _targets(results[n]) and (results[n].expected is None
+                                                           or results[n].ok is False))))
     return sorted(out, key=lambda s: (not s.unexpected, not s.has_findings))
 
 
