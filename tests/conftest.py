@@ -34,7 +34,9 @@ SUITE_DIR_ENV = "COHERENCE_SUITE_DIR"
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs(*programs): server kinds or tools the test "
                             "runs; a missing one skips it, and fails it under CI=true")
-    config.addinivalue_line("markers", "timed: bounds the wall time of a CLI start-up; the "
+    config.addinivalue_line("markers", "timed: bounds the wall time of a CLI start-up, or "
+                            "signals the test process itself (an xdist worker has threads "
+                            "of its own a process-directed signal may land on); the "
                             "README's test command runs these in one process of their own")
     _private_runtime_dir(config)
 

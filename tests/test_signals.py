@@ -173,6 +173,7 @@ def test_pytest_front_door_leaves_nothing_on_sigterm(tmp_path, tagged) -> None:
         proc.communicate()
 
 
+@pytest.mark.timed
 def test_a_signal_held_while_a_process_starts_leaves_no_pipe_open(monkeypatch, tmp_path,
                                                                  sigint_raises) -> None:
     """A stop signal that arrives while a process is started is raised as
