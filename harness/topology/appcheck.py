@@ -36,7 +36,7 @@ from .. import interrupt
 from ..errors import BootError, UsageError, shorten
 from ..worker.protocol import ROUTE_PREFIX
 from .backends import OLD_ALIASES
-from .processes import ledger, set_pdeathsig
+from .processes import ledger, reap_killed, set_pdeathsig
 from .procfs import all_pids, environ_has, kill, start_time, stat_fields
 from .tree import search_path
 from .workerpath import PACKAGE
@@ -254,13 +254,7 @@ def _stop(proc: subprocess.Popen[bytes], tag: str, inodes: list[int]) -> list[_L
     deadline = time.monotonic() + KILL_WAIT
     while any(_running(p) for p in left) and time.monotonic() < deadline:
         time.sleep(0.01)
-    try:
-        proc.wait(timeout=KILL_WAIT)
-    except subprocess.TimeoutExpired:
-        pass
-    for pipe in (proc.stdout, proc.stderr):
-        if pipe is not None:
-            pipe.close()
+    reap_killed(proc, timeout=KILL_WAIT)
     return left
 
 

@@ -33,7 +33,7 @@ from ..errors import UsageError, shorten
 from ..worker.protocol import APP_DISTRIBUTIONS, FLOOR, FLOOR_EXTRAS, FLOOR_PINS
 from . import venvs
 from .kinds import KINDS
-from .processes import ledger, set_pdeathsig
+from .processes import ledger, reap_killed, set_pdeathsig
 from .workerpath import PACKAGE
 from .workerpath import directory as worker_directory
 
@@ -267,13 +267,7 @@ def _stop(proc: subprocess.Popen[str]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    try:
-        proc.wait(timeout=KILL_WAIT)
-    except subprocess.TimeoutExpired:
-        pass
-    for pipe in (proc.stdout, proc.stderr):
-        if pipe is not None:
-            pipe.close()
+    reap_killed(proc, timeout=KILL_WAIT)
     if proc.poll() is not None:
         ledger().reaped(proc.pid)
 

@@ -67,6 +67,17 @@ STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 _starter: int | None = None
 
 
+def reap_killed(proc: subprocess.Popen[Any], *, timeout: float) -> None:
+    """Wait up to ``timeout`` for a process just SIGKILLed, then close its pipes."""
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pass
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
+
+
 def set_pdeathsig(sig: int = signal.SIGKILL) -> None:
     """``preexec_fn`` for Popen: the child receives ``sig`` when the harness dies.
 
