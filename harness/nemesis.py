@@ -12,7 +12,9 @@ which says what closes the window it opens.
 Every action acts on a process the harness started itself, by pid: a node
 of a :class:`~harness.topology.servers.Deployment`, or a gunicorn master
 (whose workers it then finds again: :meth:`Nemesis.reload`,
-:meth:`Nemesis.exhaust`).
+:meth:`Nemesis.exhaust`), or a fault proxy in front of a node
+(:mod:`harness.topology.proxy`: :meth:`Nemesis.delay`,
+:meth:`Nemesis.blackhole`, :meth:`Nemesis.reset`, :meth:`Nemesis.mend`).
 """
 
 from __future__ import annotations
@@ -29,11 +31,15 @@ from typing import Any
 
 from .client import WorkerClient
 from .history.faults import (
+    BLACKHOLE,
+    DELAY,
     FAILOVER,
+    HEAL,
     KILL,
     PAUSE,
     REPLICA_LAG,
     REPLICA_RESUME,
+    RESET,
     RESTART,
     RESUME,
     WORKER_RECYCLE,
@@ -44,6 +50,7 @@ from .history.ops import History
 from .topology.gunicorn import STOP_TIMEOUT, Gunicorn
 from .topology.kind import MASTER, REPLICA, SENTINEL
 from .topology.node import Node
+from .topology.proxy import Proxy
 from .topology.servers import Deployment
 
 
@@ -56,6 +63,8 @@ class Nemesis:
     _paused: list[Node] = field(default_factory=list)
     _killed: list[tuple[Deployment, Node]] = field(default_factory=list)
     _lagging: dict[int, tuple[Node, tuple[Any, Any]]] = field(default_factory=dict)
+    #: Proxies with a fault in force, by port: healed on :meth:`heal`.
+    _faulted: dict[int, Proxy] = field(default_factory=dict)
 
     def _act(self, kind: FaultAction, target: str, action: Callable[[], Any]) -> Fault:
         f = kind.name
@@ -216,14 +225,47 @@ class Nemesis:
         return self._act(WORKER_RECYCLE, f"gunicorn master pid {gunicorn.master_pid}: "
                          f"max_requests={max_requests}", action)
 
+    # --- the network, through a fault proxy ----------------------------------
+
+    def _proxy(self, kind: FaultAction, proxy: Proxy,
+               command: Callable[[], dict[str, Any]]) -> Fault:
+        def action() -> dict[str, Any]:
+            state = command()
+            if kind is HEAL:
+                self._faulted.pop(proxy.port, None)
+            else:
+                self._faulted[proxy.port] = proxy
+            return {"pid": proxy.process.pid, **state}
+
+        return self._act(kind, proxy.target, action)
+
+    def delay(self, proxy: Proxy, ms: float) -> Fault:
+        """Hold every reply through ``proxy`` for ``ms`` ms (past the client's timeout)."""
+        return self._proxy(DELAY, proxy, lambda: proxy.delay(ms))
+
+    def blackhole(self, proxy: Proxy) -> Fault:
+        """``proxy`` takes connections and drops every byte: a host gone dark."""
+        return self._proxy(BLACKHOLE, proxy, proxy.blackhole)
+
+    def reset(self, proxy: Proxy) -> Fault:
+        """``proxy`` cuts each reply half way with a TCP RST, after the server applied it."""
+        return self._proxy(RESET, proxy, proxy.reset)
+
+    def mend(self, proxy: Proxy) -> Fault:
+        """``proxy`` forwards again (the ``heal`` action; :meth:`heal` undoes everything)."""
+        return self._proxy(HEAL, proxy, proxy.heal)
+
     # --- always ------------------------------------------------------------
 
     def heal(self) -> None:
-        """Undo whatever is still in force: resume paused nodes, restart killed ones.
+        """Undo whatever is still in force: heal proxies, resume paused nodes, restart killed ones.
 
         Called on every exit path, so a failed scenario never leaves a
         stopped process behind for the teardown to trip over.
         """
+        for proxy in list(self._faulted.values()):
+            if proxy.process.running:
+                self.mend(proxy)
         for node in list(self._paused):
             if node.running:
                 self.resume(node)

@@ -25,6 +25,22 @@ def test_checkers_never_see_nemesis_ops_but_the_file_keeps_them_in_order() -> No
     assert again.faults == h.faults and again.ops == h.ops
 
 
+def test_one_closer_ends_any_opener_that_names_it_on_its_target() -> None:
+    # A proxy's heal ends its delay, its blackhole or its reset, whichever is open.
+    h = History()
+    h.fault(fault("delay", "proxy :1", at=1.0, end=1.1))
+    h.fault(fault("heal", "proxy :1", at=2.0, end=2.1))
+    h.fault(fault("blackhole", "proxy :1", at=3.0, end=3.1))
+    h.fault(fault("reset", "proxy :2", at=3.5, end=3.6))
+    h.fault(fault("heal", "proxy :1", at=4.0, end=4.1))
+    h.fault(fault("heal", "proxy :3", at=4.5, end=4.6))  # healed nothing
+    h.add(op("get", "k", at=5.0, end=6.0))
+    assert [(w.fault, w.target, w.start, w.end, w.closed) for w in h.windows()] == [
+        ("delay", "proxy :1", 1.0, 2.1, True),
+        ("blackhole", "proxy :1", 3.0, 4.1, True),
+        ("reset", "proxy :2", 3.5, 6.0, False)]
+
+
 def test_windows_pair_openers_with_closers_on_the_same_target() -> None:
     h = History()
     h.fault(fault("kill", "a", at=1.0, end=1.1))

@@ -48,10 +48,17 @@ REPLICA_LAG = FaultAction(name="replica-lag", closer="replica-resume")
 REPLICA_RESUME = FaultAction(name="replica-resume")
 FAILOVER = FaultAction(name="failover", oneshot=True)
 WORKER_RECYCLE = FaultAction(name="worker-recycle", oneshot=True, spares_storage=True)
+# A fault proxy's actions (harness.topology.proxy): the network misbehaves,
+# the server and its memory are untouched.
+DELAY = FaultAction(name="delay", closer="heal", spares_storage=True)
+BLACKHOLE = FaultAction(name="blackhole", closer="heal", spares_storage=True)
+RESET = FaultAction(name="reset", closer="heal", spares_storage=True)
+HEAL = FaultAction(name="heal")
 
 #: Every fault action, by name.
 ACTIONS: dict[str, FaultAction] = {a.name: a for a in (
-    KILL, RESTART, PAUSE, RESUME, REPLICA_LAG, REPLICA_RESUME, FAILOVER, WORKER_RECYCLE)}
+    KILL, RESTART, PAUSE, RESUME, REPLICA_LAG, REPLICA_RESUME, FAILOVER, WORKER_RECYCLE,
+    DELAY, BLACKHOLE, RESET, HEAL)}
 _unknown = sorted(a.closer for a in ACTIONS.values() if a.closer and a.closer not in ACTIONS)
 if _unknown:
     raise TypeError(f"fault actions close with {_unknown!r}, which ACTIONS lacks; add an "
@@ -109,15 +116,20 @@ def fault_windows(faults: Iterable[Fault], *, until: float) -> list[FaultWindow]
     """
     windows: list[FaultWindow] = []
     open_: dict[tuple[str, str], Fault] = {}
-    closers = {a.closer: a.name for a in ACTIONS.values() if a.closer}
+    # One closer may close several openers (a proxy's heal ends any of its faults).
+    closes: dict[str, list[str]] = {}
+    for a in ACTIONS.values():
+        if a.closer:
+            closes.setdefault(a.closer, []).append(a.name)
     for op in sorted(faults, key=lambda o: o.start):
         target = op.target
         action = ACTIONS.get(op.f)
         if action is not None and action.closer:
             open_.setdefault((op.f, target), op)
-        elif op.f in closers and (opener := open_.pop((closers[op.f], target), None)):
-            windows.append(FaultWindow(fault=opener.f, target=target,
-                                       start=opener.start, end=op.end))
+        elif op.f in closes and (ended := [open_.pop((o, target)) for o in closes[op.f]
+                                           if (o, target) in open_]):
+            windows += [FaultWindow(fault=opener.f, target=target, start=opener.start,
+                                    end=op.end) for opener in ended]
         elif action is not None and action.oneshot:
             windows.append(FaultWindow(fault=op.f, target=target, start=op.start, end=op.end))
     windows += [FaultWindow(fault=op.f, target=t, start=op.start, end=max(until, op.end),

@@ -111,6 +111,16 @@ class Kind:
     #: A pause must outlast it to be a fault rather than a slow reply.
     client_timeout: float = 1.0
     client_timeout_config: dict[str, Any] = field(default_factory=dict, hash=False)
+    #: Why a fault proxy in front of its nodes would carry none of a client's
+    #: traffic (the client learns the nodes' own addresses from the servers,
+    #: and connects to those); empty when a proxy can front it.
+    unproxied: str = ""
+    #: The name of :attr:`config`'s way of naming the nodes (``CACHE_REDIS_URL``),
+    #: and the other ways a user's config may name the same nodes, by name.
+    #: A client library may treat them differently (redis-py's retries).
+    config_style: str = ""
+    other_styles: dict[str, Callable[[Sequence[Node]], dict[str, Any]]] = field(
+        default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         bad = partial(DefinitionError.of, f"server kind {self.name!r}")
@@ -145,9 +155,17 @@ class Kind:
         if not self.user_keys:
             raise bad("has no user_keys", "name the config keys by which a user points a "
                       "backend at a server of their own")
+        if self.other_styles and not self.config_style:
+            raise bad(f"names other config styles {sorted(self.other_styles)} but not its "
+                      "own", "give config_style='<the keys config sets>', e.g. "
+                      "config_style='CACHE_REDIS_URL'")
         if not self.client_timeout > 0:
             raise bad(f"client_timeout {self.client_timeout!r} is not positive",
                       "give the seconds a worker's client waits on a paused server")
+
+    def styles(self) -> dict[str, Callable[[Sequence[Node]], dict[str, Any]]]:
+        """Every way of naming a deployment's nodes in a config, the default first."""
+        return {self.config_style: self.config, **self.other_styles}
 
     @property
     def install_hint(self) -> str:

@@ -23,6 +23,7 @@ from .backends import Backend, ServerKind, kinds_read
 from .gunicorn import Gunicorn, GunicornSpec, WorkerClass, serve
 from .kinds import APP_CONFIG, KINDS, OPTION_CONFIG, check_servers
 from .processes import ledger
+from .proxy import Proxy, front
 from .servers import Deployment, Launcher, XProcessLike, ready_timeout
 from .tree import Copier, Copy, instance_failed
 
@@ -65,6 +66,10 @@ class Topology:
     #: True when the servers are this topology's own (a fault scenario's),
     #: not the run's shared ones.
     private: bool = False
+    #: The fault proxies between its workers and its servers' primary nodes.
+    proxies: list[Proxy] = field(default_factory=list)
+    #: How its config names the servers (a kind's config style), when not the default.
+    style: str = ""
 
     @property
     def workers(self) -> list[Any]:
@@ -81,6 +86,7 @@ class Topology:
                      "pid": self.gunicorn.master_pid})
         rows += [{"kind": "gunicorn", "role": "worker", "socket": str(w.socket_path), "pid": w.pid}
                  for w in self.gunicorn.workers]
+        rows += [p.describe() for p in self.proxies]
         return rows
 
 
@@ -273,7 +279,7 @@ class TopologyPool:
     def start(self, key: TopologyKey, *, name: str, stack: ExitStack,
               config: dict[str, Any] | None = None, private_servers: bool = False,
               servers: dict[ServerKind, Deployment] | None = None, elsewhere: bool = False,
-              **spec: Any) -> Topology:
+              proxied: bool = False, style: str = "", **spec: Any) -> Topology:
         """Start a topology the caller owns (its ``stack`` stops it).
 
         For scenarios that need an instance of their own, such as a second
@@ -282,7 +288,11 @@ class TopologyPool:
         injected into them cannot touch any other scenario; ``servers``
         (another instance's private ones) puts a second instance on them.
         ``elsewhere`` starts it from :meth:`project_copy`, as another
-        deployment of the project.  When its gunicorn does not boot, the
+        deployment of the project.  ``proxied`` puts a fault proxy
+        (:mod:`~harness.topology.proxy`) in front of each of its private
+        servers' primary nodes, which its workers reach only through it;
+        ``style`` names the servers in another of the kind's config styles.
+        When its gunicorn does not boot, the
         error (:class:`~harness.errors.InstanceBootError`) quotes the log
         and ends only the scenario.
         """
@@ -292,13 +302,14 @@ class TopologyPool:
         try:
             return self._start(key, stack, name=name, extra_config=config or {},
                                private_servers=private_servers or servers is not None,
-                               servers=servers, **spec)
+                               servers=servers, proxied=proxied, style=style, **spec)
         except HarnessError as exc:
             raise self._kept(exc, f"{key.label}-{name}") from None
 
     def _start(self, key: TopologyKey, stack: ExitStack, *, name: str = "",
                extra_config: dict[str, Any] | None = None, private_servers: bool = False,
-               servers: dict[ServerKind, Deployment] | None = None, **spec: Any) -> Topology:
+               servers: dict[ServerKind, Deployment] | None = None, proxied: bool = False,
+               style: str = "", **spec: Any) -> Topology:
         size = key.backend.size
         if servers is None:
             servers = {kind: (self.deploy(kind, size, stack, owner=_slug(name)[:12] or "own")
@@ -313,9 +324,18 @@ class TopologyPool:
             shutil.rmtree(workdir)
         cache_dir = workdir / "cache"
         cache_dir.mkdir(parents=True)
+        if proxied and not private_servers:
+            raise ValueError("a fault proxy fronts only an instance's private servers; "
+                             "pass private_servers=True")
         server_config: dict[str, Any] = {}
+        proxies: list[Proxy] = []
         for deployment in servers.values():
-            server_config.update(deployment.config())
+            fronts = [front(deployment.launcher, n)
+                      for n in deployment.role(deployment.kind.primary)] if proxied else []
+            proxies += fronts
+            server_config.update(deployment.config(
+                style=style if style in deployment.kind.styles() else "",
+                via={p.upstream.port: p.port for p in fronts}))
         config = {} if self.own_cache else key.backend.cache_config(
             cache_dir=str(cache_dir), server_config=server_config)
         config.update(self.user_config)
@@ -344,7 +364,7 @@ class TopologyPool:
                 raise
             raise instance_failed(name, self._copier, gspec.app_root, exc) from None
         return Topology(key=key, gunicorn=g, servers=servers, config=config, workdir=workdir,
-                        private=private_servers)
+                        private=private_servers, proxies=proxies, style=style)
 
     def close(self) -> None:
         try:

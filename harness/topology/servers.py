@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -83,12 +83,21 @@ class Launcher:
         """Start one node: ``argv(binary, port, workdir)`` is its command line."""
         k: Kind = KINDS[kind]
         binary = require_binary(kind)
-        self._count += 1
-        workdir = self.root / f"{self.prefix}-{role}-{port}"
-        workdir.mkdir(parents=True, exist_ok=True)
+        workdir = self.workdir(role, port)
         node = Node(kind=kind, role=role, binary=k.binary, port=port,
                     argv=tuple(argv(binary, port, workdir)), workdir=workdir,
                     name=f"{self.prefix}-{self._count}-{role}-{port}", probe=k.probe)
+        return self.own(node)
+
+    def workdir(self, role: str, port: int) -> Path:
+        """A fresh directory for a process of this launcher, named by its role and port."""
+        self._count += 1
+        workdir = self.root / f"{self.prefix}-{role}-{port}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        return workdir
+
+    def own(self, node: Node) -> Node:
+        """Launch ``node`` (see :meth:`launch`) and stop it with the others at the end."""
         self.launch(node)
         if not self._nodes:
             self.stack.callback(self.stop_all)
@@ -247,8 +256,17 @@ class Deployment:
     def role(self, role: str) -> list[Node]:
         return [n for n in self.nodes if n.role == role]
 
-    def config(self) -> dict[str, Any]:
-        return self.kind.config(self.nodes)
+    def config(self, *, style: str = "", via: dict[int, int] | None = None) -> dict[str, Any]:
+        """The config that points a backend at these nodes, in the kind's ``style``
+        (:meth:`~harness.topology.kind.Kind.styles`; its default when empty), reaching
+        node port ``p`` at ``via[p]`` where given (a fault proxy's port)."""
+        styles = self.kind.styles()
+        if style not in styles:
+            raise ValueError(f"{self.kind.name} has no config style {style!r}; "
+                             f"it has {sorted(styles)}")
+        via = via or {}
+        return styles[style]([replace(n, port=via[n.port]) if n.port in via else n
+                              for n in self.nodes])
 
     def describe(self) -> list[dict[str, Any]]:
         return [n.describe() for n in self.nodes]

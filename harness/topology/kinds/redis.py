@@ -285,20 +285,38 @@ def _single_config(nodes: Sequence[Node]) -> dict[str, Any]:
     return {"CACHE_REDIS_URL": f"redis://{HOST}:{nodes[0].port}/0"}
 
 
+def _host_port_config(nodes: Sequence[Node]) -> dict[str, Any]:
+    # RedisCache.factory reads these when CACHE_REDIS_URL is unset
+    # (flask_caching/backends/rediscache.py:82-87, 97-102), and cachelib
+    # builds redis.Redis(host=..., port=...) from them (cachelib/redis.py:69-71).
+    return {"CACHE_REDIS_HOST": HOST, "CACHE_REDIS_PORT": nodes[0].port}
+
+
+#: A client that asks the servers where the nodes are connects there, past a proxy.
+_SENTINEL_UNPROXIED = ("RedisSentinelCache asks the sentinels for the master's own address "
+                       "(redis/sentinel.py: SentinelConnectionPool.get_master_address) and "
+                       "connects to it, so a proxy in front of a node would carry none of "
+                       "its traffic")
+_CLUSTER_UNPROXIED = ("RedisClusterCache learns every node's own address from CLUSTER SLOTS "
+                      "(redis/cluster.py: NodesManager.initialize) and connects to those, so "
+                      "a proxy in front of a node would carry none of its traffic")
+
+
 KINDS = (
     _redis_server(name="redis", size_noun="servers", default_size=1, max_size=1,
                   roles=lambda size: {MASTER: 1}, primary=MASTER, deploy=_deploy_single,
                   config=_single_config,
                   user_keys=("CACHE_REDIS_URL", "CACHE_REDIS_HOST", "CACHE_REDIS_PORT"),
                   addresses=_url_addresses, storage=_single_storage,
-                  client_timeout_config=_TIMEOUT),
+                  client_timeout_config=_TIMEOUT, config_style="CACHE_REDIS_URL",
+                  other_styles={"CACHE_REDIS_HOST/PORT": _host_port_config}),
     _redis_server(name="redis-sentinel", size_noun="replicas", default_size=2, max_size=5,
                   roles=lambda size: {MASTER: 1, REPLICA: size, SENTINEL: SENTINELS},
                   primary=MASTER,
                   deploy=_deploy_sentinel, config=_sentinel_config,
                   user_keys=("CACHE_REDIS_SENTINELS",),
                   addresses=_sentinel_addresses, storage=_sentinel_storage,
-                  client_timeout_config=_TIMEOUT),
+                  client_timeout_config=_TIMEOUT, unproxied=_SENTINEL_UNPROXIED),
     _redis_server(name="redis-cluster", size_noun="masters", default_size=3, max_size=8,
                   # redis src/redis-cli.c, clusterManagerCommandCreate: "Redis
                   # Cluster requires at least 3 master nodes".  With fewer, the
@@ -312,5 +330,5 @@ KINDS = (
                   # (flask_caching/backends/rediscache.py:269-271).
                   user_keys=("CACHE_REDIS_CLUSTER", "CACHE_REDIS_URL"),
                   addresses=_cluster_addresses, storage=_cluster_storage,
-                  client_timeout_config=_TIMEOUT),
+                  client_timeout_config=_TIMEOUT, unproxied=_CLUSTER_UNPROXIED),
 )
