@@ -18,12 +18,8 @@ from typing import Any
 
 from . import observe
 from .history.names import OpType, swallowed
-from .history.ops import Meta, Op
+from .history.ops import REQUEST_TIMEOUT, Meta, Op
 from .worker.protocol import ROUTE_PREFIX
-
-#: Per-request timeout: generous for a loopback round trip, short enough that
-#: a wedged worker fails the scenario quickly instead of hanging the run.
-REQUEST_TIMEOUT = 10.0
 
 
 class NotSentError(OSError):

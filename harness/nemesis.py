@@ -35,6 +35,7 @@ from .history.faults import (
     DELAY,
     FAILOVER,
     HEAL,
+    INSPECT,
     KILL,
     PAUSE,
     REPLICA_LAG,
@@ -254,6 +255,18 @@ class Nemesis:
     def mend(self, proxy: Proxy) -> Fault:
         """``proxy`` forwards again (the ``heal`` action; :meth:`heal` undoes everything)."""
         return self._proxy(HEAL, proxy, proxy.heal)
+
+    # --- looking, not breaking ----------------------------------------------
+
+    def inspect(self, deployment: Deployment, keys: list[str]) -> Fault:
+        """Read each key's expiry on the servers themselves, past any proxy."""
+        expiry = deployment.kind.expiry
+        if expiry is None:
+            raise ValueError(f"{deployment.kind.name} has no expiry reader to inspect with")
+        primaries = deployment.role(deployment.kind.primary)
+        return self._act(INSPECT, f"{deployment.kind.name} {deployment.kind.primary} "
+                         f"{', '.join(f':{n.port}' for n in primaries)} (direct)",
+                         lambda: {"ttl": expiry(primaries, keys)})
 
     # --- always ------------------------------------------------------------
 

@@ -45,11 +45,17 @@ class Conclusion(StrEnum):
     STALE = "stale"
     #: Acknowledged writes gone after a fault that left the cache's storage alone.
     LOST = "lost"
+    #: A key written with a timeout that the storage holds with none.
+    IMMORTAL = "immortal"
+    #: An effect applied more often than it was asked for (a retried increment).
+    DUPLICATED = "duplicated"
     #: With the cache server down, a cache call raised through to the app.
     RAISES = "raises"
     SILENT = "silent"
     #: With the cache server down, the cache answered as if it had stored or held data.
     LIES = "lies"
+    #: Requests a worker held past the harness's request timeout.
+    STALLED = "stalled"
     UNRECOVERED = "unrecovered"
     ERROR = "error"
     UNKNOWN = "unknown"
@@ -57,8 +63,9 @@ class Conclusion(StrEnum):
 
 PROPERTY = (Conclusion.HOLDS, Conclusion.VIOLATED, Conclusion.BROKEN)
 #: A fault's harm, mildest first; ``holds`` when it did none.
-FAULT = (Conclusion.STALE, Conclusion.LOST, Conclusion.RAISES, Conclusion.SILENT,
-         Conclusion.LIES, Conclusion.UNRECOVERED)
+FAULT = (Conclusion.STALE, Conclusion.IMMORTAL, Conclusion.LOST, Conclusion.DUPLICATED,
+         Conclusion.RAISES, Conclusion.SILENT, Conclusion.LIES, Conclusion.STALLED,
+         Conclusion.UNRECOVERED)
 #: Findings proven from ``ok`` operations: they stand whatever else failed.
 PROVEN = (Conclusion.VIOLATED, *FAULT)
 INCONCLUSIVE = (Conclusion.ERROR, Conclusion.UNKNOWN)

@@ -26,7 +26,7 @@ import pytest
 from harness.checkers import faults, safety
 from harness.nemesis import nemesis
 from harness.scenario import History, Judge, Launch, Topology, TopologyKey, TopologyPool
-from harness.topology.kinds import KINDS
+from harness.topology.kinds import timeout_config
 from harness.topology.node import Node
 from harness.topology.servers import Deployment
 from harness.workloads import faults as traffic
@@ -62,10 +62,7 @@ def _timeouts(key: TopologyKey) -> dict[str, Any]:
     kinds = key.backend.servers
     if not kinds:
         pytest.skip(f"{key.backend.label} starts no cache server to fault")
-    config: dict[str, Any] = {}
-    for kind in kinds:
-        config.update(KINDS[kind].client_timeout_config)
-    return config
+    return timeout_config(kinds)
 
 
 def _own_servers(inst: Topology) -> None:

@@ -82,6 +82,30 @@ class WorkerGone(TypedDict):
     by_worker: dict[str, int]
 
 
+class Duplicated(TypedDict):
+    """Counters above what their increments could make (:mod:`.effects`)."""
+
+    count: int
+    counters: int
+    samples: list[dict[str, Any]]
+
+
+class Immortal(TypedDict):
+    """Keys written with a timeout, stored with none (:mod:`.effects`)."""
+
+    count: int
+    judged: int
+    samples: list[dict[str, Any]]
+
+
+class Stalled(TypedDict):
+    """Requests unanswered for the harness's whole request timeout (:mod:`.effects`)."""
+
+    count: int
+    longest: float
+    samples: list[dict[str, Any]]
+
+
 class FaultEvidence(TypedDict, total=False):
     """What :mod:`.faults` finds; its docstring says what each number means."""
 
@@ -95,6 +119,9 @@ class FaultEvidence(TypedDict, total=False):
     recovery: Recovery
     silent_after_recovery: SilentAfterRecovery
     worker_gone: WorkerGone
+    duplicated: Duplicated
+    immortal: Immortal
+    stalled: Stalled
     findings: list[str]
     counterexample: Counterexample
 

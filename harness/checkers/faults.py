@@ -51,9 +51,10 @@ The numbers, under these evidence keys:
     None.
 
 **Verdict**, the worst that applies: ``unrecovered`` (a worker never
-succeeded again), ``silent`` (acknowledged writes had no effect after
-recovery), ``lost`` (only after faults that spare the storage, above),
-``stale``, else ``holds``; ``none`` when no read in the whole
+succeeded again), ``stalled``, ``silent`` (acknowledged writes had no effect
+after recovery), ``duplicated``, ``lost`` (only after faults that spare the
+storage), ``immortal``, ``stale`` (:mod:`.effects` finds the other three),
+else ``holds``; ``none`` when no read in the whole
 history returned a stored value.  ``findings`` lists every one that
 applies.  A history without a closed fault window, or with no op after
 the heal, raises (:func:`harness.checkers.safely` makes it ``unknown``), and
@@ -71,7 +72,7 @@ from ..history.faults import ACTIONS
 from ..history.names import Phase
 from ..history.ops import History, Op
 from ..verdict import Conclusion, Verdict
-from . import Facts, observing, op_line
+from . import Facts, effects, observing, op_line
 from .evidence import (
     Counterexample,
     FaultEvidence,
@@ -94,7 +95,8 @@ from .versions import (
 
 _MAX_SAMPLES = 5
 #: Worst first: the verdict is the first that applies.
-_SEVERITY = (Conclusion.UNRECOVERED, Conclusion.SILENT, Conclusion.LOST, Conclusion.STALE)
+_SEVERITY = (Conclusion.UNRECOVERED, Conclusion.STALLED, Conclusion.SILENT,
+             Conclusion.DUPLICATED, Conclusion.LOST, Conclusion.IMMORTAL, Conclusion.STALE)
 
 
 def _sample(history: History, ops: list[int], *, culprits: list[int],
@@ -372,7 +374,9 @@ def check(history: History, facts: Facts) -> Verdict:
         evidence["worker_gone"] = addressing
     spared = all((a := ACTIONS.get(w.fault)) is not None and a.spares_storage
                   for w in windows)
-    found = {
+    more, found = effects.judge(history)
+    evidence.update(more)  # type: ignore[typeddict-item]
+    found |= {
         Conclusion.UNRECOVERED: bool(back.get("unrecovered")),
         Conclusion.SILENT: silent["count"] > 0,
         Conclusion.LOST: spared and lost["count"] > 0,
@@ -380,8 +384,11 @@ def check(history: History, facts: Facts) -> Verdict:
     }
     findings = [c for c in _SEVERITY if found[c]]
     evidence["findings"] = [str(c) for c in findings]
-    for finding, samples in ((Conclusion.SILENT, silent["samples"]),
+    for finding, samples in ((Conclusion.STALLED, more["stalled"]["samples"]),
+                             (Conclusion.SILENT, silent["samples"]),
+                             (Conclusion.DUPLICATED, more["duplicated"]["samples"]),
                              (Conclusion.LOST, lost["samples"]),
+                             (Conclusion.IMMORTAL, more.get("immortal", {}).get("samples", [])),
                              (Conclusion.STALE, stale.get("samples", []))):
         if found[finding] and samples:
             evidence["counterexample"] = samples[0]

@@ -54,11 +54,14 @@ DELAY = FaultAction(name="delay", closer="heal", spares_storage=True)
 BLACKHOLE = FaultAction(name="blackhole", closer="heal", spares_storage=True)
 RESET = FaultAction(name="reset", closer="heal", spares_storage=True)
 HEAL = FaultAction(name="heal")
+#: The nemesis reads the storage itself, past any proxy (what a key's TTL
+#: is); it opens and closes no window.
+INSPECT = FaultAction(name="inspect")
 
 #: Every fault action, by name.
 ACTIONS: dict[str, FaultAction] = {a.name: a for a in (
     KILL, RESTART, PAUSE, RESUME, REPLICA_LAG, REPLICA_RESUME, FAILOVER, WORKER_RECYCLE,
-    DELAY, BLACKHOLE, RESET, HEAL)}
+    DELAY, BLACKHOLE, RESET, HEAL, INSPECT)}
 _unknown = sorted(a.closer for a in ACTIONS.values() if a.closer and a.closer not in ACTIONS)
 if _unknown:
     raise TypeError(f"fault actions close with {_unknown!r}, which ACTIONS lacks; add an "

@@ -45,6 +45,11 @@ from typing import Any
 from .faults import NEMESIS, Fault, FaultWindow, fault_windows
 from .names import OP_TYPES, OPS, OpType
 
+#: How long the harness waits for a worker's reply: generous for a loopback
+#: round trip, short enough that a wedged worker fails the scenario quickly
+#: instead of hanging the run.  A request unanswered for this long stalled
+#: its worker (the fault checker's ``stalled``).
+REQUEST_TIMEOUT = 10.0
 
 @dataclass(frozen=True, kw_only=True)
 class Meta:

@@ -3,14 +3,18 @@
 ``python faultproxy.py LISTEN_PORT UPSTREAM_PORT CONTROL_SOCKET`` forwards
 every connection made to ``127.0.0.1:LISTEN_PORT`` to
 ``127.0.0.1:UPSTREAM_PORT``, and takes one JSON command per line on the
-unix socket ``CONTROL_SOCKET``, answering each with its state:
+unix socket ``CONTROL_SOCKET`` (``@name``: the abstract socket ``name``,
+which the kernel frees when the process exits), answering each with its
+state:
 
 ``{"action": "delay", "ms": N}``
     Hold every reply chunk that arrives from now on ``N`` ms before it is
     passed on (requests go through at once, so the server applies them).
 ``{"action": "blackhole"}``
-    Accept connections, and drop every byte in either direction: a host
-    that went dark.  A connection accepted now never reaches the server.
+    Accept connections, and drop every request from now on: a host that
+    went dark.  A connection accepted now never reaches the server.  A
+    request already passed on is answered (its reply was on its way), so a
+    command is either applied and answered or never applied at all.
 ``{"action": "reset"}``
     Pass each request on; of its reply, pass the first half, then close
     the client's connection with a TCP RST (``SO_LINGER`` 0): a reset
@@ -101,7 +105,7 @@ async def _requests(state: State, client: asyncio.StreamReader,
 
 async def _replies(state: State, server: asyncio.StreamReader,
                    client: asyncio.StreamWriter, cut: asyncio.Event) -> None:
-    """Server to client: on time, held, dropped or cut, as the mode says on arrival."""
+    """Server to client: on time, held or cut, as the mode says on arrival."""
     queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
 
     async def send() -> None:
@@ -117,9 +121,7 @@ async def _replies(state: State, server: asyncio.StreamReader,
     try:
         while data := await server.read(CHUNK):
             mode = state.mode
-            if mode == BLACKHOLE:
-                state.counts["dropped_reply_chunks"] += 1
-            elif mode == RESET:
+            if mode == RESET:
                 half = data[:len(data) // 2]
                 await queue.put((0.0, half))
                 await queue.put(None)
@@ -191,7 +193,8 @@ async def _control(state: State, reader: asyncio.StreamReader,
 async def main(listen: int, upstream: int, control: str) -> None:
     state = State()
     # The control socket first: once the port accepts, commands are taken.
-    ctl = await asyncio.start_unix_server(lambda r, w: _control(state, r, w), path=control)
+    path = "\0" + control[1:] if control.startswith("@") else control
+    ctl = await asyncio.start_unix_server(lambda r, w: _control(state, r, w), path=path)
     data = await asyncio.start_server(lambda r, w: _serve(state, r, w, upstream),
                                       host=HOST, port=listen, reuse_address=True)
     async with ctl, data:

@@ -111,6 +111,11 @@ class Kind:
     #: A pause must outlast it to be a fault rather than a slow reply.
     client_timeout: float = 1.0
     client_timeout_config: dict[str, Any] = field(default_factory=dict, hash=False)
+    #: Each key's remaining lifetime read on the primary nodes themselves, found
+    #: under whatever prefix the app adds (Redis ``TTL``: -1 none, -2 absent;
+    #: None for a key not found once); None when the harness cannot read it.
+    expiry: Callable[[Sequence[Node], Sequence[str]], dict[str, int | None]] | None = field(
+        default=None, hash=False)
     #: Why a fault proxy in front of its nodes would carry none of a client's
     #: traffic (the client learns the nodes' own addresses from the servers,
     #: and connects to those); empty when a proxy can front it.

@@ -17,6 +17,7 @@ nodes' addresses from the servers (Sentinel, Cluster) would go around it.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
 from dataclasses import dataclass
@@ -46,7 +47,8 @@ class Proxy:
 
     process: Node
     upstream: Node
-    control: Path
+    #: Its control socket: an abstract unix socket name (no file to leave behind).
+    control: str
 
     @property
     def port(self) -> int:
@@ -63,7 +65,7 @@ class Proxy:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(CONTROL_TIMEOUT)
             try:
-                s.connect(str(self.control))
+                s.connect("\0" + self.control)
                 s.sendall(json.dumps({"action": action, **args}).encode() + b"\n")
                 reply = s.makefile("rb").readline()
             except OSError as exc:
@@ -102,11 +104,10 @@ def front(launcher: Launcher, upstream: Node) -> Proxy:
     """Start a proxy in front of ``upstream``, owned by ``launcher`` (stopped with it)."""
     port = free_port()
     workdir = launcher.workdir(ROLE, port)
-    # AF_UNIX paths are limited to 107 bytes: a short name in the node's directory.
-    control = workdir / "ctl.sock"
+    control = f"flask-cache-coherence/proxy/{os.getpid()}/{port}"
     node = Node(kind=BINARY, role=ROLE, binary=BINARY, port=port,
                 argv=(sys.executable, "-I", str(PROGRAM), str(port), str(upstream.port),
-                      str(control)),
+                      f"@{control}"),
                 workdir=workdir, name=f"{launcher.prefix}-{ROLE}-{port}",
                 # Asked through the proxy, the node answers with its own pid.
                 probe=upstream.probe)

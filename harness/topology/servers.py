@@ -261,6 +261,7 @@ class Deployment:
         (:meth:`~harness.topology.kind.Kind.styles`; its default when empty), reaching
         node port ``p`` at ``via[p]`` where given (a fault proxy's port)."""
         styles = self.kind.styles()
+        style = style or self.kind.config_style
         if style not in styles:
             raise ValueError(f"{self.kind.name} has no config style {style!r}; "
                              f"it has {sorted(styles)}")

@@ -18,6 +18,18 @@ per run, rather than the few that a chance interleaving left quiet.
 never again, so the final pass shows whether each survived the fault:
 the traffic keys cannot, since later writes overwrite whatever was lost.
 
+``effects`` gives some clients another part, by position: ``"inc"``
+increments :data:`COUNTERS` counters of its own in turn (each set to 0
+first, read in the final pass), and ``"add"`` adds a fresh key with
+:data:`ADD_TIMEOUT`, each over and over with nothing else between, so each
+has a request in flight or about to be sent whenever a fault begins.  With
+several counters the incrementer's keys land on every node of a sharded
+store (a miss with probability (2/3)^16 < 0.2 % on three nodes), so it too
+meets a faulted node, as every other client does.  An increment applied twice then shows
+as a counter above the increments asked for, and an ``add`` cut half way
+as a key the nemesis's ``inspect`` finds without an expiry (the fault
+checker's ``duplicated`` and ``immortal``).
+
 When the fault replaces the workers themselves (gunicorn ``HUP`` or
 ``max_requests``), pass a *roster*, a callable returning the current
 workers: client ``i`` then addresses whoever is worker ``i`` now, and once
@@ -44,6 +56,12 @@ BEFORE = 0.5
 AFTER = 2.0
 #: Pause between one client's ops.
 GAP = 0.01
+#: The parts ``effects`` may give a client.
+EFFECTS = ("inc", "add")
+#: Counters per incrementer.
+COUNTERS = 16
+#: The timeout of the ``effects`` adds: long enough that none expires in a run.
+ADD_TIMEOUT = 300
 
 #: The workers now, by index.
 Roster = Callable[[], Sequence[WorkerClient]]
@@ -51,7 +69,7 @@ Roster = Callable[[], Sequence[WorkerClient]]
 
 def run(workers: Sequence[WorkerClient] | Roster, fault: Callable[[History], None], *,
         before: float = BEFORE, after: float = AFTER, keys: int = KEYS,
-        witnesses: int = 0) -> History:
+        witnesses: int = 0, effects: dict[int, str] | None = None) -> History:
     """Traffic on every worker around ``fault(history)``, which records the nemesis's actions."""
     follows = callable(workers)
     roster: Roster = workers if callable(workers) else (lambda: workers)
@@ -65,6 +83,17 @@ def run(workers: Sequence[WorkerClient] | Roster, fault: Callable[[History], Non
             kept.append(key)
             history.add(w.op("set", key, value=space.value(f"w{w.index}"),
                              meta=Meta(phase=Phase.WRITE)))
+    parts = effects or {}
+    if unknown := sorted(set(parts.values()) - set(EFFECTS)):
+        raise ValueError(f"effects {unknown} are not among {EFFECTS}")
+    counters: dict[int, list[str]] = {}
+    for position, part in parts.items():
+        if part == "inc":
+            w = roster()[position]
+            counters[position] = [space.fresh(f"counter-w{w.index}") for _ in range(COUNTERS)]
+            kept += counters[position]
+            for key in counters[position]:
+                history.add(w.op("set", key, value=0, meta=Meta(phase=Phase.WRITE)))
     stop = threading.Event()
     lock = threading.Lock()
 
@@ -77,7 +106,12 @@ def run(workers: Sequence[WorkerClient] | Roster, fault: Callable[[History], Non
             w = roster()[index]
             step, part = divmod(i, 3)
             key = names[(w.index + step + (part == 2)) % keys]
-            if part:
+            if parts.get(index) == "inc":
+                op = w.op("inc", counters[index][i % COUNTERS], delta=1)
+            elif parts.get(index) == "add":
+                op = w.op("add", space.fresh(f"add-w{w.index}"), value=space.value(),
+                          timeout=ADD_TIMEOUT)
+            elif part:
                 op = w.op("get", key)
             else:
                 op = w.op("set", key, value=space.value(f"w{w.index}"))

