@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from .errors import DefinitionError, UsageError, shorten
-from .verdict import Conclusion
+from .topology.gunicorn import WORKER_CLASSES
+from .verdict import ANY_OF, Conclusion
 
 #: The expectations file, as messages name it.
 FILE = "harness/expectations.toml"
@@ -25,13 +26,21 @@ COST_PARTS = ("load", "stampede")
 
 @dataclass(frozen=True, kw_only=True)
 class Expectation:
-    """The verdict a backend should get in a scenario, and why."""
+    """The verdict a backend should get in a scenario, and why.
+
+    ``verdict`` may name several, joined by :data:`~harness.verdict.ANY_OF`
+    (written as a list in the file), any one of which is expected.
+    ``worker_class`` is set on an entry for one worker class only
+    (``[expect.<Backend>.<scenario>.<worker class>]``), which overrides the
+    backend's entry for rows of that class.
+    """
 
     backend: str
     scenario: str
     verdict: str
     reason: str
     ref: str
+    worker_class: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,17 +68,26 @@ class Scenario:
 class Catalog:
     scenarios: dict[str, Scenario]
     expectations: dict[tuple[str, str], Expectation]
+    #: Entries for one worker class, by (backend, scenario, worker class).
+    by_worker_class: dict[tuple[str, str, str], Expectation] = field(default_factory=dict)
 
-    def expected(self, backend: str, scenario: str) -> Expectation | None:
+    def expected(self, backend: str, scenario: str,
+                 worker_class: str | None = None) -> Expectation | None:
         """The expectation for a row name (``MemcachedCache:3``), else for its backend.
 
         A sized row may carry its own entry where the size changes the
-        behaviour; otherwise it inherits its backend's.
+        behaviour; otherwise it inherits its backend's.  With ``worker_class``,
+        an entry for that class comes first, found the same way.
         """
-        found = self.expectations.get((backend, scenario))
-        if found is None and ":" in backend:
-            found = self.expectations.get((backend.partition(":")[0], scenario))
-        return found
+        names = (backend, backend.partition(":")[0]) if ":" in backend else (backend,)
+        if worker_class is not None:
+            for name in names:
+                if (found := self.by_worker_class.get((name, scenario, worker_class))):
+                    return found
+        for name in names:
+            if (found := self.expectations.get((name, scenario))) is not None:
+                return found
+        return None
 
     @property
     def opt_in(self) -> tuple[str, ...]:
@@ -139,26 +157,44 @@ def _scenario(sid: str, s: dict[str, Any]) -> Scenario:
                     default=default, quiet=quiet, cost=cost)
 
 
+def _expectation(backend: str, sid: str, e: dict[str, Any], scenario: Scenario,
+                 worker_class: str | None = None) -> Expectation:
+    """One ``[expect.<Backend>.<scenario>]`` table (or its worker class's), checked."""
+    where = f"[expect.{backend}.{sid}{'.' + worker_class if worker_class else ''}]"
+    verdicts = e.get("verdict")
+    listed = [str(v) for v in (verdicts if isinstance(verdicts, list) else [verdicts])]
+    for v in listed:
+        if v not in scenario.verdicts:
+            raise DefinitionError(
+                f"expectation {where} has verdict {v!r}, not one of {scenario.verdicts}; "
+                f"correct it, or add it to the verdicts of [scenarios.{sid}]")
+    if not listed or len(set(listed)) != len(listed):
+        raise DefinitionError(f"expectation {where} lists verdicts {listed!r}; name one, or "
+                              "several different ones, any of which is expected")
+    return Expectation(backend=backend, scenario=sid, verdict=ANY_OF.join(listed),
+                       reason=e["reason"], ref=e["ref"], worker_class=worker_class)
+
+
 def parse(data: dict[str, Any]) -> Catalog:
     scenarios = {sid: _scenario(sid, s) for sid, s in data.get("scenarios", {}).items()}
     expectations: dict[tuple[str, str], Expectation] = {}
+    by_class: dict[tuple[str, str, str], Expectation] = {}
     for backend, per_scenario in data.get("expect", {}).items():
         for sid, e in per_scenario.items():
             if sid not in scenarios:
                 raise DefinitionError(
                     f"{FILE}: [expect.{backend}.{sid}] names scenario {sid!r}, which has no "
                     f"[scenarios.{sid}] table; add one (summary, verdicts) or correct the name")
-            if e["verdict"] not in scenarios[sid].verdicts:
-                raise DefinitionError(
-                    f"expectation {backend}/{sid} has verdict {e['verdict']!r}, "
-                    f"not one of {scenarios[sid].verdicts}; correct it, or add it to the "
-                    f"verdicts of [scenarios.{sid}]"
-                )
-            expectations[(backend, sid)] = Expectation(
-                backend=backend, scenario=sid, verdict=e["verdict"],
-                reason=e["reason"], ref=e["ref"],
-            )
-    return Catalog(scenarios=scenarios, expectations=expectations)
+            expectations[(backend, sid)] = _expectation(backend, sid, e, scenarios[sid])
+            for wc, sub in e.items():
+                if not isinstance(sub, dict):
+                    continue
+                if wc not in WORKER_CLASSES:
+                    raise DefinitionError(
+                        f"{FILE}: [expect.{backend}.{sid}.{wc}] names no worker class; use "
+                        f"one of {', '.join(WORKER_CLASSES)}")
+                by_class[(backend, sid, wc)] = _expectation(backend, sid, sub, scenarios[sid], wc)
+    return Catalog(scenarios=scenarios, expectations=expectations, by_worker_class=by_class)
 
 
 @cache

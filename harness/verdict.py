@@ -61,6 +61,17 @@ class Conclusion(StrEnum):
     UNKNOWN = "unknown"
 
 
+#: Between the verdicts of an expectation that accepts any one of several
+#: (``lost|stale|silent``): where upstream makes the finding depend on which
+#: threads of a worker met a fault.
+ANY_OF = "|"
+
+
+def accepts(expected: str, verdict: str) -> bool:
+    """Whether ``verdict`` is the one ``expected`` names, or one of those it names."""
+    return verdict in expected.split(ANY_OF)
+
+
 PROPERTY = (Conclusion.HOLDS, Conclusion.VIOLATED, Conclusion.BROKEN)
 #: A fault's harm, mildest first; ``holds`` when it did none.
 FAULT = (Conclusion.STALE, Conclusion.IMMORTAL, Conclusion.LOST, Conclusion.DUPLICATED,
@@ -122,7 +133,7 @@ class Result:
             return False
         if self.expected is None:
             return None
-        return self.verdict == self.expected
+        return accepts(self.expected, self.verdict)
 
     def to_json(self) -> dict[str, Any]:
         # Not asdict: it would deep-copy the whole history only to drop it.

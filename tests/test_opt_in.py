@@ -155,3 +155,41 @@ def test_an_expectation_for_a_scenario_without_its_table_names_the_table_to_add(
                        r"scenario 'worker-pause', which has no \[scenarios\.worker-pause\] "
                        r"table; add one"):
         parse(bad)
+
+
+# --- expectations for one worker class, and any of several verdicts ----------------
+
+def _by_class(**sub: object) -> dict:
+    return {"scenarios": {"pause": {"summary": "p", "verdicts": ["holds", "stale", "silent"]}},
+            "expect": {"MemcachedCache": {"pause": {
+                "verdict": "holds", "reason": "r", "ref": "x.py:1", **sub}}}}
+
+
+def test_a_worker_class_entry_overrides_the_backend_s_for_its_rows_and_sized_rows() -> None:
+    from harness.verdict import Result
+
+    catalog = parse(_by_class(gevent={"verdict": ["stale", "silent"], "reason": "g",
+                                      "ref": "y.py:2"}))
+    assert catalog.expected("MemcachedCache", "pause").verdict == "holds"
+    assert catalog.expected("MemcachedCache", "pause", "sync").verdict == "holds"
+    found = catalog.expected("MemcachedCache:3", "pause", "gevent")
+    assert found is not None and found.verdict == "stale|silent"
+    assert found.worker_class == "gevent" and found.ref == "y.py:2"
+
+    def ok(verdict: str) -> bool | None:
+        return Result(backend="MemcachedCache", worker_class="gevent", workers=4,
+                      preload=False, scenario="pause", verdict=verdict,
+                      expected=found.verdict).ok
+
+    assert ok("stale") and ok("silent") and ok("holds") is False and ok("unknown") is False
+
+
+def test_a_bad_worker_class_entry_fails_at_load_naming_it_and_the_fix() -> None:
+    with pytest.raises(DefinitionError, match=r"\[expect.MemcachedCache.pause.geventt\] names "
+                                              "no worker class; use one of sync, gthread, gevent"):
+        parse(_by_class(geventt={"verdict": "holds", "reason": "r", "ref": "x"}))
+    with pytest.raises(DefinitionError, match=r"\[expect.MemcachedCache.pause.gthread\] has "
+                                              "verdict 'lost'"):
+        parse(_by_class(gthread={"verdict": ["stale", "lost"], "reason": "r", "ref": "x"}))
+    with pytest.raises(DefinitionError, match="name one, or several different ones"):
+        parse(_by_class(gthread={"verdict": ["stale", "stale"], "reason": "r", "ref": "x"}))

@@ -27,7 +27,7 @@ from ..expectations import load as load_expectations
 from ..history.ops import History
 from ..options import RunOptions
 from ..topology.pool import Topology, TopologyKey, TopologyPool
-from ..verdict import INCONCLUSIVE, Result, Verdict
+from ..verdict import INCONCLUSIVE, Result, Verdict, accepts
 from .ordering import scenario_of, scenarios_of, topology_key
 
 ITEM_RESULTS = pytest.StashKey[list[Result]]()
@@ -48,7 +48,7 @@ def draw(check: Checker, history: History, *, workers: Iterable[HasPid],
 
 def result(key: TopologyKey, scenario: str, verdict: Verdict, history: History | None,
            processes: list[dict[str, Any]]) -> Result:
-    expectation = load_expectations().expected(key.backend.label, scenario)
+    expectation = load_expectations().expected(key.backend.label, scenario, key.worker_class)
     return Result(
         backend=key.backend.label, worker_class=key.worker_class,
         workers=key.workers, preload=key.preload, scenario=scenario,
@@ -75,7 +75,8 @@ def error_rows(item: pytest.Item, key: TopologyKey, evidence: dict[str, Any],
     """
     ids = scenarios_of(item)
     catalog = load_expectations()
-    judged = [sid for sid in ids if catalog.expected(key.backend.label, sid)] or ids[:1]
+    judged = [sid for sid in ids
+              if catalog.expected(key.backend.label, sid, key.worker_class)] or ids[:1]
     recorded = {row.scenario for row in item.stash.get(ITEM_RESULTS, [])}
     for sid in (s for s in judged if s not in recorded):
         append_to(item, result(key, sid, Verdict(verdict="error", evidence=evidence), None,
@@ -91,8 +92,8 @@ def assert_expected(row: Result) -> None:
     where = f"{row.backend} {row.worker_class}x{row.workers} {row.scenario}"
     if row.verdict in INCONCLUSIVE:
         pytest.fail(f"{where}: verdict {row.verdict!r}; evidence: {row.evidence}")
-    if row.expected is not None and row.verdict != row.expected:
-        exp = load_expectations().expected(row.backend, row.scenario)
+    if row.expected is not None and not accepts(row.expected, row.verdict):
+        exp = load_expectations().expected(row.backend, row.scenario, row.worker_class)
         why = f" ({exp.reason}; {exp.ref})" if exp else ""
         pytest.fail(f"{where}: observed {row.verdict!r}, expected {row.expected!r}"
                     f"{why}; evidence: {row.evidence}")

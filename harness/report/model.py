@@ -78,7 +78,7 @@ class RunReport:
                 return None
             return Expectation(backend=r.backend, scenario=r.scenario, verdict=r.expected,
                                reason=row["expected_reason"], ref=str(row.get("expected_ref")))
-        return load_expectations().expected(r.backend, r.scenario)
+        return load_expectations().expected(r.backend, r.scenario, r.worker_class)
 
     @property
     def run(self) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..topology.appenv import REPORT_KEYS
-from ..verdict import Conclusion
+from ..verdict import ANY_OF, Conclusion
 
 SCHEMA = "coherence-report/1"
 
@@ -154,9 +154,12 @@ def check(data: Any, file: Path) -> None:
         _check_fields(where, owner, row, ROW)
         for name in ("verdict", "expected"):
             value = row[name]
-            if value is not None and value not in CONCLUSIONS:
+            # An expectation may accept any of several verdicts, joined by ANY_OF.
+            parts = value.split(ANY_OF) if name == "expected" and value is not None else [value]
+            if value is not None and not all(v in CONCLUSIONS for v in parts):
+                also = f" (or several joined by {ANY_OF!r})" if name == "expected" else ""
                 raise UsageError(f"{where}: {owner}[{name!r}] must be one of "
-                                 f"{', '.join(CONCLUSIONS)}, not {describe(value)}: {FIX}")
+                                 f"{', '.join(CONCLUSIONS)}{also}, not {describe(value)}: {FIX}")
         rel = row.get("history")
         if rel is not None and inside(file.parent, rel) is None:
             raise UsageError(

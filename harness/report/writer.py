@@ -63,7 +63,7 @@ def to_json(results: Sequence[Result], *, created: datetime,
         row["history"] = history_paths[n] if n < len(history_paths) else None
         # The reasons as they stood when this run was judged; a later edit of
         # the expectations file must not rewrite an old report's reasons.
-        exp = catalog.expected(r.backend, r.scenario)
+        exp = catalog.expected(r.backend, r.scenario, r.worker_class)
         row["expected_reason"] = exp.reason if exp is not None else None
         row["expected_ref"] = exp.ref if exp is not None else None
         rows.append(row)
