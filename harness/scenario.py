@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from .history.ops import History
 from .options import RunOptions
-from .plugin.fixtures import Launch, missing_tool
+from .plugin.fixtures import Launch, missing_tool, owned
 from .plugin.recording import Judge, draw
 from .topology.pool import Topology, TopologyKey, TopologyPool
 from .verdict import Result, Verdict
@@ -38,4 +38,5 @@ __all__ = [
     "Verdict",
     "draw",
     "missing_tool",
+    "owned",
 ]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -25,7 +25,7 @@ import pytest
 
 from harness.checkers import faults, safety
 from harness.nemesis import nemesis
-from harness.scenario import History, Judge, Launch, Topology, TopologyKey, TopologyPool
+from harness.scenario import History, Judge, Launch, Topology, TopologyKey, TopologyPool, owned
 from harness.topology.kinds import timeout_config
 from harness.topology.node import Node
 from harness.topology.servers import Deployment
@@ -75,16 +75,6 @@ def _instance(topology: Topology, launch: Launch, name: str) -> tuple[Topology, 
     inst = launch(name, private_servers=True, config=_timeouts(topology.key))
     _own_servers(inst)
     return inst, next(iter(inst.servers.values()))
-
-
-@contextmanager
-def _owned(pool: TopologyPool) -> Iterator[ExitStack]:
-    """A stack for instances started with options ``launch`` has no word for; stopped after."""
-    stack = ExitStack()
-    try:
-        yield stack
-    finally:
-        pool.retire(stack)
 
 
 def _sentinel_only(topology: Topology, why: str) -> None:
@@ -165,7 +155,7 @@ def test_worker_recycle(topology: Topology, coherence_pool: TopologyPool,
                         judge: Judge) -> None:
     # No cache server is touched, so the run's shared ones serve, and every
     # backend runs it, SimpleCache and NullCache included.
-    with _owned(coherence_pool) as stack:
+    with owned(coherence_pool) as stack:
         inst = coherence_pool.start(topology.key, name="worker-recycle", stack=stack,
                                     max_requests=MAX_REQUESTS)
         g = inst.gunicorn
@@ -192,7 +182,7 @@ def test_failure_safety(topology: Topology, coherence_pool: TopologyPool,
     key = topology.key
     config = _timeouts(key)
     settings = [f"CACHE_IGNORE_ERRORS={str(flag).lower()}" for flag in IGNORE_ERRORS]
-    with _owned(coherence_pool) as stack:
+    with owned(coherence_pool) as stack:
         # Both settings on the same private servers, so one outage answers
         # for both, and the second instance costs a gunicorn, not a cluster.
         first = coherence_pool.start(key, name="failure-safety-0", stack=stack,

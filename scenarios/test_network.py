@@ -30,21 +30,22 @@ with that reason: a proxy in front of a node would carry none of their traffic.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import replace
-from typing import Any
 
 import pytest
 
 from harness.checkers import effects, faults
+from harness.history.faults import Fault
 from harness.history.ops import History
 from harness.nemesis import Nemesis, nemesis
-from harness.scenario import Judge, Launch, Topology, TopologyPool
+from harness.scenario import Judge, Launch, Topology, TopologyPool, owned
 from harness.topology.kind import MASTER, REPLICA
 from harness.topology.kinds import KINDS, timeout_config
 from harness.topology.kinds.redis import follow
 from harness.topology.proxy import Proxy, front
+from harness.topology.servers import Deployment
 from harness.workloads import faults as traffic
 
 #: How much longer than the client's socket timeout a fault lasts.
@@ -59,15 +60,6 @@ KEYS = 16
 #: How far the replication stream is held back, and for how long.
 REPLICATION_DELAY = 1.5
 REPLICATION_HELD = 2.0
-
-
-@contextmanager
-def _owned(pool: TopologyPool) -> Iterator[ExitStack]:
-    stack = ExitStack()
-    try:
-        yield stack
-    finally:
-        pool.retire(stack)
 
 
 def _effects(size: int) -> dict[int, str]:
@@ -153,7 +145,7 @@ def _only(history: History, pids: set[int]) -> History:
     return out
 
 
-def _inspect(history: History, deployment: Any) -> None:
+def _inspect(history: History, deployment: Deployment) -> None:
     """The nemesis reads the expiry of every added key on the server itself."""
     if deployment.kind.expiry is None:
         return
@@ -163,53 +155,45 @@ def _inspect(history: History, deployment: Any) -> None:
             n.inspect(deployment, added)
 
 
+def _window(act: Callable[[Nemesis, Proxy], Fault], seconds: float
+            ) -> Callable[[Nemesis, list[Proxy]], None]:
+    """A fault: ``act`` on every proxy, then ``seconds`` later each healed."""
+    def fault(n: Nemesis, proxies: list[Proxy]) -> None:
+        for p in proxies:
+            act(n, p)
+        time.sleep(seconds)
+        for p in proxies:
+            n.mend(p)
+    return fault
+
+
 @pytest.mark.scenario("server-latency")
 def test_server_latency(topology: Topology, coherence_pool: TopologyPool, judge: Judge) -> None:
-    with _owned(coherence_pool) as stack:
+    with owned(coherence_pool) as stack:
         s = Styled(topology, coherence_pool, stack, "server-latency")
         delay, held = s.timeout + DELAY_MARGIN, s.timeout + HOLD_MARGIN
 
-        def fault(n: Nemesis, proxies: list[Proxy]) -> None:
-            for p in proxies:
-                n.delay(p, delay * 1000)
-            time.sleep(held)
-            for p in proxies:
-                n.mend(p)
-
-        s.judge(fault, judge, delay=delay, held=held)
+        s.judge(_window(lambda n, p: n.delay(p, delay * 1000), held), judge, delay=delay,
+                held=held)
 
 
 @pytest.mark.scenario("server-blackhole")
 def test_server_blackhole(topology: Topology, coherence_pool: TopologyPool,
                           judge: Judge) -> None:
-    with _owned(coherence_pool) as stack:
+    with owned(coherence_pool) as stack:
         s = Styled(topology, coherence_pool, stack, "server-blackhole")
         held = s.timeout + HOLD_MARGIN
 
-        def fault(n: Nemesis, proxies: list[Proxy]) -> None:
-            for p in proxies:
-                n.blackhole(p)
-            time.sleep(held)
-            for p in proxies:
-                n.mend(p)
-
-        s.judge(fault, judge, dark=held)
+        s.judge(_window(Nemesis.blackhole, held), judge, dark=held)
 
 
 @pytest.mark.scenario("connection-reset")
 def test_connection_reset(topology: Topology, coherence_pool: TopologyPool,
                           judge: Judge) -> None:
-    with _owned(coherence_pool) as stack:
+    with owned(coherence_pool) as stack:
         s = Styled(topology, coherence_pool, stack, "connection-reset")
 
-        def fault(n: Nemesis, proxies: list[Proxy]) -> None:
-            for p in proxies:
-                n.reset(p)
-            time.sleep(RESET_FOR)
-            for p in proxies:
-                n.mend(p)
-
-        s.judge(fault, judge, reset=RESET_FOR)
+        s.judge(_window(Nemesis.reset, RESET_FOR), judge, reset=RESET_FOR)
 
 
 @pytest.mark.scenario("replication-delay")

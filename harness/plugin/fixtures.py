@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -133,6 +133,17 @@ class Launch(Protocol):
                  config: dict[str, Any] | None = None, app: str | None = None,
                  private_servers: bool = False, app_root: Path | None = None,
                  elsewhere: bool = False) -> Topology: ...
+
+
+@contextmanager
+def owned(pool: TopologyPool) -> Iterator[ExitStack]:
+    """A stack for instances a scenario starts with options ``launch`` has no word for
+    (``pool.start(..., stack=stack)``); they are stopped, in the background, after."""
+    stack = ExitStack()
+    try:
+        yield stack
+    finally:
+        pool.retire(stack)
 
 
 @pytest.fixture
