@@ -1,4 +1,4 @@
-"""Virtualenvs with another Flask-Caching version, built once and kept in the user's cache.
+"""Virtualenvs with another Flask-Caching or client, built once and kept in the user's cache.
 
 The ``rolling-deploy`` scenario runs the same app under two Flask-Caching
 versions at once, as a rolling deploy does.  Each version gets a venv under
@@ -10,6 +10,11 @@ itself is not installed there: the workers import only its worker side,
 from a directory on PYTHONPATH that holds a link to it
 (:mod:`harness.topology.workerpath`), so the venv's own site-packages (and
 its Flask-Caching) are the ones imported.
+
+A backend row whose client this environment does not hold
+(``MemcachedCache[pylibmc]``) gets one the same way (:func:`for_client`):
+this environment's stack, Flask-Caching and Werkzeug included, plus that
+client, so the client is the only difference.
 """
 
 from __future__ import annotations
@@ -155,6 +160,17 @@ def pinned(name: str, requirements: Sequence[str], *, base: str | None = None,
     if not python.exists():
         _build(target, list(requirements), base=base)
     return python
+
+
+def for_client(client: str, requirements: Sequence[str]) -> Path:
+    """The interpreter of a venv holding this environment's stack plus ``requirements``.
+
+    For a backend row that runs a client this environment does not hold
+    (:attr:`harness.topology.backends.BackendSpec.requirements`); built on
+    first use and kept, like :func:`pinned`'s.
+    """
+    stack = [f"{d}=={version(d)}" for d in ("flask-caching", "werkzeug")]
+    return pinned(f"client-{client}", [*stack, *_pins(), *requirements])
 
 
 def _build(target: Path, requirements: list[str], *, base: str | None = None) -> None:
