@@ -132,10 +132,14 @@ def _pins() -> list[str]:
     return pins
 
 
-def ensure(wanted: str, *, root: Path | None = None) -> Venv:
-    """The venv for Flask-Caching ``wanted`` (``2.4`` or ``2.4.1``), built if missing."""
+def ensure(wanted: str, *, extra: Sequence[str] = (), root: Path | None = None) -> Venv:
+    """The venv for Flask-Caching ``wanted`` (``2.4`` or ``2.4.1``), built if missing.
+
+    ``extra``: what the row's client needs beside the pinned stack
+    (:attr:`~harness.topology.backends.BackendSpec.requirements`).
+    """
     tag = f"py{sys.version_info.major}.{sys.version_info.minor}"
-    pins = _pins()
+    pins = [*_pins(), *extra]
     name = f"fc{wanted}-" + "-".join(p.replace("==", "") for p in pins) + f"-{tag}"
     target = (root or cache_root()) / re.sub(r"[^\w.-]", "_", name)
     python = target / "bin" / "python"
