@@ -149,9 +149,9 @@ DEFAULT_BACKENDS: tuple[str, ...] = (
 OPT_IN_BACKENDS: tuple[str, ...] = tuple(label for label, spec in BUILTIN.items()
                                          if spec.requirements)
 
-__all__ = ["BASELINE", "BUILTIN", "DEFAULT_BACKENDS", "OPT_IN_BACKENDS", "Backend", "BackendSpec", "ServerKind",
-           "OLD_ALIASES", "StorageKind", "kinds_read", "of_app", "open_storage",
-           "replication_barrier", "resolve"]
+__all__ = ["BASELINE", "BUILTIN", "DEFAULT_BACKENDS", "OPT_IN_BACKENDS", "Backend",
+           "BackendSpec", "ServerKind", "OLD_ALIASES", "StorageKind", "kinds_read", "of_app",
+           "open_storage", "replication_barrier", "resolve"]
 
 # Flask-Caching backends that exist upstream but need a topology the harness
 # cannot start yet; naming one is a usage error with a clear reason.
