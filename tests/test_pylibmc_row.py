@@ -91,7 +91,8 @@ def test_the_row_on_an_interpreter_without_pylibmc_is_an_error_not_a_pass(cli) -
     """cachelib falls back to python-memcached quietly; the harness does not."""
     if importlib.util.find_spec("pylibmc") is not None:
         pytest.skip("the harness's own interpreter has pylibmc, so nothing falls back")
-    run = cli("--backend", ROW, "--scenario", "visibility", "--python", sys.executable)
+    run = cli("--backend", ROW, "--scenario", "visibility", "--workers", "1",
+              "--python", sys.executable)
     assert run.code != 0
     assert "holds memcache.Client, not a pylibmc client" in run.stdout + run.stderr
     assert run.leftovers == []

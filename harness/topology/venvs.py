@@ -39,8 +39,10 @@ from .processes import ledger, set_pdeathsig
 #: wheels, from its cache after the first time (about 10 s here).
 BUILD_TIMEOUT = 600.0
 #: Packages a worker imports, pinned to this environment's versions: the
-#: server kinds' clients among them.
-PINNED = ("flask", "cachelib", "gunicorn", "gevent", *clients())
+#: server kinds' clients among them, and packaging, which gunicorn's gevent
+#: worker imports (gunicorn 27, workers/ggevent.py:16) but declares only in
+#: its ``gevent`` extra.
+PINNED = ("flask", "cachelib", "gunicorn", "gevent", "packaging", *clients())
 
 #: The scenario that reads --old-version and --new-version.
 ROLLING_DEPLOY = "rolling-deploy"
