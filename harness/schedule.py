@@ -115,8 +115,10 @@ def send_options(node: Any, options: object) -> None:
     node.workerinput[OPTIONS_INPUT] = base64.b64encode(pickle.dumps(options)).decode()
 
 
-#: A scenario test's parametrization id: ``[<backend label>-<worker class>x<N>...]``.
-_TOPOLOGY_ID = re.compile(r"\[(?P<backend>[^\]]+?)-(?P<wc>sync|gthread|gevent)x\d+")
+#: A scenario test's parametrization id: ``[<backend label>-<worker class>x<N>...]``;
+#: a label may end in its client, ``MemcachedCache[pylibmc]``.
+_TOPOLOGY_ID = re.compile(
+    r"\[(?P<backend>[^\[\]]+?(?:\[[^\[\]]+\](?::\d+)?)?)-(?P<wc>sync|gthread|gevent)x\d+")
 
 
 def group_of(nodeid: str) -> str:

@@ -24,8 +24,12 @@ pytestmark = pytest.mark.app(FEATURES_APP)
 @pytest.mark.scenario("rolling-deploy")
 def test_rolling_deploy(topology, coherence_options, coherence_pool, judge):
     current = venvs.installed()
-    old = venvs.ensure(coherence_options.old_version or venvs.previous_minor(current))
-    new = venvs.ensure(coherence_options.new_version) if coherence_options.new_version else None
+    # A row that names its client (MemcachedCache[pylibmc]) gets it on both sides.
+    extra = topology.key.backend.spec.requirements
+    old = venvs.ensure(coherence_options.old_version or venvs.previous_minor(current),
+                       extra=extra)
+    new = (venvs.ensure(coherence_options.new_version, extra=extra)
+           if coherence_options.new_version else None)
     versions = {"old": old.flask_caching, "new": new.flask_caching if new else current}
     scratch = coherence_pool.scratch(f"rolling-{topology.key.label}")
     shared = {"CACHE_DIR": str(scratch / "cache")}

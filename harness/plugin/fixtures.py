@@ -74,7 +74,10 @@ def coherence_pool(request: pytest.FixtureRequest,
         user_config=coherence_options.config, port=coherence_options.port,
         log_dir=coherence_options.report_dir / "logs", own_cache=coherence_options.own_cache,
         cache=coherence_options.cache, copy_exclude=coherence_options.copy_exclude,
-        keep_out=(coherence_options.report_dir,), python=coherence_options.python.executable,
+        keep_out=(coherence_options.report_dir,),
+        # None unless --python names one: a row whose client needs a venv
+        # of its own (MemcachedCache[pylibmc]) then gets that venv.
+        python=coherence_options.python.executable if coherence_options.python.given else None,
     )
     try:
         yield pool

@@ -128,7 +128,7 @@ class Recorder:
             # missing entry would silently pass as "no expectation".
             raise pytest.UsageError(
                 f"{EXPECTATIONS_FILE} has no expectation for {backend} in scenario {name!r}; "
-                f"add [expect.{topology.key.backend.spec.label}.{name}]")
+                f"add [expect.{_toml_key(topology.key.backend.spec.label)}.{name}]")
         problems = self.pool.health(topology, when="after the scenario")
         if problems:
             # A verdict drawn while a server was dying says nothing about the backend.
@@ -221,3 +221,9 @@ def carry(item: pytest.Item, call: pytest.CallInfo[None], rep: pytest.TestReport
             rep.user_properties.append((ERROR_PROPERTY, str(error)))
         rep.longrepr = str(error)
         rep.sections = []
+
+
+def _toml_key(label: str) -> str:
+    """``label`` as a TOML table key: quoted unless bare (``"MemcachedCache[pylibmc]"``)."""
+    bare = label.replace("-", "").replace("_", "").isalnum() and label.isascii()
+    return label if bare else f'"{label}"'

@@ -58,6 +58,8 @@ _CHECK = (
 
 #: The memcached clients cachelib's MemcachedCache can use, the one to install first.
 MEMCACHED_CLIENTS = ("python-memcached", "pylibmc", "libmc")
+#: The order cachelib tries them in (cachelib/memcached.py:299-314): the first found is used.
+CACHELIB_ORDER = ("pylibmc", "python-memcached", "libmc")
 
 #: report.json's ``app_environment`` keys, by distribution: the same names as
 #: the controller's ``environment`` block where both have them.
@@ -86,8 +88,8 @@ class AppEnvironment:
 
     @property
     def memcached_client(self) -> str | None:
-        """The memcached client cachelib would find there, as ``name version``."""
-        return next((f"{d} {self.versions[d]}" for d in MEMCACHED_CLIENTS
+        """The memcached client cachelib would pick there, as ``name version``."""
+        return next((f"{d} {self.versions[d]}" for d in CACHELIB_ORDER
                      if self.versions.get(d)), None)
 
     def describe(self) -> dict[str, Any]:

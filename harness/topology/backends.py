@@ -63,6 +63,11 @@ class BackendSpec:
     baseline: bool = False
     #: Known to the harness (documented in the expectations), not a user's import path.
     builtin: bool = True
+    #: The package the cache's client must come from (the label ends in
+    #: ``[pylibmc]``); a worker holding another's fails to boot.  None: any.
+    client: str | None = None
+    #: What its workers' venv adds to this stack (:func:`.venvs.for_client`).
+    requirements: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         bad = partial(DefinitionError.of, f"backend spec {self.label!r}")
@@ -70,11 +75,20 @@ class BackendSpec:
         if not self.label or not self.cache_type:
             raise bad("has no label or no cache_type", "give both, e.g. label='RedisCache', "
                       "cache_type='RedisCache'")
-        odd = sorted(set(self.label) & set(_NOT_IN_LABELS))
+        odd = sorted(set(self.label.removesuffix(f"[{self.client}]" if self.client else ""))
+                     & set(_NOT_IN_LABELS))
         if odd:
             raise bad(f"label has {' '.join(map(repr, odd))}", "':' is the size of --backend "
                       "NAME:N, '@' ends a test id's name under --jobs, and '[', ']' and spaces "
-                      "break test ids: spell it with letters, digits, '.', '_' or '-'")
+                      "break test ids: spell it with letters, digits, '.', '_' or '-' (a "
+                      "spec with client='pylibmc' may end in '[pylibmc]')")
+        if self.client is not None and not self.label.endswith(f"[{self.client}]"):
+            raise bad(f"names client {self.client!r} but its label does not end in "
+                      f"'[{self.client}]'", f"label it e.g. '{self.cache_type}[{self.client}]', "
+                      "so the row says which client it ran")
+        if self.requirements and self.client is None:
+            raise bad("has requirements but no client", "requirements build the venv its "
+                      "client runs in: name that client with client=...")
         if self.kind is not None and self.kind not in KINDS:
             raise bad(f"names server kind {self.kind!r}, which is not registered",
                       f"use one of {', '.join(KINDS)}, or add the kind to "
@@ -105,6 +119,11 @@ BUILTIN: dict[str, BackendSpec] = {s.label: s for s in (
                 kind="redis-sentinel", storage="server"),
     BackendSpec(label="RedisClusterCache", cache_type="RedisClusterCache",
                 kind="redis-cluster", storage="server"),
+    # cachelib tries pylibmc before python-memcached (cachelib/memcached.py:
+    # 299-314); its workers run in a venv that adds it to this stack.
+    BackendSpec(label="MemcachedCache[pylibmc]", cache_type="MemcachedCache",
+                kind="memcached", storage="server", client="pylibmc",
+                requirements=("pylibmc==1.6.3",)),
 )}
 
 
@@ -121,12 +140,18 @@ def _the_baseline(specs: dict[str, BackendSpec]) -> BackendSpec:
 BASELINE: BackendSpec = _the_baseline(BUILTIN)
 
 #: What ``coherence run`` checks when no ``--backend`` is given: every
-#: built-in at its kind's default size, plus memcached over several servers.
-DEFAULT_BACKENDS: tuple[str, ...] = (*BUILTIN, "MemcachedCache:3")
+#: built-in at its kind's default size, plus memcached over several servers;
+#: not the rows whose client needs a venv of its own (``--backend`` opts in).
+DEFAULT_BACKENDS: tuple[str, ...] = (
+    *(label for label, spec in BUILTIN.items() if not spec.requirements), "MemcachedCache:3")
 
-__all__ = ["BASELINE", "BUILTIN", "DEFAULT_BACKENDS", "Backend", "BackendSpec", "ServerKind",
-           "OLD_ALIASES", "StorageKind", "kinds_read", "of_app", "open_storage",
-           "replication_barrier", "resolve"]
+#: The built-ins a plain run leaves out: each needs its client's venv built.
+OPT_IN_BACKENDS: tuple[str, ...] = tuple(label for label, spec in BUILTIN.items()
+                                         if spec.requirements)
+
+__all__ = ["BASELINE", "BUILTIN", "DEFAULT_BACKENDS", "OPT_IN_BACKENDS", "Backend",
+           "BackendSpec", "ServerKind", "OLD_ALIASES", "StorageKind", "kinds_read", "of_app",
+           "open_storage", "replication_barrier", "resolve"]
 
 # Flask-Caching backends that exist upstream but need a topology the harness
 # cannot start yet; naming one is a usage error with a clear reason.

@@ -29,6 +29,7 @@ from ..worker.protocol import ROUTE_PREFIX
 from . import boots
 from .ports import HOST, ensure_free, free_port
 from .processes import ledger, set_pdeathsig
+from .rowclient import proven
 from .tree import search_path
 from .workerpath import CONF_FILE, WRAPPER
 from .workerpath import directory as worker_directory
@@ -64,6 +65,9 @@ class GunicornSpec:
     config: dict[str, Any] = field(default_factory=dict)
     port: int | None = None
     max_requests: int = 0
+    #: The package every worker's cache client must come from (a row's
+    #: ``BackendSpec.client``); None: any.
+    client: str | None = None
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -82,6 +86,8 @@ class Gunicorn:
     socket_dir: Path
     log: Path
     workers: list[WorkerClient]
+    #: The client class the workers' caches hold, as they answered (None: none, or several).
+    client: str | None = None
 
     @property
     def master_pid(self) -> int:
@@ -250,6 +256,7 @@ def _await_workers(
     deadline = boot.deadline()
     looked = time.monotonic()
     ready: dict[int, WorkerClient] = {}
+    clients: dict[int, str | None] = {}
     while True:
         if g.process.poll() is not None:
             raise _boot_failure(g)
@@ -273,7 +280,9 @@ def _await_workers(
                 )
             if reply.status == 200 and reply.pid == pid:
                 ready[pid] = client
+                clients[pid] = reply.body.get("client") if isinstance(reply.body, dict) else None
         if len(ready) >= count:
+            g.client = proven(g.spec.client, clients, log=g.log)
             return [
                 WorkerClient(index=i, pid=c.pid, socket_path=c.socket_path)
                 for i, c in enumerate(sorted(ready.values(), key=lambda c: c.pid)[:count])

@@ -24,6 +24,7 @@ from .gunicorn import Gunicorn, GunicornSpec, WorkerClass, serve
 from .kinds import APP_CONFIG, KINDS, OPTION_CONFIG, check_servers
 from .processes import ledger
 from .proxy import Proxy, front
+from .rowclient import interpreter
 from .servers import Deployment, Launcher, XProcessLike, ready_timeout
 from .tree import Copier, Copy, instance_failed
 
@@ -84,8 +85,8 @@ class Topology:
         rows = [row for d in self.servers.values() for row in d.describe()]
         rows.append({"kind": "gunicorn", "role": "arbiter", "port": self.gunicorn.port,
                      "pid": self.gunicorn.master_pid})
-        rows += [{"kind": "gunicorn", "role": "worker", "socket": str(w.socket_path), "pid": w.pid}
-                 for w in self.gunicorn.workers]
+        rows += [{"kind": "gunicorn", "role": "worker", "socket": str(w.socket_path), "pid": w.pid,
+                  "client": self.gunicorn.client} for w in self.gunicorn.workers]
         rows += [p.describe() for p in self.proxies]
         return rows
 
@@ -348,10 +349,9 @@ class TopologyPool:
         gspec = GunicornSpec(
             app=spec.pop("app", key.app or self.app),
             app_root=spec.pop("app_root", self.app_root), cache=self.cache,
-            python=spec.pop("python", self.python),
-            workers=key.workers,
-            worker_class=key.worker_class, preload=key.preload, config=config,
-            port=self.port if not name else None, **spec,
+            python=spec.pop("python", None) or interpreter(key.backend, self.python),
+            workers=key.workers, worker_class=key.worker_class, preload=key.preload, config=config,
+            port=self.port if not name else None, client=key.backend.spec.client, **spec,
         )
         observe.emit(observe.Step.TOPOLOGY, workdir=workdir.name, backend=key.backend.label,
                      name=name or "shared")

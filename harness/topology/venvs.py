@@ -1,4 +1,4 @@
-"""Virtualenvs with another Flask-Caching version, built once and kept in the user's cache.
+"""Virtualenvs with another Flask-Caching or client, built once and kept in the user's cache.
 
 The ``rolling-deploy`` scenario runs the same app under two Flask-Caching
 versions at once, as a rolling deploy does.  Each version gets a venv under
@@ -10,6 +10,11 @@ itself is not installed there: the workers import only its worker side,
 from a directory on PYTHONPATH that holds a link to it
 (:mod:`harness.topology.workerpath`), so the venv's own site-packages (and
 its Flask-Caching) are the ones imported.
+
+A backend row whose client this environment does not hold
+(``MemcachedCache[pylibmc]``) gets one the same way (:func:`for_client`):
+this environment's stack, Flask-Caching and Werkzeug included, plus that
+client, so the client is the only difference.
 """
 
 from __future__ import annotations
@@ -34,8 +39,10 @@ from .processes import ledger, set_pdeathsig
 #: wheels, from its cache after the first time (about 10 s here).
 BUILD_TIMEOUT = 600.0
 #: Packages a worker imports, pinned to this environment's versions: the
-#: server kinds' clients among them.
-PINNED = ("flask", "cachelib", "gunicorn", "gevent", *clients())
+#: server kinds' clients among them, and packaging, which gunicorn's gevent
+#: worker imports (gunicorn 27, workers/ggevent.py:16) but declares only in
+#: its ``gevent`` extra.
+PINNED = ("flask", "cachelib", "gunicorn", "gevent", "packaging", *clients())
 
 #: The scenario that reads --old-version and --new-version.
 ROLLING_DEPLOY = "rolling-deploy"
@@ -127,10 +134,14 @@ def _pins() -> list[str]:
     return pins
 
 
-def ensure(wanted: str, *, root: Path | None = None) -> Venv:
-    """The venv for Flask-Caching ``wanted`` (``2.4`` or ``2.4.1``), built if missing."""
+def ensure(wanted: str, *, extra: Sequence[str] = (), root: Path | None = None) -> Venv:
+    """The venv for Flask-Caching ``wanted`` (``2.4`` or ``2.4.1``), built if missing.
+
+    ``extra``: what the row's client needs beside the pinned stack
+    (:attr:`~harness.topology.backends.BackendSpec.requirements`).
+    """
     tag = f"py{sys.version_info.major}.{sys.version_info.minor}"
-    pins = _pins()
+    pins = [*_pins(), *extra]
     name = f"fc{wanted}-" + "-".join(p.replace("==", "") for p in pins) + f"-{tag}"
     target = (root or cache_root()) / re.sub(r"[^\w.-]", "_", name)
     python = target / "bin" / "python"
@@ -155,6 +166,17 @@ def pinned(name: str, requirements: Sequence[str], *, base: str | None = None,
     if not python.exists():
         _build(target, list(requirements), base=base)
     return python
+
+
+def for_client(client: str, requirements: Sequence[str]) -> Path:
+    """The interpreter of a venv holding this environment's stack plus ``requirements``.
+
+    For a backend row that runs a client this environment does not hold
+    (:attr:`harness.topology.backends.BackendSpec.requirements`); built on
+    first use and kept, like :func:`pinned`'s.
+    """
+    stack = [f"{d}=={version(d)}" for d in ("flask-caching", "werkzeug")]
+    return pinned(f"client-{client}", [*stack, *_pins(), *requirements])
 
 
 def _build(target: Path, requirements: list[str], *, base: str | None = None) -> None:

@@ -110,7 +110,8 @@ class Probes:
         if path == "/whoami":
             backend = type(cache.cache)
             return 200, {"pid": os.getpid(), "cache_type": self.app.config.get("CACHE_TYPE"),
-                         "backend": f"{backend.__module__}.{backend.__qualname__}"}
+                         "backend": f"{backend.__module__}.{backend.__qualname__}",
+                         "client": client_of(cache.cache)}
         if path == "/keys":
             from .keymaker import compute
 
@@ -131,6 +132,20 @@ class Probes:
 
 #: Each endpoint under the prefix and the one method it takes.
 _ENDPOINTS = {"/whoami": "GET", "/ops": "POST", "/keys": "POST", "/views": "POST"}
+
+
+def client_of(backend: Any) -> str | None:
+    """The class of the client a backend holds, ``module.Qualname``; None: it holds none.
+
+    cachelib's MemcachedCache keeps whichever library it imported first in
+    ``_client`` (cachelib/memcached.py:102-104, 299-314): a
+    ``pylibmc.pools.ClientPool`` or a ``memcache.Client``.
+    """
+    client = getattr(backend, "_client", None)
+    if client is None:
+        return None
+    kind = type(client)
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 def _json(request: Request) -> dict[str, Any]:
