@@ -106,3 +106,21 @@ def test_unrecovered_outranks_stalled_which_outranks_duplicated() -> None:
     assert v.evidence["findings"] == ["stalled", "duplicated"] and v.verdict == "stalled"
     v = check(run(held, b_after=False))
     assert v.verdict == "unrecovered" and "stalled" in v.evidence["findings"]
+
+
+def test_workers_that_never_recovered_and_could_not_read_at_the_end_are_unrecovered() -> None:
+    # A client that raises until after the run (pylibmc skipping a server it found
+    # dead) leaves no ok final read to judge lost writes on: unrecovered, not unknown.
+    h = History()
+    h.add(op("set", "a0", True, at=0.0, value="a0-1"))
+    h.add(op("get", "a0", "a0-1", at=0.2, pid=B))
+    h.fault(Fault(f="blackhole", target="proxy :1", start=1.0, end=1.1))
+    h.fault(Fault(f="heal", target="proxy :1", start=2.0, end=2.1))
+    for pid in (A, B):
+        h.add(op("get", "a0", None, at=3.0, pid=pid, type="info", error="HTTP 500: ServerDown"))
+        h.add(op("get", "a0", None, at=8.0, pid=pid, type="info", error="HTTP 500: ServerDown",
+                 phase=Phase.FINAL))
+    v = check(h)
+    assert v.verdict == "unrecovered", v.evidence
+    assert v.evidence["recovery"]["unrecovered"] == [A, B]
+    assert "lost_writes" not in v.evidence

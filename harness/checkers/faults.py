@@ -80,8 +80,8 @@ from .evidence import (
     Recovery,
     SilentAfterRecovery,
     StaleReads,
-    WorkerGone,
 )
+from .failures import failed_during, worker_gone
 from .versions import (
     Removals,
     Sources,
@@ -199,47 +199,6 @@ def lost_writes(history: History, sources: Sources, healed: float) -> LostWrites
         "samples": [_sample(history, [w, *finals[ops[w].key][:3]], culprits=[w])
                     for w in lost[:_MAX_SAMPLES]],
     }
-
-
-def retired(history: History) -> set[int]:
-    """Pids of the workers the nemesis replaced (``value["retired"]`` of its actions)."""
-    return {int(pid) for f in history.faults if isinstance(f.value, dict)
-            for pid in f.value.get("retired") or ()}
-
-
-def gone(op: Op, retired_pids: set[int]) -> bool:
-    """Whether ``op`` never reached its worker because that worker had been retired."""
-    return op.pid in retired_pids and (op.type == "fail" or (op.type == "info"
-                                                             and not op.answered))
-
-
-def failed_during(history: History) -> dict[str, dict[str, int]]:
-    """Ops not ok that overlapped a fault window: ``fail`` and ``info`` per worker pid.
-
-    Requests to a retired worker that never reached it are left out: see
-    ``worker_gone`` in the module docstring.
-    """
-    windows = history.windows()
-    out = retired(history)
-    by_worker: dict[int, dict[str, int]] = defaultdict(lambda: {"fail": 0, "info": 0})
-    for op in history:
-        if op.type != "ok" and not gone(op, out) and any(
-                w.start <= op.end and op.start <= w.end for w in windows):
-            by_worker[op.pid][op.type] += 1
-    return {str(pid): by_worker[pid] for pid in sorted(by_worker)}
-
-
-def worker_gone(history: History) -> WorkerGone | None:
-    """Requests to retired workers that never reached them; None when no worker was retired."""
-    out = retired(history)
-    if not out:
-        return None
-    by_worker: dict[int, int] = defaultdict(int)
-    for op in history:
-        if gone(op, out):
-            by_worker[op.pid] += 1
-    return {"count": sum(by_worker.values()),
-            "by_worker": {str(pid): by_worker[pid] for pid in sorted(by_worker)}}
 
 
 def _hit(op: Op) -> bool:
@@ -364,11 +323,17 @@ def check(history: History, facts: Facts) -> Verdict:
         evidence["finding"] = "no read returned a stored value: nothing was kept to lose"
         return Verdict(verdict=Conclusion.NONE, evidence=dict(evidence))
     failed = failed_during(history)
-    lost = evidence["lost_writes"] = lost_writes(history, sources, healed)
-    stale = evidence["stale_reads"] = stale_reads(history, sources)
     evidence["failed_during_fault"] = sum(sum(n.values()) for n in failed.values())
     evidence["failed_by_worker"] = failed
     back = evidence["recovery"] = recovery(history, facts, healed)
+    if back["unrecovered"] and not any(op.f == "get" and op.type == "ok"
+                                       and op.meta.phase == Phase.FINAL for op in history):
+        # Nothing to judge lost writes on, because the workers never came back.
+        evidence["finding"] = "no final read answered: the workers had not recovered"
+        evidence["findings"] = [str(Conclusion.UNRECOVERED)]
+        return Verdict(verdict=Conclusion.UNRECOVERED, evidence=dict(evidence))
+    lost = evidence["lost_writes"] = lost_writes(history, sources, healed)
+    stale = evidence["stale_reads"] = stale_reads(history, sources)
     silent = evidence["silent_after_recovery"] = silent_after(history, sources, healed)
     if (addressing := worker_gone(history)) is not None:
         evidence["worker_gone"] = addressing
