@@ -185,25 +185,28 @@ def steady(history: History) -> History:
     """The ops rules 3 to 6 weigh (rule 7): those no fault explains, or the whole history.
 
     An op is the fault's when it overlaps a fault window, or when its worker
-    (pid) has not completed an ``ok`` op since a window closed: reconnecting
-    after a fault is part of it.  A worker that never answers ``ok`` again
-    keeps every later op out; :mod:`.faults` calls it unrecovered.
+    (pid) has not completed an ``ok`` op on its key since a window closed:
+    reconnecting after a fault is part of it, and so is a client that
+    skips one node of several for a while after it failed (libmemcached's
+    ``retry_timeout``) while the others answer.  A worker that never answers
+    ``ok`` again on a key keeps every later op on it out; :mod:`.faults`
+    calls it unrecovered (its final reads fail).
     """
     if not history.faults:
         return history
     windows = history.windows()
     ends = sorted({w.end for w in windows})
-    # (window end, pid) -> when that worker's first ok op after it started.
-    back: dict[tuple[float, int], float] = {}
+    # (window end, pid, key) -> when that worker's first ok op on the key after it started.
+    back: dict[tuple[float, int, str | None], float] = {}
     for op in sorted(history, key=lambda o: o.start):
         if op.type == "ok":
             for end in ends:
                 if op.start >= end:
-                    back.setdefault((end, op.pid), op.start)
+                    back.setdefault((end, op.pid, op.key), op.start)
 
     def faulted(op: Op) -> bool:
         return any(w.start <= op.end and op.start <= w.end for w in windows) or any(
-            end <= op.start < back.get((end, op.pid), float("inf")) for end in ends)
+            end <= op.start < back.get((end, op.pid, op.key), float("inf")) for end in ends)
 
     return History(ops=[op for op in history if not faulted(op)], notes=history.notes)
 

@@ -41,8 +41,8 @@ The numbers, under these evidence keys:
     does not count: some client libraries answer one for a server they
     cannot reach) and of its first ``ok`` write or delete; None when the
     worker tried none.  ``unrecovered`` lists the workers that tried and
-    never succeeded; ``not_asked``, the run's workers with no op after the
-    heal (not judged).
+    never succeeded, or whose final reads failed; ``not_asked``, the run's
+    workers with no op after the heal (not judged).
 ``silent_after_recovery``: ``count``, ``judged``, ``window``, ``samples``
     Writes acknowledged after the heal that the same worker never read
     back, though it read the key later with nothing else able to change it
@@ -219,7 +219,9 @@ def recovery(history: History, facts: Facts, healed: float) -> Recovery:
         raise ValueError(f"no operation started after the last fault window closed at "
                          f"{healed:.4f}: recovery cannot be judged")
     per_worker: dict[str, dict[str, float | None]] = {}
-    unrecovered: list[int] = []
+    # A worker whose final reads fail has not recovered, whatever else it answered.
+    unrecovered: list[int] = sorted({op.pid for op in history if op.meta.phase == Phase.FINAL
+                                     and op.type != "ok"})
     for pid in sorted(after):
         times: dict[str, float | None] = {}
         for what, attempts, good in (

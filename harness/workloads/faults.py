@@ -51,9 +51,13 @@ from .keys import Keyspace
 
 #: Keys every worker writes and reads: few, so reads often meet others' writes.
 KEYS = 4
-#: Steady traffic before the fault, and after the heal.
+#: Steady traffic before the fault, and after the heal.  After it is
+#: longer than pylibmc waits to try a failed server again (the rest of a
+#: request's 5 s poll timeout, then retry_timeout 2 s: up to 3 s past a
+#: heal), so a client that recovers by itself has done so by the final read
+#: pass; python-memcached's 30 s (_DEAD_RETRY) it does not wait out.
 BEFORE = 0.5
-AFTER = 2.0
+AFTER = 4.0
 #: Pause between one client's ops.
 GAP = 0.01
 #: The parts ``effects`` may give a client.
