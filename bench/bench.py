@@ -50,6 +50,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from harness import expectations
+from harness.errors import UsageError
 from harness.observe import Step
 from harness.options import DEFAULT_APP, PROJECT_ROOT
 from harness.topology import backends
@@ -327,13 +329,31 @@ def main() -> int:
     ap.add_argument("--backend", action="append", default=[],
                     help=f"backends to run (repeatable; default {', '.join(BASELINE_BACKENDS)})")
     ap.add_argument("--rtt-requests", type=int, default=200, help="gets per backend for RTT")
+    ap.add_argument("--scenario", action="append", default=[],
+                    help="passed to coherence run (repeatable; default: the default run's)")
+    ap.add_argument("--without", action="append", default=[], metavar="SCENARIO",
+                    help="run every default scenario but this one (repeatable), to time what "
+                         "it adds")
+    ap.add_argument("--output", default="latest.json", help="file name under bench/results/")
     args = ap.parse_args()
+    if args.scenario and args.without:
+        ap.error("--scenario and --without: choose one")
     # SIGTERM raises KeyboardInterrupt as Ctrl-C does, so every finally block runs.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     names = args.backend or list(BASELINE_BACKENDS)
     run_args = [a for b in names for a in ("--backend", b)]
     if args.jobs is not None:
         run_args += ["--jobs", str(args.jobs)]
+    scenarios = args.scenario
+    if args.without:
+        catalog = expectations.load()
+        try:
+            catalog.check_scenarios(args.without)
+        except UsageError as e:
+            ap.error(str(e))
+        left = catalog.selected([]) - set(args.without)
+        scenarios = [s for s in catalog.scenarios if s in left]
+    run_args += [a for s in scenarios for a in ("--scenario", s)]
     runs: list[dict[str, Any]] = []
     with cache_servers(names) as urls:
         for i in range(args.repeat):
@@ -367,9 +387,9 @@ def main() -> int:
               f" = {c['total_s']:6.2f}  [{c['in_run_boots_s']:.2f}]")
     RESULTS.mkdir(exist_ok=True)
     out = {"date": time.strftime("%Y-%m-%d"), "cpus": CPUS, "repeat": args.repeat,
-           "run_args": run_args, "median": med, "runs": runs}
-    (RESULTS / "latest.json").write_text(json.dumps(out, indent=2, default=str) + "\n", "utf-8")
-    print(f"\nwrote {RESULTS / 'latest.json'}")
+           "run_args": run_args, "without": args.without, "median": med, "runs": runs}
+    (RESULTS / args.output).write_text(json.dumps(out, indent=2, default=str) + "\n", "utf-8")
+    print(f"\nwrote {RESULTS / args.output}")
     return 0 if all(r["exit"] == 0 for r in runs) else 1
 
 
