@@ -77,6 +77,15 @@ def loadavg() -> str:
     return "?"
 
 
+def machine_busy_s() -> float:
+    """CPU seconds every process on the machine has used since boot (/proc/stat, not idle)."""
+    with suppress(OSError):
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        # user nice system idle iowait irq softirq steal: idle and iowait are not busy.
+        return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+    return float("nan")
+
+
 @contextmanager
 def cpu_cgroup() -> Iterator[Path | None]:
     """A fresh cpuacct cgroup (cgroup v1, root only), removed afterwards; None if unavailable."""
@@ -244,6 +253,7 @@ def timed_run(report_dir: Path, run_args: list[str]) -> dict[str, Any]:
                                          if p)}
     lines: list[tuple[float, str]] = []
     load_before = loadavg()
+    busy0 = machine_busy_s()
     with cpu_cgroup() as group:
         t0 = time.monotonic()
         # Own session, so Ctrl-C reaches only us; we then send the child one
@@ -262,6 +272,7 @@ def timed_run(report_dir: Path, run_args: list[str]) -> dict[str, Any]:
         finally:
             stop_run(proc)
         wall = time.monotonic() - t0
+        busy = machine_busy_s() - busy0
         cpu_rusage = usage.ru_utime + usage.ru_stime
         cpu_cgroup_s = (int((group / "cpuacct.usage").read_text()) / 1e9
                         if group is not None else None)
@@ -272,6 +283,8 @@ def timed_run(report_dir: Path, run_args: list[str]) -> dict[str, Any]:
         "load_after": loadavg(), "cpu_s": cpu_cgroup_s if cpu_cgroup_s is not None else cpu_rusage,
         "cpu_counted_by": "cgroup" if cpu_cgroup_s is not None else "rusage",
         "cpu_rusage_s": cpu_rusage,
+        # Every process's CPU over the run, the other work on the machine included.
+        "machine_busy_s": busy,
         "to_first_progress_line_s": next(
             (t for t, text in lines if text.startswith("running ")), float("nan")),
         "last_verdict_to_exit_s": wall - (verdicts[-1] if verdicts else float("nan")),
@@ -362,6 +375,7 @@ def main() -> int:
                   f"{r['cpu_floor_s']:.1f} s, critical path {r['critical_path_s']:.1f} s "
                   f"({r['critical_backend']}), ratio {r['ratio']:.2f}, sequential floor "
                   f"{r['sequential_floor_s']:.1f} s, {r['verdicts']} verdicts, exit {r['exit']}, "
+                  f"other work {r['machine_busy_s'] - r['cpu_s']:.0f} CPU-s, "
                   f"load {r['load_before']} -> {r['load_after']}", flush=True)
     keys = ("wall_s", "cpu_s", "cpu_floor_s", "critical_path_s", "sequential_floor_s",
             "to_first_progress_line_s", "last_verdict_to_exit_s", "report_s", "report_png_s")
