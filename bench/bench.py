@@ -50,6 +50,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from harness import expectations
+from harness.errors import UsageError
 from harness.observe import Step
 from harness.options import DEFAULT_APP, PROJECT_ROOT
 from harness.topology import backends
@@ -73,6 +75,15 @@ def loadavg() -> str:
     with suppress(OSError):
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
     return "?"
+
+
+def machine_busy_s() -> float:
+    """CPU seconds every process on the machine has used since boot (/proc/stat, not idle)."""
+    with suppress(OSError):
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        # user nice system idle iowait irq softirq steal: idle and iowait are not busy.
+        return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+    return float("nan")
 
 
 @contextmanager
@@ -242,6 +253,7 @@ def timed_run(report_dir: Path, run_args: list[str]) -> dict[str, Any]:
                                          if p)}
     lines: list[tuple[float, str]] = []
     load_before = loadavg()
+    busy0 = machine_busy_s()
     with cpu_cgroup() as group:
         t0 = time.monotonic()
         # Own session, so Ctrl-C reaches only us; we then send the child one
@@ -260,6 +272,7 @@ def timed_run(report_dir: Path, run_args: list[str]) -> dict[str, Any]:
         finally:
             stop_run(proc)
         wall = time.monotonic() - t0
+        busy = machine_busy_s() - busy0
         cpu_rusage = usage.ru_utime + usage.ru_stime
         cpu_cgroup_s = (int((group / "cpuacct.usage").read_text()) / 1e9
                         if group is not None else None)
@@ -270,6 +283,8 @@ def timed_run(report_dir: Path, run_args: list[str]) -> dict[str, Any]:
         "load_after": loadavg(), "cpu_s": cpu_cgroup_s if cpu_cgroup_s is not None else cpu_rusage,
         "cpu_counted_by": "cgroup" if cpu_cgroup_s is not None else "rusage",
         "cpu_rusage_s": cpu_rusage,
+        # Every process's CPU over the run, the other work on the machine included.
+        "machine_busy_s": busy,
         "to_first_progress_line_s": next(
             (t for t, text in lines if text.startswith("running ")), float("nan")),
         "last_verdict_to_exit_s": wall - (verdicts[-1] if verdicts else float("nan")),
@@ -327,13 +342,31 @@ def main() -> int:
     ap.add_argument("--backend", action="append", default=[],
                     help=f"backends to run (repeatable; default {', '.join(BASELINE_BACKENDS)})")
     ap.add_argument("--rtt-requests", type=int, default=200, help="gets per backend for RTT")
+    ap.add_argument("--scenario", action="append", default=[],
+                    help="passed to coherence run (repeatable; default: the default run's)")
+    ap.add_argument("--without", action="append", default=[], metavar="SCENARIO",
+                    help="run every default scenario but this one (repeatable), to time what "
+                         "it adds")
+    ap.add_argument("--output", default="latest.json", help="file name under bench/results/")
     args = ap.parse_args()
+    if args.scenario and args.without:
+        ap.error("--scenario and --without: choose one")
     # SIGTERM raises KeyboardInterrupt as Ctrl-C does, so every finally block runs.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     names = args.backend or list(BASELINE_BACKENDS)
     run_args = [a for b in names for a in ("--backend", b)]
     if args.jobs is not None:
         run_args += ["--jobs", str(args.jobs)]
+    scenarios = args.scenario
+    if args.without:
+        catalog = expectations.load()
+        try:
+            catalog.check_scenarios(args.without)
+        except UsageError as e:
+            ap.error(str(e))
+        left = catalog.selected([]) - set(args.without)
+        scenarios = [s for s in catalog.scenarios if s in left]
+    run_args += [a for s in scenarios for a in ("--scenario", s)]
     runs: list[dict[str, Any]] = []
     with cache_servers(names) as urls:
         for i in range(args.repeat):
@@ -342,6 +375,7 @@ def main() -> int:
                   f"{r['cpu_floor_s']:.1f} s, critical path {r['critical_path_s']:.1f} s "
                   f"({r['critical_backend']}), ratio {r['ratio']:.2f}, sequential floor "
                   f"{r['sequential_floor_s']:.1f} s, {r['verdicts']} verdicts, exit {r['exit']}, "
+                  f"other work {r['machine_busy_s'] - r['cpu_s']:.0f} CPU-s, "
                   f"load {r['load_before']} -> {r['load_after']}", flush=True)
     keys = ("wall_s", "cpu_s", "cpu_floor_s", "critical_path_s", "sequential_floor_s",
             "to_first_progress_line_s", "last_verdict_to_exit_s", "report_s", "report_png_s")
@@ -367,9 +401,9 @@ def main() -> int:
               f" = {c['total_s']:6.2f}  [{c['in_run_boots_s']:.2f}]")
     RESULTS.mkdir(exist_ok=True)
     out = {"date": time.strftime("%Y-%m-%d"), "cpus": CPUS, "repeat": args.repeat,
-           "run_args": run_args, "median": med, "runs": runs}
-    (RESULTS / "latest.json").write_text(json.dumps(out, indent=2, default=str) + "\n", "utf-8")
-    print(f"\nwrote {RESULTS / 'latest.json'}")
+           "run_args": run_args, "without": args.without, "median": med, "runs": runs}
+    (RESULTS / args.output).write_text(json.dumps(out, indent=2, default=str) + "\n", "utf-8")
+    print(f"\nwrote {RESULTS / args.output}")
     return 0 if all(r["exit"] == 0 for r in runs) else 1
 
 

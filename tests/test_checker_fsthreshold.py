@@ -25,8 +25,12 @@ def _entry(value: str, *, at: float) -> dict[str, Any]:
 
 def _history(*, count: int | None = 2, disk: tuple[str, ...] = ("a1", "b1"),
              temps: tuple[str, ...] = (), refused: str | None = None,
-             killed: dict[str, Any] | None = None) -> History:
-    """Worker 0 sets a then b; worker 1 sets c, which a prune removed; ``disk`` is what is left."""
+             killed: dict[str, Any] | None = None,
+             counted: tuple[int | None, ...] = (12,)) -> History:
+    """Worker 0 sets a then b; worker 1 sets c, which a prune removed; ``disk`` is what is left.
+
+    ``counted``: the count file after each count trial of 12 fresh sets.
+    """
     h = History()
     h.add(op("set", "a", True, process=0, at=1.0, value="a1", timeout=TIMEOUT))
     h.add(op("set", "b", True, process=0, at=1.1, value="b1", timeout=TIMEOUT))
@@ -39,6 +43,9 @@ def _history(*, count: int | None = 2, disk: tuple[str, ...] = ("a1", "b1"),
     h.notes.append({"cache_dir": {
         "path": "/x", "count_file": count, "entries": [_entry(v, at=at[v]) for v in disk],
         "temp_files": list(temps), "unreadable": [], "clock": CLOCK}})
+    h.notes.append({"count_trials": {"planned": 135, "sets_per_trial": 12, "trials": [
+        {"trial": n, "sets_ok": 12, "count_file": c, "entries": 12, "temp_files": 0}
+        for n, c in enumerate(counted)]}})
     if killed is not None:
         h.add(op("set", "big", None, process=0, at=4.0, value="<n bytes>", timeout=TIMEOUT,
                  type="info", answered=False, phase=Phase.FINAL))
@@ -56,6 +63,22 @@ def test_count_equal_to_the_files_and_nothing_left_holds() -> None:
 def test_count_file_drift_is_violated() -> None:
     v = check(_history(count=5), FACTS)
     assert (v.verdict, v.evidence["count_drift"]) == ("violated", 3)
+
+
+def test_a_count_trial_whose_count_fell_short_is_violated() -> None:
+    v = check(_history(counted=(12, 12, 10)), FACTS)
+    assert (v.verdict, v.evidence["count_drift"]) == ("violated", 0)
+    assert (v.evidence["count_trials"], v.evidence["count_trials_off"]) == (3, 1)
+    assert v.evidence["count_trial_samples"][0]["count_file"] == 10
+    # No count file at all is a count of 0 to cachelib: short of 12 too.
+    assert check(_history(counted=(None,)), FACTS).verdict == "violated"
+
+
+def test_no_count_trials_cannot_be_judged() -> None:
+    h = _history()
+    h.notes = [n for n in h.notes if "count_trials" not in n]
+    with pytest.raises(ValueError, match="no count_trials note"):
+        check(h, FACTS)
 
 
 def test_a_temp_file_left_behind_is_violated() -> None:

@@ -27,7 +27,9 @@ def test_ttl_and_fs_threshold_on_filesystem_and_redis(cli) -> None:
     assert set(lifetimes) == {"1", "2"} and all(d["trials"] >= 5 for d in lifetimes.values())
     assert abs(lifetimes["2"]["median"] - 2.0) < 0.2
     fs = rows["FileSystemCache", "fs-threshold"]["evidence"]
-    assert fs["count_drift"] != 0 or fs["false_but_landed"] or fs["temp_files"]
+    # The mix's drift can cancel out; the count trials' cannot.
+    assert fs["count_drift"] != 0 or fs["count_trials_off"] == 1
+    assert 1 <= fs["count_trials"] <= fs["count_trials_planned"]
     assert fs["killed_write"]["victim_pid"] > 0
     # The two instances of their own (ttl, fs-threshold) are gone with the rest.
     assert run.leftovers == []

@@ -6,7 +6,10 @@ keeps in its count file, every entry with its expiry and value, and the
 temp files.  Values are unique, so each entry names the write that made it.
 ``violated`` when any of these is proven:
 
-* **count drift**: the count file is not the number of entries on disk;
+* **count drift**: the count file is not the number of entries on disk,
+  after the mix or after any count trial (the ``count_trials`` note: a
+  clear, then fresh sets under the threshold on every worker at once, where
+  a lost update can only leave the count short);
 * **temp files**: a set's temp file was left behind (nothing ever removes
   one: ``_list_dir`` skips them, ``clear`` too);
 * **refused but landed**: ``set`` answered False for a write whose value was
@@ -65,6 +68,11 @@ def _live(history: History) -> dict[str, Op]:
 @observing
 def check(history: History, facts: Facts) -> Verdict:
     killed = next((n["killed_write"] for n in history.notes if "killed_write" in n), None)
+    counted = next((n["count_trials"] for n in history.notes if "count_trials" in n), None)
+    if counted is None:
+        raise ValueError("the history has no count_trials note: the count trials never ran")
+    # A missing count file is a count of 0 to cachelib (file.py:94-96, ``or 0``).
+    short = [t for t in counted["trials"] if (t["count_file"] or 0) != t["entries"]]
     # The killed write and the clear after it came after the snapshot.
     history = History(ops=[op for op in history if op.meta.phase != Phase.FINAL],
                       notes=history.notes)
@@ -113,6 +121,8 @@ def check(history: History, facts: Facts) -> Verdict:
         "sets_answered_false": len(refused), "false_but_landed": len(landed),
         "deletes": sum(op.f == "delete" for op in history),
         "clears": sum(op.f == "clear" for op in history),
+        "count_trials": len(counted["trials"]), "count_trials_planned": counted["planned"],
+        "count_trials_off": len(short),
         "live_entries": len(live), "live_pruned": len(pruned),
         "prune_order_inversions": len(inversions), "workers": facts.workers,
     }
@@ -124,8 +134,10 @@ def check(history: History, facts: Facts) -> Verdict:
     if landed:
         evidence["landed_samples"] = [{"key": op.key, "pid": op.pid, "value": op.args.get("value")}
                                       for op in landed[:_MAX_SAMPLES]]
+    if short:
+        evidence["count_trial_samples"] = short[:_MAX_SAMPLES]
     if inversions:
         evidence["inversion_samples"] = inversions[:_MAX_SAMPLES]
-    violated = bool(drift or temps or landed or inversions or leaked)
+    violated = bool(drift or short or temps or landed or inversions or leaked)
     return Verdict(verdict=Conclusion.VIOLATED if violated else Conclusion.HOLDS,
                    evidence=evidence)
