@@ -28,6 +28,7 @@ from harness.nemesis import nemesis
 from harness.scenario import History, Judge, Launch, Topology, TopologyKey, TopologyPool, owned
 from harness.topology.kinds import timeout_config
 from harness.topology.node import Node
+from harness.topology.rowclient import client_timeout
 from harness.topology.servers import Deployment
 from harness.workloads import faults as traffic
 from harness.workloads import safety as outage_probes
@@ -111,7 +112,8 @@ def test_server_restart(topology: Topology, launch: Launch, judge: Judge) -> Non
 def test_server_pause(topology: Topology, launch: Launch, judge: Judge) -> None:
     inst, d = _instance(topology, launch, "server-pause")
     node = _victim(d)
-    held = d.kind.client_timeout + PAUSE_MARGIN
+    timeout = client_timeout(inst.key.backend, d.kind)
+    held = timeout + PAUSE_MARGIN
 
     def fault(history: History) -> None:
         with nemesis(history) as n:
@@ -119,7 +121,7 @@ def test_server_pause(topology: Topology, launch: Launch, judge: Judge) -> None:
             time.sleep(held)
             n.resume(node)
 
-    _judge(inst, fault, judge, paused=held, client_timeout=d.kind.client_timeout)
+    _judge(inst, fault, judge, paused=held, client_timeout=timeout)
 
 
 @pytest.mark.scenario("replica-lag")

@@ -45,6 +45,7 @@ from harness.topology.kind import MASTER, REPLICA
 from harness.topology.kinds import KINDS, timeout_config
 from harness.topology.kinds.redis import follow
 from harness.topology.proxy import Proxy, front
+from harness.topology.rowclient import client_timeout
 from harness.topology.servers import Deployment
 from harness.workloads import faults as traffic
 
@@ -107,7 +108,7 @@ class Styled:
 
     @property
     def timeout(self) -> float:
-        return self.deployment.kind.client_timeout
+        return client_timeout(self.instances[0].key.backend, self.deployment.kind)
 
     def judge(self, fault: Callable[[Nemesis, list[Proxy]], None], judge: Judge,
               **durations: float) -> None:

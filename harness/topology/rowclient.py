@@ -18,6 +18,19 @@ from pathlib import Path
 from ..errors import BootError
 from . import venvs
 from .backends import Backend
+from .kind import Kind
+
+#: How long a named client waits on an unanswering server, where that is not
+#: its kind's (:attr:`~harness.topology.kind.Kind.client_timeout`): what a
+#: fault must outlast to be one.  pylibmc 1.6.3: libmemcached's poll timeout,
+#: 5000 ms by default (Client.get_behaviors()), which cachelib and
+#: Flask-Caching leave as it is (cachelib/memcached.py:243).
+CLIENT_TIMEOUTS = {"pylibmc": 5.0}
+
+
+def client_timeout(backend: Backend, kind: Kind) -> float:
+    """The seconds ``backend``'s workers wait on a silent server of ``kind``."""
+    return CLIENT_TIMEOUTS.get(backend.spec.client or "", kind.client_timeout)
 
 
 def interpreter(backend: Backend, python: str | None) -> str | None:
