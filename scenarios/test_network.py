@@ -137,13 +137,8 @@ class Styled:
 
 def _only(history: History, pids: set[int]) -> History:
     """``history`` with only the ops of ``pids``, and every fault."""
-    out = History()
-    for f in history.faults:
-        out.fault(f)
-    for op in history.ops:
-        if op.pid in pids:
-            out.add(op)
-    return out
+    return History(ops=[op for op in history.ops if op.pid in pids],
+                   faults=list(history.faults), notes=history.notes)
 
 
 def _inspect(history: History, deployment: Deployment) -> None:

@@ -33,7 +33,7 @@ from collections import defaultdict
 from typing import Any
 
 from ..history.faults import INSPECT
-from ..history.names import Phase
+from ..history.names import OPS, Phase
 from ..history.ops import REQUEST_TIMEOUT, History
 from ..verdict import Conclusion
 from . import op_line
@@ -57,6 +57,10 @@ def _int(value: Any) -> int | None:
     return None
 
 
+def _mutates(f: str) -> bool:
+    return (kind := OPS.get(f)) is not None and kind.mutates
+
+
 def _describe(history: History, ops: list[int]) -> list[str]:
     return [op_line(i, history.ops[i]) for i in ops]
 
@@ -71,7 +75,7 @@ def duplicated(history: History) -> Duplicated:
     excess, judged = 0, 0
     samples: list[dict[str, Any]] = []
     for key, indices in keyed.items():
-        writes = [i for i in indices if ops[i].f not in ("get", "has")]
+        writes = [i for i in indices if _mutates(ops[i].f)]
         incs = [i for i in writes if ops[i].f == "inc"]
         base_ops = [i for i in writes if ops[i].f == "set"]
         if not incs or len(base_ops) != 1 or len(writes) != len(incs) + 1:
@@ -114,12 +118,13 @@ def immortal(history: History) -> Immortal | None:
         return None
     writers: dict[str, list[int]] = defaultdict(list)
     for i, op in enumerate(history.ops):
-        if op.key is not None and op.f in ("set", "add", "inc", "delete", "clear"):
+        if op.key is not None and _mutates(op.f):
             writers[op.key].append(i)
     judged, found = 0, []
     for key, ttl in sorted(ttls.items()):
         ws = writers.get(key, [])
-        timed = ws and all(history.ops[i].f in ("set", "add")
+        # Every write of the key stored the value it sent, with a positive timeout.
+        timed = ws and all((kind := OPS.get(history.ops[i].f)) is not None and kind.stores_arg
                            and (_int(history.ops[i].args.get("timeout")) or 0) > 0 for i in ws)
         if not timed or ttl is None or ttl == -2:
             continue

@@ -69,8 +69,6 @@ class Topology:
     private: bool = False
     #: The fault proxies between its workers and its servers' primary nodes.
     proxies: list[Proxy] = field(default_factory=list)
-    #: How its config names the servers (a kind's config style), when not the default.
-    style: str = ""
 
     @property
     def workers(self) -> list[Any]:
@@ -364,7 +362,7 @@ class TopologyPool:
                 raise
             raise instance_failed(name, self._copier, gspec.app_root, exc) from None
         return Topology(key=key, gunicorn=g, servers=servers, config=config, workdir=workdir,
-                        private=private_servers, proxies=proxies, style=style)
+                        private=private_servers, proxies=proxies)
 
     def close(self) -> None:
         try:
