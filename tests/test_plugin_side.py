@@ -9,6 +9,7 @@ topology fixtures.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -161,3 +162,29 @@ def test_judge_together_records_every_row_before_asserting_any() -> None:
             judge.verdict(Verdict(verdict="none"))
             raise OSError("gunicorn went away")
     judge.verdict(Verdict(verdict="shared"))  # outside the block: asserted at once
+
+
+RAISING_SCENARIO = '''
+import pytest
+
+
+@pytest.mark.scenario("visibility")
+def test_raises_before_it_judges(topology, judge):
+    raise ConnectionError("the server went away under the scenario")
+'''
+
+
+def test_a_scenario_that_raises_before_it_judges_leaves_an_error_row(
+        tmp_path: Path, tagged) -> None:
+    (tmp_path / "test_raising.py").write_text(RAISING_SCENARIO)
+    tag = uuid.uuid4().hex
+    proc = _pytest("-p", "harness.plugin", "--coherence-backend", "SimpleCache",
+                   "--coherence-workers", "2", "--coherence-report-dir", str(tmp_path / "r"),
+                   cwd=tmp_path, tag=tag)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    [report] = list((tmp_path / "r").rglob("report.json"))
+    [row] = json.loads(report.read_text())["results"]
+    assert (row["scenario"], row["verdict"]) == ("visibility", "error"), row
+    assert row["evidence"]["scenario_error"] == (
+        "ConnectionError: the server went away under the scenario")
+    assert tagged(tag) == []

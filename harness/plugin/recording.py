@@ -209,6 +209,12 @@ def carry(item: pytest.Item, call: pytest.CallInfo[None], rep: pytest.TestReport
         key = topology_key(item)
         if key is not None:
             error_rows(item, key, error.evidence())
+    elif (call.when == "call" and error is not None
+          and not isinstance(error, (pytest.skip.Exception, HarnessError))
+          and (key := topology_key(item)) is not None):
+        # The scenario raised before it judged (a server died under the
+        # nemesis, a client error): an error row, never a row left out.
+        error_rows(item, key, {"scenario_error": f"{type(error).__name__}: {error}"[:500]})
     results = item.stash.get(ITEM_RESULTS, [])
     sent = item.stash.get(SENT, 0)
     item.stash[SENT] = len(results)
