@@ -33,12 +33,15 @@ class _UnixConnection(http.client.HTTPConnection):
 
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
         try:
+            sock.settimeout(self.timeout)
             sock.connect(self._path)
-        except OSError as exc:
+        except BaseException as exc:
+            # A stop signal raised here too must not leave the socket to the collector.
             sock.close()
-            raise NotSentError(exc.errno, f"{type(exc).__name__}: {exc}") from exc
+            if isinstance(exc, OSError):
+                raise NotSentError(exc.errno, f"{type(exc).__name__}: {exc}") from exc
+            raise
         self.sock = sock
 
 
