@@ -97,19 +97,24 @@ def _proxies(run: Any) -> list[str]:
     return [p for p in run.leftovers(grace=0) if str(PROGRAM) in p]
 
 
+def _gunicorns(run: Any) -> list[str]:
+    return [p for p in run.leftovers(grace=0) if "-m gunicorn" in p]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_no_proxy_outlives_a_stopped_run(background: Any, sig: signal.Signals) -> None:
     run = background("--backend", "RedisCache", "--scenario", "server-latency",
                      "--workers", str(WORKERS))
     deadline = time.monotonic() + 90
-    # Both instances' proxies run: the scenario is under way.
-    while len(_proxies(run)) < 2:
+    # Both instances' proxies and gunicorns run (the shared instance's too: 3
+    # arbiters and their workers): the scenario's traffic is under way.
+    while len(_proxies(run)) < 2 or len(_gunicorns(run)) < 3 * (1 + WORKERS):
         assert time.monotonic() < deadline and run.proc.poll() is None, run.finish()
         time.sleep(0.02)
     run.proc.send_signal(sig)
-    run.proc.communicate(timeout=60)
+    out, err = run.proc.communicate(timeout=60)
     assert run.proc.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143,
-                                   signal.SIGKILL: -9}[sig]
+                                   signal.SIGKILL: -9}[sig], out[-3000:] + err[-3000:]
     deadline = time.monotonic() + 15
     while run.leftovers() and time.monotonic() < deadline:
         time.sleep(0.1)
