@@ -62,6 +62,7 @@ def request(
     """
     conn = _UnixConnection(path, timeout)
     start = time.monotonic()
+    resp: http.client.HTTPResponse | None = None
     try:
         conn.connect()
         body = None if payload is None else json.dumps(payload)
@@ -78,6 +79,10 @@ def request(
             status=resp.status, pid=int(pid_header) if pid_header else None, body=parsed
         )
     finally:
+        # The response holds the socket open until it is closed, which a read
+        # cut short by a stop signal would otherwise leave to the collector.
+        if resp is not None:
+            resp.close()
         conn.close()
         if observe.listening():
             observe.emit(observe.Step.REQUEST, path=path, url=url, start=start,

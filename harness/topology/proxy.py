@@ -67,7 +67,8 @@ class Proxy:
             try:
                 s.connect("\0" + self.control)
                 s.sendall(json.dumps({"action": action, **args}).encode() + b"\n")
-                reply = s.makefile("rb").readline()
+                with s.makefile("rb") as f:
+                    reply = f.readline()
             except OSError as exc:
                 raise ProxyError(f"{self.target}: its control socket {self.control} did not "
                                  f"answer {action!r} ({exc}); see {self.process.log}") from exc
